@@ -1,0 +1,145 @@
+"""One exception hierarchy for everything that can go wrong talking to Bolna.
+
+``BolnaError`` carries the HTTP status, the API's message, the request id (when the server
+sends one) and the call (method and path). Messages are built from the API's error text
+only after known secrets are redacted, and never from request bodies.
+
+::
+
+    BolnaError
+    ├── BolnaAuthError          401 / 403 (bad or expired API key, no SIP-trunk access)
+    ├── BolnaNotFoundError      404
+    ├── BolnaValidationError    400 / 422 (also raised client-side, before sending)
+    ├── BolnaConflictError      409 (duplicate trunk name, number on another trunk)
+    ├── BolnaRateLimitError     429 (``retry_after`` when the server sent one)
+    ├── BolnaServerError        5xx
+    ├── BolnaTransportError     connect / timeout / dropped connection
+    └── BolnaResponseError      a 2xx whose body is not what the API documents
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BolnaError",
+    "BolnaAuthError",
+    "BolnaNotFoundError",
+    "BolnaValidationError",
+    "BolnaConflictError",
+    "BolnaRateLimitError",
+    "BolnaServerError",
+    "BolnaTransportError",
+    "BolnaResponseError",
+    "error_for_status",
+]
+
+
+class BolnaError(Exception):
+    """Base of every error raised by this provider's API client.
+
+    :param message: what went wrong, secrets already removed.
+    :param status_code: HTTP status, when there was a response.
+    :param method: HTTP method of the call.
+    :param path: URL path of the call (no query string, no host).
+    :param request_id: the server's request id header, when sent.
+    :param ambiguous: true when a write may have taken effect although it failed
+        (timeout after sending, dropped connection, 5xx): look before writing again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        request_id: str | None = None,
+        ambiguous: bool = False,
+    ) -> None:
+        self.message = message
+        self.status_code = status_code
+        self.method = method
+        self.path = path
+        self.request_id = request_id
+        self.ambiguous = ambiguous
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        call = f"{self.method} {self.path}" if self.method and self.path else "Bolna API call"
+        status = f" -> {self.status_code}" if self.status_code is not None else ""
+        rid = f" (request id {self.request_id})" if self.request_id else ""
+        return f"{call}{status}: {self.message}{rid}"
+
+    @property
+    def retryable(self) -> bool:
+        """Whether sending the same request again may succeed."""
+        return False
+
+
+class BolnaAuthError(BolnaError):
+    """The API key was refused (401 or 403). Never retried."""
+
+
+class BolnaNotFoundError(BolnaError):
+    """The trunk or number does not exist (or belongs to another account)."""
+
+
+class BolnaValidationError(BolnaError, ValueError):
+    """The request broke a rule of the API (400/422), or was refused before sending."""
+
+
+class BolnaConflictError(BolnaError):
+    """A uniqueness rule: a trunk with that name exists, or the number is on another trunk."""
+
+
+class BolnaRateLimitError(BolnaError):
+    """429. ``retry_after`` holds the server's ``Retry-After`` in seconds, when sent.
+
+    :param retry_after: seconds the server asked us to wait.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class BolnaServerError(BolnaError):
+    """5xx: the server failed. For a write, the effect may or may not have happened."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class BolnaTransportError(BolnaError):
+    """No usable response: connection refused, timeout, connection dropped mid-response."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class BolnaResponseError(BolnaError):
+    """A success status whose body is not JSON or not the documented shape."""
+
+
+_BY_STATUS: dict[int, type[BolnaError]] = {
+    400: BolnaValidationError,
+    401: BolnaAuthError,
+    403: BolnaAuthError,
+    404: BolnaNotFoundError,
+    409: BolnaConflictError,
+    422: BolnaValidationError,
+}
+
+
+def error_for_status(status_code: int) -> type[BolnaError]:
+    """The exception class for an HTTP error status."""
+    if status_code == 429:
+        return BolnaRateLimitError
+    if status_code >= 500:
+        return BolnaServerError
+    return _BY_STATUS.get(status_code, BolnaError)

@@ -1,0 +1,649 @@
+"""Typed shapes and rules of Bolna's ``/sip-trunks`` API.
+
+Requests validate themselves before anything is sent (each rule's message names the field);
+responses tolerate extra and missing fields, because the live API adds fields over time.
+
+Secrets: ``auth_password`` is a :class:`pydantic.SecretStr`. It shows as ``'**********'`` in
+``repr``, ``str``, ``model_dump()`` and JSON dumps; only :meth:`TrunkSpec.to_request_body` and
+:meth:`SIPTrunkUpdateRequest.to_request_body` reveal it, to build the HTTP body. Validation
+errors never echo input values (``hide_input_in_errors``), so a rejected payload cannot leak
+a password into a log line or an exception.
+
+This module imports neither Airflow nor httpx: the sandbox, the provisioning engine and the
+benchmarks use it without an Airflow runtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import re
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "AuthType",
+    "Transport",
+    "MediaEncryption",
+    "Gateway",
+    "IPIdentifier",
+    "PhoneNumberRequest",
+    "TrunkSpec",
+    "SIPTrunkCreateRequest",
+    "SIPTrunkUpdateRequest",
+    "GatewayInfo",
+    "SIPTrunk",
+    "PhoneNumber",
+    "ErrorBody",
+    "MessageResponse",
+    "SpecError",
+    "FieldError",
+    "number_key",
+    "parse_trunk_spec",
+]
+
+E164_PATTERN = re.compile(r"^\+[1-9]\d{6,14}$")
+# Legacy trunks store numbers verbatim, with or without "+"; we still refuse what cannot be a DID.
+DID_PATTERN = re.compile(r"^\+?\d{3,15}$")
+_FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+CODEC_TOKEN = re.compile(r"^!?[a-z0-9][a-z0-9_.\-]*$")
+
+#: Fields the API lets you change with PATCH (``provider`` and ``auth_type`` are fixed at creation).
+UPDATABLE_FIELDS: tuple[str, ...] = (
+    "description",
+    "auth_username",
+    "auth_password",
+    "gateways",
+    "ip_identifiers",
+    "allow",
+    "disallow",
+    "transport",
+    "direct_media",
+    "rtp_symmetric",
+    "force_rport",
+    "media_encryption",
+    "media_encryption_optimistic",
+    "qualify_frequency",
+    "inbound_enabled",
+    "outbound_leading_plus_enabled",
+)
+IMMUTABLE_FIELDS: tuple[str, ...] = ("provider", "auth_type")
+
+
+class AuthType(str, Enum):
+    """How Bolna authenticates against the carrier."""
+
+    USERPASS = "userpass"
+    IP_BASED = "ip-based"
+
+
+class Transport(str, Enum):
+    """SIP signalling transport (Asterisk PJSIP names)."""
+
+    UDP = "transport-udp"
+    TCP = "transport-tcp"
+    TLS = "transport-tls"
+
+
+class MediaEncryption(str, Enum):
+    """RTP encryption. The "off" value is the *string* ``"no"``, not a boolean."""
+
+    NO = "no"
+    SDES = "sdes"
+
+
+class FieldError(BaseModel):
+    """One rejected field: a dotted path such as ``gateways.0.port`` and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class SpecError(ValueError):
+    """A request or spec that breaks the API's rules. Never contains input values.
+
+    :param errors: one :class:`FieldError` per rejected field.
+    :param context: optional prefix such as ``"row customer_id=42"``.
+    """
+
+    def __init__(self, errors: list[FieldError], context: str | None = None) -> None:
+        self.errors = errors
+        self.context = context
+        detail = "; ".join(str(e) for e in errors)
+        super().__init__(f"{context}: {detail}" if context else detail)
+
+    @property
+    def fields(self) -> list[str]:
+        """The names of the rejected fields, in order."""
+        return [e.field for e in self.errors]
+
+    @classmethod
+    def from_validation_error(cls, exc: ValidationError, context: str | None = None) -> SpecError:
+        """Turn a pydantic error into field-named messages without the rejected values."""
+        errors = []
+        for err in exc.errors(include_input=False, include_url=False):
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, ") :]
+            # model-level rules put the field name at the front of the message: "field: why"
+            head, sep, rest = msg.partition(": ")
+            if sep and _FIELD_NAME.match(head):
+                loc, msg = (f"{loc}.{head}" if loc else head), rest
+            errors.append(FieldError(field=loc, message=msg))
+        return cls(errors, context)
+
+
+class _Request(BaseModel):
+    """Base of request shapes: strict about unknown fields, never echoes input in errors."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        hide_input_in_errors=True,
+        str_strip_whitespace=True,
+        use_enum_values=False,
+        validate_assignment=True,
+    )
+
+
+class _Response(BaseModel):
+    """Base of response shapes: tolerant of fields the live API adds."""
+
+    model_config = ConfigDict(extra="allow", hide_input_in_errors=True, populate_by_name=True)
+
+
+def _coerce_media_encryption(value: Any) -> Any:
+    """Accept YAML's ``no`` → ``False`` confusion: ``False``/``"false"``/``"off"``/``None`` mean ``"no"``."""
+    if value is None or value is False:
+        return MediaEncryption.NO
+    if isinstance(value, str) and value.strip().lower() in {"no", "false", "off", "none", ""}:
+        return MediaEncryption.NO
+    if isinstance(value, str):
+        return value.strip().lower()
+    return value
+
+
+def _check_codecs(value: str | None) -> str | None:
+    if value is None:
+        return value
+    tokens = [t.strip() for t in value.split(",")]
+    if not value.strip() or any(not t for t in tokens):
+        raise ValueError("must be a comma-separated list of codec names with no empty entries")
+    bad = [t for t in tokens if not CODEC_TOKEN.match(t)]
+    if bad:
+        raise ValueError(f"invalid codec name(s) {', '.join(map(repr, bad[:3]))}; use lower-case names such as ulaw,alaw")
+    return ",".join(tokens)
+
+
+Port = Annotated[int, Field(ge=1, le=65535, strict=False)]
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+
+
+class Gateway(_Request):
+    """A carrier SIP host Bolna sends calls to.
+
+    :param gateway_address: hostname or IP of the carrier gateway.
+    :param port: SIP port, 1–65535 (5060 for UDP/TCP, 5061 for TLS).
+    :param priority: lower is preferred; others are failover.
+    """
+
+    gateway_address: NonEmptyStr
+    port: Port = 5060
+    priority: Annotated[int, Field(ge=0)] = 1
+
+    @field_validator("gateway_address")
+    @classmethod
+    def _no_spaces(cls, v: str) -> str:
+        if any(c.isspace() for c in v) or "/" in v:
+            raise ValueError("must be a hostname or IP address without spaces, scheme or path")
+        return v
+
+
+class IPIdentifier(_Request):
+    """An address or CIDR range the carrier sends from (ip-based auth)."""
+
+    ip_address: NonEmptyStr
+
+    @field_validator("ip_address")
+    @classmethod
+    def _valid_ip(cls, v: str) -> str:
+        try:
+            ipaddress.ip_network(v, strict=False)
+        except ValueError:
+            raise ValueError("must be an IPv4/IPv6 address or CIDR range, e.g. 203.0.113.0/28") from None
+        return v
+
+
+class PhoneNumberRequest(_Request):
+    """A DID to register on a trunk.
+
+    :param phone_number: digits with or without a leading ``+``; stored verbatim by Bolna.
+    :param name: optional label.
+    :param e164_check_enabled: when true, the number must be strict E.164 (``+`` and 7–15 digits).
+    """
+
+    phone_number: NonEmptyStr
+    name: str | None = None
+    e164_check_enabled: bool = False
+
+    @field_validator("phone_number", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
+        return v
+
+    @model_validator(mode="after")
+    def _check_number(self) -> PhoneNumberRequest:
+        if self.e164_check_enabled and not E164_PATTERN.match(self.phone_number):
+            raise ValueError("phone_number: must be E.164 ('+' then 7 to 15 digits) when e164_check_enabled is true")
+        if not DID_PATTERN.match(self.phone_number):
+            raise ValueError("phone_number: must be 3 to 15 digits, optionally after a leading '+'")
+        return self
+
+    @property
+    def key(self) -> str:
+        """The idempotency key of a number: its digits without ``+``."""
+        return number_key(self.phone_number)
+
+
+def number_key(phone_number: str) -> str:
+    """Digits of a phone number without the leading ``+`` (how Bolna matches numbers)."""
+    return phone_number.strip().lstrip("+")
+
+
+class TrunkSpec(_Request):
+    """What a SIP trunk should be: the create request, with Bolna's documented defaults.
+
+    Build it from a dict with :func:`parse_trunk_spec` (or ``TrunkSpec.model_validate``) to get
+    a :class:`SpecError` naming each bad field. Compare it with an actual :class:`SIPTrunk`
+    using :meth:`drift`.
+    """
+
+    name: NonEmptyStr
+    provider: NonEmptyStr
+    description: str | None = None
+    auth_type: AuthType
+    auth_username: str | None = None
+    auth_password: SecretStr | None = None
+    gateways: Annotated[list[Gateway], Field(min_length=1)]
+    ip_identifiers: list[IPIdentifier] = Field(default_factory=list)
+    allow: str = "ulaw,alaw"
+    disallow: str = "all"
+    transport: Transport = Transport.UDP
+    direct_media: bool = False
+    rtp_symmetric: bool = True
+    force_rport: bool = True
+    media_encryption: MediaEncryption = MediaEncryption.NO
+    media_encryption_optimistic: bool = False
+    qualify_frequency: Annotated[int, Field(ge=0)] = 60
+    inbound_enabled: bool = False
+    outbound_leading_plus_enabled: bool = True
+    phone_numbers: list[PhoneNumberRequest] = Field(default_factory=list)
+
+    @field_validator("media_encryption", mode="before")
+    @classmethod
+    def _media_encryption(cls, v: Any) -> Any:
+        return _coerce_media_encryption(v)
+
+    @field_validator("allow", "disallow")
+    @classmethod
+    def _codecs(cls, v: str) -> str | None:
+        return _check_codecs(v)
+
+    @field_validator("gateways", mode="before")
+    @classmethod
+    def _gateways_present(cls, v: Any) -> Any:
+        if v is None or v == []:
+            raise ValueError("at least one gateway is required")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> TrunkSpec:
+        if self.auth_type is AuthType.USERPASS:
+            if not self.auth_username:
+                raise ValueError("auth_username: required when auth_type is 'userpass'")
+            if self.auth_password is None or not self.auth_password.get_secret_value():
+                raise ValueError("auth_password: required when auth_type is 'userpass'")
+        if self.auth_type is AuthType.IP_BASED and not self.ip_identifiers:
+            raise ValueError("ip_identifiers: at least one IP address or CIDR is required when auth_type is 'ip-based'")
+        if self.media_encryption is MediaEncryption.SDES and self.transport is not Transport.TLS:
+            raise ValueError("media_encryption: 'sdes' requires transport 'transport-tls'")
+        seen: set[str] = set()
+        for number in self.phone_numbers:
+            if number.key in seen:
+                raise ValueError(f"phone_numbers: number {number.phone_number} is listed twice")
+            seen.add(number.key)
+        return self
+
+    def to_request_body(self) -> dict[str, Any]:
+        """The JSON body of ``POST /sip-trunks/trunks``, with the password revealed.
+
+        Every documented default is sent explicitly, as Bolna's own MCP client does, so the
+        trunk does not depend on server-side defaults.
+        """
+        body = self.model_dump(mode="json", exclude_none=True, exclude={"auth_password"})
+        if self.auth_password is not None:
+            body["auth_password"] = self.auth_password.get_secret_value()
+        if not body.get("phone_numbers"):
+            body.pop("phone_numbers", None)
+        return body
+
+    def comparable(self) -> dict[str, Any]:
+        """The updatable fields in canonical form (no password), for drift detection."""
+        return _canonical(self.model_dump(mode="json", include=set(UPDATABLE_FIELDS) - {"auth_password"}))
+
+    def fingerprint(self, secret_key: bytes | None = None) -> str:
+        """A stable hash of the whole spec for the state table.
+
+        The password enters only as an HMAC keyed with ``secret_key`` (e.g. derived from the
+        API key), so the hash changes when a password is rotated but cannot be used to guess it.
+        Without a key the password is left out.
+
+        :param secret_key: key for the password's HMAC; ``None`` leaves the password out.
+        """
+        data = self.model_dump(mode="json", exclude={"auth_password"})
+        data["gateways"] = sorted(data["gateways"], key=lambda g: (g["priority"], g["gateway_address"], g["port"]))
+        data["ip_identifiers"] = sorted(i["ip_address"] for i in data["ip_identifiers"])
+        data["phone_numbers"] = sorted(data["phone_numbers"], key=lambda n: number_key(n["phone_number"]))
+        if secret_key is not None and self.auth_password is not None:
+            data["auth_password_hmac"] = hmac.new(
+                secret_key, self.auth_password.get_secret_value().encode(), hashlib.sha256
+            ).hexdigest()
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def drift(self, actual: SIPTrunk) -> SIPTrunkUpdateRequest | None:
+        """The PATCH that makes ``actual`` match this spec, or ``None`` when nothing differs.
+
+        Only differing fields are sent. ``gateways`` and ``ip_identifiers`` are sent whole
+        (the API replaces them) when they differ as sets. ``media_encryption`` is always sent
+        together with ``transport``, as the API requires. The password cannot be compared
+        (the API never returns it): rotate it with an explicit update.
+
+        :raises SpecError: when an immutable field (``provider``, ``auth_type``) differs.
+        """
+        immutable = [
+            FieldError(field=f, message=f"cannot be changed by update (is {getattr(actual, f)!r}, spec wants {_plain(getattr(self, f))!r}); delete and recreate the trunk")
+            for f in IMMUTABLE_FIELDS
+            if getattr(actual, f) is not None and _plain(getattr(actual, f)) != _plain(getattr(self, f))
+        ]
+        if immutable:
+            raise SpecError(immutable, context=f"trunk {self.name!r}")
+        want = self.comparable()
+        have = actual.comparable()
+        changed = {k for k, v in want.items() if have.get(k) != v}
+        if "media_encryption" in changed or ("transport" in changed and want["media_encryption"] == "sdes"):
+            changed |= {"transport", "media_encryption"}
+        if not changed:
+            return None
+        return SIPTrunkUpdateRequest.model_validate(self.model_dump(include=changed))
+
+
+#: The create request *is* a trunk spec; the alias keeps the API's own name available.
+SIPTrunkCreateRequest = TrunkSpec
+
+
+def parse_trunk_spec(data: dict[str, Any] | TrunkSpec, context: str | None = None) -> TrunkSpec:
+    """Validate ``data`` as a :class:`TrunkSpec`.
+
+    :param data: a dict (e.g. from a DB row or templated operator argument) or a spec.
+    :param context: prefix for error messages, e.g. ``"customer 42"``.
+    :raises SpecError: naming every bad field, without the values.
+    """
+    if isinstance(data, TrunkSpec):
+        return data
+    try:
+        return TrunkSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError.from_validation_error(exc, context) from None
+
+
+class SIPTrunkUpdateRequest(_Request):
+    """Body of ``PATCH /sip-trunks/trunks/{id}``: only the fields that are set are sent."""
+
+    name: NonEmptyStr | None = None
+    description: str | None = None
+    auth_username: str | None = None
+    auth_password: SecretStr | None = None
+    gateways: list[Gateway] | None = None
+    ip_identifiers: list[IPIdentifier] | None = None
+    allow: str | None = None
+    disallow: str | None = None
+    transport: Transport | None = None
+    direct_media: bool | None = None
+    rtp_symmetric: bool | None = None
+    force_rport: bool | None = None
+    media_encryption: MediaEncryption | None = None
+    media_encryption_optimistic: bool | None = None
+    qualify_frequency: Annotated[int, Field(ge=0)] | None = None
+    inbound_enabled: bool | None = None
+    outbound_leading_plus_enabled: bool | None = None
+    is_active: bool | None = None
+
+    @field_validator("media_encryption", mode="before")
+    @classmethod
+    def _media_encryption(cls, v: Any) -> Any:
+        return v if v is None else _coerce_media_encryption(v)
+
+    @field_validator("allow", "disallow")
+    @classmethod
+    def _codecs(cls, v: str | None) -> str | None:
+        return _check_codecs(v)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_immutable(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for f in IMMUTABLE_FIELDS:
+                if f in data:
+                    raise ValueError(f"{f}: cannot be changed after the trunk is created")
+        return data
+
+    @model_validator(mode="after")
+    def _rules(self) -> SIPTrunkUpdateRequest:
+        if not self.model_fields_set:
+            raise ValueError("an update needs at least one field")
+        if self.media_encryption is MediaEncryption.SDES and self.transport is not Transport.TLS:
+            raise ValueError("transport: must be sent as 'transport-tls' in the same update that sets media_encryption 'sdes'")
+        if self.gateways is not None and not self.gateways:
+            raise ValueError("gateways: an update cannot remove every gateway")
+        return self
+
+    @property
+    def fields(self) -> list[str]:
+        """The names of the fields this update changes, sorted."""
+        return sorted(self.model_fields_set)
+
+    def to_request_body(self) -> dict[str, Any]:
+        """The JSON body, with only the fields that were set and the password revealed."""
+        body = self.model_dump(mode="json", exclude_unset=True, exclude={"auth_password"})
+        if "auth_password" in self.model_fields_set and self.auth_password is not None:
+            body["auth_password"] = self.auth_password.get_secret_value()
+        return body
+
+
+class GatewayInfo(_Response):
+    """A gateway as returned by the API (may carry a server ``id``)."""
+
+    gateway_address: str
+    port: int = 5060
+    priority: int = 1
+    id: str | None = None
+    created_at: datetime | None = None
+
+
+class IPIdentifierInfo(_Response):
+    """An IP identifier as returned by the API."""
+
+    ip_address: str
+
+
+class PhoneNumber(_Response):
+    """A DID registered on a trunk, as returned by the API."""
+
+    id: str
+    phone_number: str
+    name: str | None = None
+    byot_trunk_id: str | None = None
+    telephony_provider: str | None = None
+    agent_id: str | None = None
+    deleted: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        """Digits without ``+``: how numbers are matched."""
+        return number_key(self.phone_number)
+
+
+class SIPTrunk(_Response):
+    """A SIP trunk as returned by create / get / list / update.
+
+    Fields the API omits take Bolna's documented defaults, so that comparing with a
+    :class:`TrunkSpec` is a comparison of effective settings.
+    """
+
+    id: str
+    name: str | None = None
+    provider: str | None = None
+    description: str | None = None
+    auth_type: AuthType | None = None
+    auth_username: str | None = None
+    gateways: list[GatewayInfo] = Field(default_factory=list)
+    ip_identifiers: list[IPIdentifierInfo] = Field(default_factory=list)
+    phone_numbers: list[PhoneNumber] = Field(default_factory=list)
+    allow: str = "ulaw,alaw"
+    disallow: str = "all"
+    transport: Transport = Transport.UDP
+    direct_media: bool = False
+    rtp_symmetric: bool = True
+    force_rport: bool = True
+    media_encryption: MediaEncryption = MediaEncryption.NO
+    media_encryption_optimistic: bool = False
+    qualify_frequency: int = 60
+    inbound_enabled: bool = False
+    outbound_leading_plus_enabled: bool = True
+    is_active: bool = True
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @field_validator("media_encryption", mode="before")
+    @classmethod
+    def _media_encryption(cls, v: Any) -> Any:
+        return _coerce_media_encryption(v)
+
+    @field_validator(
+        "allow", "disallow", "transport", "direct_media", "rtp_symmetric", "force_rport",
+        "media_encryption_optimistic", "qualify_frequency", "inbound_enabled",
+        "outbound_leading_plus_enabled", "is_active", "gateways", "ip_identifiers", "phone_numbers",
+        mode="wrap",
+    )
+    @classmethod
+    def _null_means_default(cls, v: Any, handler: Any, info: Any) -> Any:
+        if v is None:
+            field = cls.model_fields[info.field_name]
+            return field.get_default(call_default_factory=True)
+        return handler(v)
+
+    @property
+    def active_numbers(self) -> list[PhoneNumber]:
+        """Numbers on the trunk that are not soft-deleted."""
+        return [n for n in self.phone_numbers if not n.deleted]
+
+    def comparable(self) -> dict[str, Any]:
+        """The updatable fields in canonical form, for drift detection against a spec."""
+        data = self.model_dump(mode="json", include=set(UPDATABLE_FIELDS))
+        data["gateways"] = [
+            {"gateway_address": g["gateway_address"], "port": g["port"], "priority": g["priority"]}
+            for g in data.get("gateways", [])
+        ]
+        data["ip_identifiers"] = [{"ip_address": i["ip_address"]} for i in data.get("ip_identifiers", [])]
+        return _canonical(data)
+
+
+class ErrorBody(_Response):
+    """Any error body Bolna sends: documented ``{error, message}`` or FastAPI's ``{detail}``."""
+
+    error: int | str | None = None
+    message: str | None = None
+    detail: str | list[Any] | dict[str, Any] | None = None
+
+    def text(self) -> str:
+        """Human-readable text, in the order Bolna's own clients use: message, detail, error.
+
+        List-shaped ``detail`` items contribute only their location and message, never the
+        ``input`` that FastAPI echoes (it could hold a password).
+        """
+        if self.message:
+            return self.message
+        if isinstance(self.detail, str) and self.detail:
+            return self.detail
+        if isinstance(self.detail, list):
+            parts = []
+            for item in self.detail:
+                if isinstance(item, dict):
+                    loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                    msg = str(item.get("msg", "invalid"))
+                    parts.append(f"{loc}: {msg}" if loc else msg)
+                else:
+                    parts.append(str(item)[:200])
+            if parts:
+                return "; ".join(parts)
+        if isinstance(self.detail, dict) and self.detail.get("message"):
+            return str(self.detail["message"])
+        if self.error is not None:
+            return str(self.error)
+        return ""
+
+
+class MessageResponse(_Response):
+    """``{message}`` bodies of the delete endpoints."""
+
+    message: str = ""
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+def _canonical(data: dict[str, Any]) -> dict[str, Any]:
+    """Order-insensitive form of list fields, so that reordering alone is not drift."""
+    out = dict(data)
+    if out.get("gateways") is not None:
+        out["gateways"] = sorted(
+            ({"gateway_address": g["gateway_address"], "port": g["port"], "priority": g["priority"]} for g in out["gateways"]),
+            key=lambda g: (g["priority"], g["gateway_address"], g["port"]),
+        )
+    if out.get("ip_identifiers") is not None:
+        out["ip_identifiers"] = sorted(
+            ({"ip_address": _canonical_ip(i["ip_address"])} for i in out["ip_identifiers"]),
+            key=lambda i: i["ip_address"],
+        )
+    return out
+
+
+def _canonical_ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        return value

@@ -1,0 +1,44 @@
+"""In-memory request, fault and write counters served by ``GET /__sandbox__/counters``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+FAULT_KINDS = ("fail_before", "drop_after_commit_502", "drop_after_commit_conn", "rate_limited",
+               "latency_spikes")
+WRITE_KINDS = ("create_trunk", "update_trunk", "delete_trunk", "add_number", "remove_number")
+DROPPED = "dropped"
+"""Status key recorded for a response lost by an abruptly closed connection."""
+
+
+class Counters:
+    """Counts every ``/sip-trunks`` request by route template and final status."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero everything."""
+        self.requests: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.faults = dict.fromkeys(FAULT_KINDS, 0)
+        self.writes = dict.fromkeys(WRITE_KINDS, 0)
+        self.duplicate_names_attempted = 0
+        self.total_requests = 0
+
+    def record(self, endpoint: str, status: int | str) -> None:
+        """One finished request: ``endpoint`` like ``"GET /sip-trunks/trunks/{trunk_id}"``."""
+        self.requests[endpoint][str(status)] += 1
+        self.total_requests += 1
+
+    def snapshot(self, trunks: int, numbers: int) -> dict[str, Any]:
+        """The JSON shape of ``GET /__sandbox__/counters``."""
+        return {
+            "requests": {ep: dict(statuses) for ep, statuses in self.requests.items()},
+            "faults": dict(self.faults),
+            "trunks": trunks,
+            "numbers": numbers,
+            "duplicate_names_attempted": self.duplicate_names_attempted,
+            "writes": dict(self.writes),
+            "total_requests": self.total_requests,
+        }

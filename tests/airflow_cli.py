@@ -1,0 +1,66 @@
+"""Run the real ``airflow`` CLI (``dags test``, ``db migrate``...) from tests, in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class AirflowCLI:
+    """The ``airflow`` command bound to one AIRFLOW_HOME and DAGs folder.
+
+    :param airflow_home: AIRFLOW_HOME (holds the SQLite metadata DB and task logs).
+    :param dags_folder: the DAG bundle folder.
+    :param env: extra environment for every command (connections as ``AIRFLOW_CONN_*``...).
+    """
+
+    airflow_home: Path
+    dags_folder: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def environ(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment a command runs with."""
+        env = dict(os.environ)
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.airflow_home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.airflow_home}/airflow.db",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.env)
+        env.update(extra or {})
+        return env
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``airflow ARGS`` and return the completed process (stdout+stderr in ``.stdout``)."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=self.environ(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"airflow {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-6000:]}")
+        return proc
+
+    def migrate(self) -> None:
+        """Create or upgrade the metadata DB."""
+        self.run("db", "migrate", timeout=300)
+
+    def dags_test(self, dag_id: str, conf: dict | None = None, env: dict[str, str] | None = None, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """``airflow dags test DAG_ID [-c CONF]``: run every task of one DAG run in-process."""
+        import json
+
+        args = ["dags", "test", dag_id]
+        if conf is not None:
+            args += ["-c", json.dumps(conf)]
+        return self.run(*args, env=env, check=check, timeout=timeout)
