@@ -1,0 +1,616 @@
+"""Operators for Bolna SIP trunks and their phone numbers.
+
+Every operator is safe to retry and to rerun (Airflow retries tasks, users clear them,
+workers die mid-call): creation goes through :meth:`BolnaHook.ensure_trunk` /
+:meth:`BolnaHook.ensure_number` (look before writing, adopt what already exists), updates
+are PATCHes of the given fields (idempotent), and deletes treat "already gone" as success.
+
+Failure policy (documented in each operator):
+
+* errors that a retry cannot fix — a refused API key (:class:`BolnaAuthError`), an invalid
+  spec/update/number (:class:`SpecError`, :class:`BolnaValidationError`), an unreadable password
+  reference (:class:`SecretRefError`), a conflict (:class:`BolnaConflictError`: ``if_exists="fail"``
+  on an existing trunk, a number on another trunk) — raise ``AirflowFailException`` (the task
+  fails without using its retries), chained to the original exception;
+* transient errors (429, 5xx, timeouts) are retried inside the hook; if they persist they
+  propagate as the :mod:`~airflow_provider_bolna.exceptions` class, so Airflow's own retries
+  apply, and the rerun is safe.
+
+Secrets: the XComs are small, secret-free dicts; password fields may be references
+(``{"conn": id}`` / ``{"variable": key}``, see :mod:`airflow_provider_bolna.secrets_ref`)
+resolved inside ``execute()`` only; plain passwords are masked right after rendering.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, conf
+
+from airflow_provider_bolna.exceptions import (
+    BolnaAuthError,
+    BolnaConflictError,
+    BolnaError,
+    BolnaValidationError,
+)
+from airflow_provider_bolna.hooks.bolna import BolnaHook, IfExists
+from airflow_provider_bolna.links import TRUNK_ID_XCOM_KEY, TRUNK_URL_XCOM_KEY, BolnaSIPTrunkLink
+from airflow_provider_bolna.models import (
+    PhoneNumberRequest,
+    SIPTrunkUpdateRequest,
+    SpecError,
+    TrunkSpec,
+    number_key,
+    parse_trunk_spec,
+)
+from airflow_provider_bolna.secrets_ref import SecretRefError, mask_plain_secrets, resolve_secret_refs
+from airflow_provider_bolna.triggers.sip_trunk import (
+    BolnaTrunkNotReadyError,
+    SIPTrunkTrigger,
+    check_trunk,
+    validate_event,
+)
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+__all__ = [
+    "AddPhoneNumbersOperator",
+    "BolnaBaseOperator",
+    "BolnaPhoneNumbersError",
+    "CreateSIPTrunkOperator",
+    "DeleteSIPTrunkOperator",
+    "RemovePhoneNumberOperator",
+    "UpdateSIPTrunkOperator",
+    "build_trunk_spec",
+]
+
+#: Errors a retry cannot fix: fail the task without using its retries.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    BolnaAuthError,
+    BolnaValidationError,
+    BolnaConflictError,
+    SpecError,
+    SecretRefError,
+)
+#: Extra seconds the scheduler waits past a trigger's own deadline before timing the deferral out.
+DEFER_GRACE_SECONDS = 120.0
+
+
+class BolnaPhoneNumbersError(BolnaError):
+    """Some numbers could not be put on the trunk; the others were.
+
+    :param failures: ``{phone_number: reason}`` for each failed number.
+    :param permanent: whether every failure is one a retry cannot fix (conflict, validation).
+    """
+
+    def __init__(self, message: str, *, failures: dict[str, str], permanent: bool, **kwargs: Any) -> None:
+        self.failures = failures
+        self.permanent = permanent
+        super().__init__(message, **kwargs)
+
+
+@contextmanager
+def _bolna_errors(conn_id: str) -> Iterator[None]:
+    """Turn errors a retry cannot fix into ``AirflowFailException`` (chained)."""
+    try:
+        yield
+    except BolnaAuthError as exc:
+        raise AirflowFailException(
+            f"Bolna refused the API key of connection {conn_id!r} (not retried): {exc}"
+        ) from exc
+    except BolnaPhoneNumbersError as exc:
+        if exc.permanent:
+            raise AirflowFailException(f"{exc} (not retried)") from exc
+        raise
+    except PERMANENT_ERRORS as exc:
+        raise AirflowFailException(f"{exc} (not retried)") from exc
+
+
+class BolnaBaseOperator(BaseOperator):
+    """Shared plumbing: the hook, error policy, trunk URL/id XComs.
+
+    :param bolna_conn_id: Airflow connection of type ``bolna`` (templated).
+    """
+
+    template_fields: Sequence[str] = ("bolna_conn_id",)
+    ui_color = "#e8f0fe"
+
+    def __init__(self, *, bolna_conn_id: str = BolnaHook.default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bolna_conn_id = bolna_conn_id
+
+    @cached_property
+    def hook(self) -> BolnaHook:
+        """The Bolna hook for :attr:`bolna_conn_id` (created after templates are rendered)."""
+        return BolnaHook(bolna_conn_id=self.bolna_conn_id)
+
+    def _close_hook(self) -> None:
+        if "hook" in self.__dict__:
+            self.hook.close()
+
+    def _push_trunk(self, context: Context, trunk_id: str | None) -> None:
+        """Push the trunk's id and dashboard URL to XCom (the extra link reads the URL).
+
+        Without an id, pushes an empty URL: the link is then blank instead of the worker
+        logging "XCom not found" when it computes links after a failure.
+        """
+        ti = context["ti"]
+        if not trunk_id:
+            ti.xcom_push(key=TRUNK_URL_XCOM_KEY, value="")
+            return
+        ti.xcom_push(key=TRUNK_ID_XCOM_KEY, value=trunk_id)
+        try:
+            url = self.hook.trunk_url(trunk_id)
+        except Exception as exc:  # noqa: BLE001 - a link must never fail the task
+            self.log.warning("Could not build the dashboard link of trunk %s: %s", trunk_id, exc)
+            return
+        ti.xcom_push(key=TRUNK_URL_XCOM_KEY, value=url)
+
+
+def _as_trunk_input(trunk: Any) -> TrunkSpec | dict[str, Any]:
+    if isinstance(trunk, TrunkSpec):
+        return trunk
+    if isinstance(trunk, str):
+        try:
+            trunk = json.loads(trunk)
+        except ValueError:
+            raise BolnaValidationError("trunk: a string trunk must be a JSON object; pass a dict") from None
+    if not isinstance(trunk, Mapping):
+        raise BolnaValidationError(f"trunk: must be a dict or TrunkSpec, not {type(trunk).__name__}")
+    return dict(trunk)
+
+
+def build_trunk_spec(
+    trunk: Any, context_name: str | None = None, params: Mapping[str, Any] | None = None
+) -> TrunkSpec:
+    """Resolve password references, mask passwords, validate: the spec to send.
+
+    :param trunk: a dict (possibly with password references), a JSON string or a :class:`TrunkSpec`.
+    :param context_name: prefix for error messages.
+    :param params: the run's params, for ``{"param": name}`` references.
+    :raises SpecError: naming every invalid field (no values).
+    :raises SecretRefError: a reference cannot be resolved.
+    """
+    raw = _as_trunk_input(trunk)
+    if isinstance(raw, TrunkSpec):
+        mask_plain_secrets(raw)
+        return raw
+    data = resolve_secret_refs(raw, params=params)
+    numbers = data.get("phone_numbers")
+    if isinstance(numbers, (str, int)):
+        numbers = [numbers]
+    if isinstance(numbers, (list, tuple)):
+        # "+91..." is shorthand for {"phone_number": "+91..."}
+        data["phone_numbers"] = [
+            {"phone_number": str(n)} if isinstance(n, (str, int)) and not isinstance(n, bool) else n for n in numbers
+        ]
+    return parse_trunk_spec(data, context=context_name)
+
+
+class CreateSIPTrunkOperator(BolnaBaseOperator):
+    """Make a SIP trunk exist (get-or-create by name), optionally wait until it is ready.
+
+    Safe to retry and rerun: the trunk is looked up by name first; an existing trunk is
+    adopted (``if_exists="adopt"``), patched where it drifted (``"update"``: one PATCH with
+    only the differing fields) or refused (``"fail"``). Missing numbers of the spec are
+    added, extra ones are left alone.
+
+    Returns (XCom) ``{"trunk_id", "name", "action", "numbers_added", "patched_fields",
+    "numbers"}`` where ``action`` is ``created``, ``adopted``, ``updated`` or ``unchanged``;
+    also pushes XCom ``trunk_id`` (``task.output["trunk_id"]``) and ``bolna_trunk_url``.
+
+    :param trunk: the trunk spec — a dict (templated; may come from XCom or params), a JSON
+        string or a :class:`~airflow_provider_bolna.models.TrunkSpec`. Password fields may be
+        references: ``{"conn": "carrier_acme"}`` (that connection's password),
+        ``{"variable": "acme_sip_password"}`` or ``{"param": "sip_password"}`` (a run param
+        holding either), resolved inside ``execute()`` only. ``phone_numbers`` entries may be
+        plain strings.
+    :param if_exists: ``adopt``, ``update`` or ``fail`` (templated).
+    :param bolna_conn_id: the Bolna connection (templated).
+    :param wait_for_ready: after creating, wait until the trunk is active and every spec
+        number is visible (deferring to :class:`SIPTrunkTrigger` when ``deferrable``).
+    :param deferrable: wait in the triggerer instead of on a worker slot.
+    :param poll_interval: seconds between readiness checks.
+    :param ready_timeout: seconds to wait for readiness before failing.
+    """
+
+    template_fields: Sequence[str] = ("trunk", "if_exists", "bolna_conn_id")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"trunk": "json"}
+    operator_extra_links = (BolnaSIPTrunkLink(),)
+
+    def __init__(
+        self,
+        *,
+        trunk: dict[str, Any] | TrunkSpec | str,
+        if_exists: IfExists = "adopt",
+        bolna_conn_id: str = BolnaHook.default_conn_name,
+        wait_for_ready: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 5.0,
+        ready_timeout: float = 300.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
+        self.trunk = trunk
+        self.if_exists = if_exists
+        self.wait_for_ready = wait_for_ready
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.ready_timeout = ready_timeout
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render, then mask plain-text passwords before Airflow stores the rendered fields."""
+        super().render_template_fields(context, jinja_env)
+        mask_plain_secrets(self.trunk)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if self.if_exists not in ("adopt", "update", "fail"):
+            raise AirflowFailException(f"if_exists must be 'adopt', 'update' or 'fail', not {self.if_exists!r}")
+        try:
+            self._push_trunk(context, None)
+            with _bolna_errors(self.bolna_conn_id):
+                spec = build_trunk_spec(self.trunk, params=context.get("params"))
+                self.log.info("Ensuring SIP trunk %s exists (if_exists=%s)", spec.name, self.if_exists)
+                result = self.hook.ensure_trunk(spec, if_exists=self.if_exists)
+                xcom = result.to_xcom()
+                xcom["numbers"] = _numbers_on(result, spec)
+                self._push_trunk(context, result.trunk.id)
+                self.log.info(
+                    "SIP trunk %s (%s): %s; numbers added: %s; patched: %s",
+                    result.trunk.name, result.trunk.id, result.action,
+                    ", ".join(result.numbers_added) or "none", ", ".join(result.patched_fields) or "none",
+                )
+                if not self.wait_for_ready:
+                    return xcom
+                expect = [n.phone_number for n in spec.phone_numbers]
+                if self.deferrable:
+                    deadline = time.time() + float(self.ready_timeout)
+                    self.log.info("Deferring until trunk %s is ready (deadline in %ss)", result.trunk.id, self.ready_timeout)
+                    self.defer(
+                        trigger=SIPTrunkTrigger(
+                            trunk_id=result.trunk.id, expect_active=True, expect_numbers=expect,
+                            poll_interval=self.poll_interval, deadline=deadline, bolna_conn_id=self.bolna_conn_id,
+                        ),
+                        method_name="execute_complete",
+                        kwargs={"result": xcom},
+                        timeout=timedelta(seconds=float(self.ready_timeout) + DEFER_GRACE_SECONDS),
+                    )
+                self._wait_sync(result.trunk.id, expect)
+                return xcom
+        finally:
+            self._close_hook()
+
+    def _wait_sync(self, trunk_id: str, expect: list[str]) -> None:
+        deadline = time.monotonic() + float(self.ready_timeout)
+        while True:
+            status = check_trunk(self.hook, trunk_id=trunk_id, expect_active=True, expect_numbers=expect)
+            if status.done:
+                self.log.info("%s", status.message)
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BolnaTrunkNotReadyError(f"not ready after {self.ready_timeout}s: {status.message}")
+            self.log.info("%s; checking again in %.1fs", status.message, min(self.poll_interval, remaining))
+            time.sleep(min(float(self.poll_interval), remaining))
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, result: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Resume after :class:`SIPTrunkTrigger`: return the creation result, or raise."""
+        event = validate_event(event)
+        if event["status"] == "success":
+            self.log.info("%s", event["message"])
+            return dict(result or {"trunk_id": event.get("trunk_id")})
+        if event["status"] == "timeout":
+            raise BolnaTrunkNotReadyError(f"not ready after {self.ready_timeout}s: {event['message']}")
+        _raise_error_event(event, self.bolna_conn_id)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _raise_error_event(event: dict[str, Any], conn_id: str) -> None:
+    message = str(event.get("message"))
+    if event.get("error_type") == "BolnaAuthError":
+        raise AirflowFailException(f"Bolna refused the API key of connection {conn_id!r} (not retried): {message}")
+    if not event.get("retryable"):
+        raise AirflowFailException(f"{message} (not retried)")
+    raise BolnaError(message)
+
+
+def _numbers_on(result: Any, spec: TrunkSpec) -> list[str]:
+    """Numbers known to be on the trunk: the spec's (all ensured) plus any others seen."""
+    seen: dict[str, str] = {n.key: n.phone_number for n in spec.phone_numbers}
+    for n in result.trunk.active_numbers:
+        seen.setdefault(n.key, n.phone_number)
+    return sorted(seen.values(), key=number_key)
+
+
+class UpdateSIPTrunkOperator(BolnaBaseOperator):
+    """PATCH the given fields of a SIP trunk (and nothing else).
+
+    Validated before sending (unknown/immutable fields, ``sdes`` without TLS, ... fail the task
+    without retries). PATCH is idempotent, so retries and reruns are safe. ``auth_password``
+    may be a reference (``{"conn": ...}`` / ``{"variable": ...}``).
+
+    Returns (XCom) ``{"trunk_id", "name", "updated_fields"}``; pushes ``bolna_trunk_url``.
+
+    :param trunk_id: the trunk's id (templated).
+    :param update: the fields to change (templated), e.g. ``{"qualify_frequency": 30}``.
+    :param bolna_conn_id: the Bolna connection (templated).
+    """
+
+    template_fields: Sequence[str] = ("trunk_id", "update", "bolna_conn_id")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"update": "json"}
+    operator_extra_links = (BolnaSIPTrunkLink(),)
+
+    def __init__(
+        self,
+        *,
+        trunk_id: str,
+        update: dict[str, Any] | SIPTrunkUpdateRequest,
+        bolna_conn_id: str = BolnaHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
+        self.trunk_id = trunk_id
+        self.update = update
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render, then mask plain-text passwords before Airflow stores the rendered fields."""
+        super().render_template_fields(context, jinja_env)
+        mask_plain_secrets(self.update)
+
+    def _build_update(self, params: Mapping[str, Any] | None = None) -> SIPTrunkUpdateRequest:
+        if isinstance(self.update, SIPTrunkUpdateRequest):
+            mask_plain_secrets(self.update)
+            return self.update
+        update = self.update
+        if isinstance(update, str):
+            try:
+                update = json.loads(update)
+            except ValueError:
+                raise BolnaValidationError("update: a string update must be a JSON object") from None
+        if not isinstance(update, Mapping):
+            raise BolnaValidationError(f"update: must be a dict, not {type(update).__name__}")
+        from pydantic import ValidationError
+
+        try:
+            return SIPTrunkUpdateRequest.model_validate(resolve_secret_refs(dict(update), params=params))
+        except ValidationError as exc:
+            raise SpecError.from_validation_error(exc, context="update") from None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        trunk_id = _trunk_id(self.trunk_id)
+        try:
+            with _bolna_errors(self.bolna_conn_id):
+                update = self._build_update(context.get("params"))
+                self._push_trunk(context, trunk_id)
+                self.log.info("Updating SIP trunk %s: %s", trunk_id, ", ".join(update.fields))
+                trunk = self.hook.update_trunk(trunk_id, update)
+                return {"trunk_id": trunk.id, "name": trunk.name, "updated_fields": update.fields}
+        finally:
+            self._close_hook()
+
+
+class DeleteSIPTrunkOperator(BolnaBaseOperator):
+    """Delete a SIP trunk (its numbers are soft-deleted with it). A missing trunk is success.
+
+    Returns (XCom) ``{"trunk_id", "deleted"}``: ``deleted`` is ``False`` when the trunk was
+    already gone (404), e.g. on a retry after a worker died right after the DELETE.
+
+    :param trunk_id: the trunk's id (templated).
+    :param deactivate_first: ``PATCH is_active=false`` before deleting, as Bolna advises, so
+        new calls stop before the trunk disappears.
+    :param bolna_conn_id: the Bolna connection (templated).
+    """
+
+    template_fields: Sequence[str] = ("trunk_id", "bolna_conn_id")
+
+    def __init__(
+        self,
+        *,
+        trunk_id: str,
+        deactivate_first: bool = False,
+        bolna_conn_id: str = BolnaHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
+        self.trunk_id = trunk_id
+        self.deactivate_first = deactivate_first
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        trunk_id = _trunk_id(self.trunk_id)
+        try:
+            with _bolna_errors(self.bolna_conn_id):
+                deleted = self.hook.delete_trunk(trunk_id, missing_ok=True, deactivate_first=self.deactivate_first)
+        finally:
+            self._close_hook()
+        if deleted:
+            self.log.info("Deleted SIP trunk %s", trunk_id)
+        else:
+            self.log.info("SIP trunk %s was already gone; nothing to delete", trunk_id)
+        return {"trunk_id": trunk_id, "deleted": deleted}
+
+
+class AddPhoneNumbersOperator(BolnaBaseOperator):
+    """Put phone numbers on a SIP trunk, each exactly once.
+
+    A number already on the trunk is ``unchanged`` (not an error). A number on another trunk
+    (or otherwise refused) does not stop the others: every number is tried, then the task
+    fails listing the failed ones (without retries when every failure is a conflict or a
+    validation error; with retries when one was transient). Rerunning adds only what is missing.
+
+    Mappable: ``AddPhoneNumbersOperator.partial(task_id=..., trunk_id=...).expand(numbers=[...])``
+    (each mapped value may be one number or a list of numbers), or expand over ``trunk_id``.
+
+    Returns (XCom) ``{"trunk_id", "numbers": [{"phone_number", "action", "phone_number_id"}]}``
+    where ``action`` is ``created`` or ``unchanged``.
+
+    :param trunk_id: the trunk's id (templated).
+    :param numbers: numbers (strings, or dicts ``{"phone_number", "name", "e164_check_enabled"}``),
+        or a single number (templated).
+    :param bolna_conn_id: the Bolna connection (templated).
+    """
+
+    template_fields: Sequence[str] = ("trunk_id", "numbers", "bolna_conn_id")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"numbers": "json"}
+
+    def __init__(
+        self,
+        *,
+        trunk_id: str,
+        numbers: Sequence[str | dict[str, Any]] | str | dict[str, Any],
+        bolna_conn_id: str = BolnaHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
+        self.trunk_id = trunk_id
+        self.numbers = numbers
+
+    def _requests(self) -> list[PhoneNumberRequest]:
+        numbers = self.numbers
+        if isinstance(numbers, (str, int, Mapping, PhoneNumberRequest)):
+            numbers = [numbers]
+        if not isinstance(numbers, (list, tuple)):
+            raise BolnaValidationError(f"numbers: must be a list of phone numbers, not {type(numbers).__name__}")
+        from pydantic import ValidationError
+
+        requests: list[PhoneNumberRequest] = []
+        errors: list[str] = []
+        seen: set[str] = set()
+        for i, number in enumerate(numbers):
+            try:
+                if isinstance(number, PhoneNumberRequest):
+                    req = number
+                elif isinstance(number, Mapping):
+                    req = PhoneNumberRequest.model_validate(dict(number))
+                else:
+                    req = PhoneNumberRequest.model_validate({"phone_number": number})
+            except ValidationError as exc:
+                errors.append(str(SpecError.from_validation_error(exc, context=f"numbers.{i}")))
+                continue
+            if req.key in seen:
+                self.log.info("Number %s is listed twice; adding it once", req.phone_number)
+                continue
+            seen.add(req.key)
+            requests.append(req)
+        if errors:
+            raise BolnaValidationError("invalid phone number(s): " + "; ".join(errors))
+        return requests
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        trunk_id = _trunk_id(self.trunk_id)
+        try:
+            with _bolna_errors(self.bolna_conn_id):
+                requests = self._requests()
+                results, failures, permanent = self._add_all(trunk_id, requests)
+                if failures:
+                    listing = "; ".join(f"{num}: {why}" for num, why in failures.items())
+                    raise BolnaPhoneNumbersError(
+                        f"{len(failures)} of {len(requests)} number(s) could not be added to trunk "
+                        f"{trunk_id} (the other {len(results)} are on it): {listing}",
+                        failures=failures, permanent=permanent,
+                    )
+                return {"trunk_id": trunk_id, "numbers": results}
+        finally:
+            self._close_hook()
+
+    def _add_all(
+        self, trunk_id: str, requests: list[PhoneNumberRequest]
+    ) -> tuple[list[dict[str, Any]], dict[str, str], bool]:
+        known = self.hook.list_numbers(trunk_id) if requests else []
+        results: list[dict[str, Any]] = []
+        failures: dict[str, str] = {}
+        permanent = True
+        for req in requests:
+            try:
+                outcome = self.hook.ensure_number(trunk_id, req, known_numbers=known)
+            except BolnaAuthError:
+                raise
+            except BolnaError as exc:
+                self.log.error("Number %s could not be added to trunk %s: %s", req.phone_number, trunk_id, exc)
+                failures[req.phone_number] = exc.message
+                permanent = permanent and isinstance(exc, (BolnaConflictError, BolnaValidationError))
+                continue
+            self.log.info("Number %s on trunk %s: %s", req.phone_number, trunk_id, outcome.action)
+            results.append(outcome.to_xcom())
+        return results, failures, permanent
+
+
+class RemovePhoneNumberOperator(BolnaBaseOperator):
+    """Remove one phone number from a SIP trunk. Already gone (or trunk gone) is success.
+
+    Give the number (resolved to its id with one list call, matched with or without ``+``)
+    or its ``phone_number_id``.
+
+    Returns (XCom) ``{"trunk_id", "phone_number", "phone_number_id", "removed"}``;
+    ``removed`` is ``False`` when there was nothing to remove.
+
+    :param trunk_id: the trunk's id (templated).
+    :param phone_number: the number to remove (templated).
+    :param phone_number_id: the number's id on the trunk, instead of ``phone_number`` (templated).
+    :param bolna_conn_id: the Bolna connection (templated).
+    """
+
+    template_fields: Sequence[str] = ("trunk_id", "phone_number", "phone_number_id", "bolna_conn_id")
+
+    def __init__(
+        self,
+        *,
+        trunk_id: str,
+        phone_number: str | None = None,
+        phone_number_id: str | None = None,
+        bolna_conn_id: str = BolnaHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
+        self.trunk_id = trunk_id
+        self.phone_number = phone_number
+        self.phone_number_id = phone_number_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        trunk_id = _trunk_id(self.trunk_id)
+        if bool(self.phone_number) == bool(self.phone_number_id):
+            raise AirflowFailException("give exactly one of phone_number and phone_number_id")
+        from airflow_provider_bolna.exceptions import BolnaNotFoundError
+
+        number_id = str(self.phone_number_id) if self.phone_number_id else None
+        phone_number = str(self.phone_number) if self.phone_number else None
+        try:
+            with _bolna_errors(self.bolna_conn_id):
+                if number_id is None:
+                    try:
+                        numbers = self.hook.list_numbers(trunk_id)
+                    except BolnaNotFoundError:
+                        self.log.info("Trunk %s is gone, and number %s with it", trunk_id, phone_number)
+                        return _removed(trunk_id, phone_number, None, False)
+                    key = number_key(str(phone_number))
+                    match = next((n for n in numbers if n.key == key), None)
+                    if match is None:
+                        self.log.info("Number %s is not on trunk %s; nothing to remove", phone_number, trunk_id)
+                        return _removed(trunk_id, phone_number, None, False)
+                    number_id = match.id
+                removed = self.hook.remove_number(trunk_id, number_id, missing_ok=True)
+        finally:
+            self._close_hook()
+        self.log.info(
+            "Number %s (%s) %s trunk %s", phone_number or "", number_id,
+            "removed from" if removed else "was already gone from", trunk_id,
+        )
+        return _removed(trunk_id, phone_number, number_id, removed)
+
+
+def _removed(trunk_id: str, phone_number: str | None, number_id: str | None, removed: bool) -> dict[str, Any]:
+    return {"trunk_id": trunk_id, "phone_number": phone_number, "phone_number_id": number_id, "removed": removed}
+
+
+def _trunk_id(value: Any) -> str:
+    if value is None or not str(value).strip():
+        raise AirflowFailException("trunk_id is empty (did the upstream task push it?)")
+    return str(value).strip()
