@@ -15,5 +15,7 @@ from __future__ import annotations
 
 DEFAULT_API_KEY = "sandbox-key"
 ADMIN_PREFIX = "/__sandbox__"
+PID_HEADER = "x-sandbox-pid"
+"""Header on every admin response: the server's process id (launchers check it is theirs)."""
 
-__all__ = ["ADMIN_PREFIX", "DEFAULT_API_KEY"]
+__all__ = ["ADMIN_PREFIX", "DEFAULT_API_KEY", "PID_HEADER"]

@@ -10,6 +10,7 @@ import contextvars
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import bad_request
@@ -26,8 +27,17 @@ _intentional_drop: contextvars.ContextVar[bool] = contextvars.ContextVar("bolna_
 _UVICORN_INCOMPLETE = "ASGI callable returned without completing response."
 
 
+@dataclass(frozen=True)
+class RawJson:
+    """JSON text produced elsewhere (by SQLite), sent as-is."""
+
+    text: str
+
+
 def encode_json(payload: Any) -> bytes:
-    """Compact JSON bytes (ASCII-escaped, so any stored text is encodable)."""
+    """Response bytes: raw JSON text as UTF-8, anything else as compact JSON."""
+    if isinstance(payload, RawJson):
+        return payload.text.encode()
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
@@ -103,7 +113,7 @@ def header(scope: Scope, name: bytes) -> str | None:
     """The first request header called ``name`` (lower-case bytes), decoded as latin-1."""
     for key, value in scope["headers"]:
         if key == name:
-            return value.decode("latin-1")
+            return bytes(value).decode("latin-1")
     return None
 
 
@@ -112,5 +122,5 @@ def is_loopback(scope: Scope) -> bool:
     client = scope.get("client")
     if not client:
         return True
-    host = client[0]
-    return host == "::1" or host.startswith("127.") or host.startswith("::ffff:127.")
+    host = str(client[0])
+    return host == "::1" or host.startswith(("127.", "::ffff:127."))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from .asgi import parse_json
+from .asgi import RawJson, parse_json
 from .config import SandboxConfig
 from .store import Store
 from .validation import parse_is_active, validate_create, validate_number, validate_update
@@ -41,19 +41,19 @@ class SipTrunksApi:
 
     def create_trunk(self, req: ApiRequest) -> Reply:
         trunk, numbers = validate_create(req.json())
-        return 201, self.store.create_trunk(trunk, numbers, self.config.number_visibility_delay_s)
+        return 201, RawJson(self.store.create_trunk(trunk, numbers, self.config.number_visibility_delay_s))
 
     def list_trunks(self, req: ApiRequest) -> Reply:
-        return 200, self.store.list_trunks(parse_is_active(req.query("is_active")))
+        return 200, RawJson(self.store.list_trunks(parse_is_active(req.query("is_active"))))
 
     def get_trunk(self, req: ApiRequest) -> Reply:
-        return 200, self.store.get_trunk(req.params["trunk_id"])
+        return 200, RawJson(self.store.get_trunk(req.params["trunk_id"]))
 
     def update_trunk(self, req: ApiRequest) -> Reply:
         trunk_id = req.params["trunk_id"]
         current = self.store.rule_view(trunk_id)  # 404 before looking at the body
         changes = validate_update(req.json(), current)
-        return 200, self.store.update_trunk(trunk_id, changes)
+        return 200, RawJson(self.store.update_trunk(trunk_id, changes))
 
     def delete_trunk(self, req: ApiRequest) -> Reply:
         removed = self.store.delete_trunk(req.params["trunk_id"])
@@ -63,10 +63,10 @@ class SipTrunksApi:
         trunk_id = req.params["trunk_id"]
         self.store.require_trunk(trunk_id)  # 404 before looking at the body
         number = validate_number(req.json())
-        return 201, self.store.add_number(trunk_id, number, self.config.number_visibility_delay_s)
+        return 201, RawJson(self.store.add_number(trunk_id, number, self.config.number_visibility_delay_s))
 
     def list_numbers(self, req: ApiRequest) -> Reply:
-        return 200, self.store.list_numbers(req.params["trunk_id"])
+        return 200, RawJson(self.store.list_numbers(req.params["trunk_id"]))
 
     def remove_number(self, req: ApiRequest) -> Reply:
         self.store.remove_number(req.params["trunk_id"], req.params["phone_number_id"])

@@ -10,13 +10,13 @@ digits of every non-deleted number. File databases use WAL mode.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import ApiError, not_found
@@ -84,25 +84,74 @@ CREATE INDEX IF NOT EXISTS numbers_digits ON phone_numbers (digits);
 CREATE UNIQUE INDEX IF NOT EXISTS numbers_active_digits ON phone_numbers (digits) WHERE deleted = 0;
 """
 
-#: trunk columns that map 1:1 to API fields (besides id/user_id/timestamps)
-_FIELDS = (
-    "name", "provider", "description", "auth_type", "auth_username", "allow", "disallow",
-    "transport", "direct_media", "rtp_symmetric", "force_rport", "media_encryption",
-    "media_encryption_optimistic", "qualify_frequency", "inbound_enabled",
+#: trunk columns that map 1:1 to API fields, in response order around the nested lists
+_HEAD_FIELDS = ("name", "provider", "description", "auth_type", "auth_username")
+_TAIL_FIELDS = (
+    "allow", "disallow", "transport", "direct_media", "rtp_symmetric", "force_rport",
+    "media_encryption", "media_encryption_optimistic", "qualify_frequency", "inbound_enabled",
     "outbound_leading_plus_enabled", "is_active",
 )
+_FIELDS = _HEAD_FIELDS + _TAIL_FIELDS
+#: 0/1 columns served as JSON booleans
 _BOOLS = frozenset({
     "direct_media", "rtp_symmetric", "force_rport", "media_encryption_optimistic",
-    "inbound_enabled", "outbound_leading_plus_enabled", "is_active",
+    "inbound_enabled", "outbound_leading_plus_enabled", "is_active", "deleted",
 })
-_TRUNK_SELECT = f"id, user_id, {', '.join(_FIELDS)}, auth_password_hash, created_at, updated_at"
-_NUMBER_SELECT = "id, phone_number, name, user_id, trunk_id, deleted, created_at, updated_at"
-_VISIBLE = "deleted = 0 AND visible_at <= ?"
+_TRUNK_COLUMNS = f"id, user_id, {', '.join(_FIELDS)}, auth_password_hash, created_at, updated_at"
+
+# Response shapes are built by SQLite's JSON functions (C speed: listing 100k trunks is one
+# query and no Python object per trunk). Each shape is defined exactly once, here.
+Pair = tuple[str, str]  # (JSON key, SQL expression)
+
+
+def _columns(alias: str, names: Sequence[str]) -> list[Pair]:
+    """``(name, sql)`` pairs for columns of ``alias``; 0/1 columns become JSON booleans."""
+    return [(name, f"json(CASE WHEN {alias}.{name} THEN 'true' ELSE 'false' END)"
+             if name in _BOOLS else f"{alias}.{name}") for name in names]
+
+
+def _json_object(pairs: Sequence[Pair]) -> str:
+    """``json_object('key', sql, ...)``."""
+    args = ", ".join(f"'{key}', {sql}" for key, sql in pairs)
+    return f"json_object({args})"
+
+
+def _json_array(item: str, alias: str, source: str) -> str:
+    """``json_group_array`` of ``item`` over the ordered sub-select ``source``.
+
+    Wrapped in ``json()`` so the JSON subtype survives the scalar subquery on every SQLite.
+    """
+    return f"json((SELECT json_group_array({item}) FROM ({source}) AS {alias}))"
+
+
+_VISIBLE = "deleted = 0 AND visible_at <= :cutoff"
+"""Non-deleted numbers added at least ``number_visibility_delay_s`` before ``:cutoff``."""
+_NUMBER_JSON = _json_object([
+    *_columns("n", ("id", "phone_number", "name", "user_id")),
+    ("byot_trunk_id", "n.trunk_id"),
+    ("telephony_provider", "'sip-trunk'"),
+    *_columns("n", ("deleted", "created_at", "updated_at")),
+])
+_GATEWAY_JSON = _json_object(_columns("g", ("id", "gateway_address", "port", "priority", "created_at")))
+_TRUNK_JSON = _json_object([
+    *_columns("t", ("id", "user_id", *_HEAD_FIELDS)),
+    ("gateways", _json_array(_GATEWAY_JSON, "g",
+                             "SELECT * FROM gateways WHERE trunk_id = t.id ORDER BY position")),
+    ("ip_identifiers", _json_array("json_object('ip_address', i.ip_address)", "i",
+                                   "SELECT * FROM ip_identifiers WHERE trunk_id = t.id "
+                                   "ORDER BY position")),
+    ("phone_numbers", _json_array(_NUMBER_JSON, "n",
+                                  f"SELECT * FROM phone_numbers WHERE trunk_id = t.id AND {_VISIBLE} "
+                                  "ORDER BY id")),
+    *_columns("t", (*_TAIL_FIELDS, "created_at", "updated_at")),
+])
+_SHOW_ALL = 1e300
+"""A visibility cutoff beyond every ``visible_at`` (a create's own 201 body shows its numbers)."""
 
 
 def iso(ts: float) -> str:
     """UTC ISO-8601 timestamp with milliseconds and a ``Z`` suffix."""
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def hash_password(password: str) -> str:
@@ -111,38 +160,11 @@ def hash_password(password: str) -> str:
     return f"sha256${salt.hex()}${hashlib.sha256(salt + password.encode()).hexdigest()}"
 
 
-def _number_json(row: Sequence[Any]) -> dict[str, Any]:
-    num_id, phone, name, user_id, trunk_id, deleted, created, updated = row
-    return {
-        "id": num_id, "phone_number": phone, "name": name, "user_id": user_id,
-        "byot_trunk_id": trunk_id, "telephony_provider": "sip-trunk", "deleted": bool(deleted),
-        "created_at": created, "updated_at": updated,
-    }
-
-
-def _gateway_json(row: Sequence[Any]) -> dict[str, Any]:
-    gw_id, address, port, priority, created = row
-    return {"id": gw_id, "gateway_address": address, "port": port, "priority": priority,
-            "created_at": created}
-
-
-def _trunk_json(row: Sequence[Any], gateways: list[dict[str, Any]],
-                ips: list[dict[str, Any]], numbers: list[dict[str, Any]]) -> dict[str, Any]:
-    fields = dict(zip(_FIELDS, row[2:-3]))
-    for key in _BOOLS:
-        fields[key] = bool(fields[key])
-    return {
-        "id": row[0], "user_id": row[1],
-        **{k: fields.pop(k) for k in ("name", "provider", "description", "auth_type",
-                                      "auth_username")},
-        "gateways": gateways, "ip_identifiers": ips, "phone_numbers": numbers,
-        **fields,
-        "created_at": row[-2], "updated_at": row[-1],
-    }
-
-
 class Store:
-    """All reads and writes of the sandbox state. Not thread-safe by design (one loop)."""
+    """All reads and writes of the sandbox state. Not thread-safe by design (one loop).
+
+    Reads return ready-to-send JSON text (see the shape definitions above).
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -173,71 +195,54 @@ class Store:
         if self._conn.execute("SELECT 1 FROM trunks WHERE id = ?", (trunk_id,)).fetchone() is None:
             raise not_found("trunk")
 
-    def _group(self, sql: str, args: Sequence[Any],
-               to_json: Callable[[Sequence[Any]], dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-        """Run ``sql`` (first column = trunk id) and group the converted rows by trunk."""
-        grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in self._conn.execute(sql, args):
-            grouped[row[0]].append(to_json(row[1:]))
-        return grouped
+    def _trunks_json(self, where: str, params: dict[str, Any]) -> list[str]:
+        """JSON text of every trunk matching ``where``, oldest first (one query)."""
+        params.setdefault("cutoff", time.time())
+        sql = f"SELECT {_TRUNK_JSON} FROM trunks AS t WHERE {where} ORDER BY t.id"
+        return [row[0] for row in self._conn.execute(sql, params)]
 
-    def _trunks(self, where: str, args: Sequence[Any], now: float,
-                numbers: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        """Load trunks matching ``where`` with 4 queries in total (one per table)."""
-        rows = self._conn.execute(
-            f"SELECT {_TRUNK_SELECT} FROM trunks WHERE {where} ORDER BY id", args).fetchall()
-        if not rows:
-            return []
-        scope = "1" if where == "1" else f"trunk_id IN (SELECT id FROM trunks WHERE {where})"
-        gateways = self._group(
-            "SELECT trunk_id, id, gateway_address, port, priority, created_at FROM gateways "
-            f"WHERE {scope} ORDER BY trunk_id, position", args, _gateway_json)
-        ips = self._group(
-            f"SELECT trunk_id, ip_address FROM ip_identifiers WHERE {scope} "
-            "ORDER BY trunk_id, position", args, lambda r: {"ip_address": r[0]})
-        if numbers is None:
-            visible = self._group(
-                f"SELECT trunk_id, {_NUMBER_SELECT} FROM phone_numbers "
-                f"WHERE {_VISIBLE} AND {scope} ORDER BY trunk_id, id", (now, *args), _number_json)
-        empty: list[dict[str, Any]] = []
-        return [
-            _trunk_json(row, gateways.get(row[0], empty), ips.get(row[0], empty),
-                        numbers if numbers is not None else visible.get(row[0], empty))
-            for row in rows
-        ]
-
-    def list_trunks(self, is_active: bool | None) -> list[dict[str, Any]]:
-        """All trunks (optionally filtered), oldest first, with their visible numbers."""
+    def list_trunks(self, is_active: bool | None) -> str:
+        """JSON array of all trunks (optionally filtered) with their visible numbers."""
         if is_active is None:
-            return self._trunks("1", (), time.time())
-        return self._trunks("is_active = ?", (int(is_active),), time.time())
+            rows = self._trunks_json("1", {})
+        else:
+            rows = self._trunks_json("t.is_active = :active", {"active": int(is_active)})
+        return f"[{','.join(rows)}]"
 
-    def get_trunk(self, trunk_id: str, *, numbers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """One trunk or ApiError 404. ``numbers`` overrides the (visible) phone numbers."""
-        found = self._trunks("id = ?", (trunk_id,), time.time(), numbers)
+    def get_trunk(self, trunk_id: str, *, all_numbers: bool = False) -> str:
+        """JSON of one trunk or ApiError 404; ``all_numbers`` ignores the visibility delay."""
+        params: dict[str, Any] = {"id": trunk_id}
+        if all_numbers:
+            params["cutoff"] = _SHOW_ALL
+        found = self._trunks_json("t.id = :id", params)
         if not found:
             raise not_found("trunk")
         return found[0]
 
     def rule_view(self, trunk_id: str) -> dict[str, Any]:
-        """The stored fields the cross-field rules need (password as a truthy marker)."""
-        trunk = self.get_trunk(trunk_id, numbers=[])
+        """The stored trunk as a dict, ``auth_password`` a truthy marker when one is set."""
+        trunk: dict[str, Any] = json.loads(self.get_trunk(trunk_id))
         row = self._conn.execute(
             "SELECT auth_password_hash FROM trunks WHERE id = ?", (trunk_id,)).fetchone()
-        return {**trunk, "auth_password": "<stored>" if row[0] else None}
+        trunk["auth_password"] = "<stored>" if row[0] else None
+        return trunk
 
-    def list_numbers(self, trunk_id: str) -> list[dict[str, Any]]:
-        """Visible, non-deleted numbers of a trunk, oldest first (404 if no such trunk)."""
+    def _numbers_json(self, where: str, params: dict[str, Any]) -> list[str]:
+        sql = f"SELECT {_NUMBER_JSON} FROM phone_numbers AS n WHERE {where} ORDER BY n.id"
+        return [row[0] for row in self._conn.execute(sql, params)]
+
+    def list_numbers(self, trunk_id: str) -> str:
+        """JSON array of visible, non-deleted numbers of a trunk (404 if no such trunk)."""
         self.require_trunk(trunk_id)
-        rows = self._conn.execute(
-            f"SELECT {_NUMBER_SELECT} FROM phone_numbers WHERE trunk_id = ? AND {_VISIBLE} "
-            "ORDER BY id", (trunk_id, time.time()))
-        return [_number_json(r) for r in rows]
+        rows = self._numbers_json(f"n.trunk_id = :trunk AND {_VISIBLE}",
+                                  {"trunk": trunk_id, "cutoff": time.time()})
+        return f"[{','.join(rows)}]"
 
     def counts(self) -> tuple[int, int]:
         """(existing trunks, non-deleted numbers)."""
         trunks = self._conn.execute("SELECT COUNT(*) FROM trunks").fetchone()[0]
-        numbers = self._conn.execute("SELECT COUNT(*) FROM phone_numbers WHERE deleted = 0").fetchone()[0]
+        numbers = self._conn.execute(
+            "SELECT COUNT(*) FROM phone_numbers WHERE deleted = 0").fetchone()[0]
         return trunks, numbers
 
     def audit(self) -> dict[str, Any]:
@@ -249,8 +254,8 @@ class Store:
         multi = [
             {"digits": digits, "trunk_ids": trunk_ids.split(","), "count": count}
             for digits, trunk_ids, count in self._conn.execute(
-                "SELECT n.digits, GROUP_CONCAT(n.trunk_id), COUNT(*) FROM phone_numbers n "
-                "JOIN trunks t ON t.id = n.trunk_id WHERE n.deleted = 0 "
+                "SELECT n.digits, GROUP_CONCAT(n.trunk_id), COUNT(*) FROM phone_numbers AS n "
+                "JOIN trunks AS t ON t.id = n.trunk_id WHERE n.deleted = 0 "
                 "GROUP BY n.digits HAVING COUNT(*) > 1")
         ]
         orphans = self._conn.execute(
@@ -267,7 +272,7 @@ class Store:
             raise ApiError(409, f"A trunk named '{name}' already exists", tag="duplicate_name")
 
     def _write_children(self, trunk_id: str, trunk: Mapping[str, Any], stamp: str) -> None:
-        """(Re)write gateways and/or IP identifiers present in ``trunk``."""
+        """(Re)write the gateways and/or IP identifiers present in ``trunk``."""
         if "gateways" in trunk:
             self._conn.execute("DELETE FROM gateways WHERE trunk_id = ?", (trunk_id,))
             self._conn.executemany(
@@ -281,40 +286,57 @@ class Store:
                 [(trunk_id, i, ip["ip_address"]) for i, ip in enumerate(trunk["ip_identifiers"])])
 
     def _insert_number(self, trunk_id: str, number: Mapping[str, Any], now: float,
-                       visibility_delay_s: float) -> dict[str, Any]:
+                       visibility_delay_s: float) -> str:
+        """Insert one number (409 if its digits are taken); return its id."""
         holder = self._conn.execute(
             "SELECT trunk_id FROM phone_numbers WHERE digits = ? AND deleted = 0",
             (number["digits"],)).fetchone()
         if holder:
             where = "this trunk" if holder[0] == trunk_id else "another active trunk"
             raise ApiError(409, f"Phone number already exists on {where}", tag="duplicate_number")
-        stamp = iso(now)
-        row = (new_id(), number["phone_number"], number["name"], USER_ID, trunk_id, 0, stamp, stamp)
+        number_id, stamp = new_id(), iso(now)
         self._conn.execute(
-            "INSERT INTO phone_numbers (id, phone_number, name, user_id, trunk_id, deleted, "
-            "created_at, updated_at, digits, visible_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*row, number["digits"], now + visibility_delay_s))
-        return _number_json(row)
+            "INSERT INTO phone_numbers (id, trunk_id, phone_number, digits, name, user_id, deleted, "
+            "visible_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            (number_id, trunk_id, number["phone_number"], number["digits"], number["name"], USER_ID,
+             now + visibility_delay_s, stamp, stamp))
+        return number_id
 
-    def create_trunk(self, trunk: Mapping[str, Any], numbers: Sequence[Mapping[str, Any]],
-                     visibility_delay_s: float) -> dict[str, Any]:
-        """Insert a validated trunk and its inline numbers atomically; return the 201 body."""
-        now = time.time()
+    def _insert_trunk(self, trunk: Mapping[str, Any], numbers: Sequence[Mapping[str, Any]],
+                      now: float, visibility_delay_s: float) -> str:
+        """Insert a validated trunk, its children and inline numbers (inside a transaction)."""
         stamp = iso(now)
         trunk_id = new_id()
         password = trunk.get("auth_password")
-        with self._transaction() as conn:
-            self._check_name_free(trunk["name"])
-            conn.execute(
-                f"INSERT INTO trunks ({_TRUNK_SELECT}) VALUES ({', '.join('?' * (len(_FIELDS) + 5))})",
-                (trunk_id, USER_ID, *(trunk[f] for f in _FIELDS),
-                 hash_password(password) if password is not None else None, stamp, stamp))
-            self._write_children(trunk_id, trunk, stamp)
-            created = [self._insert_number(trunk_id, n, now, visibility_delay_s) for n in numbers]
-            return self.get_trunk(trunk_id, numbers=created)
+        self._check_name_free(trunk["name"])
+        self._conn.execute(
+            f"INSERT INTO trunks ({_TRUNK_COLUMNS}) VALUES ({', '.join('?' * (len(_FIELDS) + 5))})",
+            (trunk_id, USER_ID, *(trunk[f] for f in _FIELDS),
+             hash_password(password) if password is not None else None, stamp, stamp))
+        self._write_children(trunk_id, trunk, stamp)
+        for number in numbers:
+            self._insert_number(trunk_id, number, now, visibility_delay_s)
+        return trunk_id
 
-    def update_trunk(self, trunk_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Apply validated PATCH ``changes``; lists are replaced wholesale. Returns the trunk."""
+    def create_trunk(self, trunk: Mapping[str, Any], numbers: Sequence[Mapping[str, Any]],
+                     visibility_delay_s: float) -> str:
+        """Insert a validated trunk and its inline numbers atomically; return the 201 body."""
+        with self._transaction():
+            trunk_id = self._insert_trunk(trunk, numbers, time.time(), visibility_delay_s)
+            return self.get_trunk(trunk_id, all_numbers=True)
+
+    def import_trunks(self, items: Iterable[tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]]]) -> int:
+        """Bulk-load validated ``(trunk, numbers)`` pairs in ONE transaction (benchmarks, scale
+        tests); same rules as :meth:`create_trunk`, all or nothing. Returns the count."""
+        count = 0
+        with self._transaction():
+            for trunk, numbers in items:
+                self._insert_trunk(trunk, numbers, time.time(), 0.0)
+                count += 1
+        return count
+
+    def update_trunk(self, trunk_id: str, changes: Mapping[str, Any]) -> str:
+        """Apply validated PATCH ``changes`` (lists replaced wholesale); return the trunk."""
         stamp = iso(time.time())
         columns = {k: v for k, v in changes.items() if k in _FIELDS}
         if "auth_password" in changes:
@@ -324,13 +346,13 @@ class Store:
             self.require_trunk(trunk_id)
             if "name" in changes:
                 self._check_name_free(changes["name"], trunk_id)
-            conn.execute(f"UPDATE trunks SET {', '.join(f'{k} = ?' for k in columns)} WHERE id = ?",
-                         (*columns.values(), trunk_id))
+            assignments = ", ".join(f"{column} = ?" for column in columns)
+            conn.execute(f"UPDATE trunks SET {assignments} WHERE id = ?", (*columns.values(), trunk_id))
             self._write_children(trunk_id, changes, stamp)
             return self.get_trunk(trunk_id)
 
     def delete_trunk(self, trunk_id: str) -> int:
-        """Hard-delete a trunk with gateways and IPs, soft-delete its numbers; return their count."""
+        """Hard-delete a trunk, its gateways and IPs; soft-delete its numbers; return their count."""
         stamp = iso(time.time())
         with self._transaction() as conn:
             self.require_trunk(trunk_id)
@@ -340,14 +362,14 @@ class Store:
             for table, column in (("gateways", "trunk_id"), ("ip_identifiers", "trunk_id"),
                                   ("trunks", "id")):
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (trunk_id,))
-            return removed
+            return int(removed)
 
-    def add_number(self, trunk_id: str, number: Mapping[str, Any],
-                   visibility_delay_s: float) -> dict[str, Any]:
+    def add_number(self, trunk_id: str, number: Mapping[str, Any], visibility_delay_s: float) -> str:
         """Add one validated number to an existing trunk; return the 201 body."""
         with self._transaction():
             self.require_trunk(trunk_id)
-            return self._insert_number(trunk_id, number, time.time(), visibility_delay_s)
+            number_id = self._insert_number(trunk_id, number, time.time(), visibility_delay_s)
+            return self._numbers_json("n.id = :id", {"id": number_id})[0]
 
     def remove_number(self, trunk_id: str, number_id: str) -> None:
         """Soft-delete a visible number of the trunk (404 for an unknown trunk or number)."""
@@ -355,9 +377,9 @@ class Store:
         with self._transaction() as conn:
             self.require_trunk(trunk_id)
             removed = conn.execute(
-                f"UPDATE phone_numbers SET deleted = 1, updated_at = ? "
-                f"WHERE id = ? AND trunk_id = ? AND {_VISIBLE}",
-                (iso(now), number_id, trunk_id, now)).rowcount
+                f"UPDATE phone_numbers SET deleted = 1, updated_at = :stamp "
+                f"WHERE id = :id AND trunk_id = :trunk AND {_VISIBLE}",
+                {"stamp": iso(now), "id": number_id, "trunk": trunk_id, "cutoff": now}).rowcount
             if not removed:
                 raise not_found("phone number")
 

@@ -55,9 +55,10 @@ def any_string(field: str, value: Any) -> str:
 
 def non_empty_string(field: str, value: Any) -> str:
     """A JSON string with at least one non-blank character; stored verbatim."""
-    if not _text(field, value).strip():
+    text = _text(field, value)
+    if not text.strip():
         raise bad_request(field, "must be a non-empty string")
-    return value
+    return text
 
 
 def nullable_string(field: str, value: Any) -> str | None:
@@ -108,11 +109,12 @@ def codec_list(field: str, value: Any) -> str:
 
 def ip_or_cidr(field: str, value: Any) -> str:
     """An IPv4/IPv6 address or CIDR range (host bits allowed); stored as sent."""
+    text = _text(field, value)
     try:
-        ipaddress.ip_network(_text(field, value), strict=False)
+        ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise bad_request(field, "must be an IPv4/IPv6 address or CIDR range") from None
-    return value
+    return text
 
 
 def obj(spec: Mapping[str, Checker], *, required: tuple[str, ...] = (),

@@ -1,0 +1,143 @@
+"""The sandbox ASGI application: routing, auth, faults, counters around the handlers.
+
+Request pipeline for a ``/sip-trunks`` route (in this order):
+
+1. latency (+ optional spike), awaited with ``asyncio.sleep``;
+2. bearer auth → 403 ``{"detail": "Invalid API key"}``;
+3. rate limit (token bucket) → 429, ``Retry-After`` only if enabled;
+4. ``fail_rate`` → 500/502/503 before anything is done;
+5. the handler (one SQLite transaction per write);
+6. for a committed write, ``drop_after_commit_rate`` → 502 or a broken connection.
+
+Paths under ``/__sandbox__`` go to the admin API (no auth, loopback peers only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from typing import Any
+
+from . import ADMIN_PREFIX
+from .admin import Admin
+from .asgi import Header, Receive, Scope, Send, header, read_body, send_broken, send_json
+from .config import SandboxConfig
+from .counters import DROPPED, Counters
+from .errors import ApiError
+from .faults import Faults
+from .handlers import ApiRequest, Reply, SipTrunksApi
+from .routing import Route, Router, build_routes
+from .store import Store
+
+log = logging.getLogger("bolna_sandbox")
+
+_FORBIDDEN = {"detail": "Invalid API key"}
+_FAIL_MESSAGES = {500: "Internal server error", 502: "Bad gateway", 503: "Service unavailable"}
+_BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
+
+
+class SandboxApp:
+    """ASGI callable. Construct with a store and a config; serve with uvicorn."""
+
+    def __init__(self, store: Store, config: SandboxConfig | None = None) -> None:
+        self.store = store
+        self.config = config or SandboxConfig()
+        self.counters = Counters()
+        self.faults = Faults(self.config)
+        self.router = Router(build_routes(SipTrunksApi(store, self.config)))
+        self.admin = Admin(self)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.store.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+            await self.admin.handle(scope, receive, send)
+            return
+        method: str = scope["method"]
+        route, params, path_exists = self.router.match(method, scope.get("raw_path") or path.encode())
+        if route is None:
+            error = ApiError(405, "Method not allowed") if path_exists else ApiError(404, "Not found")
+            await send_json(send, error.status, error.body())
+            self.counters.record(f"{method} (unmatched)", error.status)
+            return
+        status = await self._api_call(route, params, scope, receive, send)
+        self.counters.record(route.endpoint, status)
+
+    def _authorized(self, scope: Scope) -> bool:
+        scheme, _, token = (header(scope, b"authorization") or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), self.config.api_key.encode())
+
+    async def _api_call(self, route: Route, params: dict[str, str], scope: Scope,
+                        receive: Receive, send: Send) -> int | str:
+        """Run the pipeline described in the module docstring; return the status sent."""
+        delay, spike = self.faults.delay_s()
+        if spike:
+            self.counters.faults["latency_spikes"] += 1
+        if delay:
+            await asyncio.sleep(delay)
+        if not self._authorized(scope):
+            await send_json(send, 403, _FORBIDDEN)
+            return 403
+        retry_after = self.faults.retry_after_s()
+        if retry_after is not None:
+            self.counters.faults["rate_limited"] += 1
+            headers: list[Header] = ([(b"retry-after", str(retry_after).encode())]
+                                     if self.config.retry_after else [])
+            await send_json(send, 429, ApiError(429, "Rate limit exceeded").body(), headers)
+            return 429
+        failure = self.faults.fail_before()
+        if failure is not None:
+            self.counters.faults["fail_before"] += 1
+            await send_json(send, failure, ApiError(failure, _FAIL_MESSAGES[failure]).body())
+            return failure
+        status, payload = await self._run_handler(route, params, scope, receive)
+        if route.write and status < 300:
+            self.counters.writes[route.write] += 1
+            drop = self.faults.drop_after_commit()
+            if drop == "502":
+                self.counters.faults["drop_after_commit_502"] += 1
+                await send_json(send, 502, ApiError(502, "Bad gateway").body())
+                return 502
+            if drop == "conn":
+                self.counters.faults["drop_after_commit_conn"] += 1
+                await send_broken(send, status, payload)
+                return DROPPED
+        await send_json(send, status, payload)
+        return status
+
+    async def _run_handler(self, route: Route, params: dict[str, str], scope: Scope,
+                           receive: Receive) -> Reply:
+        try:
+            body = await read_body(receive) if scope["method"] in _BODY_METHODS else b""
+            return route.handler(ApiRequest(params, scope.get("query_string", b""), body))
+        except ApiError as error:
+            if error.tag == "duplicate_name":
+                self.counters.duplicate_names_attempted += 1
+            return error.status, error.body()
+        except Exception:  # a sandbox bug must still look like an API answer
+            log.exception("unhandled error in %s", route.endpoint)
+            return 500, ApiError(500, "Internal server error").body()
+
+
+def create_app(db_path: str = ":memory:", **knobs: Any) -> SandboxApp:
+    """An in-process sandbox (e.g. for ``httpx.ASGITransport``); ``knobs`` as in SandboxConfig."""
+    config = SandboxConfig()
+    config.update(knobs)
+    return SandboxApp(Store(db_path), config)
