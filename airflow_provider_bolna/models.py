@@ -165,9 +165,25 @@ class _Request(BaseModel):
 
 
 class _Response(BaseModel):
-    """Base of response shapes: tolerant of fields the live API adds."""
+    """Base of response shapes: tolerant of fields the live API adds, and of ``null``.
+
+    A ``null`` for a field that has a non-null default means "use the default" (the API's
+    documented defaults), so one nullable column cannot make a whole trunk unreadable.
+    """
 
     model_config = ConfigDict(extra="allow", hide_input_in_errors=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_default(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {
+            k: v
+            for k, v in data.items()
+            if not (v is None and k in fields and not fields[k].is_required() and fields[k].get_default(call_default_factory=True) is not None)
+        }
 
 
 def _coerce_media_encryption(value: Any) -> Any:
@@ -187,10 +203,17 @@ def _check_codecs(value: str | None) -> str | None:
     tokens = [t.strip() for t in value.split(",")]
     if not value.strip() or any(not t for t in tokens):
         raise ValueError("must be a comma-separated list of codec names with no empty entries")
-    bad = [t for t in tokens if not CODEC_TOKEN.match(t)]
+    bad = [i for i, t in enumerate(tokens, 1) if not CODEC_TOKEN.match(t)]
     if bad:
-        raise ValueError(f"invalid codec name(s) {', '.join(map(repr, bad[:3]))}; use lower-case names such as ulaw,alaw")
+        # positions, not the names: an error message never echoes input
+        where = ", ".join(str(i) for i in bad[:3])
+        raise ValueError(f"invalid codec name at position {where}; use lower-case names such as ulaw,alaw")
     return ",".join(tokens)
+
+
+def _verbatim_secret(value: Any) -> Any:
+    """Wrap a password before validation so ``str_strip_whitespace`` cannot trim it."""
+    return SecretStr(value) if isinstance(value, str) else value
 
 
 Port = Annotated[int, Field(ge=1, le=65535, strict=False)]
@@ -304,6 +327,11 @@ class TrunkSpec(_Request):
     def _media_encryption(cls, v: Any) -> Any:
         return _coerce_media_encryption(v)
 
+    @field_validator("auth_password", mode="before")
+    @classmethod
+    def _password_verbatim(cls, v: Any) -> Any:
+        return _verbatim_secret(v)
+
     @field_validator("allow", "disallow")
     @classmethod
     def _codecs(cls, v: str) -> str | None:
@@ -321,16 +349,16 @@ class TrunkSpec(_Request):
         if self.auth_type is AuthType.USERPASS:
             if not self.auth_username:
                 raise ValueError("auth_username: required when auth_type is 'userpass'")
-            if self.auth_password is None or not self.auth_password.get_secret_value():
+            if self.auth_password is None or not self.auth_password.get_secret_value().strip():
                 raise ValueError("auth_password: required when auth_type is 'userpass'")
         if self.auth_type is AuthType.IP_BASED and not self.ip_identifiers:
             raise ValueError("ip_identifiers: at least one IP address or CIDR is required when auth_type is 'ip-based'")
         if self.media_encryption is MediaEncryption.SDES and self.transport is not Transport.TLS:
             raise ValueError("media_encryption: 'sdes' requires transport 'transport-tls'")
         seen: set[str] = set()
-        for number in self.phone_numbers:
+        for position, number in enumerate(self.phone_numbers):
             if number.key in seen:
-                raise ValueError(f"phone_numbers: number {number.phone_number} is listed twice")
+                raise ValueError(f"phone_numbers: entry {position} repeats an earlier number")
             seen.add(number.key)
         return self
 
@@ -444,6 +472,11 @@ class SIPTrunkUpdateRequest(_Request):
     def _media_encryption(cls, v: Any) -> Any:
         return v if v is None else _coerce_media_encryption(v)
 
+    @field_validator("auth_password", mode="before")
+    @classmethod
+    def _password_verbatim(cls, v: Any) -> Any:
+        return _verbatim_secret(v)
+
     @field_validator("allow", "disallow")
     @classmethod
     def _codecs(cls, v: str | None) -> str | None:
@@ -474,8 +507,13 @@ class SIPTrunkUpdateRequest(_Request):
         return sorted(self.model_fields_set)
 
     def to_request_body(self) -> dict[str, Any]:
-        """The JSON body, with only the fields that were set and the password revealed."""
-        body = self.model_dump(mode="json", exclude_unset=True, exclude={"auth_password"})
+        """The JSON body, with only the fields that were set and the password revealed.
+
+        Set list fields are sent whole, defaults of their entries included (the API replaces
+        ``gateways`` / ``ip_identifiers`` wholesale, so nothing is left to server defaults).
+        """
+        dumped = self.model_dump(mode="json", exclude={"auth_password"})
+        body = {k: v for k, v in dumped.items() if k in self.model_fields_set}
         if "auth_password" in self.model_fields_set and self.auth_password is not None:
             body["auth_password"] = self.auth_password.get_secret_value()
         return body
@@ -551,19 +589,6 @@ class SIPTrunk(_Response):
     @classmethod
     def _media_encryption(cls, v: Any) -> Any:
         return _coerce_media_encryption(v)
-
-    @field_validator(
-        "allow", "disallow", "transport", "direct_media", "rtp_symmetric", "force_rport",
-        "media_encryption_optimistic", "qualify_frequency", "inbound_enabled",
-        "outbound_leading_plus_enabled", "is_active", "gateways", "ip_identifiers", "phone_numbers",
-        mode="wrap",
-    )
-    @classmethod
-    def _null_means_default(cls, v: Any, handler: Any, info: Any) -> Any:
-        if v is None:
-            field = cls.model_fields[info.field_name]
-            return field.get_default(call_default_factory=True)
-        return handler(v)
 
     @property
     def active_numbers(self) -> list[PhoneNumber]:

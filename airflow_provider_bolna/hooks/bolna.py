@@ -21,11 +21,11 @@ from collections.abc import Callable, Collection, Generator, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 from pydantic import SecretStr, ValidationError
-from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
 from airflow.providers.common.compat.sdk import BaseHook
 
@@ -153,9 +153,14 @@ def _base_url(conn: Any) -> str:
     if "://" not in host:
         scheme = conn.schema if conn.schema in ("http", "https") else "https"
         host = f"{scheme}://{host}"
-        if conn.port:
-            host = f"{host}:{conn.port}"
-    return host.rstrip("/")
+    url = urlsplit(host.rstrip("/"))
+    try:
+        has_port = url.port is not None
+    except ValueError:
+        raise BolnaValidationError(f"connection {conn.conn_id!r}: the host has an invalid port") from None
+    if conn.port and not has_port:  # as HttpHook: the port field applies to a full URL too
+        url = url._replace(netloc=f"{url.netloc}:{conn.port}")
+    return urlunsplit(url)
 
 
 @dataclass
@@ -600,10 +605,13 @@ class BolnaHook(BaseHook):
         """POST the trunk, never twice: ``("posted" | "recovered" | "exists", trunk)``.
 
         ``recovered``: the POST failed ambiguously and a look-up found the trunk (our write
-        landed). ``exists``: the API answered 409 and a trunk of that name exists. A POST is
-        resent only when the trunk is verifiably absent after an ambiguous failure.
+        landed; a 409 on the name after such a failure counts too). ``exists``: the API
+        answered 409 and a trunk of that name exists. After an ambiguous failure the name is
+        always looked up (even with no retry left), and a POST is resent only when the trunk
+        is verifiably absent.
         """
         attempts = self.settings.max_retries + 1
+        uncertain = False  # an earlier POST of this call may have landed
         for attempt in range(1, attempts + 1):
             try:
                 trunk: SIPTrunk = yield self._call_create_trunk(spec)
@@ -613,14 +621,17 @@ class BolnaHook(BaseHook):
                 if found is None:
                     raise  # the conflict is not the name (e.g. a number on another trunk)
                 self.log.info("Trunk %s already exists (id %s)", spec.name, found.id)
-                return "exists", found
+                return ("recovered" if uncertain else "exists"), found
             except BolnaError as exc:
-                if not exc.ambiguous or attempt == attempts:
+                if not exc.ambiguous:
                     raise
                 self.log.warning("Creating trunk %s may or may not have worked (%s); looking before retrying", spec.name, exc)
                 found = yield from self._find_trunk_flow(spec.name)
                 if found is not None:
                     return "recovered", found
+                if attempt == attempts:
+                    raise exc from None
+                uncertain = True
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _ensure_number_flow(
@@ -632,27 +643,32 @@ class BolnaHook(BaseHook):
         if match is not None:
             return NumberResult("unchanged", number.phone_number, match)
         attempts = self.settings.max_retries + 1
+        uncertain = False  # an earlier POST of this call may have landed: a conflict is then ours
         for attempt in range(1, attempts + 1):
             try:
                 added: PhoneNumber = yield self._call_add_number(trunk_id, number)
                 return NumberResult("created", number.phone_number, added)
             except BolnaConflictError as exc:
+                action: NumberAction = "created" if uncertain else "unchanged"
                 if "this trunk" in exc.message.lower():
-                    return NumberResult("unchanged", number.phone_number, None)
+                    return NumberResult(action, number.phone_number, None)
                 found = yield from self._await_number_flow(trunk_id, number.key)
                 if found is not None:
-                    return NumberResult("unchanged", number.phone_number, found)
+                    return NumberResult(action, number.phone_number, found)
                 raise BolnaConflictError(
                     f"phone number {number.phone_number} is already on another active trunk",
                     status_code=exc.status_code, method=exc.method, path=exc.path, request_id=exc.request_id,
                 ) from None
             except BolnaError as exc:
-                if not exc.ambiguous or attempt == attempts:
+                if not exc.ambiguous:
                     raise
                 self.log.warning("Adding number %s may or may not have worked (%s); looking before retrying", number.phone_number, exc)
                 found = yield from self._await_number_flow(trunk_id, number.key)
                 if found is not None:
                     return NumberResult("created", number.phone_number, found)
+                if attempt == attempts:
+                    raise exc from None
+                uncertain = True
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _await_number_flow(self, trunk_id: str, key: str) -> Flow[PhoneNumber | None]:
@@ -740,7 +756,8 @@ class BolnaHook(BaseHook):
     def _retry_policy(self, call: _Call, retry: bool) -> dict[str, Any]:
         s = self.settings
         return {
-            "stop": stop_after_attempt((s.max_retries + 1) if retry else 1) | stop_after_delay(s.max_retry_seconds),
+            # stop_before_delay: never start a wait that would end past the time budget
+            "stop": stop_after_attempt((s.max_retries + 1) if retry else 1) | stop_before_delay(s.max_retry_seconds),
             "wait": self._backoff,
             "retry": retry_if_exception(lambda exc: _should_retry(call, exc)),
             "before_sleep": lambda state: self._log_retry(call, state),
@@ -791,7 +808,7 @@ class BolnaHook(BaseHook):
                     f"content-type {response.headers.get('content-type', 'unknown')!r})",
                     status_code=response.status_code, method=call.method, path=call.path, request_id=request_id,
                 ) from None
-        message = _redact(_error_text(response), secrets)
+        message = _error_text(response, secrets)
         cls = error_for_status(response.status_code)
         kwargs: dict[str, Any] = {
             "status_code": response.status_code, "method": call.method, "path": call.path, "request_id": request_id,
@@ -878,22 +895,37 @@ def _parse_message(data: Any) -> str:
     return MessageResponse.model_validate(data or {}).message
 
 
-def _error_text(response: httpx.Response) -> str:
-    """The API's error message from any body shape, or a short excerpt of a non-JSON body."""
+def _error_text(response: httpx.Response, secrets: Iterable[str] = ()) -> str:
+    """The API's error message from any body shape, or a short excerpt of a non-JSON body.
+
+    Secrets are redacted *before* anything is truncated, so a cut can never leave a
+    fragment of a secret behind.
+    """
+    secrets = tuple(secrets)
     try:
         body = response.json()
     except ValueError:
-        text = response.text.strip()
-        return (text[:_ERROR_TEXT_LIMIT] + "…") if len(text) > _ERROR_TEXT_LIMIT else (text or response.reason_phrase)
-    if isinstance(body, dict):
-        try:
-            text = ErrorBody.model_validate(body).text()
-        except ValidationError:
-            text = ""
-        text = text or response.reason_phrase
+        text = _redact(response.text.strip(), secrets) or response.reason_phrase
     else:
-        text = response.reason_phrase
+        text = ""
+        if isinstance(body, dict):
+            try:
+                text = ErrorBody.model_validate(_redact_strings(body, secrets)).text()
+            except ValidationError:
+                text = ""
+        text = _redact(text, secrets) or response.reason_phrase
     return (text[:_ERROR_TEXT_LIMIT] + "…") if len(text) > _ERROR_TEXT_LIMIT else text
+
+
+def _redact_strings(value: Any, secrets: tuple[str, ...]) -> Any:
+    """``value`` (decoded JSON) with every string redacted."""
+    if isinstance(value, str):
+        return _redact(value, secrets)
+    if isinstance(value, list):
+        return [_redact_strings(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact_strings(v, secrets) for k, v in value.items()}
+    return value
 
 
 def _parse_retry_after(value: str | None) -> float | None:

@@ -1,0 +1,264 @@
+"""Loading ``BolnaSettings`` from an Airflow connection, and ``test_connection()``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from airflow_provider_bolna.exceptions import BolnaValidationError
+from airflow_provider_bolna.hooks.bolna import BolnaHook, BolnaSettings
+from tests.unit.helpers import API_KEY, TRUNKS_PATH, Runner, make_hook, trunk_json
+
+CONN_ENV = "AIRFLOW_CONN_BOLNA_DEFAULT"
+OTHER_CONN_ENV = "AIRFLOW_CONN_MY_BOLNA"
+
+
+def _settings(mode: str, hook: BolnaHook) -> BolnaSettings:
+    if mode == "sync":
+        return hook.settings
+    return asyncio.run(hook.aget_settings())
+
+
+@pytest.fixture(params=["sync", "async"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+CONNECTION_CASES = [
+    pytest.param(
+        {
+            "conn_type": "bolna",
+            "host": "https://x",
+            "password": "k",
+            "extra": {"timeout": 5, "requests_per_minute": 120},
+        },
+        {
+            "api_key": "k",
+            "base_url": "https://x",
+            "timeout": 5.0,
+            "requests_per_minute": 120.0,
+            "max_retries": 5,
+        },
+        id="bolna-json",
+    ),
+    pytest.param(
+        {"conn_type": "http", "host": "api.example.com", "schema": "https", "port": 8443, "password": "k"},
+        {"api_key": "k", "base_url": "https://api.example.com:8443", "timeout": 30.0},
+        id="http-host-schema-port",
+    ),
+    pytest.param(
+        {"conn_type": "http", "host": "localhost", "schema": "http", "port": 8765, "password": "k"},
+        {"base_url": "http://localhost:8765"},
+        id="http-plain-http",
+    ),
+    pytest.param(
+        {"conn_type": "http", "host": "https://api.example.com", "port": 8443, "password": "k"},
+        {"base_url": "https://api.example.com:8443"},
+        id="http-url-host-plus-port",
+    ),
+    pytest.param(
+        {"conn_type": "http", "host": "http://localhost:8765/", "port": 8765, "password": "k"},
+        {"base_url": "http://localhost:8765"},
+        id="port-already-in-host",
+    ),
+    pytest.param(
+        {"conn_type": "bolna", "host": "api.example.com", "password": "k"},
+        {"base_url": "https://api.example.com"},
+        id="bare-host-defaults-to-https",
+    ),
+    pytest.param(
+        {"conn_type": "bolna", "host": "https://api.example.com/", "password": "k"},
+        {"base_url": "https://api.example.com"},
+        id="trailing-slash",
+    ),
+    pytest.param(
+        {"conn_type": "bolna", "password": "k"}, {"base_url": "https://api.bolna.ai"}, id="no-host-default"
+    ),
+    pytest.param(
+        {"conn_type": "bolna", "host": "https://x", "extra": {"api_key": "from-extra"}},
+        {"api_key": "from-extra"},
+        id="api-key-extra",
+    ),
+    pytest.param(
+        {
+            "conn_type": "bolna",
+            "host": "https://x",
+            "extra": {"extra__bolna__api_key": "prefixed", "extra__bolna__max_retries": "2"},
+        },
+        {"api_key": "prefixed", "max_retries": 2},
+        id="prefixed-extras",
+    ),
+    pytest.param(
+        {
+            "conn_type": "bolna",
+            "host": "https://x",
+            "password": "k",
+            "extra": {"timeout": "", "max_retry_seconds": "9.5", "dashboard_url": "https://dash.example/"},
+        },
+        {"timeout": 30.0, "max_retry_seconds": 9.5, "dashboard_url": "https://dash.example"},
+        id="string-and-empty-extras",
+    ),
+    pytest.param(
+        "bolna://:uri-key@api.example.com/?timeout=7",
+        {"api_key": "uri-key", "base_url": "https://api.example.com", "timeout": 7.0},
+        id="uri-form",
+    ),
+]
+
+
+@pytest.mark.parametrize(("conn", "expected"), CONNECTION_CASES)
+def test_settings_from_env_connection(
+    monkeypatch: pytest.MonkeyPatch, mode: str, conn: Any, expected: dict[str, Any]
+) -> None:
+    monkeypatch.setenv(CONN_ENV, conn if isinstance(conn, str) else json.dumps(conn))
+    settings = _settings(mode, BolnaHook())
+    actual = {k: getattr(settings, k) for k in expected}
+    actual["api_key"] = settings.api_key.get_secret_value() if "api_key" in expected else None
+    assert {k: v for k, v in actual.items() if k in expected} == expected
+
+
+def test_named_connection_and_hook_overrides(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    monkeypatch.setenv(
+        OTHER_CONN_ENV,
+        json.dumps(
+            {
+                "conn_type": "bolna",
+                "host": "https://x",
+                "password": "k",
+                "extra": {"timeout": 5, "max_retries": 3},
+            }
+        ),
+    )
+    settings = _settings(mode, BolnaHook("my_bolna", timeout=9, requests_per_minute=30))
+    assert (settings.timeout, settings.max_retries, settings.requests_per_minute) == (9.0, 3, 30.0)
+
+
+@pytest.mark.parametrize(
+    ("conn", "match"),
+    [
+        pytest.param({"conn_type": "bolna", "host": "https://x"}, "no API key", id="missing-key"),
+        pytest.param(
+            {"conn_type": "bolna", "host": "https://x", "password": "", "extra": {"api_key": ""}},
+            "no API key",
+            id="empty-key",
+        ),
+        pytest.param(
+            {"conn_type": "bolna", "host": "https://x", "password": "k", "extra": {"timeout": "fast"}},
+            "timeout",
+            id="non-numeric-extra",
+        ),
+        pytest.param(
+            {"conn_type": "bolna", "host": "https://x:port", "password": "k"}, "port", id="bad-port-in-host"
+        ),
+    ],
+)
+def test_bad_connection_is_a_validation_error(
+    monkeypatch: pytest.MonkeyPatch, mode: str, conn: dict[str, Any], match: str
+) -> None:
+    monkeypatch.setenv(CONN_ENV, json.dumps(conn))
+    with pytest.raises(BolnaValidationError, match=match) as info:
+        _settings(mode, BolnaHook())
+    assert "bolna_default" in str(info.value)
+
+
+def test_requests_use_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        CONN_ENV, json.dumps({"conn_type": "bolna", "host": "https://conn.example", "password": API_KEY})
+    )
+    hook = BolnaHook()
+    with respx.mock(base_url="https://conn.example") as api:
+        api.get(TRUNKS_PATH).respond(200, json=[])
+        hook.list_trunks()
+        Runner("async")(BolnaHook(), "list_trunks")
+        assert [c.request.headers["authorization"] for c in api.calls] == [f"Bearer {API_KEY}"] * 2
+
+
+def test_connection_is_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CONN_ENV, json.dumps({"conn_type": "bolna", "host": "https://x", "password": "k"}))
+    hook = BolnaHook()
+    first = hook.settings
+    monkeypatch.setenv(CONN_ENV, json.dumps({"conn_type": "bolna", "host": "https://y", "password": "k"}))
+    assert hook.settings is first
+
+
+def test_constructor_does_no_io(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CONN_ENV, raising=False)
+    hook = BolnaHook("does_not_exist")  # no connection needed until the first call
+    assert hook.bolna_conn_id == "does_not_exist"
+
+
+# ---------------------------------------------------------------------------- test_connection
+
+
+def test_test_connection_success(hook: BolnaHook, api: respx.MockRouter) -> None:
+    api.get(TRUNKS_PATH).respond(200, json=[trunk_json(), trunk_json(trunk_id="t2")])
+    ok, message = hook.test_connection()
+    assert ok is True
+    assert "2 active" in message and "https://api.test" in message
+    request = api.calls.last.request
+    assert dict(request.url.params) == {"is_active": "true"}
+
+
+FAILURE_CASES = [
+    pytest.param(
+        httpx.Response(403, json={"detail": f"Invalid API key {API_KEY}"}), "403", id="403-echoing-key"
+    ),
+    pytest.param(
+        httpx.Response(401, text=f"Authorization: Bearer {API_KEY} refused"), "401", id="401-text-echoing-key"
+    ),
+    pytest.param(httpx.Response(500, json={"error": 500, "message": "boom"}), "500", id="500-not-retried"),
+    pytest.param(httpx.ConnectError("connection refused"), "ConnectError", id="connect-error"),
+]
+
+
+@pytest.mark.parametrize(("outcome", "mentions"), FAILURE_CASES)
+def test_test_connection_failure(hook: BolnaHook, api: respx.MockRouter, outcome: Any, mentions: str) -> None:
+    route = api.get(TRUNKS_PATH)
+    if isinstance(outcome, Exception):
+        route.mock(side_effect=outcome)
+    else:
+        route.mock(return_value=outcome)
+    ok, message = hook.test_connection()
+    assert ok is False
+    assert mentions in message
+    assert API_KEY not in message
+    assert route.call_count == 1, "test_connection must answer fast, without retries"
+
+
+@pytest.mark.parametrize(
+    "conn",
+    [None, {"conn_type": "bolna", "host": "https://x"}],
+    ids=["no-connection", "no-key"],
+)
+def test_test_connection_never_raises_on_a_bad_connection(
+    monkeypatch: pytest.MonkeyPatch, conn: dict[str, Any] | None
+) -> None:
+    if conn is None:
+        monkeypatch.delenv(CONN_ENV, raising=False)
+    else:
+        monkeypatch.setenv(CONN_ENV, json.dumps(conn))
+    ok, message = BolnaHook().test_connection()
+    assert ok is False and "bolna_default" in message
+
+
+def test_test_connection_message_never_holds_the_key_from_a_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        CONN_ENV, json.dumps({"conn_type": "bolna", "host": "https://conn.example", "password": API_KEY})
+    )
+    with respx.mock(base_url="https://conn.example") as api:
+        api.get(TRUNKS_PATH).respond(403, json={"detail": f"key {API_KEY} is not valid"})
+        ok, message = BolnaHook().test_connection()
+    assert ok is False and API_KEY not in message and "403" in message
+
+
+def test_settings_repr_hides_the_key() -> None:
+    hook = make_hook()
+    assert API_KEY not in repr(hook.settings) and API_KEY not in str(hook.settings)
+    assert API_KEY not in repr(hook)
