@@ -14,7 +14,9 @@ only after known secrets are redacted, and never from request bodies.
     ├── BolnaRateLimitError     429 (``retry_after`` when the server sent one)
     ├── BolnaServerError        5xx
     ├── BolnaTransportError     connect / timeout / dropped connection
-    └── BolnaResponseError      a 2xx whose body is not what the API documents
+    ├── BolnaResponseError      a 2xx whose body is not what the API documents
+    ├── BolnaPhoneNumbersError  some numbers could not be put on a trunk (the others were)
+    └── BolnaTrunkNotReadyError a trunk did not become ready before a deadline
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ __all__ = [
     "BolnaServerError",
     "BolnaTransportError",
     "BolnaResponseError",
+    "BolnaPhoneNumbersError",
+    "BolnaTrunkNotReadyError",
     "error_for_status",
 ]
 
@@ -124,6 +128,23 @@ class BolnaTransportError(BolnaError):
 
 class BolnaResponseError(BolnaError):
     """A success status whose body is not JSON or not the documented shape."""
+
+
+class BolnaPhoneNumbersError(BolnaError):
+    """Some numbers could not be put on the trunk; the others were.
+
+    :param failures: ``{phone_number: reason}`` for each failed number.
+    :param permanent: whether every failure is one a retry cannot fix (conflict, validation).
+    """
+
+    def __init__(self, message: str, *, failures: dict[str, str], permanent: bool, **kwargs: object) -> None:
+        self.failures = failures
+        self.permanent = permanent
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class BolnaTrunkNotReadyError(BolnaError):
+    """The trunk did not become ready (exists, active, numbers visible) before the deadline."""
 
 
 _BY_STATUS: dict[int, type[BolnaError]] = {

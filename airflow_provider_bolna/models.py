@@ -34,6 +34,8 @@ from pydantic import (
     model_validator,
 )
 
+from airflow_provider_bolna.exceptions import BolnaValidationError
+
 __all__ = [
     "AuthType",
     "Transport",
@@ -117,8 +119,11 @@ class FieldError(BaseModel):
         return f"{self.field}: {self.message}" if self.field else self.message
 
 
-class SpecError(ValueError):
-    """A request or spec that breaks the API's rules. Never contains input values.
+class SpecError(BolnaValidationError):
+    """A request or spec that breaks the API's rules, found before anything is sent.
+
+    A :class:`~airflow_provider_bolna.exceptions.BolnaValidationError` (so callers that catch
+    ``BolnaError`` see it) and a ``ValueError``. Never contains input values.
 
     :param errors: one :class:`FieldError` per rejected field.
     :param context: optional prefix such as ``"row customer_id=42"``.
@@ -129,6 +134,9 @@ class SpecError(ValueError):
         self.context = context
         detail = "; ".join(str(e) for e in errors)
         super().__init__(f"{context}: {detail}" if context else detail)
+
+    def _render(self) -> str:
+        return self.message
 
     @property
     def fields(self) -> list[str]:
@@ -336,6 +344,16 @@ class TrunkSpec(_Request):
     @classmethod
     def _codecs(cls, v: str) -> str | None:
         return _check_codecs(v)
+
+    @field_validator("phone_numbers", mode="before")
+    @classmethod
+    def _number_shorthand(cls, v: Any) -> Any:
+        """``"+14155550100"`` is shorthand for ``{"phone_number": "+14155550100"}``."""
+        if isinstance(v, (str, int)) and not isinstance(v, bool):
+            v = [v]
+        if isinstance(v, (list, tuple)):
+            return [{"phone_number": str(n)} if isinstance(n, (str, int)) and not isinstance(n, bool) else n for n in v]
+        return v
 
     @field_validator("gateways", mode="before")
     @classmethod
@@ -654,6 +672,9 @@ def _plain(value: Any) -> Any:
 def _canonical(data: dict[str, Any]) -> dict[str, Any]:
     """Order-insensitive form of list fields, so that reordering alone is not drift."""
     out = dict(data)
+    for codecs in ("allow", "disallow"):
+        if isinstance(out.get(codecs), str):
+            out[codecs] = ",".join(t.strip() for t in out[codecs].split(","))
     if out.get("gateways") is not None:
         out["gateways"] = sorted(
             ({"gateway_address": g["gateway_address"], "port": g["port"], "priority": g["priority"]} for g in out["gateways"]),

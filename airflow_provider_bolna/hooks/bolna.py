@@ -17,9 +17,8 @@ import asyncio
 import platform
 import random
 import time
-from collections.abc import Callable, Collection, Generator, Iterable
+from collections.abc import Callable, Collection, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -54,7 +53,7 @@ from airflow_provider_bolna.models import (
 )
 from airflow_provider_bolna.ratelimit import RateLimiter
 
-__all__ = ["BolnaHook", "BolnaSettings", "TrunkResult", "NumberResult", "IfExists"]
+__all__ = ["BolnaHook", "BolnaSettings", "TrunkResult", "NumberResult", "TrunkStatus", "IfExists", "evaluate_trunk"]
 
 T = TypeVar("T")
 IfExists = Literal["adopt", "update", "fail"]
@@ -205,6 +204,98 @@ class NumberResult:
             "action": self.action,
             "phone_number_id": self.number.id if self.number else None,
         }
+
+
+@dataclass
+class TrunkStatus:
+    """Outcome of one readiness check.
+
+    :param done: whether every condition holds.
+    :param message: human-readable state (what is missing, or why it is ready).
+    :param trunk_id: the trunk's id, when it was found.
+    :param name: the trunk's name, when it was found.
+    :param is_active: the trunk's ``is_active``, when it was found.
+    :param numbers: numbers visible on the trunk (as stored).
+    :param missing: expected numbers not (yet) visible.
+    """
+
+    done: bool
+    message: str
+    trunk_id: str | None = None
+    name: str | None = None
+    is_active: bool | None = None
+    numbers: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def to_xcom(self) -> dict[str, Any]:
+        """Small, secret-free summary (the sensor's return value)."""
+        return {
+            "trunk_id": self.trunk_id,
+            "name": self.name,
+            "is_active": self.is_active,
+            "numbers": list(self.numbers),
+        }
+
+
+def trunk_ref(trunk_id: str | None, trunk_name: str | None) -> str:
+    return f"trunk {trunk_id}" if trunk_id else f"trunk named {trunk_name!r}"
+
+
+def evaluate_trunk(
+    trunk: SIPTrunk | None,
+    numbers: Iterable[PhoneNumber] | None,
+    *,
+    expect_active: bool,
+    expect_numbers: Sequence[str],
+    ref: str = "trunk",
+) -> TrunkStatus:
+    """Decide readiness from what the API returned (pure; no I/O).
+
+    :param trunk: the trunk, or ``None`` when it does not exist (yet).
+    :param numbers: the trunk's numbers (``None``: use those embedded in ``trunk``).
+    :param expect_active: require ``is_active``.
+    :param expect_numbers: numbers that must be visible (matched with or without ``+``).
+    :param ref: how to name the trunk in messages.
+    """
+    if trunk is None:
+        return TrunkStatus(False, f"{ref} does not exist (yet)")
+    seen = [n for n in (numbers if numbers is not None else trunk.phone_numbers) if not n.deleted]
+    keys = {n.key for n in seen}
+    missing = [n for n in expect_numbers if number_key(str(n)) not in keys]
+    status = TrunkStatus(
+        False, "", trunk_id=trunk.id, name=trunk.name, is_active=trunk.is_active,
+        numbers=[n.phone_number for n in seen], missing=missing,
+    )
+    problems = []
+    if expect_active and not trunk.is_active:
+        problems.append("is not active")
+    if missing:
+        problems.append(f"does not show number(s) {', '.join(missing)} yet")
+    if problems:
+        status.message = f"trunk {trunk.id} ({trunk.name}) {' and '.join(problems)}"
+    else:
+        status.done = True
+        status.message = f"trunk {trunk.id} ({trunk.name}) is ready" + (
+            f" with {len(expect_numbers)} expected number(s)" if expect_numbers else ""
+        )
+    return status
+
+
+def _needs_number_list(trunk: SIPTrunk | None, expect_numbers: Sequence[str]) -> bool:
+    if trunk is None or not expect_numbers:
+        return False
+    keys = {n.key for n in trunk.active_numbers}
+    return any(number_key(str(n)) not in keys for n in expect_numbers)
+
+
+def _transient(exc: BolnaError) -> bool:
+    return exc.retryable or isinstance(exc, BolnaNotFoundError)
+
+
+def _not_ready_after(exc: BolnaError, ref: str) -> TrunkStatus:
+    if isinstance(exc, BolnaNotFoundError):
+        return TrunkStatus(False, f"{ref} does not exist (yet)")
+    return TrunkStatus(False, f"could not check {ref} ({type(exc).__name__}: {exc}); will check again")
 
 
 @dataclass(frozen=True)
@@ -474,6 +565,21 @@ class BolnaHook(BaseHook):
         """
         return self._drive(self._ensure_number_flow(trunk_id, _number(number), known_numbers))
 
+    def check_trunk_ready(
+        self,
+        *,
+        trunk_id: str | None = None,
+        trunk_name: str | None = None,
+        expect_active: bool = True,
+        expect_numbers: Sequence[str] = (),
+    ) -> TrunkStatus:
+        """Is the trunk ready: found (by id or name), active if asked, expected numbers visible?
+
+        GET requests only. Transient errors (already retried) and "not found yet" mean not
+        ready; other errors (bad key...) are raised.
+        """
+        return self._drive(self._trunk_status_flow(trunk_id, trunk_name, expect_active, expect_numbers))
+
     def test_connection(self) -> tuple[bool, str]:
         """Check the key with one cheap read (active trunks); never raises."""
         try:
@@ -530,6 +636,17 @@ class BolnaHook(BaseHook):
         """Async twin of :meth:`ensure_trunk`."""
         return await self._adrive(self._ensure_trunk_flow(_spec(spec), if_exists, existing))
 
+    async def acheck_trunk_ready(
+        self,
+        *,
+        trunk_id: str | None = None,
+        trunk_name: str | None = None,
+        expect_active: bool = True,
+        expect_numbers: Sequence[str] = (),
+    ) -> TrunkStatus:
+        """Async twin of :meth:`check_trunk_ready` (used by the trigger)."""
+        return await self._adrive(self._trunk_status_flow(trunk_id, trunk_name, expect_active, expect_numbers))
+
     async def aensure_number(
         self,
         trunk_id: str,
@@ -547,6 +664,24 @@ class BolnaHook(BaseHook):
         if len(trunks) > 1:
             self.log.warning("%d trunks are named %r; using the oldest (%s)", len(trunks), name, trunks[0].id)
         return trunks[0] if trunks else None
+
+    def _trunk_status_flow(
+        self, trunk_id: str | None, trunk_name: str | None, expect_active: bool, expect_numbers: Sequence[str]
+    ) -> Flow[TrunkStatus]:
+        if not trunk_id and not trunk_name:
+            raise BolnaValidationError("give trunk_id or trunk_name")
+        ref = trunk_ref(trunk_id, trunk_name)
+        try:
+            if trunk_id:
+                trunk = yield self._call_get_trunk(trunk_id)
+            else:
+                trunk = yield from self._find_trunk_flow(str(trunk_name))
+            numbers = (yield self._call_list_numbers(trunk.id)) if _needs_number_list(trunk, expect_numbers) else None
+        except BolnaError as exc:
+            if not _transient(exc):
+                raise
+            return _not_ready_after(exc, ref)
+        return evaluate_trunk(trunk, numbers, expect_active=expect_active, expect_numbers=expect_numbers, ref=ref)
 
     def _delete_trunk_flow(self, trunk_id: str, missing_ok: bool, deactivate_first: bool) -> Flow[bool]:
         try:
@@ -650,9 +785,13 @@ class BolnaHook(BaseHook):
                 return NumberResult("created", number.phone_number, added)
             except BolnaConflictError as exc:
                 action: NumberAction = "created" if uncertain else "unchanged"
-                if "this trunk" in exc.message.lower():
+                text = exc.message.lower()
+                if "this trunk" in text:
                     return NumberResult(action, number.phone_number, None)
-                found = yield from self._await_number_flow(trunk_id, number.key)
+                # Bolna's documented "...already exists on another active trunk" needs one look,
+                # not a wait; anything else may be our own invisible number: wait for it to show.
+                patience = 0.0 if ("another" in text and not uncertain) else None
+                found = yield from self._await_number_flow(trunk_id, number.key, patience)
                 if found is not None:
                     return NumberResult(action, number.phone_number, found)
                 raise BolnaConflictError(
@@ -671,9 +810,10 @@ class BolnaHook(BaseHook):
                 uncertain = True
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _await_number_flow(self, trunk_id: str, key: str) -> Flow[PhoneNumber | None]:
-        """Poll the trunk's numbers until ``key`` shows or the visibility timeout passes."""
-        deadline = time.monotonic() + self.settings.number_visibility_timeout
+    def _await_number_flow(self, trunk_id: str, key: str, timeout: float | None = None) -> Flow[PhoneNumber | None]:
+        """Poll the trunk's numbers until ``key`` shows or ``timeout`` (default: the
+        connection's number visibility timeout) passes; always looks at least once."""
+        deadline = time.monotonic() + (self.settings.number_visibility_timeout if timeout is None else timeout)
         delay = 0.25
         while True:
             numbers = yield self._call_list_numbers(trunk_id)

@@ -37,6 +37,7 @@ from airflow_provider_bolna.exceptions import (
     BolnaAuthError,
     BolnaConflictError,
     BolnaError,
+    BolnaPhoneNumbersError,
     BolnaValidationError,
 )
 from airflow_provider_bolna.hooks.bolna import BolnaHook, IfExists
@@ -82,18 +83,6 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
 #: Extra seconds the scheduler waits past a trigger's own deadline before timing the deferral out.
 DEFER_GRACE_SECONDS = 120.0
 
-
-class BolnaPhoneNumbersError(BolnaError):
-    """Some numbers could not be put on the trunk; the others were.
-
-    :param failures: ``{phone_number: reason}`` for each failed number.
-    :param permanent: whether every failure is one a retry cannot fix (conflict, validation).
-    """
-
-    def __init__(self, message: str, *, failures: dict[str, str], permanent: bool, **kwargs: Any) -> None:
-        self.failures = failures
-        self.permanent = permanent
-        super().__init__(message, **kwargs)
 
 
 @contextmanager
@@ -183,14 +172,6 @@ def build_trunk_spec(
         mask_plain_secrets(raw)
         return raw
     data = resolve_secret_refs(raw, params=params)
-    numbers = data.get("phone_numbers")
-    if isinstance(numbers, (str, int)):
-        numbers = [numbers]
-    if isinstance(numbers, (list, tuple)):
-        # "+91..." is shorthand for {"phone_number": "+91..."}
-        data["phone_numbers"] = [
-            {"phone_number": str(n)} if isinstance(n, (str, int)) and not isinstance(n, bool) else n for n in numbers
-        ]
     return parse_trunk_spec(data, context=context_name)
 
 

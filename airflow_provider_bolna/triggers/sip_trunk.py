@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaError, BolnaNotFoundError
-from airflow_provider_bolna.models import PhoneNumber, SIPTrunk, number_key
+from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaError, BolnaTrunkNotReadyError
+from airflow_provider_bolna.hooks.bolna import TrunkStatus, evaluate_trunk, trunk_ref
 
 if TYPE_CHECKING:
     from airflow_provider_bolna.hooks.bolna import BolnaHook
@@ -41,143 +40,14 @@ __all__ = [
 EVENT_STATUSES = ("success", "timeout", "error")
 
 
-class BolnaTrunkNotReadyError(BolnaError):
-    """The trunk did not become ready (exists, active, numbers visible) before the deadline."""
+def check_trunk(hook: BolnaHook, **kwargs: Any) -> TrunkStatus:
+    """Check readiness with GET requests (sync); see :meth:`BolnaHook.check_trunk_ready`."""
+    return hook.check_trunk_ready(**kwargs)
 
 
-@dataclass
-class TrunkStatus:
-    """Outcome of one readiness check.
-
-    :param done: whether every condition holds.
-    :param message: human-readable state (what is missing, or why it is ready).
-    :param trunk_id: the trunk's id, when it was found.
-    :param name: the trunk's name, when it was found.
-    :param is_active: the trunk's ``is_active``, when it was found.
-    :param numbers: numbers visible on the trunk (as stored).
-    :param missing: expected numbers not (yet) visible.
-    """
-
-    done: bool
-    message: str
-    trunk_id: str | None = None
-    name: str | None = None
-    is_active: bool | None = None
-    numbers: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-
-    def to_xcom(self) -> dict[str, Any]:
-        """Small, secret-free summary (the sensor's return value)."""
-        return {
-            "trunk_id": self.trunk_id,
-            "name": self.name,
-            "is_active": self.is_active,
-            "numbers": list(self.numbers),
-        }
-
-
-def _ref(trunk_id: str | None, trunk_name: str | None) -> str:
-    return f"trunk {trunk_id}" if trunk_id else f"trunk named {trunk_name!r}"
-
-
-def evaluate_trunk(
-    trunk: SIPTrunk | None,
-    numbers: Iterable[PhoneNumber] | None,
-    *,
-    expect_active: bool,
-    expect_numbers: Sequence[str],
-    ref: str = "trunk",
-) -> TrunkStatus:
-    """Decide readiness from what the API returned (pure; no I/O).
-
-    :param trunk: the trunk, or ``None`` when it does not exist (yet).
-    :param numbers: the trunk's numbers (``None``: use those embedded in ``trunk``).
-    :param expect_active: require ``is_active``.
-    :param expect_numbers: numbers that must be visible (matched with or without ``+``).
-    :param ref: how to name the trunk in messages.
-    """
-    if trunk is None:
-        return TrunkStatus(False, f"{ref} does not exist (yet)")
-    seen = [n for n in (numbers if numbers is not None else trunk.phone_numbers) if not n.deleted]
-    keys = {n.key for n in seen}
-    missing = [n for n in expect_numbers if number_key(str(n)) not in keys]
-    status = TrunkStatus(
-        False, "", trunk_id=trunk.id, name=trunk.name, is_active=trunk.is_active,
-        numbers=[n.phone_number for n in seen], missing=missing,
-    )
-    problems = []
-    if expect_active and not trunk.is_active:
-        problems.append("is not active")
-    if missing:
-        problems.append(f"does not show number(s) {', '.join(missing)} yet")
-    if problems:
-        status.message = f"trunk {trunk.id} ({trunk.name}) {' and '.join(problems)}"
-    else:
-        status.done = True
-        status.message = f"trunk {trunk.id} ({trunk.name}) is ready" + (
-            f" with {len(expect_numbers)} expected number(s)" if expect_numbers else ""
-        )
-    return status
-
-
-def _needs_number_list(trunk: SIPTrunk | None, expect_numbers: Sequence[str]) -> bool:
-    if trunk is None or not expect_numbers:
-        return False
-    keys = {n.key for n in trunk.active_numbers}
-    return any(number_key(str(n)) not in keys for n in expect_numbers)
-
-
-def _transient(exc: BolnaError) -> bool:
-    return exc.retryable or isinstance(exc, BolnaNotFoundError)
-
-
-def check_trunk(
-    hook: BolnaHook,
-    *,
-    trunk_id: str | None = None,
-    trunk_name: str | None = None,
-    expect_active: bool = True,
-    expect_numbers: Sequence[str] = (),
-) -> TrunkStatus:
-    """Check readiness with GET requests (sync). Transient errors count as "not ready".
-
-    :raises BolnaError: a non-transient error (e.g. :class:`BolnaAuthError`).
-    """
-    ref = _ref(trunk_id, trunk_name)
-    try:
-        trunk = hook.get_trunk(trunk_id) if trunk_id else hook.find_trunk(str(trunk_name))
-        numbers = hook.list_numbers(trunk.id) if _needs_number_list(trunk, expect_numbers) else None
-    except BolnaError as exc:
-        if not _transient(exc):
-            raise
-        return _not_ready_after(exc, ref)
-    return evaluate_trunk(trunk, numbers, expect_active=expect_active, expect_numbers=expect_numbers, ref=ref)
-
-
-async def acheck_trunk(
-    hook: BolnaHook,
-    *,
-    trunk_id: str | None = None,
-    trunk_name: str | None = None,
-    expect_active: bool = True,
-    expect_numbers: Sequence[str] = (),
-) -> TrunkStatus:
+async def acheck_trunk(hook: BolnaHook, **kwargs: Any) -> TrunkStatus:
     """Async twin of :func:`check_trunk` (GET requests only)."""
-    ref = _ref(trunk_id, trunk_name)
-    try:
-        trunk = await hook.aget_trunk(trunk_id) if trunk_id else await hook.afind_trunk(str(trunk_name))
-        numbers = await hook.alist_numbers(trunk.id) if _needs_number_list(trunk, expect_numbers) else None
-    except BolnaError as exc:
-        if not _transient(exc):
-            raise
-        return _not_ready_after(exc, ref)
-    return evaluate_trunk(trunk, numbers, expect_active=expect_active, expect_numbers=expect_numbers, ref=ref)
-
-
-def _not_ready_after(exc: BolnaError, ref: str) -> TrunkStatus:
-    if isinstance(exc, BolnaNotFoundError):
-        return TrunkStatus(False, f"{ref} does not exist (yet)")
-    return TrunkStatus(False, f"could not check {ref} ({type(exc).__name__}: {exc}); will check again")
+    return await hook.acheck_trunk_ready(**kwargs)
 
 
 def validate_event(event: Any) -> dict[str, Any]:
@@ -249,7 +119,7 @@ class SIPTrunkTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Check, sleep ``poll_interval``, repeat; one event at the end."""
         hook = self._hook()
-        ref = _ref(self.trunk_id, self.trunk_name)
+        ref = trunk_ref(self.trunk_id, self.trunk_name)
         try:
             while True:
                 try:
