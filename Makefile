@@ -14,9 +14,10 @@ $(VENV)/.installed: pyproject.toml
 	@bash scripts/bootstrap-venv.sh "$(PYTHON)" "$(VENV)"
 	@touch $@
 
-## The whole default test suite (what CI runs): unit, sandbox, integration, PostgreSQL when available.
+## The default test suite: unit, sandbox, operators, provisioning (SQLite, and PostgreSQL when
+## BOLNA_TEST_POSTGRES_URI is set). The chaos and e2e suites run apart (CI runs all three).
 test: venv
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not chaos and not e2e" $(PYTEST_ARGS)
 
 ## Quick loop while coding: no slow suites.
 test-fast: venv
@@ -36,11 +37,14 @@ bench: venv
 bench-quick: venv
 	$(PY) -m bench.run --quick
 
+## Faults, crashes, secret scan, fuzzing (see tests/chaos/RESULTS.md).
 chaos: venv
-	$(BIN)/pytest -m chaos $(PYTEST_ARGS)
+	$(BIN)/pytest -m "chaos and not e2e" $(PYTEST_ARGS)
 
+## Real Airflow services + headless Chromium (needs PostgreSQL: started here if missing).
 e2e: venv
-	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
+	bash scripts/e2e-setup.sh $(PY)
+	eval "$$(bash scripts/postgres-up.sh)" && BOLNA_REQUIRE_E2E=1 $(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
 ## Start a throw-away PostgreSQL on 127.0.0.1:5433 (prints the URI to export).
 postgres:
