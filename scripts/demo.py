@@ -1,0 +1,167 @@
+#!/usr/bin/env python
+"""``make demo``: 1,000 customers in SQLite → Bolna sandbox → ``bolna_bulk_provision`` twice.
+
+1. seed 1,000 customers (5 of them invalid) into ``.demo/customers.db``;
+2. start the Bolna sandbox with 50 ms latency (``.demo/sandbox.db``);
+3. prepare an AIRFLOW_HOME in ``.demo/airflow`` (``airflow db migrate``, once);
+4. run ``airflow dags test bolna_bulk_provision`` with the connections in the environment
+   (``AIRFLOW_CONN_BOLNA_DEFAULT`` → sandbox, ``AIRFLOW_CONN_BOLNA_CUSTOMERS`` → the SQLite file)
+   and print the summary and the sandbox's counters;
+5. run it again: nothing changed, so nothing is sent (zero writes, zero requests);
+6. stop the sandbox.
+
+Options: ``--count``, ``--invalid``, ``--latency-ms``, ``--rpm`` (the connection's request budget,
+default 1000/min like Bolna's), ``--keep`` (leave the sandbox running until Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+DEMO = REPO / ".demo"
+STARTED = time.monotonic()
+
+
+def say(message: str) -> None:
+    """One progress line with the elapsed time."""
+    elapsed = int(time.monotonic() - STARTED)
+    print(f"[demo {elapsed // 60}:{elapsed % 60:02d}] {message}", flush=True)
+
+
+def airflow_env(home: Path, extra: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra)
+    return env
+
+
+def airflow(args: list[str], env: dict[str, str], log: Path, timeout: float = 900) -> str:
+    """Run ``airflow ARGS``, output to ``log``; exit the demo with the log's tail on failure."""
+    with open(log, "w") as out:
+        proc = subprocess.run([sys.executable, "-m", "airflow", *args], env=env, stdout=out, check=False,
+                              stderr=subprocess.STDOUT, timeout=timeout)
+    text = log.read_text(errors="replace")
+    if proc.returncode != 0:
+        print(text[-5000:], file=sys.stderr)
+        say(f"`airflow {' '.join(args[:3])}` failed (exit {proc.returncode}); full log: {log}")
+        sys.exit(1)
+    return text
+
+
+def run_summary(output: str) -> dict[str, Any]:
+    """The ``summarize`` task's return value from the ``dags test`` output."""
+    for line in reversed(output.splitlines()):
+        if "Returned value was: {'counts'" in line:
+            return ast.literal_eval(line.split("Returned value was: ", 1)[1].rsplit(" [airflow", 1)[0])
+    raise SystemExit("no summary found in the DAG run output")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--invalid", type=int, default=5)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--rpm", type=float, default=1000.0, help="request budget per minute (0 = none)")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--keep", action="store_true", help="keep the sandbox running at the end")
+    args = parser.parse_args()
+
+    from airflow_provider_bolna.provisioning.engine import format_summary
+    from airflow_provider_bolna.provisioning.seed import seed_sqlite
+    from airflow_provider_bolna.sandbox.testing import SandboxServer
+
+    DEMO.mkdir(exist_ok=True)
+    customers_db = DEMO / "customers.db"
+    for stale in DEMO.glob("customers.db*"):
+        stale.unlink()
+    for stale in DEMO.glob("sandbox.db*"):
+        stale.unlink()
+
+    say(f"seeding {args.count:,} customers ({args.invalid} invalid) into {customers_db.relative_to(REPO)}")
+    seed_sqlite(customers_db, args.count, args.invalid, seed=1)
+
+    say(f"starting the Bolna sandbox ({args.latency_ms:g} ms latency)")
+    with SandboxServer(DEMO / "sandbox.db", latency_ms=args.latency_ms) as sandbox:
+        say(f"sandbox at {sandbox.url}")
+        home = DEMO / "airflow"
+        home.mkdir(exist_ok=True)
+        env = airflow_env(home, {
+            "AIRFLOW_CONN_BOLNA_DEFAULT": sandbox.airflow_conn_json(requests_per_minute=args.rpm),
+            "AIRFLOW_CONN_BOLNA_CUSTOMERS": json.dumps({"conn_type": "sqlite", "host": str(customers_db)}),
+        })
+        marker = home / ".migrated"
+        if not marker.exists():
+            say("airflow db migrate (first run only) ...")
+            airflow(["db", "migrate"], env, DEMO / "migrate.log")
+            marker.touch()
+        else:
+            say("metadata DB already migrated")
+
+        # `dags test` runs the batches one after another: one batch may use the whole budget
+        conf = json.dumps({"parallel_batches": 1, "concurrency": args.concurrency})
+        results = []
+        for attempt, label in ((1, "first run: provision everyone"), (2, "second run: nothing changed")):
+            say(f"{label} — airflow dags test bolna_bulk_provision (budget {args.rpm:g} req/min) ...")
+            before = sandbox.admin.counters()
+            started = time.monotonic()
+            output = airflow(["dags", "test", "bolna_bulk_provision", "-c", conf], env, DEMO / f"run{attempt}.log")
+            seconds = time.monotonic() - started
+            after = sandbox.admin.counters()
+            run = run_summary(output)
+            writes = {k: after["writes"][k] - before["writes"].get(k, 0) for k in after["writes"]}
+            requests = after["total_requests"] - before["total_requests"]
+            results.append((run, writes, requests, seconds))
+            say(f"run {attempt} done in {seconds:.0f}s (log: {(DEMO / f'run{attempt}.log').relative_to(REPO)})")
+            print()
+            print(format_summary(run))
+            print()
+            print(f"sandbox counters for this run: {requests} requests; writes "
+                  + ", ".join(f"{k} {v}" for k, v in writes.items()))
+            print()
+        audit = sandbox.admin.audit()
+        say(f"sandbox audit: {audit['trunks']} trunks, {audit['numbers']} numbers, "
+            f"{len(audit['duplicate_trunk_names'])} duplicate names")
+        (_, first_writes, _, _), (_, second_writes, second_requests, _) = results[0], results[1]
+        ok = sum(second_writes.values()) == 0 and first_writes["add_number"] == 0
+        if args.keep:
+            say(f"sandbox still running at {sandbox.url} (Ctrl-C to stop)")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        say("stopping the sandbox")
+    verdict = "OK" if ok else "UNEXPECTED"
+    say(f"{verdict}: run 1 created {first_writes['create_trunk']} trunks with their numbers inline "
+        f"({first_writes['add_number']} add_number calls); run 2 sent {second_requests} requests and "
+        f"{sum(second_writes.values())} writes")
+    if not shutil.which("sqlite3"):
+        print(f"state table: python -c \"import sqlite3; print(sqlite3.connect('{customers_db}')"
+              ".execute('select status, action, count(*) from bolna_provisioning_state group by 1, 2').fetchall())\"")
+    else:
+        print(f"state table: sqlite3 {customers_db} 'select status, action, count(*) from bolna_provisioning_state "
+              "group by 1, 2'")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""The engine end to end against the sandbox, on SQLite and on PostgreSQL customer databases.
+
+The 1,000-customer life cycle: first run = exactly one create per valid customer (numbers
+inline, no add_number) plus one list call per batch; rerun = no request at all; 10 changed
+customers = exactly 10 PATCHes; 5 deleted + 3 churned with deprovision on = exactly those 8
+trunks deleted; invalid rows fail with the field named and do not disturb the others.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_bolna.provisioning import (
+    GoneLimitExceeded,
+    ProvisionOptions,
+    deprovision_gone,
+    format_summary,
+    plan_batches,
+    provision_batch,
+    provision_customers,
+    summarize,
+)
+from tests.provisioning.conftest import CustomerDB, total_requests, writes
+
+pytestmark = pytest.mark.integration
+
+ZERO_WRITES = {"create_trunk": 0, "update_trunk": 0, "delete_trunk": 0, "add_number": 0, "remove_number": 0}
+
+
+def run(db: CustomerDB, batch_size: int = 500, **opts: Any) -> dict[str, Any]:
+    """What the DAG does, in-process: plan batches, provision each, sweep gone customers, summarize."""
+    options = ProvisionOptions(state_table=db.state_table, concurrency=16, **opts)
+    summaries = [provision_batch(db.conn_id, db.query, b, options=options)
+                 for b in plan_batches(db.conn_id, db.query, batch_size=batch_size)]
+    if options.deprovision:
+        summaries.append(deprovision_gone(db.conn_id, db.query, options=options))
+    return summarize(summaries)
+
+
+def delta(server: Any, before: dict[str, int]) -> dict[str, int]:
+    after = writes(server)
+    return {k: after[k] - before.get(k, 0) for k in after}
+
+
+@pytest.mark.parametrize("count", [pytest.param(1000, marks=pytest.mark.slow), 120], ids=["1000", "120"])
+def test_life_cycle(customer_db: CustomerDB, bolna_api: Any, count: int) -> None:
+    """1,000 customers (slow mark: ~30 s on 2 cores; 120 in the quick loop, same assertions)."""
+    db, server = customer_db, bolna_api
+    db.seed(count, invalid=6, seed=3)
+    valid, batch_size = count - 6, count // 2
+    step = max(1, (valid - 20) // 10)
+
+    # 1. first run: one POST per valid customer, numbers inline, one list call per batch
+    first = run(db, batch_size=batch_size)
+    print(format_summary(first))
+    assert first["counts"]["created"] == valid and first["counts"]["failed"] == 6
+    assert writes(server) == {**ZERO_WRITES, "create_trunk": valid}
+    assert first["requests"] == {"GET": 2, "POST": valid, "total": valid + 2}
+    assert total_requests(server) == valid + 2
+    state = db.state()
+    assert len(state) == count
+    assert sum(1 for s in state.values() if s[0] == "provisioned" and s[2] and s[3]) == valid
+    failed = {cid: s[4] for cid, s in state.items() if s[0] == "failed"}
+    assert len(failed) == 6
+    assert {e.split(": ")[1].split(".")[0] for e in failed.values()} == {
+        "ip_identifiers", "gateways", "media_encryption", "auth_password", "numbers", "inbound_enabled"}
+    assert all(e.startswith(f"customer {cid}: ") for cid, e in failed.items())
+    audit = server.admin.audit()
+    assert audit["trunks"] == valid and audit["duplicate_trunk_names"] == []
+    assert audit["numbers_on_multiple_active_trunks"] == []
+
+    # 2. rerun: nothing changed, nothing sent (the state table's hashes decide)
+    requests_before = total_requests(server)
+    second = run(db, batch_size=batch_size)
+    assert second["counts"]["unchanged"] == valid and second["counts"]["failed"] == 6
+    assert total_requests(server) == requests_before and second["requests"]["total"] == 0
+
+    # 3. ten customers change a codec: exactly ten PATCHes (+ one list call per affected batch)
+    changed = [r[0] for r in db.execute("SELECT customer_id FROM {t} WHERE allow <> 'alaw' AND CAST(customer_id AS VARCHAR(255)) IN "
+                                        "(SELECT customer_id FROM {s} WHERE status = 'provisioned') "
+                                        "ORDER BY customer_id")][::step][:10]
+    assert len(changed) == 10
+    db.execute("UPDATE {t} SET allow = 'alaw' WHERE customer_id = ?", [(c,) for c in changed])
+    before = writes(server)
+    third = run(db, batch_size=batch_size)
+    assert third["counts"]["updated"] == 10 and third["counts"]["unchanged"] == valid - 10
+    assert delta(server, before) == {**ZERO_WRITES, "update_trunk": 10}
+    assert third["requests"]["PATCH"] == 10 and third["requests"]["GET"] == 2  # both batches touched
+
+    # 4. five customers deleted, three churned, deprovision on: exactly those eight trunks go
+    gone = [r[0] for r in db.execute("SELECT customer_id FROM {s} WHERE status = 'provisioned' "
+                                     "ORDER BY customer_id")][5:13]
+    deleted, churned = gone[:5], gone[5:]
+    db.execute("DELETE FROM {t} WHERE customer_id = ?", [(int(c),) for c in deleted])
+    db.execute("UPDATE {t} SET status = 'churned' WHERE customer_id = ?", [(int(c),) for c in churned])
+    before = writes(server)
+    fourth = run(db, batch_size=batch_size, deprovision=True)
+    assert fourth["counts"]["deprovisioned"] == 8 and fourth["counts"]["failed"] == 6
+    assert delta(server, before) == {**ZERO_WRITES, "delete_trunk": 8, "update_trunk": 8}  # deactivate, then delete
+    state = db.state()
+    assert {c for c, s in state.items() if s[0] == "deprovisioned"} == set(gone)
+    assert server.admin.audit()["trunks"] == valid - 8
+
+    # 5. and a last rerun with deprovision on is a no-op
+    requests_before = total_requests(server)
+    fifth = run(db, batch_size=batch_size, deprovision=True)
+    assert fifth["counts"]["deprovisioned"] == 0 and total_requests(server) == requests_before
+
+
+def test_numbers_added_and_removed_with_minimal_writes(sqlite_db: CustomerDB, bolna_api: Any) -> None:
+    sqlite_db.seed(20, seed=5)
+    run(sqlite_db)
+    numbers = dict(sqlite_db.execute("SELECT customer_id, numbers FROM {t} WHERE customer_id IN (3, 4, 5)"))
+    sqlite_db.execute("UPDATE {t} SET numbers = ? WHERE customer_id = ?", [
+        (numbers[3] + ", +19990000003", 3),                 # one number more
+        (numbers[4] + ", +19990000004, 19990000005", 4),    # two more
+        (numbers[5].split(",")[0], 5),                      # keep only the first
+    ])
+    extra = len([n for n in numbers[5].split(",")[1:] if n.strip()])
+    before = writes(server := bolna_api)
+    summary = run(sqlite_db)
+    assert summary["counts"]["updated"] == 3
+    assert delta(server, before) == {**ZERO_WRITES, "add_number": 3, "remove_number": extra}
+
+
+def test_password_rotation_is_patched_once(sqlite_db: CustomerDB, bolna_api: Any) -> None:
+    sqlite_db.seed(10, seed=1)
+    run(sqlite_db)
+    target = sqlite_db.execute("SELECT customer_id FROM {t} WHERE auth_type = 'userpass' ORDER BY customer_id")[0][0]
+    sqlite_db.execute("UPDATE {t} SET auth_password = 'Rotated-Secret-77' WHERE customer_id = ?", (target,))
+    before = writes(bolna_api)
+    summary = run(sqlite_db)
+    assert summary["counts"]["updated"] == 1
+    assert delta(bolna_api, before) == {**ZERO_WRITES, "update_trunk": 1}
+    assert "Rotated-Secret-77" not in repr(summary) and "Rotated-Secret-77" not in repr(sqlite_db.state())
+    before = writes(bolna_api)
+    run(sqlite_db)
+    assert delta(bolna_api, before) == ZERO_WRITES
+
+
+def test_drift_made_outside_is_found_by_drift_check(sqlite_db: CustomerDB, bolna_api: Any) -> None:
+    sqlite_db.seed(5, seed=2)
+    run(sqlite_db)
+    trunk_id = sqlite_db.state()["2"][2]
+    with bolna_api.client() as http:
+        http.patch(f"/sip-trunks/trunks/{trunk_id}", json={"qualify_frequency": 5}).raise_for_status()
+    before = writes(bolna_api)
+    assert run(sqlite_db)["counts"]["unchanged"] == 5  # hashes unchanged: not even a look
+    summary = run(sqlite_db, drift_check=True)
+    assert summary["counts"]["updated"] == 1 and summary["counts"]["unchanged"] == 4
+    assert delta(bolna_api, before) == {**ZERO_WRITES, "update_trunk": 1}
+
+
+def test_trunk_deleted_outside_is_recreated_and_orphan_adopted(sqlite_db: CustomerDB, bolna_api: Any) -> None:
+    sqlite_db.seed(4, seed=4)
+    run(sqlite_db)
+    state = sqlite_db.state()
+    with bolna_api.client() as http:
+        http.delete(f"/sip-trunks/trunks/{state['1'][2]}").raise_for_status()
+    sqlite_db.execute("DELETE FROM {s} WHERE customer_id = '2'")  # a trunk we created but never recorded
+    summary = run(sqlite_db, drift_check=True)
+    assert summary["counts"]["created"] == 1 and summary["counts"]["adopted"] == 1
+    assert summary["counts"]["unchanged"] == 2
+    assert sqlite_db.state()["2"][0:2] == ("provisioned", "adopted")
+
+
+def test_dry_run_writes_nothing_and_prints_the_plan(sqlite_db: CustomerDB, bolna_api: Any) -> None:
+    sqlite_db.seed(30, invalid=2, seed=7)
+    options = ProvisionOptions(dry_run=True)
+    summary = provision_batch(sqlite_db.conn_id, sqlite_db.query, {"first": None, "last": None}, options=options)
+    assert summary.dry_run and summary.counts["create"] == 28 and summary.counts["invalid"] == 2
+    assert writes(bolna_api) == ZERO_WRITES and summary.requests == {"GET": 1, "total": 1}
+    assert "cust-1 " in summary.plan and "create" in summary.plan
+    assert all(pw not in summary.plan for (pw,) in sqlite_db.execute("SELECT auth_password FROM {t} "
+                                                                     "WHERE auth_password IS NOT NULL"))
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        sqlite_db.execute("SELECT COUNT(*) FROM {s}")  # not even the state table was created
+
+
+def test_gone_sweep_refuses_to_wipe_the_account(sqlite_db: CustomerDB, bolna_api: Any) -> None:
+    sqlite_db.seed(12, seed=8)
+    run(sqlite_db)
+    sqlite_db.execute("DELETE FROM {t} WHERE customer_id > 1")
+    with pytest.raises(GoneLimitExceeded, match="nothing was deleted"):
+        deprovision_gone(sqlite_db.conn_id, sqlite_db.query, options=ProvisionOptions(deprovision=True, max_deprovision=5))
+    assert writes(bolna_api)["delete_trunk"] == 0
+
+
+def test_one_customer_by_key_the_sign_up_path(sqlite_db: CustomerDB, bolna_api: Any) -> None:
+    sqlite_db.seed(3, seed=9)
+    summary = provision_customers(sqlite_db.conn_id, sqlite_db.query, [2], include_customers=True)
+    assert summary.counts["created"] == 1 and len(summary.customers) == 1
+    (customer,) = summary.customers
+    assert customer["customer_id"] == 2 and customer["trunk_name"] == "cust-2" and customer["trunk_id"]
+    assert customer["numbers"] and writes(bolna_api) == {**ZERO_WRITES, "create_trunk": 1}
+    assert sqlite_db.state()["2"][0] == "provisioned"
+
+
+def test_a_batch_shares_one_rate_budget(sqlite_db: CustomerDB, bolna_api: Any) -> None:
+    sqlite_db.seed(20, seed=10)
+    started = time.monotonic()
+    summary = provision_batch(sqlite_db.conn_id, sqlite_db.query, {"first": 1, "last": 20},
+                              options=ProvisionOptions(concurrency=16, requests_per_minute=1200))
+    elapsed = time.monotonic() - started
+    assert summary.counts["created"] == 20 and summary.requests["total"] == 21
+    assert elapsed >= 20 / 20 * 0.9  # 21 requests at 20/s: about a second, whatever the concurrency
+
+
+def test_ambiguous_failures_never_duplicate(sqlite_db: CustomerDB, bolna_api: Any) -> None:
+    sqlite_db.seed(60, seed=11)
+    bolna_api.admin.config(drop_after_commit_rate=0.3, fail_rate=0.1, seed=11)
+    summary = run(sqlite_db)
+    bolna_api.admin.config(drop_after_commit_rate=0.0, fail_rate=0.0)
+    retry = run(sqlite_db)
+    assert summary["counts"]["created"] + summary["counts"]["adopted"] + retry["counts"]["created"] \
+        + retry["counts"]["adopted"] == 60
+    audit = bolna_api.admin.audit()
+    assert audit["trunks"] == 60 and audit["duplicate_trunk_names"] == []
+    assert {s[0] for s in sqlite_db.state().values()} == {"provisioned"}
