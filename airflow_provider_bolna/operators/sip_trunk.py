@@ -38,6 +38,7 @@ from airflow_provider_bolna.exceptions import (
     BolnaConflictError,
     BolnaError,
     BolnaPhoneNumbersError,
+    BolnaTrunkNotReadyError,
     BolnaValidationError,
 )
 from airflow_provider_bolna.hooks.bolna import BolnaHook, IfExists
@@ -51,12 +52,7 @@ from airflow_provider_bolna.models import (
     parse_trunk_spec,
 )
 from airflow_provider_bolna.secrets_ref import SecretRefError, mask_plain_secrets, resolve_secret_refs
-from airflow_provider_bolna.triggers.sip_trunk import (
-    BolnaTrunkNotReadyError,
-    SIPTrunkTrigger,
-    check_trunk,
-    validate_event,
-)
+from airflow_provider_bolna.triggers import sip_trunk_trigger, validate_event
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -255,7 +251,7 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
                     deadline = time.time() + float(self.ready_timeout)
                     self.log.info("Deferring until trunk %s is ready (deadline in %ss)", result.trunk.id, self.ready_timeout)
                     self.defer(
-                        trigger=SIPTrunkTrigger(
+                        trigger=sip_trunk_trigger(
                             trunk_id=result.trunk.id, expect_active=True, expect_numbers=expect,
                             poll_interval=self.poll_interval, deadline=deadline, bolna_conn_id=self.bolna_conn_id,
                         ),
@@ -271,7 +267,7 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
     def _wait_sync(self, trunk_id: str, expect: list[str]) -> None:
         deadline = time.monotonic() + float(self.ready_timeout)
         while True:
-            status = check_trunk(self.hook, trunk_id=trunk_id, expect_active=True, expect_numbers=expect)
+            status = self.hook.check_trunk_ready(trunk_id=trunk_id, expect_active=True, expect_numbers=expect)
             if status.done:
                 self.log.info("%s", status.message)
                 return

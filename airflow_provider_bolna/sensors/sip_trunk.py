@@ -17,14 +17,9 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaError
-from airflow_provider_bolna.hooks.bolna import BolnaHook
+from airflow_provider_bolna.hooks.bolna import BolnaHook, TrunkStatus
 from airflow_provider_bolna.links import TRUNK_ID_XCOM_KEY, TRUNK_URL_XCOM_KEY, BolnaSIPTrunkLink
-from airflow_provider_bolna.triggers.sip_trunk import (
-    SIPTrunkTrigger,
-    TrunkStatus,
-    check_trunk,
-    validate_event,
-)
+from airflow_provider_bolna.triggers import sip_trunk_trigger, validate_event
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -39,7 +34,7 @@ class SIPTrunkSensor(BaseSensorOperator):
     """Wait until a SIP trunk exists, is active (if asked) and every expected number is on it.
 
     Poke mode and deferrable mode share one check
-    (:func:`~airflow_provider_bolna.triggers.sip_trunk.check_trunk`): transient API errors and
+    (:meth:`~airflow_provider_bolna.hooks.bolna.BolnaHook.check_trunk_ready`): transient API errors and
     "not found (yet)" mean *not ready yet*; a refused API key fails the task without retries.
     Deferrable: pokes once, then defers to :class:`SIPTrunkTrigger` with the absolute deadline
     ``start + timeout``; a passed deadline raises ``AirflowSensorTimeout`` (``soft_fail`` applies).
@@ -99,8 +94,7 @@ class SIPTrunkSensor(BaseSensorOperator):
 
     def _check(self, context: Context) -> TrunkStatus:
         try:
-            status = check_trunk(
-                self.hook,
+            status = self.hook.check_trunk_ready(
                 trunk_id=str(self.trunk_id) if self.trunk_id else None,
                 trunk_name=str(self.trunk_name) if self.trunk_name else None,
                 expect_active=self.expect_active,
@@ -145,7 +139,7 @@ class SIPTrunkSensor(BaseSensorOperator):
         deadline = started + float(self.timeout)
         self.log.info("Deferring; deadline in %.0fs", deadline - time.time())
         self.defer(
-            trigger=SIPTrunkTrigger(
+            trigger=sip_trunk_trigger(
                 trunk_id=str(self.trunk_id) if self.trunk_id else None,
                 trunk_name=str(self.trunk_name) if self.trunk_name else None,
                 expect_active=self.expect_active,

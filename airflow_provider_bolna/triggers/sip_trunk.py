@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaError, BolnaTrunkNotReadyError
+from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaTrunkNotReadyError
 from airflow_provider_bolna.hooks.bolna import TrunkStatus, evaluate_trunk, trunk_ref
+from airflow_provider_bolna.triggers import validate_event
 
 if TYPE_CHECKING:
     from airflow_provider_bolna.hooks.bolna import BolnaHook
@@ -37,7 +38,6 @@ __all__ = [
     "validate_event",
 ]
 
-EVENT_STATUSES = ("success", "timeout", "error")
 
 
 def check_trunk(hook: BolnaHook, **kwargs: Any) -> TrunkStatus:
@@ -48,13 +48,6 @@ def check_trunk(hook: BolnaHook, **kwargs: Any) -> TrunkStatus:
 async def acheck_trunk(hook: BolnaHook, **kwargs: Any) -> TrunkStatus:
     """Async twin of :func:`check_trunk` (GET requests only)."""
     return await hook.acheck_trunk_ready(**kwargs)
-
-
-def validate_event(event: Any) -> dict[str, Any]:
-    """Check a :class:`SIPTrunkTrigger` event payload; raise :class:`BolnaError` if malformed."""
-    if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
-        raise BolnaError(f"unexpected event from SIPTrunkTrigger: {event!r}")
-    return event
 
 
 class SIPTrunkTrigger(BaseTrigger):
