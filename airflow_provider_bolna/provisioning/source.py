@@ -56,7 +56,41 @@ def clean_query(query: str) -> str:
     return cleaned
 
 
-class CustomerSource:
+class DbSession:
+    """One DB-API connection of a ``DbApiHook``, opened on first use, reused, closed once.
+
+    Subclasses set ``self.hook``; use as a context manager or call :meth:`close`.
+    """
+
+    hook: Any
+    _conn: Any = None
+
+    def new_connection(self) -> Any:
+        """A fresh DB-API connection (a writer thread opens its own)."""
+        return self.hook.get_conn()
+
+    def connection(self) -> Any:
+        """The session's connection (opened on first use, reused for every statement)."""
+        if self._conn is None:
+            self._conn = self.new_connection()
+        return self._conn
+
+    def close(self) -> None:
+        """Close the connection, if open."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class CustomerSource(DbSession):
     """The customer query on one database connection.
 
     :param conn: an Airflow connection id or a ``DbApiHook``.
@@ -72,29 +106,6 @@ class CustomerSource:
         self.placeholder = placeholder_of(self.hook)
         query = clean_query(query)
         self.query = query.replace("%", "%%") if self.placeholder == "%s" else query
-        self._conn: Any = None
-
-    # ------------------------------------------------------------------ connection
-
-    def connection(self) -> Any:
-        """The DB-API connection (opened on first use, reused for every page)."""
-        if self._conn is None:
-            self._conn = self.hook.get_conn()
-        return self._conn
-
-    def close(self) -> None:
-        """Close the DB-API connection."""
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         conn = self.connection()

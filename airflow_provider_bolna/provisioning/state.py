@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
-from airflow_provider_bolna.provisioning.source import IN_CHUNK, get_db_hook, placeholder_of
+from airflow_provider_bolna.provisioning.source import IN_CHUNK, DbSession, get_db_hook, placeholder_of
 
 __all__ = ["DEFAULT_STATE_TABLE", "StateRecord", "StateRow", "StateStore", "StateWriter"]
 
@@ -90,7 +90,7 @@ class StateRecord:
     last_error: str | None = None
 
 
-class StateStore:
+class StateStore(DbSession):
     """Read and write the state table on one connection.
 
     :param conn: an Airflow connection id or a ``DbApiHook`` (SQLite, PostgreSQL).
@@ -104,33 +104,6 @@ class StateStore:
         self.hook = get_db_hook(conn)
         self.table = table
         self.placeholder = placeholder_of(self.hook)
-        self._conn: Any = None
-
-    # ------------------------------------------------------------------ connection
-
-    def new_connection(self) -> Any:
-        """A fresh DB-API connection (the writer thread opens its own)."""
-        return self.hook.get_conn()
-
-    def connection(self) -> Any:
-        """This store's reading connection (opened on first use)."""
-        if self._conn is None:
-            self._conn = self.new_connection()
-        return self._conn
-
-    def close(self) -> None:
-        """Close the reading connection."""
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ schema
 
