@@ -14,6 +14,7 @@ calls and receive results; :meth:`BolnaHook._drive` and :meth:`BolnaHook._adrive
 from __future__ import annotations
 
 import asyncio
+import math
 import platform
 import random
 import time
@@ -473,7 +474,8 @@ class BolnaHook(BaseHook):
 
     @staticmethod
     def _call_remove_number(trunk_id: str, phone_number_id: str) -> _Call:
-        return _Call("DELETE", f"{_trunk_path(trunk_id)}/numbers/{quote(phone_number_id, safe='')}", _parse_message)
+        number = _segment(phone_number_id, "phone_number_id")
+        return _Call("DELETE", f"{_trunk_path(trunk_id)}/numbers/{number}", _parse_message)
 
     # ------------------------------------------------------------------ endpoints (sync)
 
@@ -934,18 +936,20 @@ class BolnaHook(BaseHook):
 
     def _read(self, call: _Call, response: httpx.Response) -> Any:
         """Map the response to a parsed model or a :class:`BolnaError`; feed the rate limiter."""
-        request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
         secrets = (*self._secrets_or_empty(), *call.secrets)
+        # headers end up in messages too: redacted like the body (a proxy may echo the key)
+        request_id = _header_text(response.headers.get("x-request-id") or response.headers.get("request-id"), secrets)
         if response.is_success:
             self.limiter.on_success()
             try:
                 data = response.json() if response.content else None
                 return call.parse(data)
-            except (ValueError, ValidationError, TypeError, KeyError, AttributeError) as exc:
+            except (ValueError, ValidationError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+                # RecursionError: a pathologically nested body (json and pydantic both recurse)
                 kind = "is not JSON" if isinstance(exc, ValueError) and not isinstance(exc, ValidationError) else "has an unexpected shape"
                 raise BolnaResponseError(
                     f"the {response.status_code} response body {kind} ({len(response.content)} bytes, "
-                    f"content-type {response.headers.get('content-type', 'unknown')!r})",
+                    f"content-type {_header_text(response.headers.get('content-type'), secrets) or 'unknown'!r})",
                     status_code=response.status_code, method=call.method, path=call.path, request_id=request_id,
                 ) from None
         message = _error_text(response, secrets)
@@ -956,7 +960,9 @@ class BolnaHook(BaseHook):
         }
         if cls is BolnaRateLimitError:
             retry_after = _parse_retry_after(response.headers.get("retry-after"))
-            self.limiter.on_throttled(retry_after)
+            # the server's wait is honoured up to retry_max_delay, in the shared bucket too: an
+            # absurd Retry-After (a day, "1e999") must not stall every call of the hook
+            self.limiter.on_throttled(None if retry_after is None else min(retry_after, self.settings.retry_max_delay))
             raise BolnaRateLimitError(message, retry_after=retry_after, **kwargs)
         raise cls(message, **kwargs)
 
@@ -972,10 +978,23 @@ def _should_retry(call: _Call, exc: BaseException) -> bool:
     return isinstance(exc, BolnaError) and exc.retryable and not exc.ambiguous
 
 
+def _segment(value: Any, field: str) -> str:
+    """One percent-encoded path segment for an id.
+
+    ``.`` and ``..`` survive percent-encoding and are then removed by URL normalisation:
+    ``remove_number(trunk, "..")`` would send ``DELETE /sip-trunks/trunks/{trunk}`` — delete the
+    trunk. No API id looks like that, so they are refused before anything is sent.
+    """
+    if value is None or not str(value).strip():
+        raise BolnaValidationError(f"{field}: must be a non-empty string")
+    text = str(value)
+    if text.strip() in (".", ".."):
+        raise BolnaValidationError(f"{field}: must be an id, not a path segment such as '.' or '..'")
+    return quote(text, safe="")
+
+
 def _trunk_path(trunk_id: str) -> str:
-    if not trunk_id or not str(trunk_id).strip():
-        raise BolnaValidationError("trunk_id: must be a non-empty string")
-    return f"{TRUNKS}/{quote(str(trunk_id), safe='')}"
+    return f"{TRUNKS}/{_segment(trunk_id, 'trunk_id')}"
 
 
 def _spec(spec: TrunkSpec | dict[str, Any]) -> TrunkSpec:
@@ -1044,17 +1063,25 @@ def _error_text(response: httpx.Response, secrets: Iterable[str] = ()) -> str:
     secrets = tuple(secrets)
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         text = _redact(response.text.strip(), secrets) or response.reason_phrase
     else:
         text = ""
         if isinstance(body, dict):
             try:
                 text = ErrorBody.model_validate(_redact_strings(body, secrets)).text()
-            except ValidationError:
-                text = ""
+            except (ValidationError, TypeError, ValueError, AttributeError, RecursionError):
+                text = ""  # an error body of an unexpected shape: the status line says enough
         text = _redact(text, secrets) or response.reason_phrase
     return (text[:_ERROR_TEXT_LIMIT] + "…") if len(text) > _ERROR_TEXT_LIMIT else text
+
+
+def _header_text(value: str | None, secrets: Iterable[str], limit: int = 100) -> str | None:
+    """A response header fit for a message: secrets redacted, then cut to ``limit``."""
+    if not value:
+        return None
+    text = _redact(value, secrets)
+    return (text[:limit] + "…") if len(text) > limit else text
 
 
 def _redact_strings(value: Any, secrets: tuple[str, ...]) -> Any:
@@ -1063,8 +1090,8 @@ def _redact_strings(value: Any, secrets: tuple[str, ...]) -> Any:
         return _redact(value, secrets)
     if isinstance(value, list):
         return [_redact_strings(v, secrets) for v in value]
-    if isinstance(value, dict):
-        return {k: _redact_strings(v, secrets) for k, v in value.items()}
+    if isinstance(value, dict):  # keys too: a cut of a rendered item must not leave a fragment
+        return {_redact(str(k), secrets): _redact_strings(v, secrets) for k, v in value.items()}
     return value
 
 
@@ -1072,22 +1099,37 @@ def _parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None  # "inf", "nan", "1e999"
     from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+
+
+_FRAGMENT_MIN = 8
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret replaced by ``***``, and so is a piece of one cut off by the
+    end or the start of ``text`` (a truncated response body that echoed it)."""
     for secret in secrets:
         if secret and len(secret) >= 3:
             text = text.replace(secret, "***")
+            for size in range(len(secret) - 1, _FRAGMENT_MIN - 1, -1):
+                if text.endswith(secret[:size]):
+                    text = text[:-size] + "***"
+                    break
+            for size in range(len(secret) - 1, _FRAGMENT_MIN - 1, -1):
+                if text.startswith(secret[-size:]):
+                    text = "***" + text[size:]
+                    break
     return text
 
 

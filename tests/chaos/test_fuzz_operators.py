@@ -1,0 +1,401 @@
+"""Fuzzed operator arguments (hypothesis + respx; nothing leaves the process).
+
+``CreateSIPTrunkOperator(trunk=..., if_exists=...)``, ``UpdateSIPTrunkOperator(update=...)``,
+``AddPhoneNumbersOperator(numbers=...)``, ``DeleteSIPTrunkOperator`` / ``RemovePhoneNumberOperator``
+with fuzzed ids. For every case:
+
+* the task ends with a result or an ``AirflowFailException`` (or a ``BolnaError``) — never a raw
+  ``KeyError`` / ``TypeError`` / ``ValidationError``;
+* a refused argument sends **no request**, and the message names the field;
+* what is sent is accepted by the sandbox's own rules (its validation module, a second opinion),
+  except the known disagreements listed in :data:`KNOWN_DISAGREEMENTS`;
+* every request path is ``/sip-trunks/trunks/<one segment>[/numbers[/<one segment>]]``, whatever
+  the id (``..``, ``%2F``, ``/``, unicode);
+* no SIP password (plain, or behind a reference) in the exception as it would be logged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airflow_provider_bolna.exceptions import BolnaError
+from airflow_provider_bolna.models import SIPTrunkUpdateRequest, TrunkSpec
+from airflow_provider_bolna.operators.sip_trunk import (
+    AddPhoneNumbersOperator,
+    CreateSIPTrunkOperator,
+    DeleteSIPTrunkOperator,
+    RemovePhoneNumberOperator,
+    UpdateSIPTrunkOperator,
+)
+from airflow_provider_bolna.sandbox.errors import ApiError
+from airflow_provider_bolna.sandbox.validation import validate_create, validate_number, validate_update
+from tests.chaos.chaoslib import PW_HEAD, PW_TAIL, SecretScanner, new_api_key
+from tests.chaos.fuzzing import CHAOS, examples
+from tests.chaos.ledger import Scenario
+
+pytestmark = [pytest.mark.chaos]
+
+BASE = "http://api.chaos-operators.test"
+CONN_ID = "bolna_chaos_ops"
+KEY = new_api_key("operators")
+PASSWORD = f"{PW_HEAD}operators{PW_TAIL}"
+TRUNK_ID = "01HCHAOSOPS000000000000001"
+#: Where our models and the sandbox's rules disagree (reported; RESULTS.md lists what was seen):
+#: a category for a refused value, or None for a disagreement nobody knows about yet.
+def known_disagreement(message: str, body: Any) -> str | None:
+    path = message.split(":", 1)[0]
+    if path == "body" and body == {}:
+        return "empty PATCH sent (update {'auth_password': None})"
+    value = _at(body, path)
+    if value is None and path not in ("", "body"):
+        return "null sent for a field in a PATCH"
+    if path in ("auth_password", "auth_username") and isinstance(value, str) and not value.strip():
+        return "blank credential sent in a PATCH"
+    if path.split(".")[-1] in ("allow", "disallow") and isinstance(value, str) and "!" in value:
+        return "codec with a '!' prefix"
+    if isinstance(value, str) and any(c.isdigit() and not c.isascii() for c in value):
+        return "non-ASCII digits in a phone number"
+    if isinstance(value, int) and value > 2**31 - 1:
+        return "integer above 2^31-1"
+    return None
+
+
+def _at(body: Any, path: str) -> Any:
+    for token in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        try:
+            body = body[int(token[1:-1])] if token.startswith("[") else body[token]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return body
+
+
+PATH = re.compile(r"^/sip-trunks/trunks(/[^/]+(/numbers(/[^/]+)?)?)?$")
+FIELDS = set(TrunkSpec.model_fields) | set(SIPTrunkUpdateRequest.model_fields) | {
+    "trunk", "update", "numbers", "if_exists", "trunk_id", "phone_number", "phone_number_id"}
+
+CURRENT = {  # the trunk a PATCH is checked against (the sandbox merges, then checks the rules)
+    "auth_type": "userpass", "auth_username": "u", "auth_password": "x", "provider": "p",
+    "gateways": [{"gateway_address": "h", "port": 5060, "priority": 1}], "ip_identifiers": [],
+    "transport": "transport-udp", "media_encryption": "no",
+}
+
+
+class FakeTI:
+    def __init__(self) -> None:
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        json.dumps(value)
+        self.xcoms[key] = value
+
+
+def context() -> dict[str, Any]:
+    return {"ti": FakeTI(), "params": {"sip_pw": PASSWORD, "sip_ref": {"variable": "chaos_ops_pw"}}}
+
+
+# ---------------------------------------------------------------------- a tiny API behind respx
+
+
+class Api:
+    """Answers like the API (echoing what it is sent) and records every request."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path, method = request.url.path, request.method
+        if method == "GET" and path == "/sip-trunks/trunks":
+            return httpx.Response(200, json=[])
+        if method == "POST" and path == "/sip-trunks/trunks":
+            body = json.loads(request.content)
+            body.pop("auth_password", None)
+            numbers = [{"id": f"N{i}", "phone_number": n["phone_number"]} for i, n in enumerate(body.pop("phone_numbers", []))]
+            return httpx.Response(201, json={**body, "id": TRUNK_ID, "phone_numbers": numbers})
+        if path.endswith("/numbers") and method == "GET":
+            return httpx.Response(200, json=[])
+        if path.endswith("/numbers") and method == "POST":
+            body = json.loads(request.content)
+            return httpx.Response(201, json={"id": "N9", "phone_number": body["phone_number"]})
+        if method == "PATCH":
+            body = json.loads(request.content)
+            body.pop("auth_password", None)
+            return httpx.Response(200, json={**body, "id": TRUNK_ID, "name": "n"})
+        if method == "DELETE":
+            return httpx.Response(200, json={"message": "ok"})
+        return httpx.Response(200, json={"id": TRUNK_ID, "name": "n"})
+
+    def bodies(self, method: str, suffix: str = "") -> list[Any]:
+        return [json.loads(r.content) for r in self.requests if r.method == method and r.url.path.endswith(suffix)]
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    conn = {"conn_type": "bolna", "host": BASE, "password": KEY,
+            "extra": {"max_retries": 0, "requests_per_minute": 0, "number_visibility_timeout": 0.01}}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_CONN_CHAOS_OPS_SIP", json.dumps({"conn_type": "generic", "password": PASSWORD}))
+    monkeypatch.setenv("AIRFLOW_VAR_CHAOS_OPS_PW", PASSWORD)
+    import httpx._transports.default as transports
+
+    real = transports.create_ssl_context
+    shared = real()
+    monkeypatch.setattr(transports, "create_ssl_context", lambda *a, **k: shared)  # one TLS context, not one per hook
+    yield
+    monkeypatch.setattr(transports, "create_ssl_context", real)
+
+
+def execute(operator: Any) -> tuple[Any, Api]:
+    """Run ``operator`` against the fake API; return (result or exception, the API)."""
+    server = Api()
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.route().mock(side_effect=server)
+        try:
+            outcome: Any = operator.execute(context())
+        except Exception as exc:  # noqa: BLE001 - the properties decide
+            outcome = exc
+    return outcome, server
+
+
+def check_common(outcome: Any, server: Api, scan: SecretScanner) -> bool:
+    """Shared properties; returns True when the task failed."""
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    for request in server.requests:
+        assert PATH.match(request.url.raw_path.decode()), f"request outside the API: {request.method} {request.url.raw_path!r}"
+    if isinstance(outcome, BaseException):
+        assert isinstance(outcome, (AirflowFailException, BolnaError)), (
+            f"raw {type(outcome).__name__}: {''.join(traceback.format_exception(outcome))[-1500:]}")
+        rendered = "".join(traceback.format_exception(outcome))
+        scan.text("operator exception", rendered)
+        return True
+    json.dumps(outcome)  # XCom-safe
+    scan.text("operator result", json.dumps(outcome))
+    return False
+
+
+def names_a_field(outcome: BaseException, given: Any = None) -> bool:
+    """The message names a field of the API, an argument of the operator, or a key the caller gave."""
+    text = str(outcome)
+    names = set(FIELDS)
+    if isinstance(given, str):
+        try:
+            given = json.loads(given)
+        except ValueError:
+            given = None
+    if isinstance(given, dict):
+        names |= {str(k) for k in given}
+    return any(re.search(rf"(?<![\w]){re.escape(f)}(?![\w])", text) for f in names if f)
+
+
+def second_opinion(check: Any, body: Any, notes: list[str]) -> None:
+    try:
+        check(body)
+    except ApiError as exc:
+        category = known_disagreement(exc.message, body)
+        assert category, f"the sandbox refuses what we sent: {exc.message}"
+        notes.append(category)
+
+
+# ---------------------------------------------------------------------- strategies
+
+ODD = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(), st.text(max_size=20),
+                st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+                st.sampled_from(["'); DROP TABLE customers;--", "{{ ds }}", "\x00", "é" * 50, "!ulaw", "+١٢٣٤٥٦٧"]))
+PASSWORDS = st.sampled_from([PASSWORD, {"conn": "chaos_ops_sip"}, {"variable": "chaos_ops_pw"}, {"param": "sip_pw"},
+                             {"param": "sip_ref"}, {"conn": "chaos_missing"}, {"variable": "chaos_missing"},
+                             {"param": "missing"}, {"conn": "chaos_ops_sip", "field": "bogus"}, {"conn": 1},
+                             {"conn": "a", "variable": "b"}, "", "   ", None, ["x"]])
+GOOD: dict[str, st.SearchStrategy[Any]] = {
+    "name": st.sampled_from(["cust-1", "trunk ü", "a" * 200]),
+    "provider": st.sampled_from(["twilio", "plivo"]),
+    "description": st.one_of(st.none(), st.text(max_size=30)),
+    "auth_username": st.sampled_from(["user"]),
+    "gateways": st.one_of(st.just([{"gateway_address": "sip.example.com"}]),
+                          st.lists(st.fixed_dictionaries({"gateway_address": st.sampled_from(["h1", "10.0.0.1"]),
+                                                          "port": st.integers(0, 70000), "priority": st.integers(-1, 2**33)}),
+                                   max_size=3)),
+    "ip_identifiers": st.lists(st.fixed_dictionaries({"ip_address": st.sampled_from(["10.0.0.0/8", "10.0.0.0/33", "::1", "x"])}),
+                               max_size=2),
+    "allow": st.sampled_from(["ulaw,alaw", "ULAW", "ulaw,,alaw", "!g729", "opus"]),
+    "transport": st.sampled_from(["transport-udp", "transport-tls", "udp", "tls"]),
+    "media_encryption": st.sampled_from(["no", "sdes", False, "false", "off", "yes"]),
+    "qualify_frequency": st.one_of(st.integers(-5, 2**33), st.sampled_from(["60", 60.0, 60.5])),
+    "inbound_enabled": st.sampled_from([True, False, "true", "maybe", 1, 2]),
+    "phone_numbers": st.lists(st.one_of(st.sampled_from(["+14155550100", "14155550101", "12", "+1abc", "+١٢٣٤٥٦٧٨"]),
+                                        st.fixed_dictionaries({"phone_number": st.sampled_from(["+14155550102", "1"]),
+                                                               "e164_check_enabled": st.booleans()})), max_size=3),
+}
+
+
+@st.composite
+def trunk_args(draw: st.DrawFn) -> Any:
+    auth = draw(st.sampled_from(["userpass", "ip-based", "basic", None]))
+    spec: dict[str, Any] = {"name": "cust-fuzz", "provider": "twilio", "auth_type": auth,
+                            "gateways": [{"gateway_address": "sip.example.com"}]}
+    if auth == "userpass":
+        spec.update(auth_username="user", auth_password=draw(PASSWORDS))
+    else:
+        spec["ip_identifiers"] = [{"ip_address": "203.0.113.0/28"}]
+    for field in draw(st.lists(st.sampled_from(sorted(GOOD)), max_size=5, unique=True)):
+        spec[field] = draw(GOOD[field])
+    for field in draw(st.lists(st.sampled_from([*sorted(GOOD), "auth_type", "bogus_field", "is_active"]), max_size=2)):
+        spec[field] = draw(ODD)
+    if draw(st.booleans()):
+        spec.pop(draw(st.sampled_from(sorted(spec))), None)
+    return draw(st.sampled_from([spec, spec, spec, json.dumps(spec, default=str), [spec], 42]))
+
+
+@st.composite
+def update_args(draw: st.DrawFn) -> Any:
+    update: dict[str, Any] = {}
+    for field in draw(st.lists(st.sampled_from([*sorted(GOOD), "auth_password", "is_active", "provider", "auth_type",
+                                                "bogus"]), max_size=4, unique=True)):
+        strategy = PASSWORDS if field == "auth_password" else GOOD.get(field, ODD)
+        update[field] = draw(st.one_of(strategy, ODD) if draw(st.booleans()) else strategy)
+    return draw(st.sampled_from([update, update, json.dumps(update, default=str), "not json", None]))
+
+
+NUMBER_ITEM = st.one_of(st.sampled_from(["+14155550100", "14155550101", "+14155550100", "12", "", " ", "+1 415",
+                                         "٣٤٥٦٧٨٩", "+12345678901234567"]),
+                        st.integers(-5, 10**15),
+                        st.fixed_dictionaries({"phone_number": st.sampled_from(["+14155550103", "x"])},
+                                              optional={"e164_check_enabled": st.one_of(st.booleans(), ODD),
+                                                        "name": ODD, "bogus": ODD}),
+                        ODD)
+IDS = st.one_of(st.sampled_from(["..", ".", " .. ", "../numbers", "a/b", "%2F", "%2e%2e", "?x=1", "#f", "T 1", "",
+                                 "   ", "ü", "\x00", "a" * 300, TRUNK_ID]), st.text(max_size=12))
+
+# ---------------------------------------------------------------------- tests
+
+
+def _fuzz(scenario: Scenario, scanner: SecretScanner, name: str, n: int, strategy: Any, body: Any) -> None:
+    scenario.name = name
+    scanner.add("api key", KEY)
+    count = 0
+
+    @settings(parent=CHAOS, max_examples=n)
+    @given(args=strategy)
+    def run(args: Any) -> None:
+        nonlocal count
+        count += 1
+        body(args)
+
+    try:
+        run()
+    finally:
+        scenario.fuzz_cases += count
+    assert not scanner.hits, scanner.summary()
+
+
+def test_fuzz_create_trunk_operator(api: None, scenario: Scenario, scanner: SecretScanner) -> None:
+    notes: list[str] = []
+
+    def body(args: tuple[Any, Any]) -> None:
+        trunk, if_exists = args
+        op = CreateSIPTrunkOperator(task_id="fuzz", trunk=trunk, if_exists=if_exists, bolna_conn_id=CONN_ID)
+        outcome, server = execute(op)
+        if check_common(outcome, server, scanner):
+            if not server.requests:
+                assert names_a_field(outcome, trunk), f"no field named: {outcome}"
+            return
+        posts = server.bodies("POST", "/trunks")
+        assert posts or outcome["action"] != "created"
+        for sent in posts:
+            assert sent.get("auth_password") in (None, PASSWORD)
+            second_opinion(validate_create, sent, notes)
+
+    _fuzz(scenario, scanner, "fuzz: CreateSIPTrunkOperator arguments", examples(400),
+          st.tuples(trunk_args(), st.sampled_from(["adopt", "update", "fail", "ADOPT", "", None, 1])), body)
+    if notes:
+        scenario.note(f"sent, and refused by the sandbox's rules: {sorted(set(notes))}")
+
+
+def test_fuzz_update_trunk_operator(api: None, scenario: Scenario, scanner: SecretScanner) -> None:
+    notes: list[str] = []
+
+    def body(update: Any) -> None:
+        op = UpdateSIPTrunkOperator(task_id="fuzz", trunk_id=TRUNK_ID, update=update, bolna_conn_id=CONN_ID)
+        outcome, server = execute(op)
+        if check_common(outcome, server, scanner):
+            if not server.requests:
+                assert names_a_field(outcome, update), f"no field named: {outcome}"
+            return
+        for sent in server.bodies("PATCH"):
+            second_opinion(lambda b: validate_update(b, CURRENT), sent, notes)
+
+    _fuzz(scenario, scanner, "fuzz: UpdateSIPTrunkOperator arguments", examples(300), update_args(), body)
+    if notes:
+        scenario.note(f"sent, and refused by the sandbox's rules: {sorted(set(notes))}")
+
+
+def test_fuzz_add_numbers_operator(api: None, scenario: Scenario, scanner: SecretScanner) -> None:
+    notes: list[str] = []
+
+    def body(numbers: Any) -> None:
+        op = AddPhoneNumbersOperator(task_id="fuzz", trunk_id=TRUNK_ID, numbers=numbers, bolna_conn_id=CONN_ID)
+        outcome, server = execute(op)
+        if check_common(outcome, server, scanner):
+            if not server.requests:
+                assert names_a_field(outcome), f"no field named: {outcome}"
+            return
+        for sent in server.bodies("POST", "/numbers"):
+            second_opinion(validate_number, sent, notes)
+
+    _fuzz(scenario, scanner, "fuzz: AddPhoneNumbersOperator arguments", examples(300),
+          st.one_of(st.lists(NUMBER_ITEM, max_size=4), NUMBER_ITEM), body)
+    if notes:
+        scenario.note(f"sent, and refused by the sandbox's rules: {sorted(set(notes))}")
+
+
+def test_fuzz_ids_never_leave_the_api_path(api: None, scenario: Scenario, scanner: SecretScanner) -> None:
+    """Delete/remove/update with hostile ids: every request stays on its own resource."""
+
+    def body(args: tuple[Any, Any, int]) -> None:
+        trunk_id, number_id, which = args
+        ops = [
+            lambda: DeleteSIPTrunkOperator(task_id="fuzz", trunk_id=trunk_id, deactivate_first=True, bolna_conn_id=CONN_ID),
+            lambda: RemovePhoneNumberOperator(task_id="fuzz", trunk_id=TRUNK_ID, phone_number_id=number_id, bolna_conn_id=CONN_ID),
+            lambda: RemovePhoneNumberOperator(task_id="fuzz", trunk_id=trunk_id, phone_number="+14155550100", bolna_conn_id=CONN_ID),
+            lambda: UpdateSIPTrunkOperator(task_id="fuzz", trunk_id=trunk_id, update={"qualify_frequency": 30}, bolna_conn_id=CONN_ID),
+        ]
+        outcome, server = execute(ops[which]())
+        check_common(outcome, server, scanner)
+        if which == 1:  # removing a number never touches the trunk itself
+            assert all(r.url.path.count("/numbers/") == 1 for r in server.requests if r.method == "DELETE"), \
+                [f"{r.method} {r.url.raw_path!r}" for r in server.requests]
+
+    _fuzz(scenario, scanner, "fuzz: trunk / number ids", examples(300), st.tuples(IDS, IDS, st.integers(0, 3)), body)
+
+
+def test_regression_dot_segment_ids_cannot_delete_a_trunk(start_sandbox: Any, monkeypatch: pytest.MonkeyPatch,
+                                                          scenario: Scenario) -> None:
+    """``RemovePhoneNumberOperator(phone_number_id="..")`` sent ``DELETE /sip-trunks/trunks/{id}`` (httpx
+    removes dot segments) and deleted the whole trunk. Fixed in ``hooks/bolna.py`` (``_segment``)."""
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    scenario.name = "regression: '..' as a number id"
+    key = new_api_key("dots")
+    server = start_sandbox(key)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "bolna", "host": server.url, "password": key}))
+    with server.client() as http:
+        trunk = http.post("/sip-trunks/trunks", json={
+            "name": "keep-me", "provider": "p", "auth_type": "ip-based", "ip_identifiers": [{"ip_address": "10.0.0.1"}],
+            "gateways": [{"gateway_address": "h"}], "phone_numbers": [{"phone_number": "+14155550100"}]}).json()
+    for bad in ("..", "."):
+        op = RemovePhoneNumberOperator(task_id="fuzz", trunk_id=trunk["id"], phone_number_id=bad, bolna_conn_id=CONN_ID)
+        with pytest.raises(AirflowFailException, match="phone_number_id"):
+            op.execute(context())
+        scenario.fuzz_cases += 1
+    assert server.admin.audit()["trunks"] == 1 and server.admin.counters()["writes"]["delete_trunk"] == 0
+    scenario.requests = server.admin.counters()["total_requests"]
