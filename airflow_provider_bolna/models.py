@@ -57,9 +57,9 @@ __all__ = [
     "parse_trunk_spec",
 ]
 
-E164_PATTERN = re.compile(r"^\+[1-9]\d{6,14}$")
+E164_PATTERN = re.compile(r"^\+[1-9][0-9]{6,14}$")
 # Legacy trunks store numbers verbatim, with or without "+"; we still refuse what cannot be a DID.
-DID_PATTERN = re.compile(r"^\+?\d{3,15}$")
+DID_PATTERN = re.compile(r"^\+?[0-9]{3,15}$")
 _FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 CODEC_TOKEN = re.compile(r"^!?[a-z0-9][a-z0-9_.\-]*$")
 

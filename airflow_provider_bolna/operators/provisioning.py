@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException
 
+from airflow_provider_bolna.operators.sip_trunk import bolna_error_policy
 from airflow_provider_bolna.provisioning.engine import (
     DEFAULT_BOLNA_CONN_ID,
     ProvisionOptions,
@@ -125,8 +126,9 @@ def plan_batches_task(context: Mapping[str, Any]) -> list[dict[str, Any]]:
 def provision_batch_task(batch: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
     """Plan, apply and record one batch; return its secret-free summary."""
     params = _params(context)
-    summary = provision_batch(params["customers_conn_id"], render_query(context), batch,
-                              options=options_from_params(params), **_conns(params))
+    with bolna_error_policy(params.get("bolna_conn_id") or "bolna_default"):  # a refused key: no retries
+        summary = provision_batch(params["customers_conn_id"], render_query(context), batch,
+                                  options=options_from_params(params), **_conns(params))
     return summary.to_xcom()
 
 

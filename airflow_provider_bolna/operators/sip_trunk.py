@@ -82,7 +82,7 @@ DEFER_GRACE_SECONDS = 120.0
 
 
 @contextmanager
-def _bolna_errors(conn_id: str) -> Iterator[None]:
+def bolna_error_policy(conn_id: str) -> Iterator[None]:
     """Turn errors a retry cannot fix into ``AirflowFailException`` (chained)."""
     try:
         yield
@@ -232,7 +232,7 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
             raise AirflowFailException(f"if_exists must be 'adopt', 'update' or 'fail', not {self.if_exists!r}")
         try:
             self._push_trunk(context, None)
-            with _bolna_errors(self.bolna_conn_id):
+            with bolna_error_policy(self.bolna_conn_id):
                 spec = build_trunk_spec(self.trunk, params=context.get("params"))
                 self.log.info("Ensuring SIP trunk %s exists (if_exists=%s)", spec.name, self.if_exists)
                 result = self.hook.ensure_trunk(spec, if_exists=self.if_exists)
@@ -365,7 +365,7 @@ class UpdateSIPTrunkOperator(BolnaBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         trunk_id = _trunk_id(self.trunk_id)
         try:
-            with _bolna_errors(self.bolna_conn_id):
+            with bolna_error_policy(self.bolna_conn_id):
                 update = self._build_update(context.get("params"))
                 self._push_trunk(context, trunk_id)
                 self.log.info("Updating SIP trunk %s: %s", trunk_id, ", ".join(update.fields))
@@ -404,7 +404,7 @@ class DeleteSIPTrunkOperator(BolnaBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         trunk_id = _trunk_id(self.trunk_id)
         try:
-            with _bolna_errors(self.bolna_conn_id):
+            with bolna_error_policy(self.bolna_conn_id):
                 deleted = self.hook.delete_trunk(trunk_id, missing_ok=True, deactivate_first=self.deactivate_first)
         finally:
             self._close_hook()
@@ -484,7 +484,7 @@ class AddPhoneNumbersOperator(BolnaBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         trunk_id = _trunk_id(self.trunk_id)
         try:
-            with _bolna_errors(self.bolna_conn_id):
+            with bolna_error_policy(self.bolna_conn_id):
                 requests = self._requests()
                 results, failures, permanent = self._add_all(trunk_id, requests)
                 if failures:
@@ -560,7 +560,7 @@ class RemovePhoneNumberOperator(BolnaBaseOperator):
         number_id = str(self.phone_number_id) if self.phone_number_id else None
         phone_number = str(self.phone_number) if self.phone_number else None
         try:
-            with _bolna_errors(self.bolna_conn_id):
+            with bolna_error_policy(self.bolna_conn_id):
                 if number_id is None:
                     try:
                         numbers = self.hook.list_numbers(trunk_id)

@@ -117,9 +117,12 @@ async def apply_plan(
     for phase in (deprovisions, others):
         if not phase:
             continue
-        async with asyncio.TaskGroup() as group:
-            for item in phase:
-                group.create_task(_guarded(hook, item, semaphore, deactivate_first, emit))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for item in phase:
+                    group.create_task(_guarded(hook, item, semaphore, deactivate_first, emit))
+        except* BolnaAuthError as refused:
+            raise refused.exceptions[0] from None  # every other request would be refused the same way
     return results
 
 

@@ -334,7 +334,10 @@ def _contract_field(error: FieldError) -> FieldError:
 
 def _maybe_json(value: Any, column: str) -> Any:
     if isinstance(value, (bytes, bytearray)):
-        value = value.decode()
+        try:
+            value = bytes(value).decode()
+        except UnicodeDecodeError:
+            raise _ColumnError(column, "is binary data that is not UTF-8 text") from None
     if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
         try:
             return json.loads(value)

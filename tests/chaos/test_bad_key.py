@@ -103,11 +103,9 @@ def test_bad_key_mid_apply_stops_the_batch(keys: tuple[Any, str, str], customers
     assert not scanner.hits, scanner.summary()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG provisioning/apply.py apply_plan: an auth error inside the TaskGroup "
-                                       "escapes as ExceptionGroup, not BolnaAuthError as documented")
 def test_bad_key_mid_apply_raises_bolna_auth_error(keys: tuple[Any, str, str], customers: Customers,
                                                    scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
-    scenario.name = "bad key: mid-apply error type (known bug)"
+    scenario.name = "bad key: mid-apply error type "
     server, good, bad = keys
     customers.seed(12, seed=4)
     options = ProvisionOptions(concurrency=4, requests_per_minute=0, deprovision=True)
@@ -122,16 +120,13 @@ def test_bad_key_mid_apply_raises_bolna_auth_error(keys: tuple[Any, str, str], c
         provision_batch(customers.conn_id, customers.query, {"first": None, "last": None}, options=options)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG operators/provisioning.py provision_batch_task: a refused key is raised "
-                                       "as BolnaAuthError, so the DAG's provision_batch task (retries=2, 30 s apart) "
-                                       "retries it: 3 attempts and a minute lost per batch")
 def test_bad_key_fails_the_dag_task_without_retries(keys: tuple[Any, str, str], customers: Customers,
                                                     scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.providers.common.compat.sdk import AirflowFailException
 
     from airflow_provider_bolna.operators.provisioning import provision_batch_task
 
-    scenario.name = "bad key: DAG task fails without retries (known bug)"
+    scenario.name = "bad key: DAG task fails without retries "
     server, _, bad = keys
     customers.seed(10, seed=5)
     monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", bolna_conn(server.url, bad))
