@@ -1,0 +1,1 @@
+"""Benchmarks of the bulk provisioning DAG against its naive peers: ``python -m bench.run``."""

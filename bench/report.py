@@ -1,0 +1,393 @@
+"""``results.json`` → ``REPORT.md`` (tables, ratios, slopes, targets) and ``throughput.png``.
+
+Medians over repeats; slopes are least-squares fits of wall time (and CPU time) over N on every
+run of a peer, so Airflow's fixed start-up cost (tens of seconds on a busy machine) cancels.
+Hand-written analysis lives in ``bench/findings.md`` and is appended verbatim.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+PEER_LABEL = {
+    "ours": "ours (bolna_bulk_provision)",
+    "ours_pb4": "ours, parallel_batches=4 (default)",
+    "naive": "naive (mapped HttpOperator)",
+    "loop": "loop (sequential httpx, no Airflow)",
+}
+TARGETS = {
+    "marginal_ratio_lat50": 50.0,
+    "wall_ratio_1k": 30.0,
+    "rate_share": 0.95,
+    "rate_429_share": 0.01,
+    "requests_vs_minimal": 1.05,
+    "rss_100k_over_10k": 1.2,
+    "parse_s": 0.3,
+    "import_s": 0.5,
+}
+
+
+def med(values: list[float]) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def slope(points: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """Least-squares (slope, intercept) of y over x; None with fewer than two distinct x."""
+    if len({x for x, _ in points}) < 2:
+        return None
+    mx = statistics.fmean(x for x, _ in points)
+    my = statistics.fmean(y for _, y in points)
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    sxy = sum((x - mx) * (y - my) for x, y in points)
+    b = sxy / sxx
+    return b, my - b * mx
+
+
+def fmt(value: Any, digits: int = 1, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if abs(value) >= 100 or digits == 0:
+            return f"{value:,.0f}{unit}"
+        return f"{value:,.{digits}f}{unit}"
+    if isinstance(value, int):
+        return f"{value:,}{unit}"
+    return f"{value}{unit}"
+
+
+def group(runs: list[dict[str, Any]]) -> dict[tuple[str, str, int], list[dict[str, Any]]]:
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
+    for r in runs:
+        groups[(r["scenario"], r["peer"], r["n"])].append(r)
+    return groups
+
+
+def summarize_group(rs: list[dict[str, Any]]) -> dict[str, Any]:
+    def m(key: str) -> Any:
+        return med([r.get(key) for r in rs])
+
+    ok = all(r.get("ok") for r in rs)
+    return {
+        "reps": len(rs), "ok": ok,
+        "wall_s": m("wall_s"), "wall_runs": [r["wall_s"] for r in rs],
+        "task_window_s": m("task_window_s"),
+        "tps": m("throughput_tps"),
+        "requests": m("requests_total"), "minimal": m("minimal_requests"), "req_ratio": m("requests_vs_minimal"),
+        "rate_limited": m("rate_limited"),
+        "rss_tree": m("peak_rss_tree_mb"), "rss_single": m("max_rss_single_mb"),
+        "cpu_s": m("cpu_s"), "sandbox_cpu_s": m("sandbox_cpu_s"),
+        "load": [r.get("load_before") for r in rs],
+        "steady_ok_rpm": m("steady_ok_rpm"), "active_rpm": m("active_rpm"), "steady_rpm": m("steady_rpm"),
+        "task_instances": m("task_instances"),
+    }
+
+
+def slopes(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (scenario, peer): wall and CPU slope over all N, and segment slopes between medians."""
+    by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in runs:
+        if r.get("ok"):
+            by[(r["scenario"], r["peer"])].append(r)
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for key, rs in by.items():
+        fit = slope([(r["n"], r["wall_s"]) for r in rs])
+        cfit = slope([(r["n"], r["cpu_s"]) for r in rs])
+        tfit = slope([(r["n"], r["task_window_s"]) for r in rs if r.get("task_window_s")])
+        sizes = sorted({r["n"] for r in rs})
+        medians = {n: med([r["wall_s"] for r in rs if r["n"] == n]) for n in sizes}
+        segments = []
+        for a, b in zip(sizes, sizes[1:]):
+            segments.append((a, b, (medians[b] - medians[a]) / (b - a)))
+        out[key] = {
+            "sizes": sizes,
+            "wall_ms_per_customer": fit[0] * 1000 if fit else None,
+            "fixed_s": fit[1] if fit else None,
+            "cpu_ms_per_customer": cfit[0] * 1000 if cfit else None,
+            "window_ms_per_customer": tfit[0] * 1000 if tfit else None,
+            "segments_ms": [(a, b, s * 1000) for a, b, s in segments],
+        }
+    return out
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def verdict(ok: bool | None) -> str:
+    return "–" if ok is None else ("**met**" if ok else "**missed**")
+
+
+def plot(results: dict[str, Any], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    groups = group([r for r in results["runs"] if r.get("ok")])
+    fig, ax = plt.subplots(figsize=(8, 5))
+    styles = {"lat0": "-", "lat50": "--"}
+    colors = {"ours": "tab:blue", "naive": "tab:red", "loop": "tab:gray"}
+    for scenario in ("lat0", "lat50"):
+        for peer in ("ours", "naive", "loop"):
+            pts = sorted((n, summarize_group(rs)["tps"]) for (s, p, n), rs in groups.items()
+                         if s == scenario and p == peer)
+            if not pts:
+                continue
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], styles[scenario], marker="o", color=colors[peer],
+                    label=f"{peer}, {scenario.replace('lat', '')} ms latency")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("customers (N)")
+    ax.set_ylabel("trunks per second (whole run, wall clock)")
+    ax.set_title("Throughput vs N (median of runs; Airflow start-up included)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_report(results: dict[str, Any], out: Path, suffix: str = "") -> None:
+    runs = results.get("runs", [])
+    groups = group(runs)
+    sums = {k: summarize_group(v) for k, v in groups.items()}
+    sl = slopes(runs)
+    meta = results.get("meta", {})
+    startup = results.get("startup", {})
+    png = out / f"throughput{suffix}.png"
+    has_plot = plot(results, png)
+    lines: list[str] = []
+    w = lines.append
+    w(f"# Benchmarks: bulk provisioning vs the naive peers{' (quick run)' if suffix else ''}")
+    w("")
+    w("Generated by `python -m bench.run` from `results.json` (raw runs, including per-second request")
+    w("timelines); hand-written analysis at the end (`bench/findings.md`). See `bench/README.md` for the method.")
+    w("")
+    loads = [r.get("load_before") for r in runs if r.get("load_before") is not None]
+    w(f"- Machine: {meta.get('cpus')} CPUs, {meta.get('platform')}, Python {meta.get('python')}; "
+      f"Airflow {meta.get('apache-airflow')}, providers-http {meta.get('apache-airflow-providers-http')}, "
+      f"httpx {meta.get('httpx')}, pydantic {meta.get('pydantic')}.")
+    if loads:
+        w(f"- 1-minute load average at the start of the {len(loads)} runs: min {min(loads):.1f}, median "
+          f"{statistics.median(loads):.1f}, max {max(loads):.1f} (the machine is shared; see *Noise*).")
+    w(f"- Last run: {meta.get('last_started')} → {meta.get('last_finished')} "
+      f"({fmt((meta.get('last_duration_s') or 0) / 60, 0)} min).")
+    w("- Peers: **ours** = `dags/bolna_bulk_provision.py` via `airflow dags test` (batch_size 500, concurrency 8, "
+      "connection `requests_per_minute` 0 = no client budget except in the rate scenario); **naive** = "
+      "`bench/dags/naive_http_provision.py` via `airflow dags test` (one mapped `HttpOperator` per customer and "
+      "per number, `AIRFLOW__CORE__MAX_MAP_LENGTH` raised from 1024); **loop** = `bench/loop_peer.py`, sequential "
+      "httpx, numbers inline. Same seeded customers (`provisioning.seed`, 1–3 numbers each), same sandbox "
+      "process, empty account and no state table before every run.")
+    w("")
+
+    # ------------------------------------------------------------------ main table
+    w("## Results (medians over repeats)")
+    w("")
+    w("Wall = the whole command (Airflow start-up included); window = first task start → DagRun finished "
+      "(for the loop: its own run time). Requests and 429s from the sandbox's counters; minimal = one create per "
+      "customer (numbers inline) + one list call per batch of 500. RSS = peak sum over the process tree (psutil, "
+      "0.25 s polls) / largest single process (`ru_maxrss`). CPU = user+sys of the peer's process tree; "
+      "sandbox CPU separately.")
+    w("")
+    w("| scenario | peer | N | runs | wall s | window s | trunks/s | requests | ÷ minimal | 429s | peak RSS MB (tree / max proc) | CPU s | sandbox CPU s | load at start | ok |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    order = {"lat0": 0, "lat50": 1, "rate": 2}
+    porder = {"ours": 0, "ours_pb4": 1, "naive": 2, "loop": 3}
+    for (s, p, n), g in sorted(sums.items(), key=lambda kv: (order.get(kv[0][0], 9), porder.get(kv[0][1], 9), kv[0][2])):
+        w(f"| {s} | {p} | {n:,} | {g['reps']} | {fmt(g['wall_s'])} | {fmt(g['task_window_s'])} | {fmt(g['tps'], 1)} | "
+          f"{fmt(g['requests'], 0)} | {fmt(g['req_ratio'], 3)} | {fmt(g['rate_limited'], 0)} | "
+          f"{fmt(g['rss_tree'], 0)} / {fmt(g['rss_single'], 0)} | {fmt(g['cpu_s'])} | {fmt(g['sandbox_cpu_s'])} | "
+          f"{', '.join(fmt(x) for x in g['load'])} | {'yes' if g['ok'] else 'NO'} |")
+    w("")
+    if has_plot:
+        w(f"![throughput vs N]({png.name})")
+        w("")
+
+    # ------------------------------------------------------------------ slopes
+    w("## Cost per customer (slope of wall time over N)")
+    w("")
+    w("Least-squares slope over every run of the peer (the intercept is the fixed cost: interpreter, Airflow "
+      "start-up, DAG run bookkeeping). Segment slopes between the medians at consecutive sizes show whether the "
+      "cost per customer is constant.")
+    w("")
+    w("| scenario | peer | sizes | wall ms / customer | fixed s (intercept) | task-window ms / customer | CPU ms / customer | segments (ms / customer) |")
+    w("|---|---|---|---:|---:|---:|---:|---|")
+    for (s, p), v in sorted(sl.items(), key=lambda kv: (order.get(kv[0][0], 9), porder.get(kv[0][1], 9))):
+        if s == "rate":
+            continue
+        segs = "; ".join(f"{a:,}→{b:,}: {x:.2f}" for a, b, x in v["segments_ms"])
+        w(f"| {s} | {p} | {', '.join(f'{n:,}' for n in v['sizes'])} | {fmt(v['wall_ms_per_customer'], 2)} | "
+          f"{fmt(v['fixed_s'])} | {fmt(v['window_ms_per_customer'], 2)} | {fmt(v['cpu_ms_per_customer'], 2)} | {segs} |")
+    w("")
+
+    # ------------------------------------------------------------------ ratios
+    w("## Ratios")
+    w("")
+    w("| what | lat0 | lat50 |")
+    w("|---|---:|---:|")
+
+    def wall(s: str, p: str, n: int) -> float | None:
+        g = sums.get((s, p, n))
+        return g["wall_s"] if g and g["ok"] else None
+
+    def mslope(s: str, p: str) -> float | None:
+        v = sl.get((s, p))
+        return v["wall_ms_per_customer"] if v else None
+
+    rows = [
+        ("whole-run wall time at N=1,000: naive ÷ ours", lambda s: ratio(wall(s, "naive", 1000), wall(s, "ours", 1000))),
+        ("marginal cost per customer: naive ÷ ours", lambda s: ratio(mslope(s, "naive"), mslope(s, "ours"))),
+        ("whole-run wall time at N=1,000: ours ÷ loop", lambda s: ratio(wall(s, "ours", 1000), wall(s, "loop", 1000))),
+        ("whole-run wall time at N=10,000: ours ÷ loop", lambda s: ratio(wall(s, "ours", 10_000), wall(s, "loop", 10_000))),
+        ("whole-run wall time at N=100,000: ours ÷ loop", lambda s: ratio(wall(s, "ours", 100_000), wall(s, "loop", 100_000))),
+        ("marginal cost per customer: ours ÷ loop", lambda s: ratio(mslope(s, "ours"), mslope(s, "loop"))),
+    ]
+    for label, f in rows:
+        w(f"| {label} | {fmt(f('lat0'), 2)} | {fmt(f('lat50'), 2)} |")
+    w("")
+    naive_fit = sl.get(("lat0", "naive"))
+    for s in ("lat0", "lat50"):
+        v = sl.get((s, "naive"))
+        if v and v["wall_ms_per_customer"]:
+            est = (v["fixed_s"] + v["wall_ms_per_customer"] * 10) / 60
+            w(f"- Naive DAG at N=10,000 ({s}), extrapolated from its slope: ≈ {est:,.0f} min "
+              f"(not run: it would also need `max_map_length` ≥ ~20,000 mapped number tasks).")
+    if naive_fit:
+        w("")
+
+    # ------------------------------------------------------------------ cost growth
+    w("## Cost growth 1k → 10k → 100k (ours)")
+    w("")
+    w("| scenario | N | wall s | wall ÷ N (ms) | CPU s | CPU ÷ N (ms) | requests | list calls | peak RSS MB |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for s in ("lat0", "lat50"):
+        for n in (1000, 10_000, 100_000):
+            g = sums.get((s, "ours", n))
+            if not g:
+                continue
+            rs = groups[(s, "ours", n)]
+            lists = med([r["requests_by_endpoint"].get("GET /sip-trunks/trunks", {}).get("200", 0) for r in rs])
+            w(f"| {s} | {n:,} | {fmt(g['wall_s'])} | {fmt(g['wall_s'] * 1000 / n, 2)} | {fmt(g['cpu_s'])} | "
+              f"{fmt(g['cpu_s'] * 1000 / n, 2)} | {fmt(g['requests'], 0)} | {fmt(lists, 0)} | {fmt(g['rss_tree'], 0)} |")
+    w("")
+
+    # ------------------------------------------------------------------ rate limit
+    rate = {p: g for (s, p, n), g in sums.items() if s == "rate"}
+    rate_runs = [r for r in runs if r["scenario"] == "rate"]
+    R = rate_runs[0]["rate_limit_per_min"] if rate_runs else None
+    if rate:
+        w(f"## Under the sandbox's rate limit R = {fmt(R, 0)} requests/min")
+        w("")
+        w("Achieved rate from the sandbox's counters sampled every second: *steady* = successful (non-429) "
+          "requests per minute between 5 % and 95 % of the run's requests; *active* = all requests ÷ the window "
+          "from the first to the last request (batch gaps, list calls and ramp included).")
+        w("")
+        w("| peer | N | runs | wall s | steady ok/min | share of R (steady) | active req/min | share of R (active) | requests | 429s | 429 share | ok |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for p, g in sorted(rate.items(), key=lambda kv: porder.get(kv[0], 9)):
+            n = next(r["n"] for r in rate_runs if r["peer"] == p)
+            share = ratio(g["steady_ok_rpm"], R)
+            ashare = ratio(g["active_rpm"], R)
+            w(f"| {PEER_LABEL.get(p, p)} | {n:,} | {g['reps']} | {fmt(g['wall_s'])} | {fmt(g['steady_ok_rpm'], 0)} | "
+              f"{fmt(share * 100 if share else None, 1, ' %')} | {fmt(g['active_rpm'], 0)} | "
+              f"{fmt(ashare * 100 if ashare else None, 1, ' %')} | {fmt(g['requests'], 0)} | {fmt(g['rate_limited'], 0)} | "
+              f"{fmt((g['rate_limited'] or 0) / g['requests'] * 100 if g['requests'] else None, 2, ' %')} | {'yes' if g['ok'] else 'NO'} |")
+        w("")
+
+    # ------------------------------------------------------------------ start-up
+    if startup:
+        w("## Import and parse time")
+        w("")
+        w(f"Fresh interpreter per measurement, medians (load {startup.get('load_before')} → {startup.get('load_after')}).")
+        w("`-X importtime` cumulative time, split by who imported what: Airflow's own modules (imported by our "
+          "code), other libraries imported by our code directly (pydantic, httpx, tenacity, stdlib), and our own "
+          "modules' code.")
+        w("")
+        w("| module | importtime total s | Airflow's part s | other libraries s | our code s | wall s (CPU s), fresh interpreter | wall s (CPU s) after `import airflow.sdk` |")
+        w("|---|---:|---:|---:|---:|---:|---:|")
+        for mod, v in startup.get("imports", {}).items():
+            if "total_s" not in v:
+                continue
+            w(f"| `import {mod}` | {fmt(v.get('total_s'), 3)} | {fmt(v.get('airflow_s'), 3)} | "
+              f"{fmt(v.get('other_libs_s'), 3)} | {fmt(v.get('own_s'), 3)} | {fmt(v.get('wall_s'), 3)} ({fmt(v.get('cpu_s'), 3)}) | "
+              f"{fmt(v.get('after_airflow_wall_s'), 3)} ({fmt(v.get('after_airflow_cpu_s'), 3)}) |")
+        base = startup.get("imports", {}).get("airflow.sdk")
+        if base:
+            w(f"| `import airflow.sdk` alone (reference) | | | | | {fmt(base.get('wall_s'), 3)} ({fmt(base.get('cpu_s'), 3)}) | |")
+        w("")
+        w("| DAG file | cold parse s (first DagBag load, Airflow already imported) | DagBag's own file stat s | warm re-parse s | runs (cold) |")
+        w("|---|---:|---:|---:|---|")
+        for label, v in startup.get("parse", {}).items():
+            if "error" in v:
+                w(f"| {label} | error | | | |")
+                continue
+            w(f"| {label} (`{', '.join(v.get('dags', []))}`) | {fmt(v.get('cold_s'), 3)} | {fmt(v.get('dagbag_file_s'), 3)} | {fmt(v.get('warm_s'), 3)} | "
+              f"{', '.join(fmt(x, 3) for x in v.get('cold_runs', []))} |")
+        w("")
+
+    # ------------------------------------------------------------------ targets
+    w("## Targets")
+    w("")
+    w("| target | measured | verdict |")
+    w("|---|---|---|")
+    t = TARGETS
+    r50 = ratio(mslope("lat50", "naive"), mslope("lat50", "ours"))
+    w(f"| marginal cost per customer ≥ {t['marginal_ratio_lat50']:.0f}× lower than naive at 50 ms | "
+      f"{fmt(r50, 1, '×')} ({fmt(mslope('lat50', 'naive'), 1)} vs {fmt(mslope('lat50', 'ours'), 2)} ms/customer) | "
+      f"{verdict(None if r50 is None else r50 >= t['marginal_ratio_lat50'])} |")
+    for s in ("lat0", "lat50"):
+        r1k = ratio(wall(s, "naive", 1000), wall(s, "ours", 1000))
+        w(f"| whole-run wall time ≥ {t['wall_ratio_1k']:.0f}× faster at 1k ({s}) | {fmt(r1k, 1, '×')} "
+          f"({fmt(wall(s, 'naive', 1000))} s vs {fmt(wall(s, 'ours', 1000))} s) | "
+          f"{verdict(None if r1k is None else r1k >= t['wall_ratio_1k'])} |")
+    g = rate.get("ours")
+    if g:
+        share = ratio(g["steady_ok_rpm"], R)
+        ashare = ratio(g["active_rpm"], R)
+        q = (g["rate_limited"] or 0) / g["requests"] if g["requests"] else None
+        w(f"| ≥ {t['rate_share'] * 100:.0f} % of R sustained | steady {fmt(share * 100 if share else None, 1, ' %')}, "
+          f"active window {fmt(ashare * 100 if ashare else None, 1, ' %')} | "
+          f"{verdict(None if share is None else share >= t['rate_share'])} |")
+        w(f"| < 1 % of requests answered 429 | {fmt(q * 100 if q is not None else None, 2, ' %')} | "
+          f"{verdict(None if q is None else q < t['rate_429_share'])} |")
+    ratios = [(k, v["req_ratio"]) for k, v in sums.items() if k[1] == "ours" and v["req_ratio"]]
+    if ratios:
+        worst = max(r for _, r in ratios)
+        w(f"| requests sent ≤ {t['requests_vs_minimal']} × minimal (ours, every run) | worst {worst:.3f} | "
+          f"{verdict(worst <= t['requests_vs_minimal'])} |")
+    for s in ("lat0", "lat50"):
+        a, b = sums.get((s, "ours", 10_000)), sums.get((s, "ours", 100_000))
+        if a and b and a["rss_tree"] and b["rss_tree"]:
+            rr = b["rss_tree"] / a["rss_tree"]
+            w(f"| peak RSS at 100k within {t['rss_100k_over_10k']}× of 10k ({s}) | {rr:.2f}× "
+              f"({b['rss_tree']:.0f} vs {a['rss_tree']:.0f} MB) | {verdict(rr <= t['rss_100k_over_10k'])} |")
+    parse = startup.get("parse", {}).get("ours", {})
+    if parse.get("cold_s") is not None:
+        w(f"| DAG parse < {t['parse_s']} s | cold {parse['cold_s']:.3f} s, warm {parse['warm_s']:.3f} s | "
+          f"{verdict(parse['cold_s'] < t['parse_s'])} |")
+    for mod, v in startup.get("imports", {}).items():
+        if v.get("total_s") is None:
+            continue
+        own = v["total_s"] - v.get("airflow_s", 0)
+        after = v.get("after_airflow_wall_s")
+        w(f"| `import {mod}` < {t['import_s']} s | fresh interpreter {v['total_s']:.3f} s, of which Airflow "
+          f"{v.get('airflow_s', 0):.3f} s; without Airflow's part {own:.3f} s; after `import airflow.sdk` "
+          f"{fmt(after, 3)} s | total {verdict(v['total_s'] < t['import_s'])}; without Airflow "
+          f"{verdict(own < t['import_s'])}; in an Airflow process {verdict(None if after is None else after < t['import_s'])} |")
+    w("")
+
+    findings = BENCH / "findings.md"
+    if findings.exists() and not suffix:
+        w(findings.read_text().rstrip())
+        w("")
+    (out / f"REPORT{suffix}.md").write_text("\n".join(lines) + "\n")
