@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 # pytest arguments for `make test` (CI passes the same target)
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-fast demo sandbox bench bench-quick chaos e2e postgres clean
+.PHONY: venv test test-fast demo sandbox bench-deps bench bench-quick chaos e2e postgres clean
 
 venv: $(VENV)/.installed
 
@@ -31,10 +31,13 @@ demo: venv
 sandbox: venv
 	$(BIN)/bolna-sandbox --port 8765 --db .demo/sandbox.db
 
-bench: venv
+bench-deps: venv
+	@VIRTUAL_ENV=$(VENV) uv pip install -q -e '.[test,bench]' 2>/dev/null || $(PY) -m pip install -q -e '.[test,bench]'
+
+bench: bench-deps
 	$(PY) -m bench.run
 
-bench-quick: venv
+bench-quick: bench-deps
 	$(PY) -m bench.run --quick
 
 ## Faults, crashes, secret scan, fuzzing (see tests/chaos/RESULTS.md).

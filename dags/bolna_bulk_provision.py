@@ -45,6 +45,10 @@ PARAMS = {
                              description="Refuse to delete more than this many vanished customers in one run (0 = no limit)."),
     "drift_check": Param(False, type="boolean", title="Drift check",
                          description="Compare with Bolna even when a customer's spec hash is unchanged."),
+    "look_before_create": Param(False, type="boolean", title="Look before create",
+                                description="List the Bolna account before creating trunks for customers never "
+                                            "provisioned here (a first run on an account that already holds "
+                                            "their trunks). Off: a taken name is found when Bolna refuses it."),
     "fail_on_error": Param(False, type="boolean", title="Fail on error",
                            description="Fail the run when any customer failed (the summary lists them either way)."),
     "customers_conn_id": Param("bolna_customers", type="string", title="Customer DB connection"),

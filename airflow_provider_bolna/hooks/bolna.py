@@ -17,6 +17,7 @@ import asyncio
 import math
 import platform
 import random
+import re
 import time
 from collections.abc import Callable, Collection, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -280,6 +281,16 @@ def evaluate_trunk(
             f" with {len(expect_numbers)} expected number(s)" if expect_numbers else ""
         )
     return status
+
+
+#: words of a refusal that may be about the trunk name (Bolna documents names as unique per
+#: account, not the status code of the refusal: 400, 409 and 422 are all plausible)
+_NAME_TAKEN = re.compile(r"\bname\b|exist|duplicate|unique|taken", re.IGNORECASE)
+
+
+def _may_be_name_taken(exc: BolnaError) -> bool:
+    """Whether a refused create may mean the name is taken: any 409, or a 400/422 saying so."""
+    return isinstance(exc, BolnaConflictError) or bool(_NAME_TAKEN.search(exc.message or ""))
 
 
 def _needs_number_list(trunk: SIPTrunk | None, expect_numbers: Sequence[str]) -> bool:
@@ -743,7 +754,7 @@ class BolnaHook(BaseHook):
 
         ``recovered``: the POST failed ambiguously and a look-up found the trunk (our write
         landed; a 409 on the name after such a failure counts too). ``exists``: the API
-        answered 409 and a trunk of that name exists. After an ambiguous failure the name is
+        refused the create (409, or a 400/422 about the name) and a trunk of that name exists. After an ambiguous failure the name is
         always looked up (even with no retry left), and a POST is resent only when the trunk
         is verifiably absent.
         """
@@ -753,7 +764,9 @@ class BolnaHook(BaseHook):
             try:
                 trunk: SIPTrunk = yield self._call_create_trunk(spec)
                 return "posted", trunk
-            except BolnaConflictError:
+            except (BolnaConflictError, BolnaValidationError) as refused:
+                if not _may_be_name_taken(refused):
+                    raise
                 found = yield from self._find_trunk_flow(spec.name)
                 if found is None:
                     raise  # the conflict is not the name (e.g. a number on another trunk)

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deprovision", action="store_true", help="delete trunks of churned / vanished customers")
     p.add_argument("--max-deprovision", type=int, default=100)
     p.add_argument("--drift-check", action="store_true", help="compare with Bolna even when hashes match")
+    p.add_argument("--look-before-create", action="store_true",
+                   help="list the account before creating trunks for customers never provisioned here")
     p.add_argument("--fail-on-error", action="store_true", help="exit 1 when a customer failed")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -60,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = ProvisionOptions(
         name_template=args.name_template, dry_run=args.dry_run, deprovision=args.deprovision,
-        drift_check=args.drift_check, concurrency=args.concurrency, requests_per_minute=args.requests_per_minute,
+        drift_check=args.drift_check, look_before_create=args.look_before_create, concurrency=args.concurrency,
+        requests_per_minute=args.requests_per_minute,
         state_table=args.state_table, max_deprovision=args.max_deprovision,
     )
     conns = {"bolna_conn_id": args.bolna_conn, "state_conn": args.state_conn}

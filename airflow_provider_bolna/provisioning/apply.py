@@ -2,12 +2,17 @@
 
 * One :class:`~airflow_provider_bolna.hooks.bolna.BolnaHook` per batch: its token bucket is
   shared by every in-flight request of the batch (first attempts and retries).
-* ``asyncio.Semaphore(concurrency)`` bounds in-flight customers.
+* ``asyncio.Semaphore(concurrency)`` bounds in-flight customers; the first customer of each
+  phase goes alone, so that a refused key or a wrong URL costs one request.
 * Deprovisions run first (they free numbers that other customers may take), then the rest.
 * Creates send the numbers inline (one request per customer) through ``aensure_trunk`` with
-  ``existing=None`` — the plan's list call already showed the name is free — so an ambiguous
-  failure (timeout, dropped connection, 5xx) is resolved by the hook's look-then-adopt logic,
-  never by a blind second POST.
+  ``existing=None`` (the name is free as far as the plan knows), so an ambiguous failure
+  (timeout, dropped connection, 5xx) is resolved by the hook's look-then-adopt logic, never by
+  a blind second POST, and a name the API says is taken is adopted.
+* Once one create of a batch finds its name taken, the account probably holds more of the
+  batch's names (trunks made by hand, or before the state table existed): :class:`TakenNames`
+  then lists the account once, and the creates not yet sent adopt what it shows instead of
+  each POSTing into a refusal and listing the account on its own.
 * Every result is handed to ``on_result`` as soon as it is known (the state writer).
 * A failure is a result (``failed`` with a secret-free reason), except an authentication
   failure, which stops the batch: every other request would fail the same way.
@@ -18,15 +23,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaError
+from airflow_provider_bolna.models import SIPTrunk
 from airflow_provider_bolna.provisioning.plan import Action, Plan, PlanItem
 from airflow_provider_bolna.provisioning.state import StateRecord
 
-__all__ = ["OUTCOMES", "ItemResult", "Outcome", "apply_plan"]
+__all__ = ["OUTCOMES", "ItemResult", "Outcome", "TakenNames", "apply_plan", "lookup_trunks"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +88,68 @@ class ItemResult:
                 "reason": self.error}
 
 
+async def lookup_trunks(hook: Any, names: Sequence[str]) -> dict[str, SIPTrunk]:
+    """One list call; the oldest trunk wins when a name is taken twice."""
+    trunks = await hook.alist_trunks(names=names)
+    actual: dict[str, SIPTrunk] = {}
+    for trunk in trunks:
+        if trunk.name in actual:
+            log.warning("Two trunks are named %s (%s, %s); using the oldest", trunk.name, actual[trunk.name].id, trunk.id)
+            continue
+        actual[trunk.name or ""] = trunk
+    return actual
+
+
+class TakenNames:
+    """One account listing, taken on demand, shared by the creates of a batch.
+
+    Until :meth:`noticed` is called, :meth:`existing` answers ``None`` at once (create). After,
+    it waits for a single list call of the batch's create names and answers from it. A failed
+    listing is logged and ignored (the creates fall back on the hook's own conflict handling),
+    except a refused key, which stops the batch.
+
+    :param hook: the batch's hook.
+    :param names: the trunk names the batch creates.
+    """
+
+    def __init__(self, hook: Any, names: Sequence[str]) -> None:
+        self._hook = hook
+        self._names = list(names)
+        self._listing: asyncio.Future[dict[str, SIPTrunk]] | None = None
+
+    @property
+    def listed(self) -> bool:
+        """Whether the listing was started."""
+        return self._listing is not None
+
+    def noticed(self) -> None:
+        """A create found its name taken: list the account (once) for the others."""
+        if self._listing is None:
+            log.info("A trunk name of this batch was already taken; listing the account once for the other %d",
+                     len(self._names))
+            self._listing = asyncio.ensure_future(lookup_trunks(self._hook, self._names))
+
+    async def existing(self, name: str) -> SIPTrunk | None:
+        """The trunk holding ``name`` per the listing, or ``None`` (absent, or no listing)."""
+        if self._listing is None:
+            return None
+        try:
+            actual = await asyncio.shield(self._listing)
+        except BolnaAuthError:
+            raise
+        except BolnaError as exc:
+            log.warning("Listing the account failed (%s); creating without it", exc)
+            return None
+        return actual.get(name)
+
+    async def aclose(self) -> None:
+        """Collect the listing (so that no task is left pending)."""
+        if self._listing is not None and not self._listing.done():
+            self._listing.cancel()
+        if self._listing is not None:
+            await asyncio.gather(self._listing, return_exceptions=True)
+
+
 async def apply_plan(
     hook: Any,
     plan: Plan,
@@ -114,15 +182,22 @@ async def apply_plan(
     semaphore = asyncio.Semaphore(concurrency)
     deprovisions = [i for i in plan.items if i.needs_api and i.action is Action.DEPROVISION]
     others = [i for i in plan.items if i.needs_api and i.action is not Action.DEPROVISION]
-    for phase in (deprovisions, others):
-        if not phase:
-            continue
-        try:
-            async with asyncio.TaskGroup() as group:
-                for item in phase:
-                    group.create_task(_guarded(hook, item, semaphore, deactivate_first, emit))
-        except* BolnaAuthError as refused:
-            raise refused.exceptions[0] from None  # every other request would be refused the same way
+    taken = TakenNames(hook, [i.trunk_name for i in others if i.action is Action.CREATE])
+    try:
+        for phase in (deprovisions, others):
+            # the first item of a phase goes alone: a refused key costs one request, not
+            # `concurrency` of them (the plan needs no request when nothing is looked up)
+            for wave in (phase[:1], phase[1:]):
+                if not wave:
+                    continue
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        for item in wave:
+                            group.create_task(_guarded(hook, item, semaphore, deactivate_first, emit, taken))
+                except* BolnaAuthError as refused:
+                    raise refused.exceptions[0] from None  # every other request would be refused the same way
+    finally:
+        await taken.aclose()
     return results
 
 
@@ -141,12 +216,12 @@ def _offline_result(item: PlanItem) -> ItemResult:
 
 async def _guarded(
     hook: Any, item: PlanItem, semaphore: asyncio.Semaphore, deactivate_first: bool,
-    emit: Callable[[ItemResult], None],
+    emit: Callable[[ItemResult], None], taken: TakenNames,
 ) -> None:
     async with semaphore:
         started = time.monotonic()
         try:
-            result = await _apply_one(hook, item, deactivate_first)
+            result = await _apply_one(hook, item, deactivate_first, taken)
         except BolnaAuthError as exc:
             emit(ItemResult(item, "failed", trunk_id=item.trunk_id, error=_reason(exc, item)))
             raise
@@ -161,7 +236,7 @@ async def _guarded(
         emit(result)
 
 
-async def _apply_one(hook: Any, item: PlanItem, deactivate_first: bool) -> ItemResult:
+async def _apply_one(hook: Any, item: PlanItem, deactivate_first: bool, taken: TakenNames) -> ItemResult:
     if item.action is Action.DEPROVISION:
         assert item.trunk_id is not None
         await hook.adelete_trunk(item.trunk_id, missing_ok=True, deactivate_first=deactivate_first)
@@ -169,7 +244,7 @@ async def _apply_one(hook: Any, item: PlanItem, deactivate_first: bool) -> ItemR
     spec = item.customer.spec
     assert spec is not None
     if item.action is Action.CREATE:
-        return await _create(hook, item)
+        return await _create(hook, item, taken)
     trunk_id = item.trunk_id
     assert trunk_id is not None and item.existing is not None
     removed: list[str] = []
@@ -190,14 +265,16 @@ async def _apply_one(hook: Any, item: PlanItem, deactivate_first: bool) -> ItemR
                       numbers_removed=removed)
 
 
-async def _create(hook: Any, item: PlanItem) -> ItemResult:
+async def _create(hook: Any, item: PlanItem, taken: TakenNames) -> ItemResult:
     spec = item.customer.spec
     assert spec is not None
-    result = await hook.aensure_trunk(spec, if_exists="update", existing=None)
+    existing = await taken.existing(item.trunk_name)
+    result = await hook.aensure_trunk(spec, if_exists="update", existing=existing)
     trunk = result.trunk
     if result.action == "created":
         return ItemResult(item, "created", trunk_id=trunk.id, numbers_added=list(result.numbers_added))
-    # The name was taken after our list call (another run, a person): the hook adopted it and
+    taken.noticed()
+    # The name was taken (by a person, another tool or run): the hook adopted the trunk and
     # patched its drift; finish the job by removing numbers the spec does not list.
     wanted = {n.key for n in spec.phone_numbers}
     removed = []

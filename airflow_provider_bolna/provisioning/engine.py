@@ -27,18 +27,17 @@ from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from typing import Any
 
-from airflow_provider_bolna.models import SIPTrunk
-from airflow_provider_bolna.provisioning.apply import ItemResult, apply_plan
+from airflow_provider_bolna.provisioning.apply import ItemResult, apply_plan, lookup_trunks
 from airflow_provider_bolna.provisioning.mapping import (
     DEFAULT_NAME_TEMPLATE,
     MappedCustomer,
     RowMapper,
     validate_name_template,
 )
-from airflow_provider_bolna.provisioning.masking import mask_secrets
-from airflow_provider_bolna.provisioning.plan import Plan, Planner, hmac_key_for
+from airflow_provider_bolna.provisioning.masking import BatchSecrets
+from airflow_provider_bolna.provisioning.plan import Action, Plan, Planner, hmac_key_for
 from airflow_provider_bolna.provisioning.source import CustomerSource
-from airflow_provider_bolna.provisioning.state import DEFAULT_STATE_TABLE, StateStore, StateWriter
+from airflow_provider_bolna.provisioning.state import DEFAULT_STATE_TABLE, StateRecord, StateStore, StateWriter
 from airflow_provider_bolna.provisioning.summary import (
     BatchSummary,
     RequestCounter,
@@ -73,6 +72,10 @@ class ProvisionOptions:
     :param dry_run: plan (and print the plan) without writing anything.
     :param deprovision: delete the trunks of churned customers and of customers gone from the source.
     :param drift_check: compare with the API even when the spec hash is unchanged.
+    :param look_before_create: list the account before creating trunks for customers the state
+        table has never seen (one list call per batch, O(account size) each). Off by default: a
+        name already taken is found when the API refuses it, and then adopted; turn it on for a
+        first run on an account that already holds many of the customers' trunks.
     :param remove_extra_numbers: remove numbers on a trunk that the customer row does not list.
     :param concurrency: customers in flight at once in a batch.
     :param deactivate_first: deactivate a trunk before deleting it.
@@ -90,6 +93,7 @@ class ProvisionOptions:
     dry_run: bool = False
     deprovision: bool = False
     drift_check: bool = False
+    look_before_create: bool = False
     remove_extra_numbers: bool = True
     concurrency: int = 8
     deactivate_first: bool = True
@@ -143,7 +147,9 @@ def plan_batches(
     :param batch_size: customers per batch (grown when needed).
     :param max_batches: most batches to return.
     :param key_page_size: keys per query.
-    :return: ``[{"index", "first", "last", "count"}, ...]`` in key order.
+    :return: ``[{"index", "first", "last", "count", "of"}, ...]`` in key order (``of``: how
+        many batches the run has, so that fewer batches than ``parallel_batches`` share the
+        rate budget among themselves only).
     """
     if batch_size < 1 or max_batches < 1:
         raise ValueError("batch_size and max_batches must be >= 1")
@@ -171,7 +177,8 @@ def plan_batches(
         batch["index"] = index
     total = sum(b["count"] for b in batches)
     log.info("Planned %d batch(es) of up to %d customers (%d customers)", len(batches), size, total)
-    return [{"index": b["index"], "first": b["first"], "last": b["last"], "count": b["count"]} for b in batches]
+    return [{"index": b["index"], "first": b["first"], "last": b["last"], "count": b["count"], "of": len(batches)}
+            for b in batches]
 
 
 def _merge_pairs(batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -251,18 +258,20 @@ async def aprovision_batch(
     started = time.monotonic()
     descriptor = _describe(batch)
     own_hook = hook is None
-    hook = hook or await abatch_hook(bolna_conn_id, options)
+    hook = hook or await abatch_hook(bolna_conn_id, options, batches=batch.get("of"))
     counter = RequestCounter()
     source = CustomerSource(customers_conn, query)
     store = StateStore(state_conn if state_conn is not None else customers_conn, options.state_table)
+    secrets = BatchSecrets()
     try:
         if not options.dry_run:
             store.ensure_table()
-        customers = _read_customers(source, batch, options)
+        customers = _read_customers(source, batch, options, secrets)
         key = hmac_key_for((await hook.aget_settings()).api_key.get_secret_value())
         state = store.get_many(c.key for c in customers) if store.exists() else {}
         planner = Planner(key, deprovision=options.deprovision, drift_check=options.drift_check,
-                          remove_extra_numbers=options.remove_extra_numbers)
+                          remove_extra_numbers=options.remove_extra_numbers,
+                          look_before_create=options.look_before_create or options.dry_run)
         drafts = planner.prepare(customers, state)
         names = planner.lookup_names(drafts)
         await counter.attach(hook)
@@ -275,12 +284,14 @@ async def aprovision_batch(
             log.info("Plan of batch %s (dry run):\n%s", descriptor, table)
             return BatchSummary(descriptor, plan.counts(), requests=counter.snapshot(), looked_up=plan.looked_up,
                                 seconds=time.monotonic() - started, dry_run=True, plan=table)
+        mark_pending(store, plan)
         results = await apply_and_record(hook, plan, store, options)
     finally:
         source.close()
         store.close()
         if own_hook:
             await hook.aclose()
+        secrets.release()  # a process running many batches must not carry every password
     summary = batch_summary(descriptor, results, counter, plan.looked_up, started, options.max_failed_rows)
     if include_customers:
         summary.customers = [_customer_result(r) for r in results]
@@ -298,19 +309,28 @@ def _customer_result(result: ItemResult) -> dict[str, Any]:
     }
 
 
-async def abatch_hook(bolna_conn_id: str, options: ProvisionOptions) -> Any:
-    """One hook per batch; its budget is the override or the connection's budget / parallel batches."""
+async def abatch_hook(bolna_conn_id: str, options: ProvisionOptions, batches: int | None = None) -> Any:
+    """One hook per batch; its budget is the override or the connection's budget shared out.
+
+    :param bolna_conn_id: the Bolna connection.
+    :param options: ``requests_per_minute`` (override) and ``parallel_batches``.
+    :param batches: how many batches the run has: a run of fewer batches than
+        ``parallel_batches`` shares the budget among those only.
+    """
     from airflow_provider_bolna.hooks.bolna import BolnaHook
 
     rpm = options.requests_per_minute
     if rpm is None:
         budget = (await BolnaHook(bolna_conn_id).aget_settings()).requests_per_minute
-        rpm = budget / options.parallel_batches if budget else 0.0
+        sharing = min(options.parallel_batches, batches) if batches else options.parallel_batches
+        rpm = budget / max(1, sharing) if budget else 0.0
     log.info("Batch rate budget: %s requests/minute", rpm or "unlimited")
     return BolnaHook(bolna_conn_id, requests_per_minute=rpm)
 
 
-def _read_customers(source: CustomerSource, batch: Mapping[str, Any], options: ProvisionOptions) -> list[MappedCustomer]:
+def _read_customers(
+    source: CustomerSource, batch: Mapping[str, Any], options: ProvisionOptions, secrets: BatchSecrets
+) -> list[MappedCustomer]:
     """Read and map the batch's rows page by page, masking passwords as they are read."""
     mapper = RowMapper(options.name_template)
     customers: list[MappedCustomer] = []
@@ -324,21 +344,19 @@ def _read_customers(source: CustomerSource, batch: Mapping[str, Any], options: P
     for rows in pages:
         for row in rows:
             customers.append(mapper.map_row(row))
-        mask_secrets(mapper.secrets)
+        secrets.add(mapper.secrets)
         mapper.secrets.clear()
     return customers
 
 
-async def lookup_trunks(hook: Any, names: Sequence[str]) -> dict[str, SIPTrunk]:
-    """One list call; the oldest trunk wins when a name is taken twice."""
-    trunks = await hook.alist_trunks(names=names)
-    actual: dict[str, SIPTrunk] = {}
-    for trunk in trunks:
-        if trunk.name in actual:
-            log.warning("Two trunks are named %s (%s, %s); using the oldest", trunk.name, actual[trunk.name].id, trunk.id)
-            continue
-        actual[trunk.name or ""] = trunk
-    return actual
+def mark_pending(store: StateStore, plan: Plan) -> None:
+    """Record every create as ``pending`` before sending it (one transaction).
+
+    A run killed between a POST and the record of its result leaves these rows behind, and
+    the next run looks their names up rather than trusting that nothing was created.
+    """
+    store.upsert([StateRecord(i.key, i.trunk_name, "pending", "create") for i in plan.items
+                  if i.action is Action.CREATE])
 
 
 async def apply_and_record(hook: Any, plan: Plan, store: StateStore, options: ProvisionOptions) -> list[ItemResult]:

@@ -10,6 +10,14 @@ Planning is two pure steps so that the caller decides whether to spend a request
    ``GET /sip-trunks/trunks`` per batch): create / update (drifted fields, missing numbers,
    extra numbers) / adopt / unchanged / deprovision / skip / invalid.
 
+A customer the state table has never seen is planned as a create without a look-up (unless
+``look_before_create``): the API's list call returns the whole account (no name filter, no
+paging), so listing it for every batch of new customers costs O(account) per batch and
+O(N²) for a bulk run. Such a create cannot duplicate a trunk: a run that dies after sending
+it leaves a ``pending`` state row (written before the POST), which makes the next run look
+the name up; a trunk made outside this provider holds its name, which the API refuses to
+reuse, and the apply step then adopts it (:class:`~.apply.TakenNames`).
+
 :meth:`Plan.table` prints the plan without secrets (it is the output of a dry run).
 """
 
@@ -200,6 +208,9 @@ class Planner:
     :param deprovision: churned customers' trunks are deleted (else they are skipped).
     :param drift_check: look at the API even for customers whose spec hash is unchanged.
     :param remove_extra_numbers: remove numbers on the trunk that the spec does not list.
+    :param look_before_create: look up customers the state table has never seen too (one list
+        call per batch) instead of creating them directly; a dry run does, to tell ``create``
+        from ``adopt``.
     """
 
     def __init__(
@@ -209,11 +220,13 @@ class Planner:
         deprovision: bool = False,
         drift_check: bool = False,
         remove_extra_numbers: bool = True,
+        look_before_create: bool = False,
     ) -> None:
         self.hmac_key = hmac_key
         self.deprovision = deprovision
         self.drift_check = drift_check
         self.remove_extra_numbers = remove_extra_numbers
+        self.look_before_create = look_before_create
 
     # ------------------------------------------------------------------ step 1
 
@@ -246,7 +259,14 @@ class Planner:
         ):
             draft.decided = PlanItem(customer, Action.UNCHANGED, trunk_id=recorded.trunk_id, spec_hash=fp,
                                      secret_hash=sh, reason="spec hash unchanged", record=False)
+        elif recorded is None and not (self.look_before_create or self.drift_check):
+            draft.decided = self._create(draft, spec)  # never attempted: nothing of ours to find
         return draft
+
+    @staticmethod
+    def _create(draft: Draft, spec: TrunkSpec) -> PlanItem:
+        return PlanItem(draft.customer, Action.CREATE, add_numbers=[n.phone_number for n in spec.phone_numbers],
+                        spec_hash=draft.spec_hash, secret_hash=draft.secret_hash)
 
     def _churned(self, customer: MappedCustomer, recorded: StateRow | None) -> PlanItem | None:
         if not self.deprovision:
@@ -296,7 +316,7 @@ class Planner:
         assert spec is not None
         base = {"spec_hash": draft.spec_hash, "secret_hash": draft.secret_hash}
         if trunk is None:
-            return PlanItem(customer, Action.CREATE, add_numbers=[n.phone_number for n in spec.phone_numbers], **base)
+            return self._create(draft, spec)
         try:
             patch = spec.drift(trunk)
         except SpecError as exc:

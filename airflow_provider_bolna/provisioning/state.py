@@ -13,7 +13,10 @@ column                   meaning
                          + ``provisioned`` = nothing to do, no API call
 ``secret_hash``          HMAC-SHA256 of the SIP password (same key): detects a rotation,
                          which the API cannot show; never the password
-``status``               ``provisioned`` / ``failed`` / ``deprovisioned``
+``status``               ``provisioned`` / ``failed`` / ``deprovisioned``, or ``pending``:
+                         written just before a create is sent, so that a run killed between
+                         the POST and its result leaves a mark (the next run looks the name
+                         up instead of trusting the absence of a row)
 ``action``               what the last run did (created, adopted, updated, unchanged, ...)
 ``last_error``           why it failed (secret-free, field named), ``NULL`` on success
 ``created_at``           first time the customer was recorded
@@ -42,7 +45,7 @@ __all__ = ["DEFAULT_STATE_TABLE", "StateRecord", "StateRow", "StateStore", "Stat
 log = logging.getLogger(__name__)
 
 DEFAULT_STATE_TABLE = "bolna_provisioning_state"
-Status = Literal["provisioned", "failed", "deprovisioned"]
+Status = Literal["pending", "provisioned", "failed", "deprovisioned"]
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _ERROR_LIMIT = 1000
 _COLUMNS = ("customer_id", "trunk_name", "trunk_id", "spec_hash", "secret_hash", "status", "action", "last_error")
@@ -57,7 +60,7 @@ class StateRow:
     :param trunk_id: Bolna's id, if known.
     :param spec_hash: fingerprint of the spec last applied successfully.
     :param secret_hash: keyed hash of the password last applied.
-    :param status: ``provisioned``, ``failed`` or ``deprovisioned``.
+    :param status: ``pending``, ``provisioned``, ``failed`` or ``deprovisioned``.
     :param action: last action.
     :param last_error: last failure reason.
     """

@@ -58,7 +58,8 @@ def test_bulk_dag_params_form() -> None:
     defaults = {k: params[k] for k in params}
     assert defaults == {
         "dry_run": False, "batch_size": 500, "concurrency": 8, "parallel_batches": 4, "requests_per_minute": None,
-        "deprovision": False, "max_deprovision": 100, "drift_check": False, "fail_on_error": False,
+        "deprovision": False, "max_deprovision": 100, "drift_check": False, "look_before_create": False,
+        "fail_on_error": False,
         "customers_conn_id": "bolna_customers", "query": "SELECT * FROM customers", "state_conn_id": None,
         "state_table": "bolna_provisioning_state", "bolna_conn_id": "bolna_default",
         "name_template": "cust-{customer_id}",

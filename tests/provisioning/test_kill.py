@@ -61,9 +61,14 @@ def test_sigkill_mid_apply_then_rerun(sqlite_db: CustomerDB, bolna_api: Any, tmp
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
     created_at_kill = settled_creates(bolna_api)  # requests already on the wire still land
-    recorded_at_kill = len(sqlite_db.state())
+    state_at_kill = [s[0] for s in sqlite_db.state().values()]
+    recorded_at_kill = state_at_kill.count("provisioned")
     assert 150 <= created_at_kill < COUNT, "the kill must land mid-apply"
     assert recorded_at_kill <= created_at_kill
+    # every create sent but not recorded left a pending row (written before the POST), which
+    # is what sends the rerun to look those names up instead of POSTing them again
+    assert state_at_kill.count("pending") >= created_at_kill - recorded_at_kill
+    assert set(state_at_kill) <= {"provisioned", "pending"}
 
     rerun = subprocess.run(engine_command(), env=dict(os.environ), capture_output=True, text=True, timeout=600,
                            check=False)

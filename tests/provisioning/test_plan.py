@@ -51,12 +51,32 @@ def plan_one(c: MappedCustomer, state: StateRow | None = None, trunk: SIPTrunk |
     return plan.items[0], names
 
 
-def test_new_customer_is_created_with_numbers_inline() -> None:
+def test_new_customer_is_created_with_numbers_inline_without_a_lookup() -> None:
     c = customer()
     item, names = plan_one(c)
-    assert names == ["cust-1"]
+    assert names == []  # never attempted: no list call of the whole account
     assert item.action is Action.CREATE and item.add_numbers == ["+14155550001"]
     assert item.spec_hash == c.spec.fingerprint(KEY) and item.secret_hash is not None
+
+
+@pytest.mark.parametrize("opts", [{"look_before_create": True}, {"drift_check": True}])
+def test_new_customer_is_looked_up_when_asked(opts: dict[str, Any]) -> None:
+    c = customer()
+    item, names = plan_one(c, None, None, **opts)
+    assert names == ["cust-1"] and item.action is Action.CREATE
+    item, names = plan_one(c, None, trunk_for(c, trunk_id="T9"), **opts)
+    assert names == ["cust-1"] and item.action is Action.ADOPT and item.trunk_id == "T9"
+
+
+@pytest.mark.parametrize("status", ["pending", "failed"])
+def test_a_create_that_may_have_landed_is_looked_up(status: str) -> None:
+    """A ``pending`` row (killed after the POST) or a failed one: the trunk may exist."""
+    c = customer()
+    item, names = plan_one(c, recorded(c, status=status, trunk_id=None, spec_hash=None, secret=None),
+                           trunk_for(c, trunk_id="T5"))
+    assert names == ["cust-1"] and item.action is Action.ADOPT and item.trunk_id == "T5"
+    item, names = plan_one(c, recorded(c, status=status, trunk_id=None, spec_hash=None, secret=None))
+    assert names == ["cust-1"] and item.action is Action.CREATE
 
 
 def test_unchanged_hash_needs_no_lookup() -> None:
@@ -99,7 +119,7 @@ def test_missing_and_extra_numbers() -> None:
 
 def test_existing_trunk_without_record_is_adopted() -> None:
     c = customer()
-    item, _ = plan_one(c, None, trunk_for(c, trunk_id="T9"))
+    item, _ = plan_one(c, None, trunk_for(c, trunk_id="T9"), look_before_create=True)
     assert item.action is Action.ADOPT and item.trunk_id == "T9" and not item.needs_api and item.record
 
 
@@ -178,7 +198,7 @@ def test_plan_table_is_printable_and_secret_free() -> None:
     state = {customers[1].key: recorded(customers[1], spec_hash="old"), customers[3].key: recorded(customers[3])}
     planner = Planner(KEY)
     drafts = planner.prepare(customers, state)
-    assert planner.lookup_names(drafts) == ["cust-1", "cust-2"]
+    assert planner.lookup_names(drafts) == ["cust-2"]
     plan = planner.finish(drafts, {"cust-2": trunk_for(customer(2))})
     table = plan.table()
     assert PASSWORD not in table
@@ -189,11 +209,11 @@ def test_plan_table_is_printable_and_secret_free() -> None:
     assert any("gateways.0.port" in line for line in lines)
     assert "cust-4" not in table  # unchanged rows are summarised, not listed
     assert lines[-1] == "(4 customers: create 1, update 1, unchanged 1, invalid 1)"
-    assert plan.counts()["create"] == 1 and plan.looked_up == 2
+    assert plan.counts()["create"] == 1 and plan.looked_up == 1
 
 
 def test_finish_without_lookup_refuses_when_one_was_needed() -> None:
-    planner = Planner(KEY)
+    planner = Planner(KEY, look_before_create=True)
     drafts = planner.prepare([customer()], {})
     with pytest.raises(ValueError, match="no lookup"):
         planner.finish(drafts, None)

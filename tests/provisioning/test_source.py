@@ -83,16 +83,16 @@ def test_plan_batches_are_contiguous_ranges(customer_db: CustomerDB) -> None:
     customer_db.seed(1234)
     batches = plan_batches(customer_db.conn_id, customer_db.query, batch_size=500, key_page_size=300)
     assert batches == [
-        {"index": 0, "first": 1, "last": 500, "count": 500},
-        {"index": 1, "first": 501, "last": 1000, "count": 500},
-        {"index": 2, "first": 1001, "last": 1234, "count": 234},
+        {"index": 0, "first": 1, "last": 500, "count": 500, "of": 3},
+        {"index": 1, "first": 501, "last": 1000, "count": 500, "of": 3},
+        {"index": 2, "first": 1001, "last": 1234, "count": 234, "of": 3},
     ]
 
 
 def test_plan_batches_grow_to_stay_under_the_cap(customer_db: CustomerDB) -> None:
     customer_db.seed(1000)
     batches = plan_batches(customer_db.conn_id, customer_db.query, batch_size=10, max_batches=30)
-    assert len(batches) <= 30
+    assert len(batches) <= 30 and {b["of"] for b in batches} == {len(batches)}
     assert sum(b["count"] for b in batches) == 1000
     assert batches[0]["first"] == 1 and batches[-1]["last"] == 1000
     assert all(a["last"] < b["first"] for a, b in itertools.pairwise(batches))

@@ -98,3 +98,23 @@ def test_bulk_masking_is_fast_and_effective() -> None:
     assert mask_secrets(secrets + ["", secrets[0]]) == 2000
     assert time.perf_counter() - started < 5  # one by one this is minutes
     assert redact("pw=Bulk-Mask-Secret-01999 ok") == "pw=*** ok"
+
+
+def test_a_batch_releases_its_passwords_but_not_older_secrets() -> None:
+    """A process running many batches must not carry every password it read (dags test, CLI)."""
+    from airflow.sdk._shared.secrets_masker import _secrets_masker, redact
+
+    from airflow_provider_bolna.provisioning.masking import BatchSecrets
+
+    mask_secrets(["Older-Secret-Kept-0001"])
+    masker = _secrets_masker()
+    before = set(masker.patterns)
+    batch = BatchSecrets()
+    assert batch.add([f"Batch-Secret-{i:05d}" for i in range(500)] + ["Older-Secret-Kept-0001"]) == 501
+    assert redact("a Batch-Secret-00499 b") == "a *** b" and len(masker.patterns) == len(before) + 500
+    batch.release()
+    assert masker.patterns == before
+    assert redact("a Batch-Secret-00499 b") == "a Batch-Secret-00499 b"
+    assert redact("x Older-Secret-Kept-0001 y") == "x *** y"  # masked before the batch: stays masked
+    batch.release()  # idempotent
+    assert masker.patterns == before

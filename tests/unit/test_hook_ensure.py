@@ -158,6 +158,26 @@ def test_name_conflict_adopts_the_existing_trunk(api: respx.MockRouter, run: Run
     assert result.action == "adopted"
 
 
+@pytest.mark.parametrize("status", [400, 422])
+def test_a_taken_name_refused_with_a_validation_status_is_adopted(
+    api: respx.MockRouter, run: Runner, status: int
+) -> None:
+    """Bolna documents unique names, not the status of the refusal: 400/422 about the name count too."""
+    api.get(TRUNKS_PATH).mock(side_effect=[_listing(), _listing(trunk_json())])
+    api.post(TRUNKS_PATH).respond(status, json={"error": status, "message": "A trunk with this name already exists"})
+    result = run(make_hook(), "ensure_trunk", spec())
+    assert calls_of(api) == [LIST, CREATE, LIST]
+    assert result.action == "adopted"
+
+
+def test_a_validation_refusal_about_the_name_with_no_such_trunk_is_raised(api: respx.MockRouter, run: Runner) -> None:
+    api.get(TRUNKS_PATH).mock(return_value=_listing())
+    api.post(TRUNKS_PATH).respond(400, json={"error": 400, "message": "name must be at most 100 characters"})
+    with pytest.raises(BolnaValidationError, match="at most 100"):
+        run(make_hook(), "ensure_trunk", spec())
+    assert calls_of(api) == [LIST, CREATE, LIST]
+
+
 def test_conflict_not_about_the_name_is_raised(api: respx.MockRouter, run: Runner) -> None:
     api.get(TRUNKS_PATH).mock(return_value=_listing())
     api.post(TRUNKS_PATH).respond(
