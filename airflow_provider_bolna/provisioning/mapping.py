@@ -42,6 +42,8 @@ with the rejected value in it.
 
 from __future__ import annotations
 
+import functools
+
 import json
 import re
 import string
@@ -234,7 +236,7 @@ class RowMapper:
     def _spec(self, data: dict[str, Any], name: str, context: str) -> TrunkSpec:
         spec: dict[str, Any] = {"name": name}
         errors: list[FieldError] = []
-        for column, convert in self._converters():
+        for column, convert in self._converter_list:
             value = data.get(column)
             if value is None or (isinstance(value, str) and not value.strip() and column != "description"):
                 continue
@@ -253,7 +255,9 @@ class RowMapper:
             raise SpecError(errors, context)
         return result
 
-    def _converters(self) -> list[tuple[str, Callable[[dict[str, Any], Any], None]]]:
+    @functools.cached_property
+    def _converter_list(self) -> list[tuple[str, Callable[[dict[str, Any], Any], None]]]:
+        """Column → setter, built once per mapper (not per row)."""
         out: list[tuple[str, Callable[[dict[str, Any], Any], None]]] = []
         for column in TEXT_COLUMNS:
             out.append((column, _text_setter(column)))
