@@ -117,11 +117,6 @@ class TakenNames:
         self._names = list(names)
         self._listing: asyncio.Future[dict[str, SIPTrunk]] | None = None
 
-    @property
-    def listed(self) -> bool:
-        """Whether the listing was started."""
-        return self._listing is not None
-
     def noticed(self) -> None:
         """A create found its name taken: list the account (once) for the others."""
         if self._listing is None:
