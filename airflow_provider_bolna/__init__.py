@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["__version__"]
+__all__ = ["DEFAULT_CONN_ID", "__version__"]
+
+#: The Bolna connection every hook, operator, DAG and engine call uses unless told otherwise.
+DEFAULT_CONN_ID = "bolna_default"
 
 
 def __getattr__(name: str) -> Any:
