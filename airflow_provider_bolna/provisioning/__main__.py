@@ -3,11 +3,12 @@
 Connections come from Airflow as usual (``AIRFLOW_CONN_BOLNA_DEFAULT``,
 ``AIRFLOW_CONN_BOLNA_CUSTOMERS``, a secrets backend, or the metadata DB)::
 
-    python -m airflow_provider_bolna.provisioning --customers-conn bolna_customers \\
+    python -m airflow_provider_bolna.provisioning --scope crm --customers-conn bolna_customers \\
         --query "SELECT * FROM customers" --batch-size 500 --concurrency 8 [--dry-run] [--deprovision]
 
-Batches run one after another in this process. Exit status: 0, or 1 when ``--fail-on-error``
-and a customer failed, or 2 on a usage error.
+Whoever runs this command is the deployment's author (it takes every setting). Batches run one
+after another in this process. Exit status: 0, or 1 when ``--fail-on-error`` and a customer
+failed or the run's deletes were withheld (over the deletion budget), or 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -18,25 +19,21 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from airflow_provider_bolna.provisioning.engine import (
-    DEFAULT_BOLNA_CONN_ID,
-    ProvisionOptions,
-    format_summary,
-    plan_batches,
-    provision_batch,
-    summarize,
-)
-from airflow_provider_bolna.provisioning.gone import deprovision_gone
-from airflow_provider_bolna.provisioning.mapping import DEFAULT_NAME_TEMPLATE
-from airflow_provider_bolna.provisioning.state import DEFAULT_STATE_TABLE
+from airflow_provider_bolna import DEFAULT_CONN_ID
+from airflow_provider_bolna.provisioning.batch import provision_batch
+from airflow_provider_bolna.provisioning.run import plan_run
+from airflow_provider_bolna.provisioning.settings import DEFAULT_NAME_TEMPLATE, DEFAULT_STATE_TABLE, ProvisionOptions
+from airflow_provider_bolna.provisioning.summary import format_summary, summarize
+from airflow_provider_bolna.provisioning.sweep import deprovision_gone
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     p = argparse.ArgumentParser(prog="python -m airflow_provider_bolna.provisioning", description=__doc__.splitlines()[0])
+    p.add_argument("--scope", default="default", help="the deployment scope owning the state rows")
     p.add_argument("--customers-conn", default="bolna_customers", help="Airflow connection of the customer DB")
     p.add_argument("--query", default="SELECT * FROM customers", help="customer query (column contract)")
-    p.add_argument("--bolna-conn", default=DEFAULT_BOLNA_CONN_ID, help="Bolna connection")
+    p.add_argument("--bolna-conn", default=DEFAULT_CONN_ID, help="Bolna connection")
     p.add_argument("--state-conn", default=None, help="connection of the state table (default: customer DB)")
     p.add_argument("--state-table", default=DEFAULT_STATE_TABLE)
     p.add_argument("--name-template", default=DEFAULT_NAME_TEMPLATE)
@@ -45,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requests-per-minute", type=float, default=None, help="per-batch budget (0 = unlimited)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     p.add_argument("--deprovision", action="store_true", help="delete trunks of churned / vanished customers")
-    p.add_argument("--max-deprovision", type=int, default=100)
+    p.add_argument("--max-deletes", type=int, default=100, help="most trunks one run may delete")
+    p.add_argument("--max-delete-fraction", type=float, default=0.10,
+                   help="most trunks one run may delete, as a fraction of those recorded")
+    p.add_argument("--confirm-deletes", type=int, default=None, help="confirm an over-budget run (the planned count)")
     p.add_argument("--drift-check", action="store_true", help="compare with Bolna even when hashes match")
     p.add_argument("--look-before-create", action="store_true",
                    help="list the account before creating trunks for customers never provisioned here")
@@ -61,28 +61,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = ProvisionOptions(
-        name_template=args.name_template, dry_run=args.dry_run, deprovision=args.deprovision,
+        scope=args.scope, name_template=args.name_template, dry_run=args.dry_run, deprovision=args.deprovision,
         drift_check=args.drift_check, look_before_create=args.look_before_create, concurrency=args.concurrency,
-        requests_per_minute=args.requests_per_minute,
-        state_table=args.state_table, max_deprovision=args.max_deprovision,
+        requests_per_minute=args.requests_per_minute, state_table=args.state_table, max_deletes=args.max_deletes,
+        max_delete_fraction=args.max_delete_fraction, confirm_deletes=args.confirm_deletes,
     )
     conns = {"bolna_conn_id": args.bolna_conn, "state_conn": args.state_conn}
-    batches = plan_batches(args.customers_conn, args.query, batch_size=args.batch_size)
-    print(f"{len(batches)} batch(es)", flush=True)
+    plan = plan_run(args.customers_conn, args.query, options=options, state_conn=args.state_conn,
+                    batch_size=args.batch_size)
+    print(f"{len(plan.batches)} batch(es)", flush=True)
     summaries = []
-    for batch in batches:
+    for batch in plan.batches:
         summary = provision_batch(args.customers_conn, args.query, batch, options=options, **conns)
         summaries.append(summary.to_xcom())
         print(f"batch {batch['index']} [{batch['first']}..{batch['last']}]: "
               + ", ".join(f"{k} {v}" for k, v in summary.counts.items() if v), flush=True)
         if summary.plan:
             print(summary.plan, flush=True)
-    if args.deprovision:
-        gone = deprovision_gone(args.customers_conn, args.query, options=options, **conns)
+    if options.deprovision:
+        gone = deprovision_gone(args.customers_conn, args.query, keys=plan.gone, options=options, **conns)
         summaries.append(gone.to_xcom())
-    run = summarize(summaries)
+    run = summarize(summaries, budget=plan.budget)
     print(json.dumps(run, default=str) if args.json else format_summary(run), flush=True)
-    return 1 if (args.fail_on_error and run["failed_total"]) else 0
+    withheld = bool(plan.budget and plan.budget.withheld)
+    return 1 if (args.fail_on_error and (run["failed_total"] or withheld)) else 0
 
 
 if __name__ == "__main__":

@@ -9,104 +9,95 @@
   ``existing=None`` (the name is free as far as the plan knows), so an ambiguous failure
   (timeout, dropped connection, 5xx) is resolved by the hook's look-then-adopt logic, never by
   a blind second POST, and a name the API says is taken is adopted.
-* Once one create of a batch finds its name taken, the account probably holds more of the
-  batch's names (trunks made by hand, or before the state table existed): :class:`TakenNames`
-  then lists the account once, and the creates not yet sent adopt what it shows instead of
-  each POSTing into a refusal and listing the account on its own.
+* One :class:`AccountListing` per batch serves every look-up the creates need: once one create
+  finds its name taken, the account probably holds more of the batch's names (trunks made by
+  hand, or before the state table existed), so the creates not yet sent adopt what one listing
+  shows instead of each POSTing into a refusal; and the hook's recovery after an ambiguous
+  failure (did our POST land?) asks the same object, which coalesces concurrent look-ups into
+  one listing taken after all of them failed, instead of one whole-account listing each.
 * Every result is handed to ``on_result`` as soon as it is known (the state writer).
 * A failure is a result (``failed`` with a secret-free reason), except an authentication
-  failure, which stops the batch: every other request would fail the same way.
+  failure, which stops the batch (every other request would fail the same way), and a lost
+  writer lease (``guard`` raises), after which no write may be sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaError
 from airflow_provider_bolna.models import SIPTrunk
+from airflow_provider_bolna.provisioning.leases import LeaseLost
 from airflow_provider_bolna.provisioning.plan import Action, Plan, PlanItem
-from airflow_provider_bolna.provisioning.state import StateRecord
+from airflow_provider_bolna.provisioning.results import OUTCOMES, ItemResult, count_outcomes
+from airflow_provider_bolna.provisioning.settings import ProvisionOptions
 
-__all__ = ["OUTCOMES", "ItemResult", "Outcome", "TakenNames", "apply_plan", "lookup_trunks"]
+__all__ = ["OUTCOMES", "AccountListing", "abatch_hook", "ItemResult", "Listing", "apply_plan", "count_outcomes", "lookup_trunks"]
 
 log = logging.getLogger(__name__)
 
-Outcome = str
-#: Every outcome, in summary order.
-OUTCOMES: tuple[str, ...] = ("created", "adopted", "updated", "unchanged", "deprovisioned", "skipped", "failed")
+#: failures after which no request of the batch may be sent
+_STOPPERS = (BolnaAuthError, LeaseLost)
 
 
 @dataclass
-class ItemResult:
-    """What happened to one customer.
+class Listing:
+    """The trunks of one account listing that a batch asked about, by name and by id."""
 
-    :param item: the plan item.
-    :param outcome: one of :data:`OUTCOMES`.
-    :param trunk_id: the trunk, when known.
-    :param error: secret-free reason of a failure.
-    :param patched_fields: fields sent in a PATCH.
-    :param numbers_added: numbers registered.
-    :param numbers_removed: numbers removed.
-    :param seconds: time spent on it.
-    """
+    by_name: dict[str, SIPTrunk] = field(default_factory=dict)
+    by_id: dict[str, SIPTrunk] = field(default_factory=dict)
 
-    item: PlanItem
-    outcome: Outcome
-    trunk_id: str | None = None
-    error: str | None = None
-    patched_fields: list[str] = field(default_factory=list)
-    numbers_added: list[str] = field(default_factory=list)
-    numbers_removed: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+    def get(self, name: str) -> SIPTrunk | None:
+        """The trunk holding ``name`` (the oldest, if several do)."""
+        return self.by_name.get(name)
 
-    @property
-    def customer_id(self) -> Any:
-        """The customer key as read."""
-        return self.item.customer_id
+    def __contains__(self, name: object) -> bool:
+        return name in self.by_name
 
-    def state_record(self) -> StateRecord | None:
-        """The state-table row to write, or ``None`` when nothing changed."""
-        item = self.item
-        if self.outcome == "skipped" or not item.record:
-            return None  # nothing new to say (hash unchanged, same failure as recorded, ...)
-        if self.outcome == "failed":
-            return StateRecord(item.key, item.trunk_name, "failed", "failed", trunk_id=self.trunk_id,
-                               last_error=self.error)
-        if self.outcome == "deprovisioned":
-            return StateRecord(item.key, item.trunk_name, "deprovisioned", "deprovisioned", trunk_id=self.trunk_id)
-        return StateRecord(item.key, item.trunk_name, "provisioned", self.outcome, trunk_id=self.trunk_id,
-                           spec_hash=item.spec_hash, secret_hash=item.secret_hash)
-
-    def to_summary(self) -> dict[str, Any]:
-        """A small, secret-free dict (failed rows in XCom)."""
-        return {"customer_id": self.item.customer_id, "trunk_name": self.item.trunk_name,
-                "reason": self.error}
+    def __getitem__(self, name: str) -> SIPTrunk:
+        return self.by_name[name]
 
 
-async def lookup_trunks(hook: Any, names: Sequence[str]) -> dict[str, SIPTrunk]:
-    """One list call; the oldest trunk wins when a name is taken twice."""
-    trunks = await hook.alist_trunks(names=names)
-    actual: dict[str, SIPTrunk] = {}
+async def lookup_trunks(hook: Any, names: Sequence[str], ids: Sequence[str] = ()) -> Listing:
+    """One list call, kept to these names and ids; the oldest trunk wins when a name is taken twice."""
+    wanted_ids = set(ids)
+    if wanted_ids and "ids" in inspect.signature(hook.alist_trunks).parameters:
+        trunks = await hook.alist_trunks(names=names, ids=sorted(wanted_ids))
+    elif wanted_ids:
+        trunks = [t for t in await hook.alist_trunks() if t.name in set(names) or t.id in wanted_ids]
+    else:
+        trunks = await hook.alist_trunks(names=names)
+    listing = Listing()
     for trunk in trunks:
-        if trunk.name in actual:
-            log.warning("Two trunks are named %s (%s, %s); using the oldest", trunk.name, actual[trunk.name].id, trunk.id)
+        if trunk.id in wanted_ids:
+            listing.by_id[trunk.id] = trunk
+        if trunk.name not in set(names):
             continue
-        actual[trunk.name or ""] = trunk
-    return actual
+        if trunk.name in listing.by_name:
+            log.warning("Two trunks are named %s (%s, %s); using the oldest", trunk.name,
+                        listing.by_name[trunk.name].id, trunk.id)
+            continue
+        listing.by_name[trunk.name or ""] = trunk
+    return listing
 
 
-class TakenNames:
-    """One account listing, taken on demand, shared by the creates of a batch.
+class AccountListing:
+    """Account listings of a batch's create names, taken on demand and shared.
 
-    Until :meth:`noticed` is called, :meth:`existing` answers ``None`` at once (create). After,
-    it waits for a single list call of the batch's create names and answers from it. A failed
-    listing is logged and ignored (the creates fall back on the hook's own conflict handling),
-    except a refused key, which stops the batch.
+    * :meth:`existing`: until :meth:`noticed` is called it answers ``None`` at once (create);
+      after, it answers from one listing (the name was taken by someone else: adopt).
+    * :meth:`find`: the trunk holding ``name`` per a listing *started after the call* (the
+      hook's look-up after an ambiguous create: did our POST land?). Concurrent calls share one
+      listing; a call that arrives while an older listing is in flight waits for the next one.
+
+    A failed listing is logged and ignored by :meth:`existing` (the creates fall back on the
+    hook's own conflict handling), except a refused key, which stops the batch.
 
     :param hook: the batch's hook.
     :param names: the trunk names the batch creates.
@@ -115,34 +106,79 @@ class TakenNames:
     def __init__(self, hook: Any, names: Sequence[str]) -> None:
         self._hook = hook
         self._names = list(names)
-        self._listing: asyncio.Future[dict[str, SIPTrunk]] | None = None
+        self._current: asyncio.Future[Listing] | None = None
+        self._started = 0.0
+        self._noticed = False
+        self.listings = 0
+
+    def _start(self) -> asyncio.Future[Listing]:
+        self._started = time.monotonic()
+        self._current = asyncio.ensure_future(lookup_trunks(self._hook, self._names))
+        self.listings += 1
+        return self._current
+
+    async def _fresh(self, since: float) -> Listing:
+        while True:
+            current = self._current
+            if current is not None and self._started >= since:
+                return await asyncio.shield(current)
+            if current is not None and not current.done():
+                await asyncio.wait({current})  # older than the caller's failure: wait for the next one
+                continue
+            self._start()
+
+    async def find(self, name: str) -> SIPTrunk | None:
+        """The trunk named ``name`` per a listing taken after this call."""
+        return (await self._fresh(time.monotonic())).get(name)
 
     def noticed(self) -> None:
-        """A create found its name taken: list the account (once) for the others."""
-        if self._listing is None:
+        """A create found its name taken: the other creates look first."""
+        if not self._noticed:
             log.info("A trunk name of this batch was already taken; listing the account once for the other %d",
                      len(self._names))
-            self._listing = asyncio.ensure_future(lookup_trunks(self._hook, self._names))
+            self._noticed = True
+            if self._current is None:
+                self._start()
 
     async def existing(self, name: str) -> SIPTrunk | None:
-        """The trunk holding ``name`` per the listing, or ``None`` (absent, or no listing)."""
-        if self._listing is None:
+        """The trunk holding ``name`` per the shared listing, or ``None`` (absent, or not noticed)."""
+        if not self._noticed:
             return None
         try:
-            actual = await asyncio.shield(self._listing)
+            listing = await self._fresh(0.0)
         except BolnaAuthError:
             raise
         except BolnaError as exc:
             log.warning("Listing the account failed (%s); creating without it", exc)
             return None
-        return actual.get(name)
+        return listing.get(name)
 
     async def aclose(self) -> None:
         """Collect the listing (so that no task is left pending)."""
-        if self._listing is not None and not self._listing.done():
-            self._listing.cancel()
-        if self._listing is not None:
-            await asyncio.gather(self._listing, return_exceptions=True)
+        if self._current is not None:
+            if not self._current.done():
+                self._current.cancel()
+            await asyncio.gather(self._current, return_exceptions=True)
+
+
+async def abatch_hook(bolna_conn_id: str, options: ProvisionOptions, batches: int | None = None) -> Any:
+    """One hook per batch; its budget is the override or the connection's budget shared out.
+
+    :param bolna_conn_id: the Bolna connection.
+    :param options: ``requests_per_minute`` (override) and ``parallel_batches``.
+    :param batches: how many batches the run has: a run of fewer batches than
+        ``parallel_batches`` shares the budget among those only.
+    """
+    from airflow_provider_bolna.hooks.bolna import BolnaHook
+
+    rpm = options.requests_per_minute
+    if rpm is None:
+        budget = (await BolnaHook(bolna_conn_id).aget_settings()).requests_per_minute
+        sharing = min(options.parallel_batches, batches) if batches else options.parallel_batches
+        rpm = budget / max(1, sharing) if budget else 0.0
+    log.info("Batch rate budget: %s requests/minute", rpm or "unlimited")
+    return BolnaHook(bolna_conn_id, requests_per_minute=rpm)
+
 
 
 async def apply_plan(
@@ -151,7 +187,9 @@ async def apply_plan(
     *,
     concurrency: int = 8,
     deactivate_first: bool = True,
+    remove_extra_numbers: bool = True,
     on_result: Callable[[ItemResult], None] | None = None,
+    guard: Callable[[], None] | None = None,
 ) -> list[ItemResult]:
     """Carry out ``plan`` with ``hook`` (a :class:`BolnaHook`); return one result per item.
 
@@ -159,7 +197,11 @@ async def apply_plan(
     :param plan: from :class:`~.plan.Planner`.
     :param concurrency: customers in flight at once.
     :param deactivate_first: ``PATCH is_active=false`` before deleting a trunk, as Bolna advises.
+    :param remove_extra_numbers: when a create adopts a trunk that holds the name, remove the
+        numbers the spec does not list (as planned updates do).
     :param on_result: called with each result as soon as it is known (in the event loop).
+    :param guard: called before each customer's requests; raising stops the batch (a lost writer
+        lease: no write may be sent any more).
     :raises BolnaAuthError: the API key was refused (the batch stops; results so far are reported).
     """
     if concurrency < 1:
@@ -177,7 +219,8 @@ async def apply_plan(
     semaphore = asyncio.Semaphore(concurrency)
     deprovisions = [i for i in plan.items if i.needs_api and i.action is Action.DEPROVISION]
     others = [i for i in plan.items if i.needs_api and i.action is not Action.DEPROVISION]
-    taken = TakenNames(hook, [i.trunk_name for i in others if i.action is Action.CREATE])
+    listing = AccountListing(hook, [i.trunk_name for i in others if i.action is Action.CREATE])
+    apply = _Applier(hook, deactivate_first, remove_extra_numbers, listing, guard)
     try:
         for phase in (deprovisions, others):
             # the first item of a phase goes alone: a refused key costs one request, not
@@ -188,98 +231,111 @@ async def apply_plan(
                 try:
                     async with asyncio.TaskGroup() as group:
                         for item in wave:
-                            group.create_task(_guarded(hook, item, semaphore, deactivate_first, emit, taken))
-                except* BolnaAuthError as refused:
-                    raise refused.exceptions[0] from None  # every other request would be refused the same way
+                            group.create_task(apply.guarded(item, semaphore, emit))
+                except* _STOPPERS as stopped:
+                    raise stopped.exceptions[0] from None  # every other request would fail the same way
     finally:
-        await taken.aclose()
+        await listing.aclose()
     return results
 
 
 def _offline_result(item: PlanItem) -> ItemResult:
     """Results that need no request."""
     if item.action is Action.INVALID:
-        return ItemResult(item, "failed", trunk_id=item.trunk_id, error=item.reason)
+        return ItemResult(item, "failed", trunk_id=item.trunk_id, error=item.reason, fields=item.fields)
     if item.action is Action.ADOPT:
         return ItemResult(item, "adopted", trunk_id=item.trunk_id)
     if item.action is Action.DEPROVISION:  # trunk already gone
         return ItemResult(item, "deprovisioned", trunk_id=item.trunk_id)
     if item.action is Action.SKIP:
         return ItemResult(item, "skipped")
+    if item.action is Action.BUSY:
+        return ItemResult(item, "failed", error=item.reason)
     return ItemResult(item, "unchanged", trunk_id=item.trunk_id)
 
 
-async def _guarded(
-    hook: Any, item: PlanItem, semaphore: asyncio.Semaphore, deactivate_first: bool,
-    emit: Callable[[ItemResult], None], taken: TakenNames,
-) -> None:
-    async with semaphore:
-        started = time.monotonic()
-        try:
-            result = await _apply_one(hook, item, deactivate_first, taken)
-        except BolnaAuthError as exc:
-            emit(ItemResult(item, "failed", trunk_id=item.trunk_id, error=_reason(exc, item)))
-            raise
-        except BolnaError as exc:
-            result = ItemResult(item, "failed", trunk_id=item.trunk_id, error=_reason(exc, item))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("Unexpected error provisioning customer %s", item.key)
-            result = ItemResult(item, "failed", trunk_id=item.trunk_id, error=_reason(exc, item))
-        result.seconds = time.monotonic() - started
-        emit(result)
+class _Applier:
+    """Carries out plan items on the hook (one per batch)."""
 
+    def __init__(self, hook: Any, deactivate_first: bool, remove_extra_numbers: bool, listing: AccountListing,
+                 guard: Callable[[], None] | None) -> None:
+        self.hook = hook
+        self.deactivate_first = deactivate_first
+        self.remove_extra_numbers = remove_extra_numbers
+        self.listing = listing
+        self.guard = guard or (lambda: None)
+        self._finder = "finder" in inspect.signature(hook.aensure_trunk).parameters
 
-async def _apply_one(hook: Any, item: PlanItem, deactivate_first: bool, taken: TakenNames) -> ItemResult:
-    if item.action is Action.DEPROVISION:
-        assert item.trunk_id is not None
-        await hook.adelete_trunk(item.trunk_id, missing_ok=True, deactivate_first=deactivate_first)
-        return ItemResult(item, "deprovisioned", trunk_id=item.trunk_id)
-    spec = item.customer.spec
-    assert spec is not None
-    if item.action is Action.CREATE:
-        return await _create(hook, item, taken)
-    trunk_id = item.trunk_id
-    assert trunk_id is not None and item.existing is not None
-    removed: list[str] = []
-    for number in item.remove_numbers:
-        await hook.aremove_number(trunk_id, number.id, missing_ok=True)
-        removed.append(number.phone_number)
-    patched: list[str] = []
-    if item.patch is not None:
-        await hook.aupdate_trunk(trunk_id, item.patch)
-        patched = item.patch.fields
-    added: list[str] = []
-    wanted = {n.phone_number: n for n in spec.phone_numbers}
-    for phone in item.add_numbers:
-        outcome = await hook.aensure_number(trunk_id, wanted[phone], known_numbers=item.existing.active_numbers)
-        if outcome.action == "created":
-            added.append(phone)
-    return ItemResult(item, "updated", trunk_id=trunk_id, patched_fields=patched, numbers_added=added,
-                      numbers_removed=removed)
+    async def guarded(self, item: PlanItem, semaphore: asyncio.Semaphore, emit: Callable[[ItemResult], None]) -> None:
+        async with semaphore:
+            started = time.monotonic()
+            try:
+                self.guard()
+                result = await self.apply(item)
+            except _STOPPERS as exc:
+                emit(ItemResult(item, "failed", trunk_id=item.trunk_id, error=_reason(exc, item)))
+                raise
+            except BolnaError as exc:
+                result = ItemResult(item, "failed", trunk_id=item.trunk_id, error=_reason(exc, item))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("Unexpected error provisioning customer %s", item.key)
+                result = ItemResult(item, "failed", trunk_id=item.trunk_id, error=_reason(exc, item))
+            result.seconds = time.monotonic() - started
+            emit(result)
 
-
-async def _create(hook: Any, item: PlanItem, taken: TakenNames) -> ItemResult:
-    spec = item.customer.spec
-    assert spec is not None
-    existing = await taken.existing(item.trunk_name)
-    result = await hook.aensure_trunk(spec, if_exists="update", existing=existing)
-    trunk = result.trunk
-    if result.action == "created":
-        return ItemResult(item, "created", trunk_id=trunk.id, numbers_added=list(result.numbers_added))
-    taken.noticed()
-    # The name was taken (by a person, another tool or run): the hook adopted the trunk and
-    # patched its drift; finish the job by removing numbers the spec does not list.
-    wanted = {n.key for n in spec.phone_numbers}
-    removed = []
-    for number in trunk.active_numbers:
-        if number.key not in wanted:
-            await hook.aremove_number(trunk.id, number.id, missing_ok=True)
+    async def apply(self, item: PlanItem) -> ItemResult:
+        hook = self.hook
+        if item.action is Action.DEPROVISION:
+            assert item.trunk_id is not None
+            await hook.adelete_trunk(item.trunk_id, missing_ok=True, deactivate_first=self.deactivate_first)
+            return ItemResult(item, "deprovisioned", trunk_id=item.trunk_id)
+        spec = item.customer.spec
+        assert spec is not None
+        if item.action is Action.CREATE:
+            return await self.create(item)
+        trunk_id = item.trunk_id
+        assert trunk_id is not None and item.existing is not None
+        removed: list[str] = []
+        for number in item.remove_numbers:
+            await hook.aremove_number(trunk_id, number.id, missing_ok=True)
             removed.append(number.phone_number)
-    outcome = "updated" if (result.action == "updated" or removed) else "adopted"
-    return ItemResult(item, outcome, trunk_id=trunk.id, patched_fields=list(result.patched_fields),
-                      numbers_added=list(result.numbers_added), numbers_removed=removed)
+        patched: list[str] = []
+        if item.patch is not None:
+            await hook.aupdate_trunk(trunk_id, item.patch)
+            patched = item.patch.fields
+        added: list[str] = []
+        wanted = {n.phone_number: n for n in spec.phone_numbers}
+        for phone in item.add_numbers:
+            outcome = await hook.aensure_number(trunk_id, wanted[phone], known_numbers=item.existing.active_numbers)
+            if outcome.action == "created":
+                added.append(phone)
+        return ItemResult(item, "updated", trunk_id=trunk_id, patched_fields=patched, numbers_added=added,
+                          numbers_removed=removed)
+
+    async def create(self, item: PlanItem) -> ItemResult:
+        hook, spec = self.hook, item.customer.spec
+        assert spec is not None
+        existing = await self.listing.existing(item.trunk_name)
+        extra = {"finder": self.listing.find} if self._finder else {}
+        result = await hook.aensure_trunk(spec, if_exists="update", existing=existing, **extra)
+        trunk = result.trunk
+        if result.action == "created":
+            return ItemResult(item, "created", trunk_id=trunk.id, numbers_added=list(result.numbers_added))
+        self.listing.noticed()
+        # The name was taken (by a person, another tool or run): the hook adopted the trunk and
+        # patched its drift; finish the job as a planned update would.
+        removed = []
+        if self.remove_extra_numbers:
+            wanted = {n.key for n in spec.phone_numbers}
+            for number in trunk.active_numbers:
+                if number.key not in wanted:
+                    await hook.aremove_number(trunk.id, number.id, missing_ok=True)
+                    removed.append(number.phone_number)
+        outcome = "updated" if (result.action == "updated" or removed) else "adopted"
+        return ItemResult(item, outcome, trunk_id=trunk.id, patched_fields=list(result.patched_fields),
+                          numbers_added=list(result.numbers_added), numbers_removed=removed)
 
 
 def _reason(exc: BaseException, item: PlanItem) -> str:
@@ -291,11 +347,3 @@ def _reason(exc: BaseException, item: PlanItem) -> str:
         if secret:
             text = text.replace(secret, "***")
     return f"customer {item.key}: {text}"
-
-
-def count_outcomes(results: Iterable[ItemResult]) -> dict[str, int]:
-    """Customers per outcome, every outcome present."""
-    counts = dict.fromkeys(OUTCOMES, 0)
-    for r in results:
-        counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    return counts

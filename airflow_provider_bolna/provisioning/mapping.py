@@ -43,15 +43,19 @@ with the rejected value in it.
 from __future__ import annotations
 
 import functools
-
 import json
 import re
-import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from airflow_provider_bolna.models import FieldError, SpecError, TrunkSpec, parse_trunk_spec
+from airflow_provider_bolna.provisioning.settings import (
+    DEFAULT_NAME_TEMPLATE,
+    NameTemplate,
+    check_trunk_name,
+)
+from airflow_provider_bolna.secrets.refs import PasswordRefPolicy, SecretRefError, SecretResolver
 
 __all__ = [
     "CONTRACT_COLUMNS",
@@ -63,7 +67,6 @@ __all__ = [
     "validate_name_template",
 ]
 
-DEFAULT_NAME_TEMPLATE = "cust-{customer_id}"
 CustomerStatus = Literal["active", "churned"]
 
 #: Boolean columns copied to the spec under the same name.
@@ -108,6 +111,8 @@ _GATEWAY_V6 = re.compile(r"^\[(?P<host>[^\]]+)\](?::(?P<port>[^:]*))?(?::(?P<pri
 _BRACKETED_V6_START = re.compile(r"^\[[0-9A-Fa-f:.%]+\]")
 _TRANSPORTS = {"udp": "transport-udp", "tcp": "transport-tcp", "tls": "transport-tls"}
 _STATUSES: dict[str, CustomerStatus] = {"active": "active", "churned": "churned"}
+#: the state table's key column is VARCHAR(255)
+MAX_KEY_LENGTH = 255
 
 
 def customer_key(customer_id: Any) -> str:
@@ -118,26 +123,27 @@ def customer_key(customer_id: Any) -> str:
 
 
 def validate_name_template(template: str) -> str:
-    """Check that ``template`` names the customer and nothing else.
+    """Check that ``template`` is literal text and ``{customer_id}``, nothing else.
 
     :param template: e.g. ``"cust-{customer_id}"``.
-    :raises ValueError: no ``{customer_id}``, or another placeholder.
+    :raises ValueError: a format spec, conversion, attribute/index access, another
+        placeholder, no ``{customer_id}``, or characters a trunk name may not hold.
     """
     try:
-        names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        NameTemplate(template)
     except ValueError as exc:
-        raise ValueError(f"name_template {template!r} is not a valid format string: {exc}") from None
-    if names != {"customer_id"}:
-        raise ValueError(
-            f"name_template {template!r} must contain {{customer_id}} and no other placeholder "
-            "(the trunk name is the idempotency key: derive it from the customer key only)"
-        )
+        raise ValueError(f"name_template: {exc}") from None
     return template
 
 
 def render_trunk_name(template: str, customer_id: Any) -> str:
-    """The trunk name of a customer: ``template.format(customer_id=...)``."""
-    return template.format(customer_id=customer_key(customer_id))
+    """The trunk name of a customer (not checked; see :func:`~.settings.check_trunk_name`)."""
+    return NameTemplate(template).render(customer_key(customer_id))
+
+
+def shown_key(key: str, limit: int = 64) -> str:
+    """A customer key fit for a message: tenant data, so cut to ``limit`` characters."""
+    return key if len(key) <= limit else key[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -177,32 +183,34 @@ class _ColumnError(Exception):
 
 
 class RowMapper:
-    """Turn customer rows into specs, resolving password references and collecting secrets.
+    """Turn customer rows into specs, resolving allowed password references, collecting secrets.
 
-    :param name_template: trunk name template, ``{customer_id}`` only.
-    :param resolve_refs: resolve ``{"conn": ...}`` / ``{"variable": ...}`` password references.
+    :param name_template: trunk name template: literal text and ``{customer_id}``.
+    :param password_refs: which references a row's ``auth_password`` may use (off by default:
+        rows are tenant data, and a reference would let a tenant choose which secret to send).
     :param get_connection: connection getter for references (default: Airflow's).
     :param get_variable: variable getter for references (default: Airflow's).
 
     Every password seen (plain or resolved) is appended to :attr:`secrets`, so the caller can
-    register them with the log masker in one go (see :mod:`.masking`) and then clear the list.
+    register them with the log masker in one go (:mod:`airflow_provider_bolna.secrets.masker`)
+    and then clear the list.
     """
 
     def __init__(
         self,
         name_template: str = DEFAULT_NAME_TEMPLATE,
         *,
-        resolve_refs: bool = True,
+        password_refs: PasswordRefPolicy | None = None,
         get_connection: Callable[[str], Any] | None = None,
         get_variable: Callable[[str], Any] | None = None,
     ) -> None:
-        self.name_template = validate_name_template(name_template)
-        self.resolve_refs = resolve_refs
+        validate_name_template(name_template)
+        self.template = NameTemplate(name_template)
+        self.name_template = name_template
+        self.password_refs = password_refs or PasswordRefPolicy()
         self.secrets: list[str] = []
-        self._conn_cache: dict[str, Any] = {}
-        self._var_cache: dict[str, Any] = {}
-        self._get_connection = get_connection
-        self._get_variable = get_variable
+        self._resolver = SecretResolver(get_connection=get_connection, get_variable=get_variable,
+                                        mask=self.secrets.append, policy=self.password_refs)
 
     # ------------------------------------------------------------------ public
 
@@ -216,8 +224,17 @@ class RowMapper:
         if "customer_id" not in data:
             raise KeyError("the customer query must return a customer_id column")
         customer_id = data["customer_id"]
-        name = render_trunk_name(self.name_template, customer_id)
-        context = f"customer {customer_key(customer_id)}"
+        key = customer_key(customer_id)
+        context = f"customer {shown_key(key)}"
+        if len(key) > MAX_KEY_LENGTH:
+            err = SpecError([FieldError(field="customer_id", message=f"longer than {MAX_KEY_LENGTH} characters")],
+                            context)
+            return MappedCustomer(customer_id, "", "active", error=str(err), fields=("customer_id",))
+        name = self.template.render(key)
+        bad_name = check_trunk_name(name)
+        if bad_name is not None:
+            err = SpecError([FieldError(field="customer_id", message=bad_name)], context)
+            return MappedCustomer(customer_id, name[:255], "active", error=str(err), fields=("customer_id",))
         status_raw = data.get("status")
         status = _STATUSES.get(str(status_raw).strip().lower()) if status_raw is not None else "active"
         if status is None:
@@ -277,17 +294,8 @@ class RowMapper:
     def _set_password(self, spec: dict[str, Any], value: Any) -> None:
         ref = _maybe_json(value, "auth_password") if isinstance(value, str) and value.lstrip().startswith("{") else value
         if isinstance(ref, Mapping):
-            if not self.resolve_refs:
-                raise _ColumnError("auth_password", "password references are disabled")
-            from airflow_provider_bolna.secrets_ref import SecretRefError, resolve_secret_refs
-
             try:
-                resolved = resolve_secret_refs(
-                    {"auth_password": dict(ref)},
-                    get_connection=self._cached_connection,
-                    get_variable=self._cached_variable,
-                    mask=self.secrets.append,
-                )
+                resolved = self._resolver.resolve_spec({"auth_password": dict(ref)})
             except SecretRefError as exc:
                 raise _ColumnError("auth_password", exc.message) from None
             spec["auth_password"] = resolved["auth_password"]
@@ -296,26 +304,6 @@ class RowMapper:
             raise _ColumnError("auth_password", "must be text or a reference {'conn': ...} / {'variable': ...}")
         self.secrets.append(value)
         spec["auth_password"] = value
-
-    def _cached_connection(self, conn_id: str) -> Any:
-        if conn_id not in self._conn_cache:
-            if self._get_connection is not None:
-                self._conn_cache[conn_id] = self._get_connection(conn_id)
-            else:
-                from airflow.providers.common.compat.sdk import BaseHook
-
-                self._conn_cache[conn_id] = BaseHook.get_connection(conn_id)
-        return self._conn_cache[conn_id]
-
-    def _cached_variable(self, key: str) -> Any:
-        if key not in self._var_cache:
-            if self._get_variable is not None:
-                self._var_cache[key] = self._get_variable(key)
-            else:
-                from airflow.providers.common.compat.sdk import Variable
-
-                self._var_cache[key] = Variable.get(key)
-        return self._var_cache[key]
 
 
 # ---------------------------------------------------------------------- column converters

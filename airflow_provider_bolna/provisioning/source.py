@@ -17,35 +17,35 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any, Self
+from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["KEY_COLUMN", "CustomerSource", "get_db_hook"]
+from airflow_provider_bolna.provisioning.db import IN_CHUNK, DbSession, end_read, get_db_hook
+
+__all__ = ["KEY_COLUMN", "CustomerSource", "KeyGroup", "clean_query", "get_db_hook"]
 
 log = logging.getLogger(__name__)
 
 KEY_COLUMN = "customer_id"
 _ALIAS = "bolna_src"
-#: Bound parameters per ``IN (...)`` list (SQLite's historical limit is 999).
-IN_CHUNK = 500
 
 
-def get_db_hook(conn_id_or_hook: Any) -> Any:
-    """A ``DbApiHook`` for a connection id (``BaseHook.get_connection(id).get_hook()``), or the hook itself."""
-    if not isinstance(conn_id_or_hook, str):
-        return conn_id_or_hook
-    from airflow.providers.common.compat.sdk import BaseHook
+@dataclass(frozen=True)
+class KeyGroup:
+    """One distinct customer key of the source.
 
-    return BaseHook.get_connection(conn_id_or_hook).get_hook()
+    :param key: the key as the database returns it.
+    :param rows: how many rows carry it (more than one breaks the contract: keys are unique).
+    :param churned: whether a row with it has ``status = 'churned'``.
+    """
 
-
-def placeholder_of(hook: Any) -> str:
-    """The DB-API placeholder of a hook (``?`` or ``%s``)."""
-    placeholder = getattr(hook, "placeholder", None) or "%s"
-    return str(placeholder)
+    key: Any
+    rows: int
+    churned: bool
 
 
 def clean_query(query: str) -> str:
-    """Strip whitespace and trailing semicolons; refuse an empty query."""
+    """Strip whitespace and trailing semicolons; refuse an empty query or several statements."""
     cleaned = query.strip()
     while cleaned.endswith(";"):
         cleaned = cleaned[:-1].rstrip()
@@ -56,54 +56,20 @@ def clean_query(query: str) -> str:
     return cleaned
 
 
-class DbSession:
-    """One DB-API connection of a ``DbApiHook``, opened on first use, reused, closed once.
-
-    Subclasses set ``self.hook``; use as a context manager or call :meth:`close`.
-    """
-
-    hook: Any
-    _conn: Any = None
-
-    def new_connection(self) -> Any:
-        """A fresh DB-API connection (a writer thread opens its own)."""
-        return self.hook.get_conn()
-
-    def connection(self) -> Any:
-        """The session's connection (opened on first use, reused for every statement)."""
-        if self._conn is None:
-            self._conn = self.new_connection()
-        return self._conn
-
-    def close(self) -> None:
-        """Close the connection, if open."""
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 class CustomerSource(DbSession):
     """The customer query on one database connection.
 
     :param conn: an Airflow connection id or a ``DbApiHook``.
     :param query: a SELECT returning at least ``customer_id`` (already rendered by Jinja).
     :param key_column: the unique, ordered key column (``customer_id`` in the contract).
+    :param statement_timeout: seconds any one statement may run.
     """
 
-    def __init__(self, conn: Any, query: str, key_column: str = KEY_COLUMN) -> None:
+    def __init__(self, conn: Any, query: str, key_column: str = KEY_COLUMN, statement_timeout: float = 300.0) -> None:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_column):
             raise ValueError(f"key_column {key_column!r} must be a plain column name")
-        self.hook = get_db_hook(conn)
+        super().__init__(conn, statement_timeout)
         self.key_column = key_column
-        self.placeholder = placeholder_of(self.hook)
         query = clean_query(query)
         self.query = query.replace("%", "%%") if self.placeholder == "%s" else query
 
@@ -111,23 +77,22 @@ class CustomerSource(DbSession):
         conn = self.connection()
         cur = conn.cursor()
         try:
-            cur.execute(sql, tuple(params))
+            self.execute(cur, sql, params)
             names = [str(d[0]).lower() for d in cur.description or ()]
             rows = [dict(zip(names, row)) for row in cur.fetchall()]
         finally:
             cur.close()
-        _end_read(conn)
+        end_read(conn)
         return rows
 
     # ------------------------------------------------------------------ SQL
 
-    def _select(self, columns: str, conditions: list[str], limit: bool) -> str:
+    def _select(self, columns: str, conditions: list[str], limit: bool, group: bool = False) -> str:
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        key = f"{_ALIAS}.{self.key_column}"
         tail = f" LIMIT {self.placeholder}" if limit else ""
-        return (
-            f"SELECT {columns} FROM (\n{self.query}\n) {_ALIAS}{where} "
-            f"ORDER BY {_ALIAS}.{self.key_column}{tail}"
-        )
+        grouping = f" GROUP BY {key}" if group else ""
+        return f"SELECT {columns} FROM (\n{self.query}\n) {_ALIAS}{where}{grouping} ORDER BY {key}{tail}"
 
     def _range(self, after: Any, first: Any, last: Any) -> tuple[list[str], list[Any]]:
         col = f"{_ALIAS}.{self.key_column}"
@@ -146,10 +111,25 @@ class CustomerSource(DbSession):
 
     # ------------------------------------------------------------------ reads
 
+    def column_names(self) -> set[str]:
+        """The (lower-case) columns the query returns, read without fetching a row."""
+        conn = self.connection()
+        cur = conn.cursor()
+        try:
+            self.execute(cur, f"SELECT * FROM (\n{self.query}\n) {_ALIAS} WHERE 1 = 0")
+            names = {str(d[0]).lower() for d in cur.description or ()}
+        finally:
+            cur.close()
+        end_read(conn)
+        return names
+
     def iter_pages(
         self, page_size: int = 500, *, first: Any = None, last: Any = None, columns: str = "*"
     ) -> Iterator[list[dict[str, Any]]]:
         """Yield rows in pages of at most ``page_size``, ordered by key, ``first <= key <= last``.
+
+        Keys are unique by contract (:meth:`iter_key_groups` finds the rows that break it); a
+        key repeated across a page boundary may be read once only.
 
         :param page_size: rows per query (``LIMIT``).
         :param first: smallest key to read (inclusive), ``None`` = from the start.
@@ -171,9 +151,34 @@ class CustomerSource(DbSession):
             after = rows[-1][self.key_column]
 
     def iter_keys(self, page_size: int = 5000, *, first: Any = None, last: Any = None) -> Iterator[list[Any]]:
-        """Yield customer keys only, in keyset pages (for planning batches)."""
+        """Yield customer keys only, in keyset pages."""
         for rows in self.iter_pages(page_size, first=first, last=last, columns="key"):
             yield [r[self.key_column] for r in rows]
+
+    def iter_key_groups(self, page_size: int = 5000) -> Iterator[list[KeyGroup]]:
+        """Yield every distinct key with its row count and churn flag, in keyset pages.
+
+        Grouping makes paging exact even when a key is (wrongly) repeated: a group is never
+        split by a page boundary, so no row is skipped and every duplicate is counted.
+        """
+        if page_size < 1:
+            raise ValueError("page_size must be >= 1")
+        key = f"{_ALIAS}.{self.key_column}"
+        churned = "0"
+        if "status" in self.column_names():
+            churned = (f"SUM(CASE WHEN LOWER(TRIM(CAST({_ALIAS}.status AS VARCHAR(64)))) = 'churned' "
+                       "THEN 1 ELSE 0 END)")
+        columns = f"{key} AS k, COUNT(*) AS n, {churned} AS churned"
+        after = None
+        while True:
+            conditions, params = self._range(after, None, None)
+            rows = self._fetch(self._select(columns, conditions, limit=True, group=True), [*params, page_size])
+            if not rows:
+                return
+            yield [KeyGroup(r["k"], int(r["n"]), bool(r["churned"])) for r in rows]
+            if len(rows) < page_size:
+                return
+            after = rows[-1]["k"]
 
     def rows_for_keys(self, keys: Sequence[Any], columns: str = "*") -> list[dict[str, Any]]:
         """The rows of these customers (missing keys are simply absent), ordered by key.
@@ -195,13 +200,3 @@ class CustomerSource(DbSession):
         for keys in self.iter_keys(1):
             return keys[0] if keys else None
         return None
-
-
-def _end_read(conn: Any) -> None:
-    """End the implicit read transaction (PostgreSQL drivers open one per statement)."""
-    rollback = getattr(conn, "rollback", None)
-    if rollback is not None:
-        try:
-            rollback()
-        except Exception:
-            log.debug("rollback after read failed", exc_info=True)

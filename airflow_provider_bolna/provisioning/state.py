@@ -1,16 +1,19 @@
-"""The ``bolna_provisioning_state`` table: one row per customer, written as results arrive.
+"""The state table: one row per (scope, customer), written as results arrive.
 
 Portable SQL for SQLite (3.24+) and PostgreSQL (9.5+): ``CREATE TABLE IF NOT EXISTS``,
-``INSERT ... ON CONFLICT (customer_id) DO UPDATE`` with ``excluded.*``, ``CURRENT_TIMESTAMP``.
+``INSERT ... ON CONFLICT DO UPDATE`` with ``excluded.*``, ``CURRENT_TIMESTAMP``.
 
 ======================== ==================================================================
 column                   meaning
 ======================== ==================================================================
-``customer_id``          the customer key as text (primary key)
+``scope``                the deployment that owns the row (its trunk); plans, sweeps and
+                         deletes read only their own scope's rows
+``customer_id``          the customer key as text (primary key with ``scope``)
 ``trunk_name``           the derived trunk name (idempotency key)
 ``trunk_id``             Bolna's trunk id (kept after a deprovision, for the record)
-``spec_hash``            ``TrunkSpec.fingerprint`` keyed with sha256(API key): unchanged hash
-                         + ``provisioned`` = nothing to do, no API call
+``spec_hash``            ``TrunkSpec.fingerprint`` keyed with the scope's salt (see
+                         :meth:`StateStore.fingerprint_key`): unchanged hash + ``provisioned``
+                         = nothing to do, no API call; rotating the API key changes nothing
 ``secret_hash``          HMAC-SHA256 of the SIP password (same key): detects a rotation,
                          which the API cannot show; never the password
 ``status``               ``provisioned`` / ``failed`` / ``deprovisioned``, or ``pending``:
@@ -19,36 +22,65 @@ column                   meaning
                          up instead of trusting the absence of a row)
 ``action``               what the last run did (created, adopted, updated, unchanged, ...)
 ``last_error``           why it failed (secret-free, field named), ``NULL`` on success
+``error_fields``         the fields at fault, comma-separated (``NULL`` on success)
+``run_id``               the Airflow run (or other caller) that wrote the row last
+``verified_at``          last time the trunk was seen on Bolna (self-healing checks)
 ``created_at``           first time the customer was recorded
 ``updated_at``           last time its row changed
 ======================== ==================================================================
 
+A table of the first layout (no ``scope``) is migrated in place, its rows given the scope of
+the deployment that first opens it.
+
+Beside it, two small tables share its name as a prefix: ``<table>_meta`` (per-scope settings
+such as the fingerprint salt) and ``<table>_leases`` (one writer per trunk name, see
+:mod:`.leases`).
+
 Writes go through :class:`StateWriter`: a background thread that upserts whatever results
 have arrived (groups of up to 50) and commits, so a killed run loses at most the results of
-the last few milliseconds — and those trunks are adopted, not duplicated, on the next run.
+the last few milliseconds — and those trunks are found by id or name, not duplicated, on the
+next run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
-import re
+import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
-from airflow_provider_bolna.provisioning.source import IN_CHUNK, DbSession, get_db_hook, placeholder_of
+from airflow_provider_bolna.provisioning.db import IN_CHUNK, DbSession
+from airflow_provider_bolna.provisioning.settings import DEFAULT_STATE_TABLE, TABLE_NAME
 
-__all__ = ["DEFAULT_STATE_TABLE", "StateRecord", "StateRow", "StateStore", "StateWriter"]
+__all__ = [
+    "DEFAULT_SCOPE",
+    "DEFAULT_STATE_TABLE",
+    "StateRecord",
+    "StateRow",
+    "StateStore",
+    "StateWriter",
+    "StateWriterError",
+]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STATE_TABLE = "bolna_provisioning_state"
+DEFAULT_SCOPE = "default"
 Status = Literal["pending", "provisioned", "failed", "deprovisioned"]
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _ERROR_LIMIT = 1000
-_COLUMNS = ("customer_id", "trunk_name", "trunk_id", "spec_hash", "secret_hash", "status", "action", "last_error")
+_COLUMNS = ("scope", "customer_id", "trunk_name", "trunk_id", "spec_hash", "secret_hash", "status", "action",
+            "last_error", "error_fields", "run_id")
+#: columns added after the first layout: added in place (nullable) when missing
+_ADDED_COLUMNS = {"error_fields": "VARCHAR(255)", "run_id": "VARCHAR(250)", "verified_at": "{ts}"}
+_WRITER_JOIN_SECONDS = 120.0
+
+
+class StateWriterError(RuntimeError):
+    """Results could not be recorded in the state table (the batch fails loudly)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +95,8 @@ class StateRow:
     :param status: ``pending``, ``provisioned``, ``failed`` or ``deprovisioned``.
     :param action: last action.
     :param last_error: last failure reason.
+    :param verified_at: last time the trunk was seen on Bolna (UTC), if ever.
+    :param scope: the owning deployment.
     """
 
     customer_id: str
@@ -73,6 +107,13 @@ class StateRow:
     status: str
     action: str | None = None
     last_error: str | None = None
+    verified_at: datetime | None = None
+    scope: str = DEFAULT_SCOPE
+
+    @property
+    def live(self) -> bool:
+        """Whether the row may stand for an existing trunk (anything but deprovisioned)."""
+        return self.status != "deprovisioned"
 
 
 @dataclass(frozen=True)
@@ -81,6 +122,8 @@ class StateRecord:
 
     ``trunk_id``, ``spec_hash`` and ``secret_hash`` set to ``None`` keep the stored values
     (a failure does not forget the trunk it knows, nor the last good hash).
+
+    :param verified: the trunk was just seen on Bolna (sets ``verified_at``).
     """
 
     customer_id: str
@@ -91,31 +134,45 @@ class StateRecord:
     spec_hash: str | None = None
     secret_hash: str | None = None
     last_error: str | None = None
+    error_fields: tuple[str, ...] = ()
+    verified: bool = False
 
 
 class StateStore(DbSession):
-    """Read and write the state table on one connection.
+    """Read and write one scope's rows of the state table on one connection.
 
     :param conn: an Airflow connection id or a ``DbApiHook`` (SQLite, PostgreSQL).
     :param table: table name, optionally schema-qualified (``schema.table``).
+    :param scope: the deployment whose rows this store reads and writes.
+    :param run_id: recorded on every row written (the Airflow run, or a caller's label).
+    :param statement_timeout: seconds any one statement may run.
     """
 
-    def __init__(self, conn: Any, table: str = DEFAULT_STATE_TABLE) -> None:
-        if not _IDENT.match(table):
+    def __init__(self, conn: Any, table: str = DEFAULT_STATE_TABLE, *, scope: str = DEFAULT_SCOPE,
+                 run_id: str | None = None, statement_timeout: float = 300.0) -> None:
+        if not TABLE_NAME.match(table):
             raise ValueError(f"state table {table!r} must be a plain (optionally schema-qualified) identifier")
-        self.conn_ref = conn
-        self.hook = get_db_hook(conn)
+        super().__init__(conn, statement_timeout)
         self.table = table
-        self.placeholder = placeholder_of(self.hook)
+        self.scope = scope
+        self.run_id = run_id
+        self._name = table.split(".")[-1]
+        self.meta_table = f"{table}_meta"
+        self.leases_table = f"{table}_leases"
 
     # ------------------------------------------------------------------ schema
 
-    def ddl(self) -> str:
-        """``CREATE TABLE IF NOT EXISTS`` for this table (portable types)."""
-        ts = "TIMESTAMP WITH TIME ZONE" if self.dialect == "postgresql" else "TIMESTAMP"
-        return (
-            f"CREATE TABLE IF NOT EXISTS {self.table} (\n"
-            "  customer_id VARCHAR(255) NOT NULL PRIMARY KEY,\n"
+    @property
+    def _ts(self) -> str:
+        return "TIMESTAMP WITH TIME ZONE" if self.dialect == "postgresql" else "TIMESTAMP"
+
+    def ddl(self) -> list[str]:
+        """``CREATE TABLE/INDEX IF NOT EXISTS`` statements for the state and its side tables."""
+        ts, t, n = self._ts, self.table, self._name
+        return [
+            f"CREATE TABLE IF NOT EXISTS {t} (\n"
+            "  scope VARCHAR(64) NOT NULL,\n"
+            "  customer_id VARCHAR(255) NOT NULL,\n"
             "  trunk_name VARCHAR(255) NOT NULL,\n"
             "  trunk_id VARCHAR(255),\n"
             "  spec_hash VARCHAR(64),\n"
@@ -123,95 +180,187 @@ class StateStore(DbSession):
             "  status VARCHAR(32) NOT NULL,\n"
             "  action VARCHAR(32),\n"
             "  last_error TEXT,\n"
+            "  error_fields VARCHAR(255),\n"
+            "  run_id VARCHAR(250),\n"
+            f"  verified_at {ts},\n"
             f"  created_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL,\n"
-            f"  updated_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL\n"
-            ")"
-        )
-
-    @property
-    def dialect(self) -> str:
-        """``postgresql``, ``sqlite`` or the connection type."""
-        conn_type = str(getattr(self.hook, "conn_type", "") or "")
-        return "postgresql" if conn_type in ("postgres", "postgresql") else conn_type or "unknown"
+            f"  updated_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL,\n"
+            "  PRIMARY KEY (scope, customer_id)\n"
+            ")",
+            f"CREATE INDEX IF NOT EXISTS {n}_scope_status ON {t} (scope, status)",
+            f"CREATE INDEX IF NOT EXISTS {n}_trunk_name ON {t} (trunk_name)",
+            f"CREATE INDEX IF NOT EXISTS {n}_trunk_id ON {t} (trunk_id)",
+            f"CREATE TABLE IF NOT EXISTS {self.meta_table} (\n"
+            "  scope VARCHAR(64) NOT NULL,\n"
+            "  name VARCHAR(64) NOT NULL,\n"
+            "  value TEXT NOT NULL,\n"
+            "  PRIMARY KEY (scope, name)\n"
+            ")",
+            f"CREATE TABLE IF NOT EXISTS {self.leases_table} (\n"
+            "  name VARCHAR(255) NOT NULL PRIMARY KEY,\n"
+            "  holder VARCHAR(128) NOT NULL,\n"
+            "  expires_at DOUBLE PRECISION NOT NULL\n"
+            ")",
+        ]
 
     def ensure_table(self) -> None:
-        """Create the table (and its status index) if missing. Safe to call from parallel batches."""
+        """Create the tables if missing, migrate an older layout. Safe from parallel batches."""
         conn = self.connection()
-        statements = [
-            self.ddl(),
-            f"CREATE INDEX IF NOT EXISTS {self.table.split('.')[-1]}_status ON {self.table} (status)",
-        ]
-        for sql in statements:
+        if self.table_exists(self.table):
+            self._migrate(conn)
+        for sql in self.ddl():
             cur = conn.cursor()
             try:
-                cur.execute(sql)
+                self.execute(cur, sql)
                 conn.commit()
             except Exception:
                 conn.rollback()
-                if not self.exists():  # a parallel batch may have created it meanwhile
+                if not self.table_exists(self.table):  # a parallel batch may have created it meanwhile
                     raise
             finally:
                 cur.close()
 
-    def exists(self) -> bool:
-        """Whether the table can be read."""
-        conn = self.connection()
+    def _migrate(self, conn: Any) -> None:
+        columns = self.columns(self.table)
+        if "scope" not in columns:
+            self._add_scope(conn)
+            columns = self.columns(self.table)
+        for column, kind in _ADDED_COLUMNS.items():
+            if column not in columns:
+                self._run([f"ALTER TABLE {self.table} ADD COLUMN {column} {kind.format(ts=self._ts)}"], conn)
+
+    def _add_scope(self, conn: Any) -> None:
+        """Rebuild a first-layout table (primary key ``customer_id``) with ``scope`` in the key."""
+        old = f"{self._name}_v1"
+        qualified_old = f"{self.table.rpartition('.')[0]}.{old}" if "." in self.table else old
+        log.warning("Migrating state table %s: adding the scope column (existing rows get scope %r)",
+                    self.table, self.scope)
+        copied = ", ".join(c for c in ("customer_id", "trunk_name", "trunk_id", "spec_hash", "secret_hash",
+                                       "status", "action", "last_error", "created_at", "updated_at"))
+        statements = [
+            f"ALTER TABLE {self.table} RENAME TO {old}",
+            self.ddl()[0],
+            f"INSERT INTO {self.table} (scope, {copied}) SELECT {self.placeholder}, {copied} FROM {qualified_old}",
+            f"DROP TABLE {qualified_old}",  # its old status index goes with it
+        ]
+        self._run(statements, conn, params={2: [self.scope]}, begin=True)
+
+    def _run(self, statements: Sequence[str], conn: Any, params: dict[int, Sequence[Any]] | None = None,
+             begin: bool = False) -> None:
         cur = conn.cursor()
         try:
-            cur.execute(f"SELECT 1 FROM {self.table} WHERE 1 = 0")
-            return True
-        except Exception:  # noqa: BLE001 - any error means "cannot read it"
+            if begin and self.dialect == "sqlite":
+                cur.execute("BEGIN IMMEDIATE")
+            for index, sql in enumerate(statements):
+                self.execute(cur, sql, (params or {}).get(index, ()))
+            conn.commit()
+        except Exception:
             conn.rollback()
-            return False
+            raise
         finally:
             cur.close()
 
+    def exists(self) -> bool:
+        """Whether the state table exists. Only a missing table answers ``False``; any other
+        error (the database is down, a permission is missing) raises: treating it as "no state"
+        would re-plan every customer."""
+        return self.table_exists(self.table)
+
     def drop(self) -> None:
-        """Drop the table (tests)."""
-        conn = self.connection()
-        cur = conn.cursor()
-        try:
-            cur.execute(f"DROP TABLE IF EXISTS {self.table}")
-            conn.commit()
-        finally:
-            cur.close()
+        """Drop the tables (tests)."""
+        self._run([f"DROP TABLE IF EXISTS {t}" for t in (self.table, self.meta_table, self.leases_table)],
+                  self.connection())
+
+    # ------------------------------------------------------------------ per-scope settings
+
+    def prepare(self, dry_run: bool = False) -> bool:
+        """Make the tables ready for a run; return whether the state table exists.
+
+        A real run creates missing tables and migrates an older layout. A dry run writes
+        nothing: it creates nothing (no table = no state), but an older layout is still migrated
+        (its rows are kept; only their shape changes) so that it can be read.
+        """
+        if not dry_run:
+            self.ensure_table()
+            return True
+        if not self.exists():
+            return False
+        self.ensure_table()
+        return True
+
+    def fingerprint_key(self, create: bool = True) -> bytes:
+        """The scope's key of spec and password hashes: a random salt kept in ``<table>_meta``.
+
+        Not derived from the API key, so rotating the key sends nothing. Created on first use
+        (the first writer wins; everyone reads the stored value). ``create=False`` (dry runs)
+        answers a throw-away key when none is stored: nothing recorded can match it anyway.
+        """
+        value = self._meta("fingerprint_salt") if create or self.exists() else None
+        if value is None and not create:
+            return secrets.token_bytes(32)
+        if value is None:
+            candidate = secrets.token_hex(32)
+            self._run([f"INSERT INTO {self.meta_table} (scope, name, value) VALUES "
+                       f"({self.placeholder}, {self.placeholder}, {self.placeholder}) "
+                       "ON CONFLICT (scope, name) DO NOTHING"],
+                      self.connection(), params={0: [self.scope, "fingerprint_salt", candidate]})
+            value = self._meta("fingerprint_salt")
+        if value is None:  # pragma: no cover - the insert above guarantees a row
+            raise StateWriterError("the fingerprint salt could not be stored")
+        return hashlib.sha256(bytes.fromhex(value)).digest()
+
+    def _meta(self, name: str) -> str | None:
+        rows = self.query(f"SELECT value FROM {self.meta_table} WHERE scope = {self.placeholder} "
+                          f"AND name = {self.placeholder}", [self.scope, name])
+        return str(rows[0][0]) if rows else None
 
     # ------------------------------------------------------------------ reads
 
-    def _select(self, where: str, params: Sequence[Any]) -> list[StateRow]:
-        conn = self.connection()
-        cur = conn.cursor()
-        try:
-            cur.execute(f"SELECT {', '.join(_COLUMNS)} FROM {self.table} WHERE {where}", tuple(params))
-            rows = cur.fetchall()
-        finally:
-            cur.close()
-        conn.rollback()
+    _SELECT = ("customer_id, trunk_name, trunk_id, spec_hash, secret_hash, status, action, last_error, "
+               "verified_at, scope")
+
+    def _select(self, where: str, params: Sequence[Any], *, any_scope: bool = False) -> list[StateRow]:
+        if not any_scope:
+            where = f"scope = {self.placeholder} AND {where}"
+            params = [self.scope, *params]
+        rows = self.query(f"SELECT {self._SELECT} FROM {self.table} WHERE {where}", params)
         return [
-            StateRow(
-                customer_id=str(r[0]), trunk_name=r[1], trunk_id=r[2], spec_hash=r[3], secret_hash=r[4],
-                status=r[5], action=r[6], last_error=r[7],
-            )
+            StateRow(customer_id=str(r[0]), trunk_name=r[1], trunk_id=r[2], spec_hash=r[3], secret_hash=r[4],
+                     status=r[5], action=r[6], last_error=r[7], verified_at=_as_datetime(r[8]), scope=r[9])
             for r in rows
         ]
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, StateRow]:
-        """Recorded state of these customers (text keys); missing ones are absent."""
-        wanted = list(dict.fromkeys(keys))
-        found: dict[str, StateRow] = {}
+    def _in_chunks(self, column: str, values: Iterable[str], extra: str = "", *,
+                   any_scope: bool = False) -> Iterator[StateRow]:
+        wanted = list(dict.fromkeys(values))
         for start in range(0, len(wanted), IN_CHUNK):
             chunk = wanted[start : start + IN_CHUNK]
             marks = ", ".join([self.placeholder] * len(chunk))
-            for row in self._select(f"customer_id IN ({marks})", chunk):
-                found[row.customer_id] = row
-        return found
+            yield from self._select(f"{column} IN ({marks}){extra}", chunk, any_scope=any_scope)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, StateRow]:
+        """This scope's recorded state of these customers (text keys); missing ones are absent."""
+        return {row.customer_id: row for row in self._in_chunks("customer_id", keys)}
 
     def get(self, key: str) -> StateRow | None:
         """One customer's state, or ``None``."""
         return self.get_many([key]).get(key)
 
+    def owners(self, *, names: Iterable[str] = (), trunk_ids: Iterable[str] = ()) -> dict[str, str]:
+        """Other scopes' live rows holding these trunk names or ids: name or id → owning scope."""
+        found: dict[str, str] = {}
+        other = f" AND scope <> {self.placeholder} AND status <> 'deprovisioned'"
+        for column, values in (("trunk_name", names), ("trunk_id", trunk_ids)):
+            wanted = [v for v in dict.fromkeys(values) if v]
+            for start in range(0, len(wanted), IN_CHUNK):
+                chunk = wanted[start : start + IN_CHUNK]
+                marks = ", ".join([self.placeholder] * len(chunk))
+                for row in self._select(f"{column} IN ({marks}){other}", [*chunk, self.scope], any_scope=True):
+                    found[row.trunk_name if column == "trunk_name" else str(row.trunk_id)] = row.scope
+        return found
+
     def iter_live(self, page_size: int = 500) -> Iterator[list[StateRow]]:
-        """Customers that may still have a trunk (``provisioned`` or ``failed``), keyset-paged."""
+        """This scope's customers that may still have a trunk (not ``deprovisioned``), keyset-paged."""
         after: str | None = None
         while True:
             where = "status <> 'deprovisioned'"
@@ -227,51 +376,53 @@ class StateStore(DbSession):
                 return
             after = rows[-1].customer_id
 
+    def recorded_trunks(self) -> int:
+        """How many trunks this scope has recorded (live rows with a trunk id): the base of the
+        deletion budget's fraction."""
+        rows = self.query(f"SELECT COUNT(*) FROM {self.table} WHERE scope = {self.placeholder} "
+                          "AND status <> 'deprovisioned' AND trunk_id IS NOT NULL", [self.scope])
+        return int(rows[0][0]) if rows else 0
+
     def counts(self) -> dict[str, int]:
-        """Rows per status."""
-        conn = self.connection()
-        cur = conn.cursor()
-        try:
-            cur.execute(f"SELECT status, COUNT(*) FROM {self.table} GROUP BY status")
-            out = {str(s): int(n) for s, n in cur.fetchall()}
-        finally:
-            cur.close()
-        conn.rollback()
-        return out
+        """This scope's rows per status."""
+        rows = self.query(f"SELECT status, COUNT(*) FROM {self.table} WHERE scope = {self.placeholder} "
+                          "GROUP BY status", [self.scope])
+        return {str(s): int(n) for s, n in rows}
 
     # ------------------------------------------------------------------ writes
 
-    def upsert_sql(self, keep_known: bool) -> str:
-        """The upsert statement; ``keep_known`` keeps stored trunk id and hashes when ``NULL``."""
+    def upsert_sql(self) -> str:
+        """The upsert; ``NULL`` trunk id, hashes and verification keep the stored values."""
+        n = self._name
         ph = ", ".join([self.placeholder] * len(_COLUMNS))
-        name = self.table.split(".")[-1]
-        if keep_known:
-            sets = [
-                "trunk_name = excluded.trunk_name",
-                f"trunk_id = COALESCE(excluded.trunk_id, {name}.trunk_id)",
-                f"spec_hash = COALESCE(excluded.spec_hash, {name}.spec_hash)",
-                f"secret_hash = COALESCE(excluded.secret_hash, {name}.secret_hash)",
-                "status = excluded.status",
-                "action = excluded.action",
-                "last_error = excluded.last_error",
-            ]
-        else:
-            sets = [f"{c} = excluded.{c}" for c in _COLUMNS[1:]]
-        sets.append("updated_at = CURRENT_TIMESTAMP")
+        sets = [
+            "trunk_name = excluded.trunk_name",
+            f"trunk_id = COALESCE(excluded.trunk_id, {n}.trunk_id)",
+            f"spec_hash = COALESCE(excluded.spec_hash, {n}.spec_hash)",
+            f"secret_hash = COALESCE(excluded.secret_hash, {n}.secret_hash)",
+            "status = excluded.status",
+            "action = excluded.action",
+            "last_error = excluded.last_error",
+            "error_fields = excluded.error_fields",
+            "run_id = excluded.run_id",
+            f"verified_at = COALESCE(excluded.verified_at, {n}.verified_at)",
+            "updated_at = CURRENT_TIMESTAMP",
+        ]
         return (
-            f"INSERT INTO {self.table} ({', '.join(_COLUMNS)}, created_at, updated_at) "
-            f"VALUES ({ph}, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) "
-            f"ON CONFLICT (customer_id) DO UPDATE SET {', '.join(sets)}"
+            f"INSERT INTO {self.table} ({', '.join(_COLUMNS)}, verified_at, created_at, updated_at) "
+            f"VALUES ({ph}, CASE WHEN {self.placeholder} = 1 THEN CURRENT_TIMESTAMP END, "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) "
+            f"ON CONFLICT (scope, customer_id) DO UPDATE SET {', '.join(sets)}"
         )
 
     def upsert(self, records: Sequence[StateRecord], conn: Any = None) -> None:
-        """Upsert ``records`` and commit (on ``conn``, default this store's connection)."""
+        """Upsert ``records`` into this scope and commit (on ``conn``, default this store's connection)."""
         if not records:
             return
         conn = conn if conn is not None else self.connection()
         cur = conn.cursor()
         try:
-            cur.executemany(self.upsert_sql(keep_known=True), [_params(r) for r in records])
+            self.execute(cur, self.upsert_sql(), [self._params(r) for r in records], many=True)
             conn.commit()
         except Exception:
             conn.rollback()
@@ -279,15 +430,27 @@ class StateStore(DbSession):
         finally:
             cur.close()
 
+    def _params(self, record: StateRecord) -> tuple[Any, ...]:
+        error = record.last_error
+        if error is not None and len(error) > _ERROR_LIMIT:
+            error = error[: _ERROR_LIMIT - 1] + "…"
+        fields = ",".join(record.error_fields)[:255] or None
+        return (
+            self.scope, record.customer_id, record.trunk_name, record.trunk_id, record.spec_hash,
+            record.secret_hash, record.status, record.action, error, fields, self.run_id,
+            1 if record.verified else 0,
+        )
 
-def _params(record: StateRecord) -> tuple[Any, ...]:
-    error = record.last_error
-    if error is not None and len(error) > _ERROR_LIMIT:
-        error = error[: _ERROR_LIMIT - 1] + "…"
-    return (
-        record.customer_id, record.trunk_name, record.trunk_id, record.spec_hash, record.secret_hash,
-        record.status, record.action, error,
-    )
+
+def _as_datetime(value: Any) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime (SQLite returns text)."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class StateWriter:
@@ -295,26 +458,34 @@ class StateWriter:
 
     :param store: where to write (the thread opens its own DB connection).
     :param group: most records per transaction.
+    :param join_timeout: how long :meth:`close` waits for the queue to drain.
 
-    Use as a context manager; :meth:`close` flushes, stops the thread and re-raises a write
-    error (so a batch whose results could not be recorded fails loudly).
+    Use as a context manager; :meth:`close` flushes, stops the thread and raises
+    :class:`StateWriterError` if a write failed or the flush did not finish in time (so a batch
+    whose results could not be recorded fails loudly).
     """
 
     _STOP = object()
 
-    def __init__(self, store: StateStore, group: int = 50) -> None:
+    def __init__(self, store: StateStore, group: int = 50, join_timeout: float = _WRITER_JOIN_SECONDS) -> None:
         self.store = store
         self.group = group
+        self.join_timeout = join_timeout
         self.written = 0
         self._queue: queue.Queue[Any] = queue.Queue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="bolna-state-writer", daemon=True)
         self._thread.start()
 
+    @property
+    def failed(self) -> BaseException | None:
+        """The write error, if a write failed."""
+        return self._error
+
     def put(self, record: StateRecord) -> None:
         """Queue one record (returns at once)."""
         if self._error is not None:
-            raise RuntimeError(f"the state writer failed: {self._error}") from self._error
+            raise StateWriterError(f"the state writer failed: {self._error}") from self._error
         self._queue.put(record)
 
     def _run(self) -> None:
@@ -351,12 +522,17 @@ class StateWriter:
                     log.debug("closing the state writer's connection failed", exc_info=True)
 
     def close(self) -> None:
-        """Flush everything queued, stop the thread, raise if a write failed."""
+        """Flush everything queued, stop the thread, raise if a write failed or did not finish."""
         if self._thread.is_alive():
             self._queue.put(self._STOP)
-            self._thread.join()
+            self._thread.join(self.join_timeout)
+            if self._thread.is_alive():
+                raise StateWriterError(
+                    f"the state writer did not finish within {self.join_timeout:g}s "
+                    f"({self._queue.qsize()} result(s) not recorded); the database is too slow or unreachable"
+                )
         if self._error is not None:
-            raise RuntimeError(f"the state writer failed: {self._error}") from self._error
+            raise StateWriterError(f"the state writer failed: {self._error}") from self._error
 
     def __enter__(self) -> Self:
         return self

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from airflow_provider_bolna.provisioning.apply import OUTCOMES, ItemResult, count_outcomes
+from airflow_provider_bolna.provisioning.results import OUTCOMES, ItemResult, count_outcomes
 from airflow_provider_bolna.provisioning.plan import Action
 
 __all__ = ["BatchSummary", "RequestCounter", "batch_summary", "fmt_counts", "format_summary", "summarize"]
@@ -101,11 +101,13 @@ class RequestCounter:
         return out
 
 
-def summarize(summaries: Iterable[Mapping[str, Any] | BatchSummary], max_failed_rows: int = 100) -> dict[str, Any]:
+def summarize(summaries: Iterable[Mapping[str, Any] | BatchSummary], max_failed_rows: int = 100,
+              budget: Any = None) -> dict[str, Any]:
     """Add batch summaries up into one run summary (JSON-safe).
 
     :param summaries: batch summaries (dicts from XCom or :class:`BatchSummary`).
     :param max_failed_rows: failed rows kept in the run summary.
+    :param budget: the run's :class:`~.run.DeletionBudget` (or its dict), shown and kept.
     """
     counts: dict[str, int] = {}
     requests: dict[str, int] = {}
@@ -135,9 +137,11 @@ def summarize(summaries: Iterable[Mapping[str, Any] | BatchSummary], max_failed_
     requests.setdefault("total", 0)
     if not dry_run:
         counts = {**dict.fromkeys(OUTCOMES, 0), **counts}
+    if budget is not None and not isinstance(budget, Mapping):
+        budget = budget.to_dict()
     return {"counts": counts, "failed_total": failed_total, "failed": failed, "requests": requests,
             "batches": batches, "looked_up": looked_up, "slowest_batch_seconds": round(seconds, 3),
-            "dry_run": dry_run}
+            "dry_run": dry_run, "deletion_budget": dict(budget) if budget else None}
 
 
 def format_summary(run: Mapping[str, Any]) -> str:
@@ -155,6 +159,10 @@ def format_summary(run: Mapping[str, Any]) -> str:
     by_method = ", ".join(f"{k} {v}" for k, v in requests.items() if k != "total")
     lines.append(f"{'requests'.ljust(width)}  {requests.get('total', 0):>8}" + (f"  ({by_method})" if by_method else ""))
     lines.append(f"{'batches'.ljust(width)}  {run.get('batches', 0):>8}")
+    budget = run.get("deletion_budget") or {}
+    if budget.get("enabled"):
+        lines.append("")
+        lines.append(("DELETES WITHHELD: " if budget.get("withheld") else "deletion budget: ") + str(budget["message"]))
     failed = run.get("failed") or []
     if failed:
         lines.append("")

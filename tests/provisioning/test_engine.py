@@ -20,6 +20,7 @@ from airflow_provider_bolna.provisioning import (
     deprovision_gone,
     format_summary,
     plan_batches,
+    plan_run,
     provision_batch,
     provision_customers,
     summarize,
@@ -32,13 +33,13 @@ ZERO_WRITES = {"create_trunk": 0, "update_trunk": 0, "delete_trunk": 0, "add_num
 
 
 def run(db: CustomerDB, batch_size: int = 500, **opts: Any) -> dict[str, Any]:
-    """What the DAG does, in-process: plan batches, provision each, sweep gone customers, summarize."""
+    """What the DAG does, in-process: plan the run, provision each batch, sweep gone customers, summarize."""
     options = ProvisionOptions(state_table=db.state_table, concurrency=16, **opts)
-    summaries = [provision_batch(db.conn_id, db.query, b, options=options)
-                 for b in plan_batches(db.conn_id, db.query, batch_size=batch_size)]
+    plan = plan_run(db.conn_id, db.query, options=options, batch_size=batch_size)
+    summaries = [provision_batch(db.conn_id, db.query, b, options=options) for b in plan.batches]
     if options.deprovision:
-        summaries.append(deprovision_gone(db.conn_id, db.query, options=options))
-    return summarize(summaries)
+        summaries.append(deprovision_gone(db.conn_id, db.query, keys=plan.gone, options=options))
+    return summarize(summaries, budget=plan.budget)
 
 
 def delta(server: Any, before: dict[str, int]) -> dict[str, int]:
@@ -186,8 +187,9 @@ def test_gone_sweep_refuses_to_wipe_the_account(sqlite_db: CustomerDB, bolna_api
     sqlite_db.seed(12, seed=8)
     run(sqlite_db)
     sqlite_db.execute("DELETE FROM {t} WHERE customer_id > 1")
-    with pytest.raises(GoneLimitExceeded, match="nothing was deleted"):
-        deprovision_gone(sqlite_db.conn_id, sqlite_db.query, options=ProvisionOptions(deprovision=True, max_deprovision=5))
+    with pytest.raises(GoneLimitExceeded, match="Nothing was deleted"):
+        deprovision_gone(sqlite_db.conn_id, sqlite_db.query, options=ProvisionOptions(deprovision=True, max_deletes=5,
+                                                                                     max_delete_fraction=1.0))
     assert writes(bolna_api)["delete_trunk"] == 0
 
 

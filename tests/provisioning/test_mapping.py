@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_bolna.models import AuthType, MediaEncryption, Transport
+from airflow_provider_bolna.provisioning.settings import PasswordRefPolicy
 from airflow_provider_bolna.provisioning.mapping import (
     RowMapper,
     render_trunk_name,
@@ -192,7 +193,9 @@ def test_missing_customer_id_is_a_query_error() -> None:
 def test_name_template() -> None:
     assert render_trunk_name("acme-{customer_id}-sip", 7) == "acme-7-sip"
     assert render_trunk_name("cust-{customer_id}", "C-001") == "cust-C-001"
-    for bad in ("static-name", "cust-{customer_id}-{region}", "cust-{"):
+    for bad in ("static-name", "cust-{customer_id}-{region}", "cust-{", "{customer_id:>50000000}",
+                "{customer_id!r}", "{customer_id.__class__}", "{customer_id[0]}", "{0}", "cust/{customer_id}",
+                "x" * 100 + "{customer_id}"):
         with pytest.raises(ValueError, match="name_template"):
             validate_name_template(bad)
     assert RowMapper("t-{customer_id}").map_row(row()).trunk_name == "t-42"
@@ -219,7 +222,8 @@ def test_password_references_are_resolved_cached_and_masked() -> None:
         calls.append(conn_id)
         return _Conn("From-Conn-Secret-1")
 
-    mapper = RowMapper(get_connection=get_connection, get_variable=lambda key: "From-Var-Secret-2")
+    policy = PasswordRefPolicy(conn_prefixes=("carrier_",), variable_prefixes=("sip_",))
+    mapper = RowMapper(password_refs=policy, get_connection=get_connection, get_variable=lambda key: "From-Var-Secret-2")
     a = mapper.map_row(row(auth_password='{"conn": "carrier_acme"}'))
     b = mapper.map_row(row(customer_id=43, auth_password={"conn": "carrier_acme"}))
     c = mapper.map_row(row(customer_id=44, auth_password='{"variable": "sip_pw"}'))
@@ -234,7 +238,50 @@ def test_unresolvable_reference_is_a_row_error() -> None:
     def boom(conn_id: str) -> Any:
         raise LookupError(conn_id)
 
-    m = RowMapper(get_connection=boom).map_row(row(auth_password='{"conn": "nope"}'))
-    assert m.fields == ("auth_password",) and "cannot read connection 'nope'" in m.error
-    m = RowMapper().map_row(row(auth_password='{"conn": "x", "bogus": 1}'))
+    policy = PasswordRefPolicy(conn_prefixes=("carrier_",))
+    m = RowMapper(password_refs=policy, get_connection=boom).map_row(row(auth_password='{"conn": "carrier_nope"}'))
+    assert m.fields == ("auth_password",) and "cannot read connection 'carrier_nope'" in m.error
+    m = RowMapper(password_refs=policy).map_row(row(auth_password='{"conn": "carrier_x", "bogus": 1}'))
     assert m.fields == ("auth_password",)
+
+
+@pytest.mark.parametrize(("reference", "policy"), [
+    ('{"conn": "aws_default"}', PasswordRefPolicy()),                                         # off by default
+    ('{"conn": "aws_default"}', PasswordRefPolicy(conn_prefixes=("carrier_",))),              # not allow-listed
+    ('{"conn": "carrier_acme", "field": "extra.token"}', PasswordRefPolicy(conn_prefixes=("carrier_",))),
+    ('{"conn": "carrier_acme", "field": "login"}', PasswordRefPolicy(conn_prefixes=("carrier_",))),
+    ('{"variable": "aws_secret"}', PasswordRefPolicy(variable_prefixes=("sip_",))),
+    ('{"variable": "sip_pw"}', PasswordRefPolicy(conn_prefixes=("carrier_",))),
+    ('{"param": "sip_password"}', PasswordRefPolicy(conn_prefixes=("carrier_",))),
+])
+def test_a_row_cannot_reach_a_secret_the_policy_does_not_allow(reference: str, policy: PasswordRefPolicy) -> None:
+    """A tenant's row must not choose which secret is sent to Bolna (on a gateway it chose)."""
+    reads: list[str] = []
+
+    def get_connection(conn_id: str) -> _Conn:
+        reads.append(conn_id)
+        return _Conn("Airflow-Secret-Of-Another-System")
+
+    def get_variable(key: str) -> str:
+        reads.append(key)
+        return "Airflow-Secret-Of-Another-System"
+
+    mapper = RowMapper(password_refs=policy, get_connection=get_connection, get_variable=get_variable)
+    m = mapper.map_row(row(auth_password=reference))
+    assert m.spec is None and m.fields == ("auth_password",)
+    assert reads == [] and mapper.secrets == []  # refused before anything was read
+    for part in ("aws_default", "aws_secret", "carrier_acme", "sip_pw", "extra.token", "sip_password"):
+        assert part not in m.error  # the reference is not echoed
+
+
+@pytest.mark.parametrize("customer_id", ["a" * 99, "x/y", "évè", "42 ", "a\nb", "{customer_id}"])
+def test_a_trunk_name_bolna_may_refuse_fails_that_row_alone(customer_id: str) -> None:
+    mapper = RowMapper("cust-{customer_id}")
+    m = mapper.map_row(row(customer_id=customer_id))
+    assert m.spec is None and m.fields == ("customer_id",) and "trunk name" in m.error
+    assert mapper.map_row(row(customer_id="ok-1_2.3")).spec is not None
+
+
+def test_a_huge_customer_key_fails_without_building_the_name() -> None:
+    m = RowMapper().map_row(row(customer_id="9" * 50_000_000))
+    assert m.fields == ("customer_id",) and len(m.error) < 300

@@ -43,6 +43,8 @@ def recorded(c: MappedCustomer, status: str = "provisioned", trunk_id: str | Non
 
 
 def plan_one(c: MappedCustomer, state: StateRow | None = None, trunk: SIPTrunk | None = None, **opts: Any):
+    if opts.pop("deprovision", False):
+        opts["deletes"] = [c.key]  # the run's deletion plan lets this customer go
     planner = Planner(KEY, **opts)
     drafts = planner.prepare([c], {c.key: state} if state else {})
     names = planner.lookup_names(drafts)

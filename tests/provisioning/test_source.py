@@ -82,10 +82,11 @@ def test_query_must_be_one_statement(bad: str) -> None:
 def test_plan_batches_are_contiguous_ranges(customer_db: CustomerDB) -> None:
     customer_db.seed(1234)
     batches = plan_batches(customer_db.conn_id, customer_db.query, batch_size=500, key_page_size=300)
+    none: dict[str, list[str]] = {"deletes": [], "duplicates": []}
     assert batches == [
-        {"index": 0, "first": 1, "last": 500, "count": 500, "of": 3},
-        {"index": 1, "first": 501, "last": 1000, "count": 500, "of": 3},
-        {"index": 2, "first": 1001, "last": 1234, "count": 234, "of": 3},
+        {"index": 0, "first": 1, "last": 500, "count": 500, "of": 3, **none},
+        {"index": 1, "first": 501, "last": 1000, "count": 500, "of": 3, **none},
+        {"index": 2, "first": 1001, "last": 1234, "count": 234, "of": 3, **none},
     ]
 
 
