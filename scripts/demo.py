@@ -116,8 +116,10 @@ def main() -> int:
         else:
             say("metadata DB already migrated")
 
-        # `dags test` runs the batches one after another: one batch may use the whole budget
-        conf = json.dumps({"parallel_batches": 1, "concurrency": args.concurrency})
+        # `dags test` runs the batches one after another: one batch may use the whole budget.
+        # That is a deployment setting (the admins' Variable), not something a run's conf may set.
+        env["AIRFLOW_VAR_BOLNA_PROVISIONING"] = json.dumps({"parallel_batches": 1})
+        conf = json.dumps({"concurrency": args.concurrency})
         results = []
         for attempt, label in ((1, "first run: provision everyone"), (2, "second run: nothing changed")):
             say(f"{label} — airflow dags test bolna_bulk_provision (budget {args.rpm:g} req/min) ...")

@@ -250,7 +250,7 @@ def _offline_result(item: PlanItem) -> ItemResult:
     if item.action is Action.SKIP:
         return ItemResult(item, "skipped")
     if item.action is Action.BUSY:
-        return ItemResult(item, "failed", error=item.reason)
+        return ItemResult(item, "busy", error=item.reason)
     return ItemResult(item, "unchanged", trunk_id=item.trunk_id)
 
 

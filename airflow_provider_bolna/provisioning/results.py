@@ -12,7 +12,8 @@ __all__ = ["OUTCOMES", "ItemResult", "Outcome", "count_outcomes"]
 
 Outcome = str
 #: Every outcome, in summary order.
-OUTCOMES: tuple[str, ...] = ("created", "adopted", "updated", "unchanged", "deprovisioned", "skipped", "failed")
+OUTCOMES: tuple[str, ...] = ("created", "adopted", "updated", "unchanged", "deprovisioned", "skipped", "busy",
+                             "failed")
 
 
 @dataclass

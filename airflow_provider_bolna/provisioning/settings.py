@@ -39,6 +39,7 @@ from airflow_provider_bolna.secrets.refs import PasswordRefPolicy
 __all__ = [
     "DEFAULT_NAME_TEMPLATE",
     "DEFAULT_STATE_TABLE",
+    "MAX_CUSTOMER_ID_LENGTH",
     "MAX_TRUNK_NAME_LENGTH",
     "RUN_OPTION_KEYS",
     "Deployment",
@@ -55,6 +56,8 @@ DEFAULT_STATE_TABLE = "bolna_provisioning_state"
 DEFAULT_NAME_TEMPLATE = "cust-{customer_id}"
 DEFAULT_CUSTOMERS_CONN_ID = "bolna_customers"
 DEFAULT_QUERY = "SELECT * FROM customers"
+#: the longest customer id a sign-up trigger may send
+MAX_CUSTOMER_ID_LENGTH = 128
 
 #: Bolna documents no rule for legacy trunk names; the newer /trunk family caps them at 100.
 MAX_TRUNK_NAME_LENGTH = 100
@@ -520,6 +523,11 @@ class Deployment(BaseModel):
             errors.append(("batch_size", f"must be at most {self.max_batch_size} (the deployment's max_batch_size)"))
         if options.concurrency is not None and options.concurrency > self.max_concurrency:
             errors.append(("concurrency", f"must be at most {self.max_concurrency} (the deployment's max_concurrency)"))
+        if options.deprovision and not self.deprovision:
+            errors.append(("deprovision", "this deployment does not allow deletes; a run can only turn them off"))
+        if options.confirm_deletes is not None and not self.confirm_deletes_in_conf:
+            errors.append(("confirm_deletes", "this deployment takes no confirmation from a run (set confirm_deletes "
+                                              "in its settings Variable, or allow confirm_deletes_in_conf)"))
         if errors:
             raise SettingsError(errors, source)
         return options

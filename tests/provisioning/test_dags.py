@@ -43,6 +43,10 @@ def test_dag_files_import_cleanly() -> None:
     assert set(bulk.task_ids) == {"plan_batches", "provision_batch", "deprovision_gone", "summarize"}
     assert bulk.get_task("provision_batch").pool == "bolna_api"
     assert set(signup.task_ids) == {"resolve_customers", "provision", "wait_until_ready"}
+    # every wait is bounded: each task has an execution_timeout, each run a dagrun_timeout
+    for dag in (bulk, signup):
+        assert all(t.execution_timeout is not None for t in dag.tasks), dag.dag_id
+    assert bulk.dagrun_timeout is not None
 
 
 def test_bulk_dag_parses_fast() -> None:
@@ -52,33 +56,40 @@ def test_bulk_dag_parses_fast() -> None:
     assert time.perf_counter() - started < 0.3
 
 
-def test_bulk_dag_params_form() -> None:
-    dag = runpy.run_path(str(BULK))["bolna_bulk_provision"]()
+def _dag(path: Path, dag_id: str) -> Any:
+    from airflow.models import DagBag
+
+    bag = DagBag(dag_folder=str(path))
+    return bag.dags[dag_id]
+
+
+def test_bulk_dag_params_form_holds_run_options_only() -> None:
+    """What the trigger form offers is what a trigger may set: nothing that chooses what is read,
+    where, or what may be deleted."""
+    dag = _dag(BULK, "bolna_bulk_provision")
     params = dag.params
     defaults = {k: params[k] for k in params}
-    assert defaults == {
-        "dry_run": False, "batch_size": 500, "concurrency": 8, "parallel_batches": 4, "requests_per_minute": None,
-        "deprovision": False, "max_deprovision": 100, "drift_check": False, "look_before_create": False,
-        "fail_on_error": False,
-        "customers_conn_id": "bolna_customers", "query": "SELECT * FROM customers", "state_conn_id": None,
-        "state_table": "bolna_provisioning_state", "bolna_conn_id": "bolna_default",
-        "name_template": "cust-{customer_id}",
-    }
+    assert defaults == {"dry_run": False, "drift_check": False, "fail_on_error": False, "batch_size": 500,
+                        "concurrency": None, "look_before_create": False}
     schema = params.get_param("batch_size").schema
-    assert schema["type"] == "integer" and schema["minimum"] == 10
-    assert dag.schedule == "@hourly" and dag.catchup is False and dag.max_active_runs == 1
+    assert schema["type"] == "integer" and schema["minimum"] == 10 and schema["maximum"] == 20000
+    assert str(dag.schedule) == "@hourly" or "hour" in str(dag.timetable.summary).lower()
+    assert dag.catchup is False and dag.max_active_runs == 1
 
 
 def test_signup_dag_is_asset_scheduled_and_validates_customer_id() -> None:
     from airflow.sdk.definitions.param import ParamsDict
 
-    dag = runpy.run_path(str(SIGNUP))["bolna_customer_signup"]()
+    dag = _dag(SIGNUP, "bolna_customer_signup")
     assert "bolna://customers/signup" in str(dag.timetable.asset_condition)
+    assert set(dag.params) == {"customer_id"}
     params = ParamsDict(dict(dag.params.items()))
     params.update({"customer_id": 42})
     params.validate()
     with pytest.raises(Exception, match="customer_id"):
         params.update({"customer_id": {"nested": True}})
+    with pytest.raises(Exception, match="customer_id"):
+        params.update({"customer_id": "x" * 129})
 
 
 @pytest.mark.integration
@@ -104,13 +115,18 @@ def test_bulk_dag_with_airflow_dags_test_sqlite(sqlite_db: CustomerDB, bolna_api
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_bulk_dag_with_postgres_customer_db(pg_db: CustomerDB, bolna_api: Any, airflow_cli: Any) -> None:
+    """The deployment's settings come from the admins' Variable, not from the run's conf."""
+    import json
+
     pg_db.seed(200, invalid=2, seed=41)
-    conf = {"customers_conn_id": pg_db.conn_id, "query": pg_db.query, "state_table": pg_db.state_table,
-            "batch_size": 100, "deprovision": True}
-    first = airflow_cli.dags_test("bolna_bulk_provision", conf=conf)
+    variable = {"AIRFLOW_VAR_BOLNA_PROVISIONING": json.dumps({
+        "customers_conn_id": pg_db.conn_id, "query": pg_db.query, "state_table": pg_db.state_table,
+        "deprovision": True})}
+    conf = {"batch_size": 100}
+    first = airflow_cli.dags_test("bolna_bulk_provision", conf=conf, env=variable)
     assert _summary_from(first.stdout)["counts"]["created"] == 198
     pg_db.execute("DELETE FROM {t} WHERE customer_id <= 3")
-    second = airflow_cli.dags_test("bolna_bulk_provision", conf=conf)
+    second = airflow_cli.dags_test("bolna_bulk_provision", conf=conf, env=variable)
     run = _summary_from(second.stdout)
     assert run["counts"]["deprovisioned"] == 3 and run["counts"]["unchanged"] == 195
     assert writes(bolna_api)["delete_trunk"] == 3
