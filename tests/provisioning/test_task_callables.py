@@ -1,4 +1,5 @@
-"""The Airflow-side adapters (``operators/provisioning.py``) with a hand-made task context."""
+"""The Airflow-side adapters (``provisioning/tasks.py``) with a hand-made task context: the trust
+boundary between a trigger and the deployment."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ from typing import Any
 import jinja2
 import pytest
 
-from airflow_provider_bolna.operators.provisioning import (
+from airflow_provider_bolna.provisioning.settings import Deployment
+from airflow_provider_bolna.provisioning.tasks import (
     ProvisioningFailed,
+    RunRefused,
     deprovision_gone_task,
-    plan_batches_task,
+    plan_task,
     provision_batch_task,
     provision_signup_task,
     render_query,
     resolve_signup_customers,
     summarize_task,
 )
-from airflow_provider_bolna.provisioning.masking import mask_secrets
+from airflow_provider_bolna.secrets.masker import mask_secrets
 from tests.provisioning.conftest import CustomerDB, writes
 
 
@@ -34,57 +37,119 @@ class Event:
     extra: dict[str, Any]
 
 
-def ctx(**params: Any) -> dict[str, Any]:
-    return {"params": params, "task": FakeTask(), "ds": "2026-11-26"}
+@dataclass
+class Run:
+    conf: dict[str, Any]
 
 
-def test_query_param_is_rendered_with_jinja() -> None:
-    assert render_query(ctx(query="SELECT * FROM c WHERE day = '{{ ds }}'")) == "SELECT * FROM c WHERE day = '2026-11-26'"
-    assert render_query(ctx()) == "SELECT * FROM customers"
+class FakeTI:
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def ctx(conf: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
+    """A task context: the run's conf, the params form (declared params, conf merged in)."""
+    conf = conf or {}
+    return {"params": {**params, **conf}, "dag_run": Run(conf), "task": FakeTask(), "ds": "2026-11-26",
+            "run_id": "manual__test", "ti": FakeTI()}
+
+
+DEPLOYMENT = Deployment(scope="tests")
+
+
+def test_only_the_authors_query_is_rendered_and_only_with_dates_and_variables() -> None:
+    templated = DEPLOYMENT.model_copy(update={"query": "SELECT * FROM c WHERE day = '{{ ds }}'"})
+    assert render_query(templated, ctx()) == "SELECT * FROM c WHERE day = '2026-11-26'"
+    assert render_query(DEPLOYMENT, ctx()) == "SELECT * FROM customers"
+    # a trigger's conf, params and run id are not in the template context
+    for name in ("params.x", "dag_run.conf", "run_id", "conn.bolna_default.password", "triggering_asset_events"):
+        sneaky = DEPLOYMENT.model_copy(update={"query": f"SELECT '{{{{ {name} }}}}' AS c"})
+        context = {**ctx(conf={"dry_run": True}, x="P"), "conn": object(), "triggering_asset_events": {}}
+        try:
+            rendered = render_query(sneaky, context)
+        except jinja2.UndefinedError:
+            continue
+        assert rendered == "SELECT '' AS c", name
+
+
+@pytest.mark.parametrize("conf", [
+    {"query": "SELECT '{{ conn.bolna_default.password | reverse }}' AS customer_id"},
+    {"customers_conn_id": "other_db"}, {"state_table": "x"}, {"bolna_conn_id": "other"},
+    {"name_template": "{customer_id}"}, {"max_deprovision": 0}, {"max_deletes": 100000},
+    {"deprovision": True}, {"confirm_deletes": 5}, {"batch_size": 5}, {"concurrency": 10_000},
+    {"password_refs": {"conn_prefixes": [""]}},
+])
+def test_a_trigger_cannot_set_deployment_settings(conf: dict[str, Any]) -> None:
+    with pytest.raises(RunRefused) as refused:
+        plan_task(DEPLOYMENT, None, ctx(conf=conf))
+    assert next(iter(conf)) in str(refused.value)  # names the key
+    assert "{{" not in str(refused.value)  # never echoes a value
 
 
 def test_signup_customers_from_conf_or_asset_events() -> None:
-    assert resolve_signup_customers({"params": {"customer_id": 42}}) == [42]
-    events = {"bolna://customers/signup": [Event({"customer_id": 7}), Event({"customer_ids": [8, 7]}), Event({})]}
-    assert resolve_signup_customers({"params": {"customer_id": None}, "triggering_asset_events": events}) == [7, 8]
-    with pytest.raises(ValueError, match="customer_id"):
-        resolve_signup_customers({"params": {}, "triggering_asset_events": {}})
+    assert resolve_signup_customers(ctx(conf={"customer_id": 42})) == [42]
+    events = {"bolna://customers/signup": [Event({"customer_id": 7}), Event({"customer_id": "8"}),
+                                           Event({"customer_id": 7, "from_rest_api": True})]}
+    assert resolve_signup_customers({**ctx(), "triggering_asset_events": events}) == [7, "8"]
+    with pytest.raises(RunRefused, match="customer_id"):
+        resolve_signup_customers({**ctx(), "triggering_asset_events": {}})
 
 
-def test_summary_fails_only_when_asked() -> None:
+@pytest.mark.parametrize("context", [
+    ctx(conf={"customer_id": 1, "query": "SELECT 1"}),
+    ctx(conf={"customer_id": "x" * 129}),
+    ctx(conf={"customer_id": {"nested": 1}}),
+    {**ctx(), "triggering_asset_events": {"a": [Event({"customer_id": 1, "customers_conn_id": "other"})]}},
+    {**ctx(), "triggering_asset_events": {"a": [Event({"customer_ids": [1, 2]})]}},
+])
+def test_signup_refuses_anything_but_a_customer_id(context: dict[str, Any]) -> None:
+    with pytest.raises(RunRefused):
+        resolve_signup_customers(context)
+
+
+def test_summary_fails_only_when_asked_or_when_deletes_were_withheld() -> None:
     batch = {"counts": {"created": 2, "failed": 1}, "failed_total": 1, "requests": {"POST": 2, "total": 2},
              "failed": [{"customer_id": 3, "trunk_name": "cust-3", "reason": "customer 3: numbers.0: bad"}],
              "batch": {"index": 0}}
-    run = summarize_task([batch, None], {}, ctx())
+    run = summarize_task(DEPLOYMENT, None, [batch, None], {}, None, ctx())
     assert run["counts"]["created"] == 2 and run["failed_total"] == 1 and run["batches"] == 1
     with pytest.raises(ProvisioningFailed, match="customer 3: numbers.0: bad"):
-        summarize_task([batch], None, ctx(fail_on_error=True))
+        summarize_task(DEPLOYMENT, None, [batch], None, None, ctx(conf={"fail_on_error": True}))
+    withheld = {"enabled": True, "withheld": True, "message": "this run plans to delete 9 trunk(s) ..."}
+    with pytest.raises(ProvisioningFailed, match="plans to delete 9"):
+        summarize_task(DEPLOYMENT, None, [batch], None, withheld, ctx())
 
 
 @pytest.mark.integration
 def test_task_callables_end_to_end(sqlite_db: CustomerDB, bolna_api: Any) -> None:
     sqlite_db.seed(25, invalid=1, seed=61)
-    context = ctx(batch_size=10, customers_conn_id=sqlite_db.conn_id)
-    batches = plan_batches_task(context)
+    deployment = DEPLOYMENT.model_copy(update={"customers_conn_id": sqlite_db.conn_id})
+    context = ctx(conf={"batch_size": 10})
+    batches = plan_task(deployment, None, context)
     assert [b["count"] for b in batches] == [10, 10, 5]
+    assert context["ti"].pushed["gone"] == [] and context["ti"].pushed["budget"]["enabled"] is False
     assert sqlite_db.execute("SELECT COUNT(*) FROM {s}") == [(0,)]  # state table created up front
-    results = [provision_batch_task(b, context) for b in batches]
+    results = [provision_batch_task(deployment, None, b, context) for b in batches]
     assert sum(r["counts"]["created"] for r in results) == 24
-    assert deprovision_gone_task(context) == {}  # deprovision off
-    run = summarize_task(results, {}, context)
+    assert deprovision_gone_task(deployment, None, ["1"], context) == {}  # deprovision off
+    run = summarize_task(deployment, None, results, {}, context["ti"].pushed["budget"], context)
     assert run["counts"]["created"] == 24 and run["failed_total"] == 1
+    assert {r[0] for r in sqlite_db.execute("SELECT DISTINCT scope FROM {s}")} == {"tests"}
 
 
 @pytest.mark.integration
 def test_signup_task_reports_missing_and_invalid_customers(sqlite_db: CustomerDB, bolna_api: Any) -> None:
     sqlite_db.seed(6, invalid=1, seed=62)
     bad = sqlite_db.execute("SELECT customer_id FROM {t} ORDER BY customer_id")[3][0]  # the broken row is in the middle
-    out = provision_signup_task([1], ctx())
+    out = provision_signup_task(DEPLOYMENT, None, [1], ctx())
     assert len(out) == 1 and out[0]["trunk_id"] and out[0]["expect_numbers"]
     with pytest.raises(ProvisioningFailed, match="customer 999: not returned by the query"):
-        provision_signup_task([999], ctx())
+        provision_signup_task(DEPLOYMENT, None, [999], ctx())
     with pytest.raises(ProvisioningFailed, match=f"customer {bad}: "):
-        provision_signup_task([bad], ctx())
+        provision_signup_task(DEPLOYMENT, None, [bad], ctx())
     assert writes(bolna_api)["create_trunk"] == 1
 
 
@@ -104,7 +169,7 @@ def test_a_batch_releases_its_passwords_but_not_older_secrets() -> None:
     """A process running many batches must not carry every password it read (dags test, CLI)."""
     from airflow.sdk._shared.secrets_masker import _secrets_masker, redact
 
-    from airflow_provider_bolna.provisioning.masking import BatchSecrets
+    from airflow_provider_bolna.secrets.masker import BatchSecrets
 
     mask_secrets(["Older-Secret-Kept-0001"])
     masker = _secrets_masker()
