@@ -234,6 +234,11 @@ def run_one(ws: Workspace, sc: Scenario, peer: str, n: int, rep: int, args: argp
         "extra": {"Authorization": f"Bearer {sandbox.api_key}"}})
     conf = dict(sc.conf.get(peer, {}))
     if peer.startswith("ours"):
+        from airflow_provider_bolna.provisioning.settings import RUN_OPTION_KEYS
+
+        # deployment settings (parallel_batches...) are the admins' Variable, not the run's conf
+        settings = {k: conf.pop(k) for k in list(conf) if k not in RUN_OPTION_KEYS}
+        env["AIRFLOW_VAR_BOLNA_PROVISIONING"] = json.dumps(settings)
         env["AIRFLOW__CORE__DAGS_FOLDER"] = str(ws.dags_ours)
         cmd = [ws.python, "-m", "airflow", "dags", "test", "bolna_bulk_provision", "-c", json.dumps(conf)]
     elif peer == "naive":

@@ -17,6 +17,7 @@ included), the state table and the dry-run plan: zero hits.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import time
 from pathlib import Path
@@ -33,7 +34,9 @@ pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.integration]
 COUNT = int(os.environ.get("BOLNA_CHAOS_CUSTOMERS", "2000"))
 KNOBS = {"fail_rate": 0.10, "drop_after_commit_rate": 0.05, "latency_spike_rate": 0.01,
          "latency_spike_ms": 3000, "seed": 7}
-CONF = {"batch_size": 500, "concurrency": 8, "parallel_batches": 1, "requests_per_minute": 6000}
+CONF = {"batch_size": 500, "concurrency": 8}
+#: deployment settings: the admins' Variable (a run's conf may not set them)
+SETTINGS = {"parallel_batches": 1, "requests_per_minute": 6000}
 
 
 def _count(db: Path, sql: str) -> int:
@@ -84,7 +87,8 @@ def test_faults_2000_customers_two_dag_runs(customers: Customers, start_sandbox:
     with Bursts(server, period=8.0, length=1.5, rate=600) as bursts:
         for run in (1, 2):
             started = time.monotonic()
-            result = airflow_cli.dags_test("bolna_bulk_provision", conf=CONF, check=False, timeout=1200)
+            result = airflow_cli.dags_test("bolna_bulk_provision", conf=CONF, check=False, timeout=1200,
+                                           env={"AIRFLOW_VAR_BOLNA_PROVISIONING": json.dumps(SETTINGS)})
             outputs.append(result.stdout)
             summary = summary_from(result.stdout)
             summaries.append(summary)

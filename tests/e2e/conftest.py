@@ -23,6 +23,8 @@ Every test module here is marked ``e2e`` (``make e2e`` = ``pytest -m e2e``) with
 
 from __future__ import annotations
 
+import json
+
 import os
 import shutil
 import sys
@@ -161,6 +163,7 @@ def rest(airflow: AirflowStack) -> Iterator[AirflowREST]:
     """REST client of the stack (JWT from ``POST /auth/token``); the ``bolna_api`` pool exists."""
     client = AirflowREST(airflow.url, ADMIN_USER, ADMIN_PASSWORD)
     harness.ensure_pool(client)
+    client.set_variable(SETTINGS_VARIABLE, json.dumps(BULK_SETTINGS))
     yield client
     client.close()
 
@@ -169,14 +172,21 @@ def rest(airflow: AirflowStack) -> Iterator[AirflowREST]:
 #: The sign-up customer: the last seeded one, left out of the bulk run's query so the two DAGs,
 #: running at the same time, never work on the same customer.
 SIGNUP_CUSTOMER = CUSTOMER_COUNT
-#: Params of the bulk run: small batches so there are several mapped tasks with batch progress.
+#: Params of the bulk run (what a trigger may set): small batches, so there are several mapped
+#: tasks with batch progress.
 BULK_PARAMS: dict[str, Any] = {
     "batch_size": 10,
     "concurrency": 4,
-    "parallel_batches": 2,
     "fail_on_error": True,
+}
+#: Deployment settings an admin puts in the ``bolna_provisioning`` Variable (not the run's conf).
+BULK_SETTINGS: dict[str, Any] = {
+    "parallel_batches": 2,
     "query": f"SELECT * FROM customers WHERE customer_id <> {SIGNUP_CUSTOMER} ORDER BY customer_id",
 }
+SETTINGS_VARIABLE = "bolna_provisioning"
+
+
 #: Every run the suite triggers (all at once, right after the stack is up): dag_id -> conf.
 RUNS: dict[str, dict[str, Any]] = {
     "bolna_e2e_smoke": {"from": "e2e"},

@@ -392,6 +392,13 @@ class AirflowREST:
             body["dag_run_id"] = run_id
         return self.request("POST", f"/dags/{dag_id}/dagRuns", expect=200, json=body).json()
 
+    def set_variable(self, key: str, value: str) -> None:
+        """Create or replace an Airflow Variable (as an admin would)."""
+        response = self.http.patch(f"/variables/{key}", json={"key": key, "value": value})
+        if response.status_code == 404:
+            response = self.http.post("/variables", json={"key": key, "value": value})
+        response.raise_for_status()
+
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self.get(f"/dags/{dag_id}/dagRuns/{run_id}")
 
