@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 # pytest arguments for `make test` (CI passes the same target)
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-fast demo sandbox bench-deps bench bench-quick chaos e2e postgres clean
+.PHONY: venv test test-fast demo sandbox bench-deps bench bench-quick chaos e2e postgres clean dist
 
 venv: $(VENV)/.installed
 
@@ -55,3 +55,10 @@ postgres:
 
 clean:
 	rm -rf $(VENV) .demo .airflow .pytest_cache build *.egg-info
+
+## The wheel and the sdist in dist/, checked with twine.
+dist: venv
+	@VIRTUAL_ENV=$(VENV) uv pip install -q -e '.[test,dist]' 2>/dev/null || $(PY) -m pip install -q -e '.[test,dist]'
+	rm -rf dist build
+	$(PY) -m build --sdist --wheel --outdir dist .
+	$(PY) -m twine check --strict dist/*

@@ -68,7 +68,7 @@ class LeaseSet:
     """The leases one batch holds, with a keeper thread that renews them.
 
     :param store: the state store (its connection reference and table names are used; the lease
-        set opens its own connection, shared by the caller and the keeper under a lock).
+        set opens its own connections: one for the caller's thread, one for the keeper's).
     :param holder: this batch's holder id (:func:`new_holder`).
     :param ttl: seconds a lease lives without renewal.
     """
@@ -80,8 +80,8 @@ class LeaseSet:
         self.table = store.leases_table
         self.held: set[str] = set()
         self.lost: BaseException | None = None
-        self._lock = threading.Lock()
-        self._conn: Any = None
+        self._local = threading.local()  # one DB connection per thread (SQLite's are thread-bound)
+        self._connections: list[Any] = []
         self._stop = threading.Event()
         self._keeper: threading.Thread | None = None
         ph = store.placeholder
@@ -92,21 +92,26 @@ class LeaseSet:
 
     # ------------------------------------------------------------------ SQL
 
+    def _connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.store.new_connection()
+            self._connections.append(conn)
+        return conn
+
     def _cursor_run(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        with self._lock:
-            if self._conn is None:
-                self._conn = self.store.new_connection()
-            cur = self._conn.cursor()
-            try:
-                self.store.execute(cur, sql, params)
-                rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
-                self._conn.commit()
-                return rows
-            except Exception:
-                self._conn.rollback()
-                raise
-            finally:
-                cur.close()
+        conn = self._connection()
+        cur = conn.cursor()
+        try:
+            self.store.execute(cur, sql, params)
+            rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
+            conn.commit()
+            return rows
+        except Exception:
+            conn.rollback()
+            raise
+        finally:
+            cur.close()
 
     def _take(self, names: list[str]) -> set[str]:
         ph, t, now = self._ph, self.table, self._now
@@ -177,12 +182,24 @@ class LeaseSet:
             raise self.lost
 
     def _keep(self) -> None:
-        while not self._stop.wait(self.ttl / 6):
+        try:
+            while not self._stop.wait(self.ttl / 6):
+                try:
+                    self.renew()
+                except LeaseLost as exc:
+                    log.error("%s; this batch sends no further writes", exc)
+                    return
+        finally:
+            self._close_own()
+
+    def _close_own(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
             try:
-                self.renew()
-            except LeaseLost as exc:
-                log.error("%s; this batch sends no further writes", exc)
-                return
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                log.debug("closing a lease connection failed", exc_info=True)
 
     def check(self) -> None:
         """Raise :class:`LeaseLost` if renewal failed: no write may be sent then."""
@@ -201,9 +218,4 @@ class LeaseSet:
             log.warning("Could not release the writer leases (%s); they expire within %.0fs", exc, self.ttl)
         finally:
             self.held.clear()
-            with self._lock:
-                if self._conn is not None:
-                    try:
-                        self._conn.close()
-                    finally:
-                        self._conn = None
+            self._close_own()

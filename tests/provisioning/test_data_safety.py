@@ -157,6 +157,24 @@ def test_leases_one_holder_expiry_and_dead_holder_takeover(sqlite_db: CustomerDB
         second.release()
 
 
+def test_leases_are_renewed_by_their_keeper_thread(customer_db: CustomerDB) -> None:
+    """A batch that runs longer than a renewal period keeps its leases (SQLite connections are
+    bound to their thread: the keeper must use its own)."""
+    store = StateStore(customer_db.conn_id, customer_db.state_table)
+    store.ensure_table()
+    leases = LeaseSet(store, new_holder("long"), ttl=0.6)
+    rival = LeaseSet(store, new_holder("rival"), ttl=0.6)
+    try:
+        assert leases.acquire(["cust-1"]) == set()
+        time.sleep(1.5)  # several renewals, well past the ttl
+        leases.check()
+        assert rival.acquire(["cust-1"]) == {"cust-1"}  # still held: renewed, not expired
+    finally:
+        leases.release()
+        rival.release()
+        store.close()
+
+
 def test_overlapping_signups_for_one_customer_create_one_trunk(sqlite_db: CustomerDB, bolna_api: Any) -> None:
     """Two sign-up runs for the same customer at once, on an API that accepts duplicate names."""
     sqlite_db.seed(3, seed=87)
