@@ -134,6 +134,33 @@ class DbSession:
         end_read(conn)
         return rows
 
+    def write(self, statements: Sequence[tuple[str, Sequence[Any]]], conn: Any = None, *, many: bool = False,
+              immediate: bool = False) -> list[tuple[Any, ...]]:
+        """Run ``(sql, params)`` statements in one transaction and commit; roll back on error.
+
+        :param conn: the connection (default: the session's).
+        :param many: ``executemany`` each statement with its list of parameter tuples.
+        :param immediate: on SQLite, take the write lock first (``BEGIN IMMEDIATE``), so that the
+            statements see no concurrent writer (schema migrations).
+        :return: the rows of the last statement, if it returns any.
+        """
+        conn = conn if conn is not None else self.connection()
+        cur = conn.cursor()
+        rows: list[tuple[Any, ...]] = []
+        try:
+            if immediate and self.dialect == "sqlite":
+                cur.execute("BEGIN IMMEDIATE")
+            for sql, params in statements:
+                self.execute(cur, sql, params, many=many)
+            rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
+            conn.commit()
+        except Exception:
+            conn.rollback()
+            raise
+        finally:
+            cur.close()
+        return rows
+
     def table_exists(self, table: str) -> bool:
         """Whether ``table`` (``schema.table`` allowed) exists, from the catalog.
 
@@ -153,7 +180,8 @@ class DbSession:
         return bool(rows and rows[0][0])
 
     def columns(self, table: str) -> set[str]:
-        """The (lower-case) column names of an existing table."""
+        """The (lower-case) column names of an existing table (or of a derived table,
+        ``(SELECT ...) alias``), read without fetching a row."""
         conn = self.connection()
         cur = conn.cursor()
         try:

@@ -100,18 +100,7 @@ class LeaseSet:
         return conn
 
     def _cursor_run(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        conn = self._connection()
-        cur = conn.cursor()
-        try:
-            self.store.execute(cur, sql, params)
-            rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
-            conn.commit()
-            return rows
-        except Exception:
-            conn.rollback()
-            raise
-        finally:
-            cur.close()
+        return self.store.write([(sql, params)], self._connection())
 
     def _take(self, names: list[str]) -> set[str]:
         ph, t, now = self._ph, self.table, self._now

@@ -113,15 +113,7 @@ class CustomerSource(DbSession):
 
     def column_names(self) -> set[str]:
         """The (lower-case) columns the query returns, read without fetching a row."""
-        conn = self.connection()
-        cur = conn.cursor()
-        try:
-            self.execute(cur, f"SELECT * FROM (\n{self.query}\n) {_ALIAS} WHERE 1 = 0")
-            names = {str(d[0]).lower() for d in cur.description or ()}
-        finally:
-            cur.close()
-        end_read(conn)
-        return names
+        return self.columns(f"(\n{self.query}\n) {_ALIAS}")
 
     def iter_pages(
         self, page_size: int = 500, *, first: Any = None, last: Any = None, columns: str = "*"

@@ -247,18 +247,7 @@ class StateStore(DbSession):
 
     def _run(self, statements: Sequence[str], conn: Any, params: dict[int, Sequence[Any]] | None = None,
              begin: bool = False) -> None:
-        cur = conn.cursor()
-        try:
-            if begin and self.dialect == "sqlite":
-                cur.execute("BEGIN IMMEDIATE")
-            for index, sql in enumerate(statements):
-                self.execute(cur, sql, (params or {}).get(index, ()))
-            conn.commit()
-        except Exception:
-            conn.rollback()
-            raise
-        finally:
-            cur.close()
+        self.write([(sql, (params or {}).get(i, ())) for i, sql in enumerate(statements)], conn, immediate=begin)
 
     def exists(self) -> bool:
         """Whether the state table exists. Only a missing table answers ``False``; any other
@@ -419,16 +408,7 @@ class StateStore(DbSession):
         """Upsert ``records`` into this scope and commit (on ``conn``, default this store's connection)."""
         if not records:
             return
-        conn = conn if conn is not None else self.connection()
-        cur = conn.cursor()
-        try:
-            self.execute(cur, self.upsert_sql(), [self._params(r) for r in records], many=True)
-            conn.commit()
-        except Exception:
-            conn.rollback()
-            raise
-        finally:
-            cur.close()
+        self.write([(self.upsert_sql(), [self._params(r) for r in records])], conn, many=True)
 
     def _params(self, record: StateRecord) -> tuple[Any, ...]:
         error = record.last_error
