@@ -6,14 +6,16 @@ from collections import defaultdict
 from typing import Any
 
 FAULT_KINDS = ("fail_before", "drop_after_commit_502", "drop_after_commit_conn", "rate_limited",
-               "latency_spikes")
-WRITE_KINDS = ("create_trunk", "update_trunk", "delete_trunk", "add_number", "remove_number")
+               "agent_rate_limited", "latency_spikes")
+WRITE_KINDS = ("create_trunk", "update_trunk", "delete_trunk", "add_number", "remove_number",
+               "update_agent", "inbound_setup", "inbound_unlink")
 DROPPED = "dropped"
 """Status key recorded for a response lost by an abruptly closed connection."""
 
 
 class Counters:
-    """Counts every ``/sip-trunks`` request by route template and final status."""
+    """Counts every API request by route template and final status; ``writes`` counts
+    committed writes, ``write_attempts`` every write request received (whatever its fate)."""
 
     def __init__(self) -> None:
         self.reset()
@@ -23,6 +25,7 @@ class Counters:
         self.requests: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.faults = dict.fromkeys(FAULT_KINDS, 0)
         self.writes = dict.fromkeys(WRITE_KINDS, 0)
+        self.write_attempts = dict.fromkeys(WRITE_KINDS, 0)
         self.duplicate_names_attempted = 0
         self.total_requests = 0
 
@@ -40,5 +43,6 @@ class Counters:
             "numbers": numbers,
             "duplicate_names_attempted": self.duplicate_names_attempted,
             "writes": dict(self.writes),
+            "write_attempts": dict(self.write_attempts),
             "total_requests": self.total_requests,
         }

@@ -1,7 +1,8 @@
 """Fixtures of the sandbox suite: an authenticated client and request-body builders.
 
-The sandbox fixtures themselves (``sandbox``, ``bolna_sandbox``, ``bolna_sandbox_factory``)
-come from the project's pytest plugin.
+The sandbox fixtures themselves (``bolna_sandbox``, ``bolna_sandbox_clean``,
+``bolna_sandbox_factory``) come from the project's pytest plugin; ``sandbox`` (an alias of
+``bolna_sandbox_clean``) from ``tests/conftest.py``.
 """
 
 from __future__ import annotations

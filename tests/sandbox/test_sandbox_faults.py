@@ -200,20 +200,35 @@ def test_drop_after_commit_spares_reads_and_failed_writes(api: httpx.Client, san
 
 def test_every_write_kind_really_commits(api: httpx.Client, sandbox: Any, make_trunk: Any) -> None:
     trunk = make_trunk()
+    agent = sandbox.admin.create_agent()
     numbers = f"{TRUNKS}/{trunk['id']}/numbers"
     sandbox.admin.config(drop_after_commit_rate=1.0)
     outcome(api, "PATCH", f"{TRUNKS}/{trunk['id']}", json={"description": "patched"})
     outcome(api, "POST", numbers, json={"phone_number": "15550001111"})
+    outcome(api, "PATCH", f"/v2/agent/{agent['id']}", json={"agent_config": {"telephony_provider": "sip-trunk"}})
     sandbox.admin.config(drop_after_commit_rate=0.0)
     assert api.get(f"{TRUNKS}/{trunk['id']}").json()["description"] == "patched"
     [number] = api.get(numbers).json()
+    assert sandbox.admin.agents()[0]["telephony_provider"] == "sip-trunk"
     sandbox.admin.config(drop_after_commit_rate=1.0)
+    outcome(api, "POST", "/inbound/setup", json={"agent_id": agent["id"], "phone_number_id": number["id"]})
+    assert sandbox.inbound_mappings() == {number["id"]: agent["id"]}
+    outcome(api, "POST", "/inbound/unlink", json={"phone_number_id": number["id"]})
+    assert sandbox.inbound_mappings() == {}
     outcome(api, "DELETE", f"{numbers}/{number['id']}")
     outcome(api, "DELETE", f"{TRUNKS}/{trunk['id']}")
     sandbox.admin.config(drop_after_commit_rate=0.0)
     assert api.get(f"{TRUNKS}/{trunk['id']}").status_code == 404
-    assert sandbox.admin.counters()["writes"] == {"create_trunk": 1, "update_trunk": 1, "delete_trunk": 1,
-                                                  "add_number": 1, "remove_number": 1}
+    every_kind_once = {"create_trunk": 1, "update_trunk": 1, "delete_trunk": 1, "add_number": 1,
+                       "remove_number": 1, "update_agent": 1, "inbound_setup": 1, "inbound_unlink": 1}
+    counters = sandbox.admin.counters()
+    assert counters["writes"] == every_kind_once
+    assert counters["write_attempts"] == every_kind_once
+    faults = counters["faults"]
+    assert faults["drop_after_commit_502"] + faults["drop_after_commit_conn"] == 7
+    dropped = [a for a in sandbox.write_attempts() if a["fault"]]
+    assert len(dropped) == 7 and all(a["committed"] for a in dropped)
+    assert {a["status"] for a in dropped} <= {"502", "dropped"}
 
 
 def drop_pattern(api: httpx.Client, sandbox: Any, trunk_body: BodyFactory) -> list[str]:
@@ -262,15 +277,22 @@ def test_counters_reset_vs_reset(api: httpx.Client, sandbox: Any, make_trunk: An
 def test_counters_shape(sandbox: Any) -> None:
     counters = sandbox.admin.counters()
     assert set(counters) == {"requests", "faults", "trunks", "numbers", "duplicate_names_attempted",
-                             "writes", "total_requests"}
+                             "writes", "write_attempts", "total_requests"}
     assert set(counters["faults"]) == {"fail_before", "drop_after_commit_502", "drop_after_commit_conn",
-                                       "rate_limited", "latency_spikes"}
+                                       "rate_limited", "agent_rate_limited", "latency_spikes"}
+    kinds = {"create_trunk", "update_trunk", "delete_trunk", "add_number", "remove_number",
+             "update_agent", "inbound_setup", "inbound_unlink"}
+    assert set(counters["writes"]) == set(counters["write_attempts"]) == kinds
 
 
 def test_audit_clean(api: httpx.Client, sandbox: Any, make_trunk: Any) -> None:
     make_trunk(phone_numbers=[{"phone_number": "15550001111"}])
-    assert sandbox.admin.audit() == {"duplicate_trunk_names": [], "numbers_on_multiple_active_trunks": [],
-                                     "active_numbers_without_trunk": 0, "trunks": 1, "numbers": 1}
+    assert sandbox.admin.audit() == {
+        "duplicate_trunk_names": [], "numbers_on_multiple_active_trunks": [],
+        "active_numbers_without_trunk": 0, "trunks": 1, "numbers": 1, "deleted_trunks": 0,
+        "trunk_names_created_more_than_once": [], "repeated_create_attempts": [],
+        "write_attempts": {"create_trunk": 1}, "unfinished_write_attempts": 0, "agents": 0,
+        "inbound_mappings": 0, "mappings_to_unknown_agents": 0, "mappings_on_removed_numbers": 0}
 
 
 def test_admin_unknown_path(sandbox: Any) -> None:

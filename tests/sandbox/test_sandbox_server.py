@@ -62,8 +62,11 @@ def test_memory_db_and_cli_knobs(tmp_path: Path) -> None:
                        latency_spike_rate=0.05, latency_spike_ms=900, seed=77, api_key="abc") as server:
         assert server.admin.config() == {
             "latency_ms": 3.0, "jitter_ms": 1.0, "latency_spike_rate": 0.05, "latency_spike_ms": 900.0,
-            "rate_limit_per_min": 100.0, "retry_after": True, "fail_rate": 0.1,
-            "drop_after_commit_rate": 0.2, "number_visibility_delay_s": 2.0, "seed": 77, "api_key": "abc"}
+            "rate_limit_per_min": 100.0, "agent_rate_limit_per_min": 500.0, "retry_after": True,
+            "fail_rate": 0.1, "drop_after_commit_rate": 0.2, "number_visibility_delay_s": 2.0, "seed": 77,
+            "api_key": "abc", "unique_names": True, "unique_numbers": True,
+            "number_list_shows_agent_id": False, "phone_numbers_all_includes_sip": False,
+            "inbound_setup_response": "message"}
         assert not list(tmp_path.iterdir())
 
 
@@ -88,7 +91,9 @@ def test_knob_args_rejects_typos() -> None:
         knob_args({"fail_ratio": 0.1})
     with pytest.raises(TypeError):
         SandboxServer(latncy_ms=1)
-    assert knob_args({"retry_after": False, "seed": 3}) == ["--seed", "3"]
+    assert knob_args({"retry_after": False, "seed": 3}) == ["--no-retry-after", "--seed", "3"]
+    assert knob_args({"unique_names": False, "number_list_shows_agent_id": True}) == [
+        "--no-unique-names", "--number-list-shows-agent-id"]
 
 
 def test_stopped_server_cannot_start_again() -> None:
