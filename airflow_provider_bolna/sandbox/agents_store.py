@@ -46,7 +46,7 @@ class AgentStore:
 
     def _agents(self, where: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         agents = [dict(zip(_AGENT_COLUMNS, row)) for row in self._conn.execute(
-            f"SELECT {', '.join(_AGENT_COLUMNS)} FROM agents WHERE {where} ORDER BY created_at, id",
+            f"SELECT {', '.join(_AGENT_COLUMNS)} FROM agents WHERE {where} ORDER BY rowid",
             params)]
         mapped: dict[str, list[str]] = {}
         for number_id, agent_id in self._conn.execute(
