@@ -113,7 +113,7 @@ class Admin:
         return self.app.store.agents.create_agents([AGENT_SPEC("", body)])[0]
 
     def attempts(self, request: ApiRequest) -> list[dict[str, Any]]:
-        """The write attempts, optionally of one ``kind`` (a key of ``writes``)."""
+        """The write attempts, optionally of one ``kind`` (a key of ``write_attempts``)."""
         kind = request.query("kind")
         if kind is not None and kind not in WRITE_KINDS:
             raise bad_request("kind", f"must be one of {', '.join(WRITE_KINDS)}")

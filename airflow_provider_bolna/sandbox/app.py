@@ -155,7 +155,7 @@ class SandboxApp:
         status, payload = self._run_handler(route, req, body_error)
         if not (route.write and status < 300):
             return _Outcome(status, payload)
-        self.counters.writes[route.write] += 1
+        self.counters.committed(route.write)
         drop = self.faults.drop_after_commit()
         if drop == "502":
             self.counters.faults["drop_after_commit_502"] += 1

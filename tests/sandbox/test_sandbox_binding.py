@@ -101,7 +101,7 @@ def test_patch_agent_provider(api: httpx.Client, sandbox: Any, agent: dict[str, 
     assert response.status_code == 200
     assert response.json() == {"message": "success", "state": "updated"}
     assert sandbox.agent_providers() == {agent["id"]: provider}
-    assert sandbox.admin.counters()["writes"]["update_agent"] == 1
+    assert sandbox.admin.counters()["binding_writes"]["update_agent"] == 1
 
 
 def test_patch_unknown_agent_is_404_before_the_body(api: httpx.Client) -> None:

@@ -219,11 +219,11 @@ def test_every_write_kind_really_commits(api: httpx.Client, sandbox: Any, make_t
     outcome(api, "DELETE", f"{TRUNKS}/{trunk['id']}")
     sandbox.admin.config(drop_after_commit_rate=0.0)
     assert api.get(f"{TRUNKS}/{trunk['id']}").status_code == 404
-    every_kind_once = {"create_trunk": 1, "update_trunk": 1, "delete_trunk": 1, "add_number": 1,
-                       "remove_number": 1, "update_agent": 1, "inbound_setup": 1, "inbound_unlink": 1}
+    trunk_kinds = {"create_trunk": 1, "update_trunk": 1, "delete_trunk": 1, "add_number": 1, "remove_number": 1}
+    binding_kinds = {"update_agent": 1, "inbound_setup": 1, "inbound_unlink": 1}
     counters = sandbox.admin.counters()
-    assert counters["writes"] == every_kind_once
-    assert counters["write_attempts"] == every_kind_once
+    assert counters["writes"] == trunk_kinds and counters["binding_writes"] == binding_kinds
+    assert counters["write_attempts"] == {**trunk_kinds, **binding_kinds}
     faults = counters["faults"]
     assert faults["drop_after_commit_502"] + faults["drop_after_commit_conn"] == 7
     dropped = [a for a in sandbox.write_attempts() if a["fault"]]
@@ -277,12 +277,13 @@ def test_counters_reset_vs_reset(api: httpx.Client, sandbox: Any, make_trunk: An
 def test_counters_shape(sandbox: Any) -> None:
     counters = sandbox.admin.counters()
     assert set(counters) == {"requests", "faults", "trunks", "numbers", "duplicate_names_attempted",
-                             "writes", "write_attempts", "total_requests"}
+                             "writes", "binding_writes", "write_attempts", "total_requests"}
     assert set(counters["faults"]) == {"fail_before", "drop_after_commit_502", "drop_after_commit_conn",
                                        "rate_limited", "agent_rate_limited", "latency_spikes"}
-    kinds = {"create_trunk", "update_trunk", "delete_trunk", "add_number", "remove_number",
-             "update_agent", "inbound_setup", "inbound_unlink"}
-    assert set(counters["writes"]) == set(counters["write_attempts"]) == kinds
+    trunk_kinds = {"create_trunk", "update_trunk", "delete_trunk", "add_number", "remove_number"}
+    binding_kinds = {"update_agent", "inbound_setup", "inbound_unlink"}
+    assert set(counters["writes"]) == trunk_kinds and set(counters["binding_writes"]) == binding_kinds
+    assert set(counters["write_attempts"]) == trunk_kinds | binding_kinds
 
 
 def test_audit_clean(api: httpx.Client, sandbox: Any, make_trunk: Any) -> None:
