@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import ADMIN_PREFIX, PID_HEADER
-from .asgi import Receive, Scope, Send, is_loopback, parse_json, read_body, send_json
+from .asgi import Receive, Scope, Send, is_loopback, read_body, send_json
 from .counters import WRITE_KINDS
 from .errors import ApiError, bad_request
 from .handlers import ApiRequest

@@ -18,17 +18,17 @@ _KNOB_FLAGS: dict[str, tuple[type, str]] = {
     "latency_spike_ms": (float, "size of a latency spike (ms)"),
     "rate_limit_per_min": (float, "token-bucket rate limit per minute, 0 = off"),
     "agent_rate_limit_per_min": (float, "rate limit of PATCH /v2/agent/{agent_id} per minute "
-                                        "(its own bucket), 0 = off"),
+                                        + "(its own bucket), 0 = off"),
     "retry_after": (bool, "send a Retry-After header (whole seconds) on 429"),
     "fail_rate": (float, "fraction of requests answered 500/502/503 before doing anything"),
     "drop_after_commit_rate": (float, "fraction of committed writes whose response is lost "
-                                      "(502 or broken connection)"),
+                                      + "(502 or broken connection)"),
     "number_visibility_delay_s": (float, "seconds a new number stays invisible to reads/removal"),
     "seed": (int, "seed of every random fault stream"),
     "api_key": (str, f"the bearer key clients must send (default {DEFAULT_API_KEY!r})"),
     "unique_names": (bool, "refuse a duplicate trunk name with 409 (--no-unique-names stores it)"),
     "unique_numbers": (bool, "refuse a number already on another trunk with 409 "
-                             "(--no-unique-numbers stores it)"),
+                             + "(--no-unique-numbers stores it)"),
     "number_list_shows_agent_id": (bool, "numbers in list-numbers and trunk bodies carry agent_id"),
     "phone_numbers_all_includes_sip": (bool, "GET /phone-numbers/all lists SIP-trunk numbers"),
     "inbound_setup_response": (str, "200 body of /inbound/setup and /inbound/unlink"),

@@ -106,7 +106,7 @@ class SandboxAdmin:
         trunks, names created more than once, repeated create attempts, mappings."""
         return self._call("GET", "/audit")
 
-    def create_agent(self, id: str | None = None, name: str | None = None,  # noqa: A002 - the API's field
+    def create_agent(self, id: str | None = None, name: str | None = None,
                      telephony_provider: str | None = None) -> dict[str, Any]:
         """Create one agent (id: 32 hex characters unless given) and return it."""
         spec = {k: v for k, v in (("id", id), ("name", name),

@@ -62,6 +62,21 @@ def api(sandbox: SandboxServer) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
+def private_sandbox(bolna_sandbox_factory: Any) -> SandboxServer:
+    """A server of its own: one token of capacity cannot be shared with stray requests (a
+    process another test left behind may still be talking to the session server)."""
+    server: SandboxServer = bolna_sandbox_factory()
+    return server
+
+
+@pytest.fixture
+def private_api(private_sandbox: SandboxServer) -> Iterator[httpx.Client]:
+    """An httpx client on :func:`private_sandbox`."""
+    with private_sandbox.client() as client:
+        yield client
+
+
+@pytest.fixture
 def trunk_body() -> BodyFactory:
     """``trunk_body(name=..., **overrides)``: a valid userpass create body; ``None`` drops a key."""
     counter = iter(range(1_000_000))

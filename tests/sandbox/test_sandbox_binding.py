@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -134,20 +133,9 @@ def test_agent_id_is_an_opaque_path_segment(api: httpx.Client, sandbox: Any) -> 
 
 
 # ----------------------------------------------------------------------------- agent rate limit
-@pytest.fixture
-def private_sandbox(bolna_sandbox_factory: Any) -> Any:
-    """A server of its own, so that a one-token bucket is not shared with stray requests."""
-    return bolna_sandbox_factory(agent_rate_limit_per_min=30)  # capacity 1, a token every 2 s
-
-
-@pytest.fixture
-def private_api(private_sandbox: Any) -> Iterator[httpx.Client]:
-    with private_sandbox.client() as client:
-        yield client
-
-
 def test_agent_endpoint_has_its_own_bucket(private_api: httpx.Client, private_sandbox: Any) -> None:
     api, sandbox = private_api, private_sandbox
+    sandbox.admin.config(agent_rate_limit_per_min=30)  # capacity 1, a token every 2 s
     agent = sandbox.admin.create_agent()
     assert api.patch(f"/v2/agent/{agent['id']}", json=SIP_TRUNK).status_code == 200
     limited = api.patch(f"/v2/agent/{agent['id']}", json=SIP_TRUNK)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -71,19 +70,6 @@ def test_latency_spikes_are_seeded(api: httpx.Client, sandbox: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- rate limit
-@pytest.fixture
-def private_sandbox(bolna_sandbox_factory: Any) -> Any:
-    """A server of its own: one token of capacity cannot be shared with stray requests (a
-    process another test left behind may still be talking to the session server)."""
-    return bolna_sandbox_factory()
-
-
-@pytest.fixture
-def private_api(private_sandbox: Any) -> Iterator[httpx.Client]:
-    with private_sandbox.client() as client:
-        yield client
-
-
 def test_rate_limit_without_retry_after(private_api: httpx.Client, private_sandbox: Any) -> None:
     api, sandbox = private_api, private_sandbox
     sandbox.admin.config(rate_limit_per_min=30)  # capacity 1, one token every 2 s

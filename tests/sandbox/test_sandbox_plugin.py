@@ -10,18 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_bolna.sandbox import pytest_plugin
-
 PLUGIN_FIXTURES = {"bolna_sandbox", "bolna_sandbox_clean", "bolna_sandbox_factory"}
-
-
-def run_pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """pytest in ``directory``, a project of its own (this repo's conftest files out of reach)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(directory),
-         "--confcutdir", str(directory), *args],
-        capture_output=True, text=True, cwd=directory, env=env, timeout=120, check=False)
 
 
 def test_plugin_registers_only_prefixed_fixtures(tmp_path: Path) -> None:
