@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from .asgi import RawJson
 from .config import SandboxConfig
+from .errors import ApiError
 from .handlers import ApiRequest, Reply
 from .shapes import USER_ID
 from .store import Store
@@ -45,6 +46,8 @@ class AgentBindingApi:
         self.config = config
 
     def user_me(self, _: ApiRequest) -> Reply:
+        if not self.config.user_me_available:
+            raise ApiError(404, "Not found")  # what an unknown route answers
         return 200, USER
 
     def update_agent(self, req: ApiRequest) -> Reply:

@@ -32,6 +32,7 @@ _KNOB_FLAGS: dict[str, tuple[type, str]] = {
     "number_list_shows_agent_id": (bool, "numbers in list-numbers and trunk bodies carry agent_id"),
     "phone_numbers_all_includes_sip": (bool, "GET /phone-numbers/all lists SIP-trunk numbers"),
     "inbound_setup_response": (str, "200 body of /inbound/setup and /inbound/unlink"),
+    "user_me_available": (bool, "GET /user/me exists (--no-user-me-available: 404, to test a fallback)"),
 }
 
 

@@ -27,6 +27,7 @@ SWITCHES = (
     "unique_numbers",
     "number_list_shows_agent_id",
     "phone_numbers_all_includes_sip",
+    "user_me_available",
 )
 #: knobs that take one of a few strings
 CHOICES: dict[str, tuple[str, ...]] = {"inbound_setup_response": ("message", "agent")}
@@ -60,6 +61,8 @@ class SandboxConfig:
     #: 200 body of /inbound/setup and /inbound/unlink: ``message`` (trunk guide) or ``agent``
     #: (InboundAgentResponse of the published schema)
     inbound_setup_response: str = "message"
+    #: ``GET /user/me`` exists; off = it answers 404 like an unknown route (a client's fallback)
+    user_me_available: bool = True
 
     @classmethod
     def knob_names(cls) -> tuple[str, ...]:

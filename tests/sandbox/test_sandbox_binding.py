@@ -51,6 +51,15 @@ def test_user_me(api: httpx.Client, sandbox: Any) -> None:
     assert sandbox.admin.counters()["requests"]["GET /user/me"] == {"200": 1, "403": 1}
 
 
+def test_user_me_can_be_missing(api: httpx.Client, sandbox: Any) -> None:
+    sandbox.admin.config(user_me_available=False)
+    response = api.get("/user/me")
+    assert response.status_code == 404
+    assert response.json() == api.get("/no/such/route").json() == {"error": 404, "message": "Not found"}
+    sandbox.admin.config(user_me_available=True)
+    assert api.get("/user/me").status_code == 200
+
+
 def test_user_me_goes_through_latency_and_faults(api: httpx.Client, sandbox: Any) -> None:
     sandbox.admin.config(latency_ms=200)
     started = time.perf_counter()

@@ -67,7 +67,7 @@ def test_memory_db_and_cli_knobs(tmp_path: Path) -> None:
             "fail_rate": 0.1, "drop_after_commit_rate": 0.2, "number_visibility_delay_s": 2.0, "seed": 77,
             "api_key": "abc", "unique_names": True, "unique_numbers": True,
             "number_list_shows_agent_id": False, "phone_numbers_all_includes_sip": False,
-            "inbound_setup_response": "message"}
+            "inbound_setup_response": "message", "user_me_available": True}
         assert not list(tmp_path.iterdir())
 
 
