@@ -1,8 +1,9 @@
 """Shared test set-up: an isolated AIRFLOW_HOME, the metadata DB, paths and PostgreSQL.
 
 The environment is set at import time, before any test module imports Airflow.
-Sandbox fixtures (``bolna_sandbox``, ``sandbox``, ``bolna_sandbox_factory``) come from the
-project's pytest plugin, ``airflow_provider_bolna.sandbox.pytest_plugin``.
+Sandbox fixtures (``bolna_sandbox``, ``bolna_sandbox_clean``, ``bolna_sandbox_factory``) come
+from the project's pytest plugin, ``airflow_provider_bolna.sandbox.pytest_plugin``; ``sandbox``
+is this suite's short name for ``bolna_sandbox_clean``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,6 +25,16 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 os.environ.pop("AIRFLOW_CONN_BOLNA_DEFAULT", None)
 
 from tests.airflow_cli import AirflowCLI  # noqa: E402
+
+if TYPE_CHECKING:
+    from airflow_provider_bolna.sandbox.testing import SandboxServer
+
+
+@pytest.fixture
+def sandbox(bolna_sandbox_clean: SandboxServer) -> SandboxServer:
+    """The session sandbox, reset, with ``AIRFLOW_CONN_BOLNA_DEFAULT`` pointing at it (the
+    plugin's ``bolna_sandbox_clean``; knobs per test: ``@pytest.mark.bolna_sandbox_knobs``)."""
+    return bolna_sandbox_clean
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
-"""A local, faithful, fault-injecting stand-in of Bolna's ``/sip-trunks`` API.
+"""A local, faithful, fault-injecting stand-in of Bolna's ``/sip-trunks`` and agent-binding API.
 
 The sandbox is an independent second opinion of the API: it imports neither Airflow nor
-``airflow_provider_bolna.models``. It is a plain ASGI application served by uvicorn, keeps its
-state in SQLite and can inject latency, rate limiting and failures deterministically.
+anything else of ``airflow_provider_bolna``. It is a plain ASGI application served by uvicorn,
+keeps its state in SQLite, can inject latency, rate limiting and failures deterministically,
+and records every write attempt so that tests can assert what the client did.
 
 Run it with ``bolna-sandbox`` / ``python -m airflow_provider_bolna.sandbox``; drive it from
 tests with :class:`airflow_provider_bolna.sandbox.testing.SandboxServer` or the pytest

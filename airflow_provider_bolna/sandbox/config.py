@@ -16,26 +16,53 @@ _NON_NEGATIVE = (
     "latency_ms",
     "jitter_ms",
     "rate_limit_per_min",
+    "agent_rate_limit_per_min",
     "number_visibility_delay_s",
     "latency_spike_ms",
 )
+#: knobs that are switches (JSON booleans)
+SWITCHES = (
+    "retry_after",
+    "unique_names",
+    "unique_numbers",
+    "number_list_shows_agent_id",
+    "phone_numbers_all_includes_sip",
+    "user_me_available",
+)
+#: knobs that take one of a few strings
+CHOICES: dict[str, tuple[str, ...]] = {"inbound_setup_response": ("message", "agent")}
 
 
 @dataclass
 class SandboxConfig:
-    """Every knob of the sandbox. All faults are off by default."""
+    """Every knob of the sandbox. All faults are off by default, except the agent endpoint's
+    own rate limit (Bolna documents 500 requests/min on ``/v2/agent/{agent_id}``)."""
 
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
     latency_spike_rate: float = 0.0
     latency_spike_ms: float = 0.0
     rate_limit_per_min: float = 0.0
+    agent_rate_limit_per_min: float = 500.0
     retry_after: bool = False
     fail_rate: float = 0.0
     drop_after_commit_rate: float = 0.0
     number_visibility_delay_s: float = 0.0
     seed: int = 0
     api_key: str = DEFAULT_API_KEY
+    #: 409 on a duplicate trunk name (create or rename); off = duplicates are stored
+    unique_names: bool = True
+    #: 409 on a number already on another trunk; off = it is stored there too
+    unique_numbers: bool = True
+    #: numbers in list-numbers and in trunk bodies carry ``agent_id`` (the guide's shape)
+    number_list_shows_agent_id: bool = False
+    #: ``GET /phone-numbers/all`` lists SIP-trunk numbers too (unverified on the live API)
+    phone_numbers_all_includes_sip: bool = False
+    #: 200 body of /inbound/setup and /inbound/unlink: ``message`` (trunk guide) or ``agent``
+    #: (InboundAgentResponse of the published schema)
+    inbound_setup_response: str = "message"
+    #: ``GET /user/me`` exists; off = it answers 404 like an unknown route (a client's fallback)
+    user_me_available: bool = True
 
     @classmethod
     def knob_names(cls) -> tuple[str, ...]:
@@ -65,9 +92,13 @@ class SandboxConfig:
 def _check_knob(name: str, value: Any, known: set[str]) -> Any:
     if name not in known:
         raise bad_request(name, "unknown knob")
-    if name == "retry_after":
+    if name in SWITCHES:
         if not isinstance(value, bool):
             raise bad_request(name, "must be a boolean")
+        return value
+    if name in CHOICES:
+        if value not in CHOICES[name]:
+            raise bad_request(name, f"must be one of {', '.join(map(repr, CHOICES[name]))}")
         return value
     if name == "api_key":
         if not isinstance(value, str) or not value:

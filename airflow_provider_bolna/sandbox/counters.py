@@ -6,14 +6,22 @@ from collections import defaultdict
 from typing import Any
 
 FAULT_KINDS = ("fail_before", "drop_after_commit_502", "drop_after_commit_conn", "rate_limited",
-               "latency_spikes")
-WRITE_KINDS = ("create_trunk", "update_trunk", "delete_trunk", "add_number", "remove_number")
+               "agent_rate_limited", "latency_spikes")
+#: writes of the /sip-trunks API (``writes``) and of agent binding (``binding_writes``)
+TRUNK_WRITE_KINDS = ("create_trunk", "update_trunk", "delete_trunk", "add_number", "remove_number")
+BINDING_WRITE_KINDS = ("update_agent", "inbound_setup", "inbound_unlink")
+WRITE_KINDS = TRUNK_WRITE_KINDS + BINDING_WRITE_KINDS
 DROPPED = "dropped"
 """Status key recorded for a response lost by an abruptly closed connection."""
 
 
 class Counters:
-    """Counts every ``/sip-trunks`` request by route template and final status."""
+    """Counts every API request by route template and final status; ``writes`` (trunk API) and
+    ``binding_writes`` (agent binding) count committed writes, ``write_attempts`` every write
+    request received, of both kinds (whatever its fate).
+
+    ``writes`` keeps the five trunk kinds it always had, so tests comparing it whole still hold.
+    """
 
     def __init__(self) -> None:
         self.reset()
@@ -22,7 +30,9 @@ class Counters:
         """Zero everything."""
         self.requests: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.faults = dict.fromkeys(FAULT_KINDS, 0)
-        self.writes = dict.fromkeys(WRITE_KINDS, 0)
+        self.writes = dict.fromkeys(TRUNK_WRITE_KINDS, 0)
+        self.binding_writes = dict.fromkeys(BINDING_WRITE_KINDS, 0)
+        self.write_attempts = dict.fromkeys(WRITE_KINDS, 0)
         self.duplicate_names_attempted = 0
         self.total_requests = 0
 
@@ -30,6 +40,10 @@ class Counters:
         """One finished request: ``endpoint`` like ``"GET /sip-trunks/trunks/{trunk_id}"``."""
         self.requests[endpoint][str(status)] += 1
         self.total_requests += 1
+
+    def committed(self, kind: str) -> None:
+        """One committed write of ``kind`` (a key of WRITE_KINDS)."""
+        (self.writes if kind in self.writes else self.binding_writes)[kind] += 1
 
     def snapshot(self, trunks: int, numbers: int) -> dict[str, Any]:
         """The JSON shape of ``GET /__sandbox__/counters``."""
@@ -40,5 +54,7 @@ class Counters:
             "numbers": numbers,
             "duplicate_names_attempted": self.duplicate_names_attempted,
             "writes": dict(self.writes),
+            "binding_writes": dict(self.binding_writes),
+            "write_attempts": dict(self.write_attempts),
             "total_requests": self.total_requests,
         }

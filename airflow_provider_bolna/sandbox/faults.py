@@ -1,9 +1,10 @@
-"""Deterministic fault injection: latency (+ spikes), rate limit, failures, lost responses.
+"""Deterministic fault injection: latency (+ spikes), rate limits, failures, lost responses.
 
 Each fault draws from its own ``random.Random`` stream seeded from ``(seed, fault name)``, and
 draws on every eligible request whether or not the fault is enabled, so the same seed and the
 same request sequence give the same faults, and changing one knob does not shift another's
-sequence. The rate limiter is a token bucket (time based, not random).
+sequence. The rate limiters are token buckets (time based, not random): one for the agent
+endpoint, one for every other API request.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Literal
 from .config import SandboxConfig
 
 DropKind = Literal["502", "conn"]
+#: rate-limit bucket → the knob that sets its rate
+_BUCKET_KNOBS = {"api": "rate_limit_per_min", "agent": "agent_rate_limit_per_min"}
 _FAIL_STATUSES = (500, 502, 503)
 
 
@@ -44,7 +47,7 @@ class Faults:
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        self._bucket: TokenBucket | None = None
+        self._buckets: dict[str, TokenBucket | None] = {}
         self.reseed()
         self.reset_rate_limit()
 
@@ -56,17 +59,21 @@ class Faults:
         self._fail = random.Random(f"{seed}:fail")
         self._drop = random.Random(f"{seed}:drop")
 
-    def reset_rate_limit(self) -> None:
-        """Start a full bucket at the configured rate (or none when the limit is 0)."""
-        rate = self.config.rate_limit_per_min
-        self._bucket = TokenBucket(rate) if rate > 0 else None
+    def reset_rate_limit(self, *knobs: str) -> None:
+        """Start full buckets at the configured rates (none where a limit is 0): the buckets
+        of the given rate knobs, or all of them."""
+        for bucket, knob in _BUCKET_KNOBS.items():
+            if not knobs or knob in knobs:
+                rate = getattr(self.config, knob)
+                self._buckets[bucket] = TokenBucket(rate) if rate > 0 else None
 
     def on_config_change(self, changed: set[str]) -> None:
         """Re-derive state after an admin PATCH of the knobs in ``changed``."""
         if "seed" in changed:
             self.reseed()
-        if "rate_limit_per_min" in changed:
-            self.reset_rate_limit()
+        rates = changed & set(_BUCKET_KNOBS.values())
+        if rates:
+            self.reset_rate_limit(*rates)
 
     def delay_s(self) -> tuple[float, bool]:
         """Seconds to sleep for this request and whether it is a latency spike."""
@@ -76,11 +83,15 @@ class Faults:
         total_ms = max(0.0, cfg.latency_ms + jitter) + (cfg.latency_spike_ms if spike else 0.0)
         return total_ms / 1000.0, spike
 
-    def retry_after_s(self) -> int | None:
-        """``None`` if the request may proceed, else the whole seconds (>= 1) to wait."""
-        if self._bucket is None:
+    def retry_after_s(self, bucket: str = "api") -> int | None:
+        """``None`` if the request may proceed, else the whole seconds (>= 1) to wait.
+
+        ``bucket``: ``"api"`` (``rate_limit_per_min``) or ``"agent"`` (``agent_rate_limit_per_min``).
+        """
+        limiter = self._buckets[bucket]
+        if limiter is None:
             return None
-        wait = self._bucket.take()
+        wait = limiter.take()
         return max(1, math.ceil(wait)) if wait else None
 
     def fail_before(self) -> int | None:

@@ -1,4 +1,5 @@
-"""Routing of the eight ``/sip-trunks`` operations (raw path, segment by segment)."""
+"""Routing of the API operations (raw path, segment by segment): the eight ``/sip-trunks``
+operations and the five of agent binding."""
 
 from __future__ import annotations
 
@@ -6,17 +7,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
+from .binding import AgentBindingApi
 from .handlers import ApiRequest, Reply, SipTrunksApi
+
+API_BUCKET = "api"
+AGENT_BUCKET = "agent"
 
 
 @dataclass(frozen=True)
 class Route:
-    """One API operation. ``write`` names its counter in ``writes`` (None for reads)."""
+    """One API operation. ``write`` names its counter in ``writes`` and its kind of write
+    attempt (None for reads); ``bucket`` is the rate limit it draws from."""
 
     method: str
     template: str
     handler: Callable[[ApiRequest], Reply]
     write: str | None = None
+    bucket: str = API_BUCKET
     segments: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -65,17 +72,22 @@ class Router:
         return None, {}, path_exists
 
 
-def build_routes(api: SipTrunksApi) -> list[Route]:
-    """The eight documented operations."""
-    trunks, trunk = "/sip-trunks/trunks", "/sip-trunks/trunks/{trunk_id}"
+def build_routes(trunks: SipTrunksApi, binding: AgentBindingApi) -> list[Route]:
+    """The documented operations."""
+    collection, trunk = "/sip-trunks/trunks", "/sip-trunks/trunks/{trunk_id}"
     numbers = f"{trunk}/numbers"
     return [
-        Route("POST", trunks, api.create_trunk, "create_trunk"),
-        Route("GET", trunks, api.list_trunks),
-        Route("GET", trunk, api.get_trunk),
-        Route("PATCH", trunk, api.update_trunk, "update_trunk"),
-        Route("DELETE", trunk, api.delete_trunk, "delete_trunk"),
-        Route("POST", numbers, api.add_number, "add_number"),
-        Route("GET", numbers, api.list_numbers),
-        Route("DELETE", f"{numbers}/{{phone_number_id}}", api.remove_number, "remove_number"),
+        Route("POST", collection, trunks.create_trunk, "create_trunk"),
+        Route("GET", collection, trunks.list_trunks),
+        Route("GET", trunk, trunks.get_trunk),
+        Route("PATCH", trunk, trunks.update_trunk, "update_trunk"),
+        Route("DELETE", trunk, trunks.delete_trunk, "delete_trunk"),
+        Route("POST", numbers, trunks.add_number, "add_number"),
+        Route("GET", numbers, trunks.list_numbers),
+        Route("DELETE", f"{numbers}/{{phone_number_id}}", trunks.remove_number, "remove_number"),
+        Route("GET", "/user/me", binding.user_me),
+        Route("PATCH", "/v2/agent/{agent_id}", binding.update_agent, "update_agent", AGENT_BUCKET),
+        Route("POST", "/inbound/setup", binding.inbound_setup, "inbound_setup"),
+        Route("POST", "/inbound/unlink", binding.inbound_unlink, "inbound_unlink"),
+        Route("GET", "/phone-numbers/all", binding.phone_numbers_all),
     ]

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -26,7 +27,7 @@ from urllib.parse import quote
 import httpx
 
 from . import ADMIN_PREFIX, DEFAULT_API_KEY, PID_HEADER
-from .config import SandboxConfig
+from .config import SWITCHES, SandboxConfig
 
 CONN_ID_ENV = "AIRFLOW_CONN_BOLNA_DEFAULT"
 _START_ATTEMPTS = 3
@@ -50,11 +51,11 @@ def knob_args(knobs: dict[str, Any]) -> list[str]:
         raise TypeError(f"unknown sandbox knob(s): {sorted(unknown)}")
     args: list[str] = []
     for name, value in knobs.items():
-        flag = f"--{name.replace('_', '-')}"
-        if name == "retry_after":
-            args += [flag] if value else []
+        flag = name.replace("_", "-")
+        if name in SWITCHES:
+            args.append(f"--{flag}" if value else f"--no-{flag}")
         else:
-            args += [flag, str(value)]
+            args += [f"--{flag}", str(value)]
     return args
 
 
@@ -64,11 +65,14 @@ class SandboxAdmin:
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
         self._http = httpx.Client(base_url=base_url + ADMIN_PREFIX, timeout=timeout, trust_env=False)
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = self._http.request(method, path, json=body)
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+    def _call(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
+        """The JSON answer; ``httpx.HTTPStatusError`` quoting the sandbox's message on an error."""
+        response = self._http.request(method, path, json=body, params=params)
+        if response.is_error:
+            raise httpx.HTTPStatusError(
+                f"sandbox admin {method} {path}: {response.status_code} {response.text[:300]}",
+                request=response.request, response=response)
+        return response.json()
 
     def health(self) -> dict[str, Any]:
         """``{"status": "ok"}``."""
@@ -94,12 +98,49 @@ class SandboxAdmin:
         return self._call("POST", "/counters/reset")
 
     def reset(self) -> dict[str, Any]:
-        """Delete all state, zero counters, reseed the fault streams."""
+        """Delete all state (agents and records too), zero counters, reseed the fault streams."""
         return self._call("POST", "/reset")
 
     def audit(self) -> dict[str, Any]:
-        """Invariants from the SQL tables: duplicate names, numbers on several trunks."""
+        """Invariants and summaries from the SQL tables: duplicate names, numbers on several
+        trunks, names created more than once, repeated create attempts, mappings."""
         return self._call("GET", "/audit")
+
+    def create_agent(self, id: str | None = None, name: str | None = None,
+                     telephony_provider: str | None = None) -> dict[str, Any]:
+        """Create one agent (id: 32 hex characters unless given) and return it."""
+        spec = {k: v for k, v in (("id", id), ("name", name),
+                                  ("telephony_provider", telephony_provider)) if v is not None}
+        return self._call("POST", "/agents", spec)
+
+    def create_agents(self, specs: int | list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Create ``specs`` agents (a count, or a list of ``{"id"?, "name"?, ...}``), all or nothing."""
+        items = [{} for _ in range(specs)] if isinstance(specs, int) else specs
+        return self._call("POST", "/agents", items)
+
+    def agents(self) -> list[dict[str, Any]]:
+        """Every agent: ``id, name, telephony_provider, created_at, updated_at, phone_number_ids``."""
+        return self._call("GET", "/agents")
+
+    def mappings(self) -> list[dict[str, Any]]:
+        """Every mapped number: ``phone_number_id, phone_number, trunk_id, agent_id``."""
+        return self._call("GET", "/mappings")
+
+    def attempts(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Every write attempt received (of one ``kind``), in arrival order."""
+        return self._call("GET", "/attempts", params={"kind": kind} if kind else None)
+
+    def reset_attempts(self) -> int:
+        """Forget the recorded write attempts (state kept); return how many there were."""
+        return int(self._call("POST", "/attempts/reset")["cleared"])
+
+    def trunk_history(self) -> list[dict[str, Any]]:
+        """Every trunk ever created: ``id, name, created_name, created_at, deleted_at``."""
+        return self._call("GET", "/trunk-history")
+
+    def number_history(self) -> list[dict[str, Any]]:
+        """Every number ever added, removed ones included (``deleted: true``)."""
+        return self._call("GET", "/number-history")
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -267,6 +308,71 @@ class SandboxServer:
         kwargs.setdefault("timeout", 10.0)
         return httpx.Client(base_url=self.url, headers=self.auth_headers, trust_env=False, **kwargs)
 
+    # ------------------------------------------------------------------ what the client did
+    def write_attempts(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Every write request the server received (of one ``kind``, a key of
+        ``counters()["writes"]``), in arrival order, with ``status`` (``"dropped"`` for a
+        response cut after commit, ``None`` if it never finished), ``committed`` and ``fault``."""
+        return self.admin.attempts(kind)
+
+    def attempts_by(self, kind: str, *fields: str) -> Counter[Any]:
+        """Write attempts of ``kind`` counted by one record field (keys are its values) or
+        several (keys are tuples), e.g. ``attempts_by("add_number", "trunk_id", "digits")``."""
+        def key(record: dict[str, Any]) -> Any:
+            return record[fields[0]] if len(fields) == 1 else tuple(record[f] for f in fields)
+
+        return Counter(key(record) for record in self.write_attempts(kind))
+
+    def create_attempts_by_name(self) -> Counter[str]:
+        """Create-trunk POSTs received per trunk name: refused (409, 400), failed by an injected
+        fault (403/429/5xx before the handler) and lost after commit included."""
+        return self.attempts_by("create_trunk", "trunk_name")
+
+    def trunks_by_name(self, include_deleted: bool = True) -> Counter[str]:
+        """Trunks per name (the current name, or the last one of a deleted trunk), deleted ones
+        included unless ``include_deleted`` is false."""
+        return Counter(t["name"] for t in self.admin.trunk_history()
+                       if include_deleted or t["deleted_at"] is None)
+
+    def add_number_attempts_by_trunk(self) -> Counter[tuple[str, str]]:
+        """Add-number POSTs received per ``(trunk_id, digits)`` (digits: the number without ``+``)."""
+        return self.attempts_by("add_number", "trunk_id", "digits")
+
+    def numbers_by_trunk(self, include_deleted: bool = True) -> Counter[tuple[str, str]]:
+        """Numbers ever added per ``(trunk_id, digits)``, removed ones included unless
+        ``include_deleted`` is false (inline numbers of a create included)."""
+        return Counter((n["trunk_id"], n["digits"]) for n in self.admin.number_history()
+                       if include_deleted or not n["deleted"])
+
+    def delete_attempts_by_trunk(self) -> Counter[str]:
+        """Delete-trunk requests received per trunk id."""
+        return self.attempts_by("delete_trunk", "trunk_id")
+
+    def remove_number_attempts_by_number(self) -> Counter[tuple[str, str]]:
+        """Remove-number requests received per ``(trunk_id, phone_number_id)``."""
+        return self.attempts_by("remove_number", "trunk_id", "phone_number_id")
+
+    def agent_update_attempts_by_agent(self) -> Counter[str]:
+        """``PATCH /v2/agent/{agent_id}`` requests received per agent id."""
+        return self.attempts_by("update_agent", "agent_id")
+
+    def inbound_setup_attempts_by_number(self) -> Counter[str]:
+        """``POST /inbound/setup`` requests received per ``phone_number_id``."""
+        return self.attempts_by("inbound_setup", "phone_number_id")
+
+    def inbound_unlink_attempts_by_number(self) -> Counter[str]:
+        """``POST /inbound/unlink`` requests received per ``phone_number_id``."""
+        return self.attempts_by("inbound_unlink", "phone_number_id")
+
+    def inbound_mappings(self) -> dict[str, str]:
+        """``{phone_number_id: agent_id}`` of every mapped number."""
+        return {m["phone_number_id"]: m["agent_id"] for m in self.admin.mappings()}
+
+    def agent_providers(self) -> dict[str, str | None]:
+        """``{agent_id: telephony_provider}`` of every agent (None until set)."""
+        return {a["id"]: a["telephony_provider"] for a in self.admin.agents()}
+
+    # ------------------------------------------------------------------ Airflow
     def airflow_conn_json(self, **extra: Any) -> str:
         """An ``AIRFLOW_CONN_<ID>`` value (JSON) for the Bolna connection type."""
         return json.dumps({"conn_type": "bolna", "host": self.url, "password": self.api_key,

@@ -12,7 +12,11 @@ in ``docs/sandbox.md`` where the spec is silent:
   ``media_encryption: sdes`` alone when the stored transport is already TLS, and a PATCH that
   would leave a trunk invalid (e.g. ``gateways: []``, or UDP under SDES) is refused;
 * the deprecated ``ice_support`` (trunk) and guide-only ``is_active`` (number) are accepted,
-  type-checked and ignored.
+  type-checked and ignored;
+* agent binding (``agent-binding.openapi.yaml``): the agent PATCH accepts nothing but
+  ``agent_config.telephony_provider`` (what a trunk-binding client must send), one of the
+  documented providers or ``trunk``; ``allow_multiple: true`` (Plivo only) is refused on
+  ``/inbound/setup``; ``agent_id`` on ``/inbound/unlink`` is tolerated and ignored.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ MEDIA_ENCRYPTIONS = ("no", "sdes")
 _CODECS = re.compile(r"[a-z0-9_.-]+(?:,[a-z0-9_.-]+)*", re.ASCII)
 _DIGITS = re.compile(r"\+?[0-9]{1,32}", re.ASCII)
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
+_OPAQUE_ID = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}")
+#: the documented enum of PATCH /v2/agent (twilio ... default) plus the newer family's ``trunk``
+TELEPHONY_PROVIDERS = ("twilio", "plivo", "exotel", "vobiz", "sip-trunk", "default", "trunk")
 
 
 # --------------------------------------------------------------------------- value checkers
@@ -104,6 +111,13 @@ def codec_list(field: str, value: Any) -> str:
         raise bad_request(
             field, "must be comma-separated lowercase codec names (e.g. 'ulaw,alaw'), no spaces"
         )
+    return value
+
+
+def opaque_id(field: str, value: Any) -> str:
+    """An id chosen by the caller: 1-200 characters, no whitespace or control characters."""
+    if not isinstance(value, str) or not _OPAQUE_ID.fullmatch(value):
+        raise bad_request(field, "must be 1-200 characters without whitespace or control characters")
     return value
 
 
@@ -295,6 +309,35 @@ def validate_update(body: Any, current: Mapping[str, Any]) -> dict[str, Any]:
         changes.pop(key, None)
     check_trunk_rules({**current, **changes})
     return changes
+
+
+AGENT_PATCH = obj({"agent_config": obj({"telephony_provider": one_of(*TELEPHONY_PROVIDERS)},
+                                        required=("telephony_provider",))},
+                  required=("agent_config",))
+INBOUND_SETUP = obj({"agent_id": non_empty_string, "phone_number_id": non_empty_string,
+                     "allow_multiple": boolean}, required=("agent_id", "phone_number_id"))
+INBOUND_UNLINK = obj({"phone_number_id": non_empty_string, "agent_id": any_string},
+                     required=("phone_number_id",))
+#: ``POST /__sandbox__/agents`` item
+AGENT_SPEC = obj({"id": opaque_id, "name": non_empty_string, "telephony_provider": nullable_string})
+
+
+def validate_agent_patch(body: Any) -> str:
+    """A ``PATCH /v2/agent/{agent_id}`` body; returns the telephony provider."""
+    return str(AGENT_PATCH("", body)["agent_config"]["telephony_provider"])
+
+
+def validate_inbound_setup(body: Any) -> tuple[str, str]:
+    """A ``POST /inbound/setup`` body; returns ``(agent_id, phone_number_id)``."""
+    setup = INBOUND_SETUP("", body)
+    if setup.get("allow_multiple"):
+        raise bad_request("allow_multiple", "documented for Plivo numbers only, not for SIP-trunk numbers")
+    return setup["agent_id"], setup["phone_number_id"]
+
+
+def validate_inbound_unlink(body: Any) -> str:
+    """A ``POST /inbound/unlink`` body; returns the phone number id."""
+    return str(INBOUND_UNLINK("", body)["phone_number_id"])
 
 
 def parse_is_active(raw: str | None) -> bool | None:

@@ -1,7 +1,8 @@
 """Fixtures of the sandbox suite: an authenticated client and request-body builders.
 
-The sandbox fixtures themselves (``sandbox``, ``bolna_sandbox``, ``bolna_sandbox_factory``)
-come from the project's pytest plugin.
+The sandbox fixtures themselves (``bolna_sandbox``, ``bolna_sandbox_clean``,
+``bolna_sandbox_factory``) come from the project's pytest plugin; ``sandbox`` (an alias of
+``bolna_sandbox_clean``) from ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -57,6 +58,21 @@ def assert_error(response: httpx.Response, status: int, field: str) -> None:
 def api(sandbox: SandboxServer) -> Iterator[httpx.Client]:
     """An httpx client on the (reset) session sandbox, bearer key set."""
     with sandbox.client() as client:
+        yield client
+
+
+@pytest.fixture
+def private_sandbox(bolna_sandbox_factory: Any) -> SandboxServer:
+    """A server of its own: one token of capacity cannot be shared with stray requests (a
+    process another test left behind may still be talking to the session server)."""
+    server: SandboxServer = bolna_sandbox_factory()
+    return server
+
+
+@pytest.fixture
+def private_api(private_sandbox: SandboxServer) -> Iterator[httpx.Client]:
+    """An httpx client on :func:`private_sandbox`."""
+    with private_sandbox.client() as client:
         yield client
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -71,19 +70,6 @@ def test_latency_spikes_are_seeded(api: httpx.Client, sandbox: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- rate limit
-@pytest.fixture
-def private_sandbox(bolna_sandbox_factory: Any) -> Any:
-    """A server of its own: one token of capacity cannot be shared with stray requests (a
-    process another test left behind may still be talking to the session server)."""
-    return bolna_sandbox_factory()
-
-
-@pytest.fixture
-def private_api(private_sandbox: Any) -> Iterator[httpx.Client]:
-    with private_sandbox.client() as client:
-        yield client
-
-
 def test_rate_limit_without_retry_after(private_api: httpx.Client, private_sandbox: Any) -> None:
     api, sandbox = private_api, private_sandbox
     sandbox.admin.config(rate_limit_per_min=30)  # capacity 1, one token every 2 s
@@ -200,20 +186,35 @@ def test_drop_after_commit_spares_reads_and_failed_writes(api: httpx.Client, san
 
 def test_every_write_kind_really_commits(api: httpx.Client, sandbox: Any, make_trunk: Any) -> None:
     trunk = make_trunk()
+    agent = sandbox.admin.create_agent()
     numbers = f"{TRUNKS}/{trunk['id']}/numbers"
     sandbox.admin.config(drop_after_commit_rate=1.0)
     outcome(api, "PATCH", f"{TRUNKS}/{trunk['id']}", json={"description": "patched"})
     outcome(api, "POST", numbers, json={"phone_number": "15550001111"})
+    outcome(api, "PATCH", f"/v2/agent/{agent['id']}", json={"agent_config": {"telephony_provider": "sip-trunk"}})
     sandbox.admin.config(drop_after_commit_rate=0.0)
     assert api.get(f"{TRUNKS}/{trunk['id']}").json()["description"] == "patched"
     [number] = api.get(numbers).json()
+    assert sandbox.admin.agents()[0]["telephony_provider"] == "sip-trunk"
     sandbox.admin.config(drop_after_commit_rate=1.0)
+    outcome(api, "POST", "/inbound/setup", json={"agent_id": agent["id"], "phone_number_id": number["id"]})
+    assert sandbox.inbound_mappings() == {number["id"]: agent["id"]}
+    outcome(api, "POST", "/inbound/unlink", json={"phone_number_id": number["id"]})
+    assert sandbox.inbound_mappings() == {}
     outcome(api, "DELETE", f"{numbers}/{number['id']}")
     outcome(api, "DELETE", f"{TRUNKS}/{trunk['id']}")
     sandbox.admin.config(drop_after_commit_rate=0.0)
     assert api.get(f"{TRUNKS}/{trunk['id']}").status_code == 404
-    assert sandbox.admin.counters()["writes"] == {"create_trunk": 1, "update_trunk": 1, "delete_trunk": 1,
-                                                  "add_number": 1, "remove_number": 1}
+    trunk_kinds = {"create_trunk": 1, "update_trunk": 1, "delete_trunk": 1, "add_number": 1, "remove_number": 1}
+    binding_kinds = {"update_agent": 1, "inbound_setup": 1, "inbound_unlink": 1}
+    counters = sandbox.admin.counters()
+    assert counters["writes"] == trunk_kinds and counters["binding_writes"] == binding_kinds
+    assert counters["write_attempts"] == {**trunk_kinds, **binding_kinds}
+    faults = counters["faults"]
+    assert faults["drop_after_commit_502"] + faults["drop_after_commit_conn"] == 7
+    dropped = [a for a in sandbox.write_attempts() if a["fault"]]
+    assert len(dropped) == 7 and all(a["committed"] for a in dropped)
+    assert {a["status"] for a in dropped} <= {"502", "dropped"}
 
 
 def drop_pattern(api: httpx.Client, sandbox: Any, trunk_body: BodyFactory) -> list[str]:
@@ -262,15 +263,23 @@ def test_counters_reset_vs_reset(api: httpx.Client, sandbox: Any, make_trunk: An
 def test_counters_shape(sandbox: Any) -> None:
     counters = sandbox.admin.counters()
     assert set(counters) == {"requests", "faults", "trunks", "numbers", "duplicate_names_attempted",
-                             "writes", "total_requests"}
+                             "writes", "binding_writes", "write_attempts", "total_requests"}
     assert set(counters["faults"]) == {"fail_before", "drop_after_commit_502", "drop_after_commit_conn",
-                                       "rate_limited", "latency_spikes"}
+                                       "rate_limited", "agent_rate_limited", "latency_spikes"}
+    trunk_kinds = {"create_trunk", "update_trunk", "delete_trunk", "add_number", "remove_number"}
+    binding_kinds = {"update_agent", "inbound_setup", "inbound_unlink"}
+    assert set(counters["writes"]) == trunk_kinds and set(counters["binding_writes"]) == binding_kinds
+    assert set(counters["write_attempts"]) == trunk_kinds | binding_kinds
 
 
 def test_audit_clean(api: httpx.Client, sandbox: Any, make_trunk: Any) -> None:
     make_trunk(phone_numbers=[{"phone_number": "15550001111"}])
-    assert sandbox.admin.audit() == {"duplicate_trunk_names": [], "numbers_on_multiple_active_trunks": [],
-                                     "active_numbers_without_trunk": 0, "trunks": 1, "numbers": 1}
+    assert sandbox.admin.audit() == {
+        "duplicate_trunk_names": [], "numbers_on_multiple_active_trunks": [],
+        "active_numbers_without_trunk": 0, "trunks": 1, "numbers": 1, "deleted_trunks": 0,
+        "trunk_names_created_more_than_once": [], "repeated_create_attempts": [],
+        "write_attempts": {"create_trunk": 1}, "unfinished_write_attempts": 0, "agents": 0,
+        "inbound_mappings": 0, "mappings_to_unknown_agents": 0, "mappings_on_removed_numbers": 0}
 
 
 def test_admin_unknown_path(sandbox: Any) -> None:

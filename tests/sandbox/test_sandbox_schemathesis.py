@@ -12,36 +12,19 @@ The spec is loaded at collection time from ``$BOLNA_SHARED_DIR`` or ``<repo>/../
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from airflow_provider_bolna.sandbox.testing import SandboxServer
 
 from .conftest import SEED_USERPASS, TRUNKS
+from .schemathesis_common import CHECKS, HYPOTHESIS, spec_path
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SPEC = (Path(os.environ.get("BOLNA_SHARED_DIR", Path(__file__).resolve().parents[2].parent / "shared"))
-        / "bolna-api" / "sip-trunks.openapi.yaml")
-if not SPEC.exists():
-    pytest.skip(f"OpenAPI spec not found at {SPEC}", allow_module_level=True)
-
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance, response_headers_conformance]
-HYPOTHESIS = settings(max_examples=60, deadline=None, derandomize=True,
-                      suppress_health_check=list(HealthCheck))
+SPEC = spec_path("sip-trunks.openapi.yaml")
 
 schema = schemathesis.openapi.from_path(SPEC)
 # the pinned trunk must survive the run, so its DELETE is exercised only with random ids

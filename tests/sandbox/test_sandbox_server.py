@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_bolna.sandbox import app as app_module
 from airflow_provider_bolna.sandbox.cli import build_parser, config_from_args
 from airflow_provider_bolna.sandbox.testing import SandboxServer, knob_args
 
@@ -62,8 +63,11 @@ def test_memory_db_and_cli_knobs(tmp_path: Path) -> None:
                        latency_spike_rate=0.05, latency_spike_ms=900, seed=77, api_key="abc") as server:
         assert server.admin.config() == {
             "latency_ms": 3.0, "jitter_ms": 1.0, "latency_spike_rate": 0.05, "latency_spike_ms": 900.0,
-            "rate_limit_per_min": 100.0, "retry_after": True, "fail_rate": 0.1,
-            "drop_after_commit_rate": 0.2, "number_visibility_delay_s": 2.0, "seed": 77, "api_key": "abc"}
+            "rate_limit_per_min": 100.0, "agent_rate_limit_per_min": 500.0, "retry_after": True,
+            "fail_rate": 0.1, "drop_after_commit_rate": 0.2, "number_visibility_delay_s": 2.0, "seed": 77,
+            "api_key": "abc", "unique_names": True, "unique_numbers": True,
+            "number_list_shows_agent_id": False, "phone_numbers_all_includes_sip": False,
+            "inbound_setup_response": "message", "user_me_available": True}
         assert not list(tmp_path.iterdir())
 
 
@@ -88,7 +92,9 @@ def test_knob_args_rejects_typos() -> None:
         knob_args({"fail_ratio": 0.1})
     with pytest.raises(TypeError):
         SandboxServer(latncy_ms=1)
-    assert knob_args({"retry_after": False, "seed": 3}) == ["--seed", "3"]
+    assert knob_args({"retry_after": False, "seed": 3}) == ["--no-retry-after", "--seed", "3"]
+    assert knob_args({"unique_names": False, "number_list_shows_agent_id": True}) == [
+        "--no-unique-names", "--number-list-shows-agent-id"]
 
 
 def test_stopped_server_cannot_start_again() -> None:
@@ -127,12 +133,12 @@ def test_airflow_connection_forms_agree(sandbox: SandboxServer) -> None:
         assert conn.extra_dejson == {"timeout": 5}
 
 
-def test_sandbox_imports_neither_airflow_nor_models() -> None:
-    code = ("import sys; import airflow_provider_bolna.sandbox.app, airflow_provider_bolna.sandbox.cli, "
-            "airflow_provider_bolna.sandbox.testing, airflow_provider_bolna.sandbox.pytest_plugin, "
-            "airflow_provider_bolna.sandbox.loadtest; "
+def test_sandbox_imports_neither_airflow_nor_the_provider() -> None:
+    modules = sorted(p.stem for p in Path(app_module.__file__).parent.glob("*.py")
+                     if p.stem not in ("__init__", "__main__"))
+    code = (f"import sys; import {', '.join(f'airflow_provider_bolna.sandbox.{m}' for m in modules)}; "
             "bad = [m for m in sys.modules if m == 'airflow' or m.startswith('airflow.') "
-            "or m.startswith('airflow_provider_bolna.models') or m.startswith('airflow_provider_bolna.hooks')]; "
+            "or (m.startswith('airflow_provider_bolna.') and not m.startswith('airflow_provider_bolna.sandbox'))]; "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                             check=False)
