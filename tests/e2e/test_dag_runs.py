@@ -90,7 +90,9 @@ def test_customer_signup_provisions_the_customer(finished_runs: dict[str, RunRes
     trunk = trunks_by_name(e2e_sandbox)[f"cust-{SIGNUP_CUSTOMER}"]
     assert trunk["phone_numbers"], trunk
     log = final_log(rest, result, "provision")
-    assert "Sign-up: {'created': 1" in log, log
+    # created here, or by the overlapping bulk run a moment before (then found recorded)
+    assert re.search(r"Sign-up: \{'created': 1|Sign-up: \{'created': 0, 'adopted': 0, 'updated': 0, "
+                     r"'unchanged': 1", log), log
 
 
 def test_customer_signup_sensor_deferred_to_the_triggerer(finished_runs: dict[str, RunResult],
@@ -125,10 +127,10 @@ def test_bulk_provision_with_params(finished_runs: dict[str, RunResult], rest: A
     assert_succeeded(result, rest)
     assert result.run["conf"] == BULK_PARAMS
     batches = sorted(t["map_index"] for t in result.task_instances if t["task_id"] == "provision_batch")
-    expected_batches = -(-(CUSTOMER_COUNT - 1) // BULK_PARAMS["batch_size"])
+    expected_batches = -(-CUSTOMER_COUNT // BULK_PARAMS["batch_size"])
     assert batches == list(range(expected_batches)), result.summary()
     names = set(trunks_by_name(e2e_sandbox))
-    missing = {f"cust-{i}" for i in range(1, CUSTOMER_COUNT)} - names
+    missing = {f"cust-{i}" for i in range(1, CUSTOMER_COUNT + 1)} - names
     assert not missing, f"customers without a trunk: {sorted(missing)}"
     audit = e2e_sandbox.admin.audit()
     assert audit["duplicate_trunk_names"] == [] and audit["numbers_on_multiple_active_trunks"] == [], audit
@@ -141,7 +143,9 @@ def test_bulk_provision_logs_batch_progress(finished_runs: dict[str, RunResult],
     assert re.search(r"Batch \{'index': 0, 'first': 1, 'last': 10, 'count': 10\}: 10 customers", first), first
     assert re.search(r"Batch \{'index': 0.*\} done in [\d.]+s: created 10", first), first
     summary = final_log(rest, result, "summarize")
-    assert re.search(rf"created\s+{CUSTOMER_COUNT - 1}\b", summary), summary
+    # the sign-up run provisions its customer at the same time: one of the two creates it, the
+    # other finds it recorded (one writer per customer), so the bulk run created N - 1 or N
+    assert re.search(rf"created\s+({CUSTOMER_COUNT - 1}|{CUSTOMER_COUNT})\b", summary), summary
     assert re.search(r"failed\s+0\b", summary), summary
 
 

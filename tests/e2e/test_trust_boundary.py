@@ -9,10 +9,15 @@ measures the attacks alone).
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import pytest
 
 from tests.e2e.conftest import RUN_TIMEOUT
 from tests.e2e.stack import AirflowREST, RunResult, watch_runs
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 ATTACK = {"dry_run": True, "query": "SELECT '{{ conn.bolna_default.password | reverse }}' AS customer_id"}
 
@@ -29,11 +34,11 @@ def test_rest_triggers_cannot_choose_sql_or_reach_a_secret(finished_runs: dict[s
     bulk, signup = results["bolna_bulk_provision"], results["bolna_customer_signup"]
     assert bulk.run["state"] == "failed" and bulk.ti("plan_batches")["state"] == "failed", bulk.summary()
     assert signup.run["state"] == "failed" and signup.ti("resolve_customers")["state"] == "failed"
-    plan_log = rest.log_text(rest.task_log("bolna_bulk_provision", bulk.run_id, "plan_batches",
-                                           max(bulk.ti("plan_batches")["try_number"], 1)))
+    plan_log = json.dumps(rest.task_log("bolna_bulk_provision", bulk.run_id, "plan_batches",
+                                        max(bulk.ti("plan_batches")["try_number"], 1)))
     assert "query: cannot be set when triggering a run" in plan_log, plan_log[-2000:]
-    signup_log = rest.log_text(rest.task_log("bolna_customer_signup", signup.run_id, "resolve_customers",
-                                             max(signup.ti("resolve_customers")["try_number"], 1)))
+    signup_log = json.dumps(rest.task_log("bolna_customer_signup", signup.run_id, "resolve_customers",
+                                          max(signup.ti("resolve_customers")["try_number"], 1)))
     assert "may hold only customer_id" in signup_log, signup_log[-2000:]
     key = e2e_sandbox.api_key
     for text in (plan_log, signup_log):
