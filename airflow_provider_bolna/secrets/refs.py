@@ -280,6 +280,8 @@ class SecretResolver:
         if not isinstance(name, str) or not name.strip():
             raise SecretRefError(path, f"'{kind}' must be a non-empty string")
         name = name.strip()
+        if kind == "param" and via_param:
+            raise SecretRefError(path, f"param {name!r}: a param reference cannot point to another param")
         policy = self._policy if self._policy is not None else (self._param_policy if via_param else None)
         if policy is not None:
             refusal = policy.refusal(kind, name, ref.get("field"))

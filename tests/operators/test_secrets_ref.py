@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from airflow_provider_bolna.secrets_ref import (
+    PasswordRefPolicy,
     SecretRefError,
     is_secret_ref,
     mask_plain_secrets,
@@ -77,8 +78,26 @@ def test_param_ref_to_plain_value_and_to_reference(carrier: str) -> None:
     masked: list[str] = []
     out = resolve_secret_refs({"auth_password": {"param": "pw"}}, params={"pw": "Param-S1P-3c"}, mask=masked.append)
     assert out["auth_password"] == "Param-S1P-3c" and masked == ["Param-S1P-3c"]
-    out = resolve_secret_refs({"auth_password": {"param": "pw"}}, params={"pw": {"conn": "carrier_acme"}}, mask=masked.append)
+    # a reference chosen by whoever triggers the run resolves only under an explicit policy
+    allowed = PasswordRefPolicy(conn_prefixes=("carrier_",))
+    out = resolve_secret_refs({"auth_password": {"param": "pw"}}, params={"pw": {"conn": "carrier_acme"}},
+                              mask=masked.append, param_policy=allowed)
     assert out["auth_password"] == "Conn-S1P-9x8y"
+
+
+@pytest.mark.parametrize("value", [
+    {"conn": "carrier_acme"},                          # off by default
+    {"conn": "aws_default"},                           # not allow-listed
+    {"conn": "carrier_acme", "field": "extra.token"},  # only a connection's password
+    {"variable": "acme_sip_password"},                 # no variable prefix allowed
+])
+def test_a_param_cannot_reach_a_secret_the_policy_does_not_allow(carrier: str, value: dict[str, str]) -> None:
+    policy = None if value == {"conn": "carrier_acme"} else PasswordRefPolicy(conn_prefixes=("carrier_",))
+    kwargs = {} if policy is None else {"param_policy": policy}
+    with pytest.raises(SecretRefError) as refused:
+        resolve_secret_refs({"auth_password": {"param": "pw"}}, params={"pw": value}, mask=lambda _: None, **kwargs)
+    assert refused.value.field == "auth_password"
+    assert not any(part in str(refused.value) for part in ("carrier_acme", "aws_default", "extra.token"))
 
 
 def test_nested_specs_in_lists(carrier: str) -> None:
