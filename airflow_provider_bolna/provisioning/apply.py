@@ -92,44 +92,90 @@ class AccountListing:
 
     * :meth:`existing`: until :meth:`noticed` is called it answers ``None`` at once (create);
       after, it answers from one listing (the name was taken by someone else: adopt).
-    * :meth:`find`: the trunk holding ``name`` per a listing *started after the call* (the
-      hook's look-up after an ambiguous create: did our POST land?). Concurrent calls share one
-      listing; a call that arrives while an older listing is in flight waits for the next one.
+    * :meth:`find`: the hook's look-up after an ambiguous or refused create (did our POST land?).
+      It needs a listing *started after* the failure, and one listing serves every create of
+      the batch that needs one: a caller waits until every create in progress is waiting too
+      (or ``max_wait`` seconds have passed since the first waiter), then one listing answers all
+      of them. Under 30 % of lost responses a batch lists the account about
+      ``failures / concurrency`` times, not once per failure.
 
     A failed listing is logged and ignored by :meth:`existing` (the creates fall back on the
     hook's own conflict handling), except a refused key, which stops the batch.
 
     :param hook: the batch's hook.
     :param names: the trunk names the batch creates.
+    :param max_wait: longest wait for the other creates before listing anyway.
     """
 
-    def __init__(self, hook: Any, names: Sequence[str]) -> None:
+    def __init__(self, hook: Any, names: Sequence[str], max_wait: float = 1.0) -> None:
         self._hook = hook
         self._names = list(names)
-        self._current: asyncio.Future[Listing] | None = None
-        self._started = 0.0
+        self._max_wait = max_wait
+        self._taken: asyncio.Future[Listing] | None = None
         self._noticed = False
+        self._active = 0  # creates in progress
+        self._waiters = 0  # of which, waiting for a fresh listing
+        self._next: asyncio.Future[Listing] | None = None  # the listing the current waiters share
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Future[Listing]] = set()
         self.listings = 0
 
-    def _start(self) -> asyncio.Future[Listing]:
-        self._started = time.monotonic()
-        self._current = asyncio.ensure_future(lookup_trunks(self._hook, self._names))
+    def _list(self) -> asyncio.Future[Listing]:
+        task = asyncio.ensure_future(lookup_trunks(self._hook, self._names))
+        self._tasks.add(task)
         self.listings += 1
-        return self._current
+        return task
 
-    async def _fresh(self, since: float) -> Listing:
-        while True:
-            current = self._current
-            if current is not None and self._started >= since:
-                return await asyncio.shield(current)
-            if current is not None and not current.done():
-                await asyncio.wait({current})  # older than the caller's failure: wait for the next one
-                continue
-            self._start()
+    # ------------------------------------------------------------------ recovery look-ups
+
+    def entered(self) -> None:
+        """A create starts."""
+        self._active += 1
+
+    def left(self) -> None:
+        """A create ends (its waiters may now be the only creates left)."""
+        self._active -= 1
+        self._maybe_fire()
 
     async def find(self, name: str) -> SIPTrunk | None:
-        """The trunk named ``name`` per a listing taken after this call."""
-        return (await self._fresh(time.monotonic())).get(name)
+        """The trunk named ``name`` per a listing started after this call."""
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            self._timer = asyncio.get_running_loop().call_later(self._max_wait, self._fire)
+        shared = self._next
+        self._waiters += 1
+        self._maybe_fire()
+        try:
+            listing = await asyncio.shield(shared)
+        finally:
+            self._waiters -= 1
+        return listing.get(name)
+
+    def _maybe_fire(self) -> None:
+        if self._next is not None and self._waiters >= self._active:
+            self._fire()
+
+    def _fire(self) -> None:
+        shared, self._next = self._next, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if shared is None or shared.done():
+            return
+
+        def settle(task: asyncio.Future[Listing]) -> None:
+            if shared.done():
+                return
+            if task.cancelled():
+                shared.cancel()
+            elif task.exception() is not None:
+                shared.set_exception(task.exception())  # type: ignore[arg-type]
+            else:
+                shared.set_result(task.result())
+
+        self._list().add_done_callback(settle)
+
+    # ------------------------------------------------------------------ taken names
 
     def noticed(self) -> None:
         """A create found its name taken: the other creates look first."""
@@ -137,15 +183,14 @@ class AccountListing:
             log.info("A trunk name of this batch was already taken; listing the account once for the other %d",
                      len(self._names))
             self._noticed = True
-            if self._current is None:
-                self._start()
+            self._taken = self._list()
 
     async def existing(self, name: str) -> SIPTrunk | None:
         """The trunk holding ``name`` per the shared listing, or ``None`` (absent, or not noticed)."""
-        if not self._noticed:
+        if self._taken is None:
             return None
         try:
-            listing = await self._fresh(0.0)
+            listing = await asyncio.shield(self._taken)
         except BolnaAuthError:
             raise
         except BolnaError as exc:
@@ -154,11 +199,14 @@ class AccountListing:
         return listing.get(name)
 
     async def aclose(self) -> None:
-        """Collect the listing (so that no task is left pending)."""
-        if self._current is not None:
-            if not self._current.done():
-                self._current.cancel()
-            await asyncio.gather(self._current, return_exceptions=True)
+        """Collect the listings (so that no task is left pending)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in self._tasks:
+            if not task.done():
+                task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def abatch_hook(bolna_conn_id: str, options: ProvisionOptions, batches: int | None = None) -> Any:
@@ -319,7 +367,11 @@ class _Applier:
         assert spec is not None
         existing = await self.listing.existing(item.trunk_name)
         extra = {"finder": self.listing.find} if self._finder else {}
-        result = await hook.aensure_trunk(spec, if_exists="update", existing=existing, **extra)
+        self.listing.entered()
+        try:
+            result = await hook.aensure_trunk(spec, if_exists="update", existing=existing, **extra)
+        finally:
+            self.listing.left()
         trunk = result.trunk
         if result.action == "created":
             return ItemResult(item, "created", trunk_id=trunk.id, numbers_added=list(result.numbers_added))

@@ -305,7 +305,7 @@ def test_ambiguous_creates_share_one_recovery_listing(sqlite_db: CustomerDB, bol
     ambiguous = lost.get("drop_after_commit_502", 0) + lost.get("drop_after_commit_conn", 0)
     assert ambiguous >= 5
     listings = summary["requests"].get("GET", 0)
-    assert listings < ambiguous / 2, (listings, ambiguous)
+    assert listings <= ambiguous / 4 + 2, (listings, ambiguous)  # about failures / concurrency (8)
     assert summary["counts"]["created"] == 60 and bolna_api.admin.audit()["trunks"] == 60
 
 
