@@ -43,6 +43,7 @@ __all__ = [
     "Gateway",
     "IPIdentifier",
     "PhoneNumberRequest",
+    "TRUNK_DEFAULTS",
     "TrunkSpec",
     "SIPTrunkCreateRequest",
     "SIPTrunkUpdateRequest",
@@ -105,6 +106,24 @@ class MediaEncryption(str, Enum):
 
     NO = "no"
     SDES = "sdes"
+
+
+#: Bolna's documented defaults of the optional trunk settings, the one table both sides use: a
+#: :class:`TrunkSpec` sends them explicitly, and a :class:`SIPTrunk` read without them takes them,
+#: so drift detection compares effective settings (one list: the two cannot disagree).
+TRUNK_DEFAULTS: dict[str, Any] = {
+    "allow": "ulaw,alaw",
+    "disallow": "all",
+    "transport": Transport.UDP,
+    "direct_media": False,
+    "rtp_symmetric": True,
+    "force_rport": True,
+    "media_encryption": MediaEncryption.NO,
+    "media_encryption_optimistic": False,
+    "qualify_frequency": 60,
+    "inbound_enabled": False,
+    "outbound_leading_plus_enabled": True,
+}
 
 
 class FieldError(BaseModel):
@@ -317,17 +336,17 @@ class TrunkSpec(_Request):
     auth_password: SecretStr | None = None
     gateways: Annotated[list[Gateway], Field(min_length=1)]
     ip_identifiers: list[IPIdentifier] = Field(default_factory=list)
-    allow: str = "ulaw,alaw"
-    disallow: str = "all"
-    transport: Transport = Transport.UDP
-    direct_media: bool = False
-    rtp_symmetric: bool = True
-    force_rport: bool = True
-    media_encryption: MediaEncryption = MediaEncryption.NO
-    media_encryption_optimistic: bool = False
-    qualify_frequency: Annotated[int, Field(ge=0)] = 60
-    inbound_enabled: bool = False
-    outbound_leading_plus_enabled: bool = True
+    allow: str = TRUNK_DEFAULTS["allow"]
+    disallow: str = TRUNK_DEFAULTS["disallow"]
+    transport: Transport = TRUNK_DEFAULTS["transport"]
+    direct_media: bool = TRUNK_DEFAULTS["direct_media"]
+    rtp_symmetric: bool = TRUNK_DEFAULTS["rtp_symmetric"]
+    force_rport: bool = TRUNK_DEFAULTS["force_rport"]
+    media_encryption: MediaEncryption = TRUNK_DEFAULTS["media_encryption"]
+    media_encryption_optimistic: bool = TRUNK_DEFAULTS["media_encryption_optimistic"]
+    qualify_frequency: Annotated[int, Field(ge=0)] = TRUNK_DEFAULTS["qualify_frequency"]
+    inbound_enabled: bool = TRUNK_DEFAULTS["inbound_enabled"]
+    outbound_leading_plus_enabled: bool = TRUNK_DEFAULTS["outbound_leading_plus_enabled"]
     phone_numbers: list[PhoneNumberRequest] = Field(default_factory=list)
 
     @field_validator("media_encryption", mode="before")
@@ -410,12 +429,23 @@ class TrunkSpec(_Request):
         data["gateways"] = sorted(data["gateways"], key=lambda g: (g["priority"], g["gateway_address"], g["port"]))
         data["ip_identifiers"] = sorted(i["ip_address"] for i in data["ip_identifiers"])
         data["phone_numbers"] = sorted(data["phone_numbers"], key=lambda n: number_key(n["phone_number"]))
-        if secret_key is not None and self.auth_password is not None:
-            data["auth_password_hmac"] = hmac.new(
-                secret_key, self.auth_password.get_secret_value().encode(), hashlib.sha256
-            ).hexdigest()
+        password_hash = self.password_hash(secret_key) if secret_key is not None else None
+        if password_hash is not None:
+            data["auth_password_hmac"] = password_hash
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
+
+    def password_hash(self, key: bytes) -> str | None:
+        """HMAC-SHA256 (hex) of the password keyed with ``key``, or ``None`` without a password.
+
+        Tells a rotated password from the stored one without keeping it (the state table, the
+        fingerprint); the key keeps the hash from being a way to guess the password.
+
+        :param key: the HMAC key.
+        """
+        if self.auth_password is None:
+            return None
+        return hmac.new(key, self.auth_password.get_secret_value().encode(), hashlib.sha256).hexdigest()
 
     def drift(self, actual: SIPTrunk) -> SIPTrunkUpdateRequest | None:
         """The PATCH that makes ``actual`` match this spec, or ``None`` when nothing differs.
@@ -588,17 +618,17 @@ class SIPTrunk(_Response):
     gateways: list[GatewayInfo] = Field(default_factory=list)
     ip_identifiers: list[IPIdentifierInfo] = Field(default_factory=list)
     phone_numbers: list[PhoneNumber] = Field(default_factory=list)
-    allow: str = "ulaw,alaw"
-    disallow: str = "all"
-    transport: Transport = Transport.UDP
-    direct_media: bool = False
-    rtp_symmetric: bool = True
-    force_rport: bool = True
-    media_encryption: MediaEncryption = MediaEncryption.NO
-    media_encryption_optimistic: bool = False
-    qualify_frequency: int = 60
-    inbound_enabled: bool = False
-    outbound_leading_plus_enabled: bool = True
+    allow: str = TRUNK_DEFAULTS["allow"]
+    disallow: str = TRUNK_DEFAULTS["disallow"]
+    transport: Transport = TRUNK_DEFAULTS["transport"]
+    direct_media: bool = TRUNK_DEFAULTS["direct_media"]
+    rtp_symmetric: bool = TRUNK_DEFAULTS["rtp_symmetric"]
+    force_rport: bool = TRUNK_DEFAULTS["force_rport"]
+    media_encryption: MediaEncryption = TRUNK_DEFAULTS["media_encryption"]
+    media_encryption_optimistic: bool = TRUNK_DEFAULTS["media_encryption_optimistic"]
+    qualify_frequency: int = TRUNK_DEFAULTS["qualify_frequency"]
+    inbound_enabled: bool = TRUNK_DEFAULTS["inbound_enabled"]
+    outbound_leading_plus_enabled: bool = TRUNK_DEFAULTS["outbound_leading_plus_enabled"]
     is_active: bool = True
     created_at: datetime | None = None
     updated_at: datetime | None = None

@@ -5,16 +5,11 @@ workers die mid-call): creation goes through :meth:`BolnaHook.ensure_trunk` /
 :meth:`BolnaHook.ensure_number` (look before writing, adopt what already exists), updates
 are PATCHes of the given fields (idempotent), and deletes treat "already gone" as success.
 
-Failure policy (documented in each operator):
-
-* errors that a retry cannot fix — a refused API key (:class:`BolnaAuthError`), an invalid
-  spec/update/number (:class:`SpecError`, :class:`BolnaValidationError`), an unreadable password
-  reference (:class:`SecretRefError`), a conflict (:class:`BolnaConflictError`: ``if_exists="fail"``
-  on an existing trunk, a number on another trunk) — raise ``AirflowFailException`` (the task
-  fails without using its retries), chained to the original exception;
-* transient errors (429, 5xx, timeouts) are retried inside the hook; if they persist they
-  propagate as the :mod:`~airflow_provider_bolna.exceptions` class, so Airflow's own retries
-  apply, and the rerun is safe.
+Failure policy (:mod:`airflow_provider_bolna.failures`, the same for every operator and the
+sensor): errors a retry cannot fix (a refused key, an invalid spec/update/number, an
+unreadable password reference, a conflict) raise ``AirflowFailException`` (no retries), chained
+to the original; transient errors (429, 5xx, timeouts, already retried inside the hook)
+propagate, so Airflow's own retries apply, and the rerun is safe.
 
 Secrets: the XComs are small, secret-free dicts; password fields may be references
 (``{"conn": id}`` / ``{"variable": key}``, see :mod:`airflow_provider_bolna.secrets_ref`)
@@ -25,14 +20,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, conf
 
+from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.exceptions import (
     BolnaAuthError,
     BolnaConflictError,
@@ -41,8 +36,11 @@ from airflow_provider_bolna.exceptions import (
     BolnaTrunkNotReadyError,
     BolnaValidationError,
 )
+
+# PERMANENT_ERRORS and bolna_error_policy moved to failures: importable from here as before
+from airflow_provider_bolna.failures import PERMANENT_ERRORS, bolna_error_policy, raise_for_error_event  # noqa: F401
 from airflow_provider_bolna.hooks.bolna import BolnaHook, IfExists
-from airflow_provider_bolna.links import TRUNK_ID_XCOM_KEY, TRUNK_URL_XCOM_KEY, BolnaSIPTrunkLink
+from airflow_provider_bolna.links import BolnaSIPTrunkLink, push_trunk
 from airflow_provider_bolna.models import (
     PhoneNumberRequest,
     SIPTrunkUpdateRequest,
@@ -51,7 +49,8 @@ from airflow_provider_bolna.models import (
     number_key,
     parse_trunk_spec,
 )
-from airflow_provider_bolna.secrets_ref import SecretRefError, mask_plain_secrets, resolve_secret_refs
+from airflow_provider_bolna.readiness import DEFER_GRACE_SECONDS
+from airflow_provider_bolna.secrets_ref import mask_plain_secrets, resolve_secret_refs
 from airflow_provider_bolna.triggers import sip_trunk_trigger, validate_event
 
 if TYPE_CHECKING:
@@ -68,35 +67,6 @@ __all__ = [
     "build_trunk_spec",
 ]
 
-#: Errors a retry cannot fix: fail the task without using its retries.
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
-    BolnaAuthError,
-    BolnaValidationError,
-    BolnaConflictError,
-    SpecError,
-    SecretRefError,
-)
-#: Extra seconds the scheduler waits past a trigger's own deadline before timing the deferral out.
-DEFER_GRACE_SECONDS = 120.0
-
-
-
-@contextmanager
-def bolna_error_policy(conn_id: str) -> Iterator[None]:
-    """Turn errors a retry cannot fix into ``AirflowFailException`` (chained)."""
-    try:
-        yield
-    except BolnaAuthError as exc:
-        raise AirflowFailException(
-            f"Bolna refused the API key of connection {conn_id!r} (not retried): {exc}"
-        ) from exc
-    except BolnaPhoneNumbersError as exc:
-        if exc.permanent:
-            raise AirflowFailException(f"{exc} (not retried)") from exc
-        raise
-    except PERMANENT_ERRORS as exc:
-        raise AirflowFailException(f"{exc} (not retried)") from exc
-
 
 class BolnaBaseOperator(BaseOperator):
     """Shared plumbing: the hook, error policy, trunk URL/id XComs.
@@ -107,7 +77,7 @@ class BolnaBaseOperator(BaseOperator):
     template_fields: Sequence[str] = ("bolna_conn_id",)
     ui_color = "#e8f0fe"
 
-    def __init__(self, *, bolna_conn_id: str = BolnaHook.default_conn_name, **kwargs: Any) -> None:
+    def __init__(self, *, bolna_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.bolna_conn_id = bolna_conn_id
 
@@ -121,22 +91,8 @@ class BolnaBaseOperator(BaseOperator):
             self.hook.close()
 
     def _push_trunk(self, context: Context, trunk_id: str | None) -> None:
-        """Push the trunk's id and dashboard URL to XCom (the extra link reads the URL).
-
-        Without an id, pushes an empty URL: the link is then blank instead of the worker
-        logging "XCom not found" when it computes links after a failure.
-        """
-        ti = context["ti"]
-        if not trunk_id:
-            ti.xcom_push(key=TRUNK_URL_XCOM_KEY, value="")
-            return
-        ti.xcom_push(key=TRUNK_ID_XCOM_KEY, value=trunk_id)
-        try:
-            url = self.hook.trunk_url(trunk_id)
-        except Exception as exc:  # noqa: BLE001 - a link must never fail the task
-            self.log.warning("Could not build the dashboard link of trunk %s: %s", trunk_id, exc)
-            return
-        ti.xcom_push(key=TRUNK_URL_XCOM_KEY, value=url)
+        """Push XCom ``trunk_id`` and ``bolna_trunk_url`` (blank while the trunk is unknown)."""
+        push_trunk(context, self.hook, trunk_id, self.log)
 
 
 def _as_trunk_input(trunk: Any) -> TrunkSpec | dict[str, Any]:
@@ -207,7 +163,7 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
         *,
         trunk: dict[str, Any] | TrunkSpec | str,
         if_exists: IfExists = "adopt",
-        bolna_conn_id: str = BolnaHook.default_conn_name,
+        bolna_conn_id: str = DEFAULT_CONN_ID,
         wait_for_ready: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 5.0,
@@ -287,17 +243,7 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
             return dict(result or {"trunk_id": event.get("trunk_id")})
         if event["status"] == "timeout":
             raise BolnaTrunkNotReadyError(f"not ready after {self.ready_timeout}s: {event['message']}")
-        _raise_error_event(event, self.bolna_conn_id)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _raise_error_event(event: dict[str, Any], conn_id: str) -> None:
-    message = str(event.get("message"))
-    if event.get("error_type") == "BolnaAuthError":
-        raise AirflowFailException(f"Bolna refused the API key of connection {conn_id!r} (not retried): {message}")
-    if not event.get("retryable"):
-        raise AirflowFailException(f"{message} (not retried)")
-    raise BolnaError(message)
+        raise_for_error_event(event, self.bolna_conn_id)
 
 
 def _numbers_on(result: Any, spec: TrunkSpec) -> list[str]:
@@ -331,7 +277,7 @@ class UpdateSIPTrunkOperator(BolnaBaseOperator):
         *,
         trunk_id: str,
         update: dict[str, Any] | SIPTrunkUpdateRequest,
-        bolna_conn_id: str = BolnaHook.default_conn_name,
+        bolna_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
@@ -394,7 +340,7 @@ class DeleteSIPTrunkOperator(BolnaBaseOperator):
         *,
         trunk_id: str,
         deactivate_first: bool = False,
-        bolna_conn_id: str = BolnaHook.default_conn_name,
+        bolna_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
@@ -443,7 +389,7 @@ class AddPhoneNumbersOperator(BolnaBaseOperator):
         *,
         trunk_id: str,
         numbers: Sequence[str | dict[str, Any]] | str | dict[str, Any],
-        bolna_conn_id: str = BolnaHook.default_conn_name,
+        bolna_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
@@ -507,7 +453,8 @@ class AddPhoneNumbersOperator(BolnaBaseOperator):
         permanent = True
         for req in requests:
             try:
-                outcome = self.hook.ensure_number(trunk_id, req, known_numbers=known)
+                # the XCom carries each number's id (needed to bind it to an agent)
+                outcome = self.hook.ensure_number(trunk_id, req, known_numbers=known, wait_for_id=True)
             except BolnaAuthError:
                 raise
             except BolnaError as exc:
@@ -543,7 +490,7 @@ class RemovePhoneNumberOperator(BolnaBaseOperator):
         trunk_id: str,
         phone_number: str | None = None,
         phone_number_id: str | None = None,
-        bolna_conn_id: str = BolnaHook.default_conn_name,
+        bolna_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)

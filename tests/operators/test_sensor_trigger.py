@@ -21,8 +21,9 @@ from airflow.providers.common.compat.sdk import (
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_bolna.links import BolnaSIPTrunkLink
-from airflow_provider_bolna.sensors.sip_trunk import DEFER_GRACE_SECONDS, SIPTrunkSensor
-from airflow_provider_bolna.triggers.sip_trunk import SIPTrunkTrigger, evaluate_trunk
+from airflow_provider_bolna.readiness import DEFER_GRACE_SECONDS, evaluate_trunk
+from airflow_provider_bolna.sensors.sip_trunk import SIPTrunkSensor
+from airflow_provider_bolna.triggers.sip_trunk import SIPTrunkTrigger
 
 from .conftest import API, DASHBOARD, TRUNK_ID, number_json, run_deferrable, run_trigger, trunk_json
 

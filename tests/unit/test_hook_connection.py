@@ -194,14 +194,29 @@ def test_constructor_does_no_io(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # ---------------------------------------------------------------------------- test_connection
 
+USER_PATH = "/user/me"
 
-def test_test_connection_success(hook: BolnaHook, api: respx.MockRouter) -> None:
-    api.get(TRUNKS_PATH).respond(200, json=[trunk_json(), trunk_json(trunk_id="t2")])
+
+def test_test_connection_checks_the_key_with_user_me(hook: BolnaHook, api: respx.MockRouter) -> None:
+    user = api.get(USER_PATH).respond(200, json={"id": "u-1", "name": "Acme", "email": "ops@acme.test"})
+    listing = api.get(TRUNKS_PATH).respond(200, json=[trunk_json()])
+    ok, message = hook.test_connection()
+    assert ok is True
+    assert "https://api.test" in message and "API key accepted" in message
+    assert "ops@acme.test" not in message, "account details stay out of the UI message"
+    assert user.call_count == 1 and listing.call_count == 0, "no listing where /user/me answers"
+
+
+def test_test_connection_falls_back_to_one_listing_where_user_me_is_404(
+    hook: BolnaHook, api: respx.MockRouter
+) -> None:
+    api.get(USER_PATH).respond(404, json={"detail": "Not Found"})
+    listing = api.get(TRUNKS_PATH).respond(200, json=[trunk_json(), trunk_json(trunk_id="t2")])
     ok, message = hook.test_connection()
     assert ok is True
     assert "2 active" in message and "https://api.test" in message
-    request = api.calls.last.request
-    assert dict(request.url.params) == {"is_active": "true"}
+    assert listing.call_count == 1
+    assert dict(listing.calls.last.request.url.params) == {"is_active": "true"}
 
 
 FAILURE_CASES = [
@@ -218,7 +233,8 @@ FAILURE_CASES = [
 
 @pytest.mark.parametrize(("outcome", "mentions"), FAILURE_CASES)
 def test_test_connection_failure(hook: BolnaHook, api: respx.MockRouter, outcome: Any, mentions: str) -> None:
-    route = api.get(TRUNKS_PATH)
+    route = api.get(USER_PATH)
+    listing = api.get(TRUNKS_PATH).respond(200, json=[])
     if isinstance(outcome, Exception):
         route.mock(side_effect=outcome)
     else:
@@ -228,6 +244,15 @@ def test_test_connection_failure(hook: BolnaHook, api: respx.MockRouter, outcome
     assert mentions in message
     assert API_KEY not in message
     assert route.call_count == 1, "test_connection must answer fast, without retries"
+    assert listing.call_count == 0, "only a 404 falls back to a listing"
+
+
+def test_test_connection_fallback_listing_refused(hook: BolnaHook, api: respx.MockRouter) -> None:
+    api.get(USER_PATH).respond(404)
+    listing = api.get(TRUNKS_PATH).respond(403, json={"detail": f"Invalid API key {API_KEY}"})
+    ok, message = hook.test_connection()
+    assert ok is False and "403" in message and API_KEY not in message
+    assert listing.call_count == 1
 
 
 @pytest.mark.parametrize(
@@ -253,7 +278,7 @@ def test_test_connection_message_never_holds_the_key_from_a_connection(
         CONN_ENV, json.dumps({"conn_type": "bolna", "host": "https://conn.example", "password": API_KEY})
     )
     with respx.mock(base_url="https://conn.example") as api:
-        api.get(TRUNKS_PATH).respond(403, json={"detail": f"key {API_KEY} is not valid"})
+        api.get(USER_PATH).respond(403, json={"detail": f"key {API_KEY} is not valid"})
         ok, message = BolnaHook().test_connection()
     assert ok is False and API_KEY not in message and "403" in message
 

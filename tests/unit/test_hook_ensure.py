@@ -368,18 +368,54 @@ def test_ambiguous_add_then_visible_is_created(api: respx.MockRouter, run: Runne
     assert (result.action, result.number.id) == ("created", NUMBER_ID)
 
 
-def test_ambiguous_add_polls_until_the_number_shows(
+def test_ambiguous_add_looks_once_then_posts_again_without_waiting(
+    api: respx.MockRouter, run: Runner, sleeps: list[float]
+) -> None:
+    """A 503 costs one look and one more POST, not the visibility window."""
+    api.get(NUMBERS_PATH).respond(200, json=[])
+    api.post(NUMBERS_PATH).mock(
+        side_effect=[httpx.Response(503), httpx.Response(201, json=number_json(PHONE, number_id=NUMBER_ID))]
+    )
+    result = run(make_hook(number_visibility_timeout=30.0), "ensure_number", TRUNK_ID, PHONE)
+    assert calls_of(api) == [LIST_NUMBERS, ADD_NUMBER, LIST_NUMBERS, ADD_NUMBER]
+    assert (result.action, result.number.id) == ("created", NUMBER_ID)
+    assert sleeps == []
+
+
+def test_ambiguous_add_then_conflict_on_this_trunk_is_ours_at_once(
+    api: respx.MockRouter, run: Runner, sleeps: list[float]
+) -> None:
+    """The first add landed but is not visible yet: the second one's 409 "on this trunk" settles it."""
+    api.get(NUMBERS_PATH).respond(200, json=[])
+    api.post(NUMBERS_PATH).mock(
+        side_effect=[
+            httpx.Response(503),
+            httpx.Response(409, json={"message": "Phone number already exists on this trunk"}),
+        ]
+    )
+    result = run(make_hook(number_visibility_timeout=30.0), "ensure_number", TRUNK_ID, PHONE)
+    assert calls_of(api) == [LIST_NUMBERS, ADD_NUMBER, LIST_NUMBERS, ADD_NUMBER]
+    assert (result.action, result.number) == ("created", None)
+    assert sleeps == []
+
+
+def test_wait_for_id_waits_for_a_confirmed_number_to_show(
     api: respx.MockRouter, run: Runner, sleeps: list[float]
 ) -> None:
     empty = httpx.Response(200, json=[])
-    api.get(NUMBERS_PATH).mock(side_effect=[empty, empty, httpx.Response(200, json=[number_json(PHONE)])])
-    api.post(NUMBERS_PATH).mock(
-        side_effect=[httpx.Response(503), httpx.Response(201, json=number_json(PHONE))]
+    api.get(NUMBERS_PATH).mock(
+        side_effect=[empty, empty, empty, httpx.Response(200, json=[number_json(PHONE, number_id=NUMBER_ID)])]
     )
-    result = run(make_hook(number_visibility_timeout=2.0), "ensure_number", TRUNK_ID, PHONE)
-    assert calls_of(api) == [LIST_NUMBERS, ADD_NUMBER, LIST_NUMBERS, LIST_NUMBERS]
-    assert result.action == "created"
-    assert len(sleeps) == 1 and 0 < sleeps[0] <= 2.0
+    api.post(NUMBERS_PATH).mock(
+        side_effect=[
+            httpx.Response(503),
+            httpx.Response(409, json={"message": "Phone number already exists on this trunk"}),
+        ]
+    )
+    result = run(make_hook(number_visibility_timeout=5.0), "ensure_number", TRUNK_ID, PHONE, wait_for_id=True)
+    assert calls_of(api) == [LIST_NUMBERS, ADD_NUMBER, LIST_NUMBERS, ADD_NUMBER, LIST_NUMBERS, LIST_NUMBERS]
+    assert (result.action, result.number.id) == ("created", NUMBER_ID)
+    assert len(sleeps) == 1
 
 
 def test_ambiguous_add_never_visible_posts_again(api: respx.MockRouter, run: Runner) -> None:
