@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from pydantic import SecretStr
 
 from airflow_provider_bolna.exceptions import BolnaValidationError
 from airflow_provider_bolna.hooks.bolna import BolnaHook, BolnaSettings
@@ -287,3 +288,85 @@ def test_settings_repr_hides_the_key() -> None:
     hook = make_hook()
     assert API_KEY not in repr(hook.settings) and API_KEY not in str(hook.settings)
     assert API_KEY not in repr(hook)
+
+
+# ---------------------------------------------------------------------------- transport: https only
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["http://api.example.com", "api.example.com:80", "http://10.0.0.7:8765", "ftp://api.example.com"],
+    ids=["http-url", "http-schema-field", "http-private-ip", "ftp"],
+)
+def test_insecure_api_host_is_refused_before_any_request(monkeypatch: pytest.MonkeyPatch, mode: str, host: str) -> None:
+    conn: dict[str, Any] = {"conn_type": "bolna", "host": host, "password": API_KEY}
+    if host == "api.example.com:80":
+        conn.update(host="api.example.com", schema="http", port=80)
+    monkeypatch.setenv(CONN_ENV, json.dumps(conn))
+    with respx.mock(assert_all_called=False) as api:
+        anything = api.route().respond(200, json=[])
+        with pytest.raises(BolnaValidationError) as info:
+            Runner(mode)(BolnaHook(), "list_trunks")
+    assert "connection 'bolna_default': host" in str(info.value) and "https://" in str(info.value)
+    assert API_KEY not in str(info.value)
+    assert anything.call_count == 0
+
+
+@pytest.mark.parametrize(
+    "host", ["http://localhost:8765", "http://127.0.0.5:8765", "http://[::1]:8765", "http://LOCALHOST."]
+)
+def test_plain_http_to_a_loopback_host_is_accepted_without_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], host: str
+) -> None:
+    monkeypatch.setenv(CONN_ENV, json.dumps({"conn_type": "bolna", "host": host, "password": "k"}))
+    hook = BolnaHook()
+    with respx.mock(assert_all_called=False) as api:
+        api.route().respond(200, json=[])
+        hook.list_trunks()
+    assert "plain http" not in caplog.text + capsys.readouterr().out
+
+
+def test_allow_insecure_http_accepts_plain_http_and_warns_once_per_hook(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conn = {"conn_type": "bolna", "host": "http://api.example.com", "password": API_KEY,
+            "extra": {"allow_insecure_http": "true"}}
+    monkeypatch.setenv(CONN_ENV, json.dumps(conn))
+    hook = BolnaHook()
+    with respx.mock(base_url="http://api.example.com") as api:
+        api.get(TRUNKS_PATH).respond(200, json=[])
+        hook.list_trunks()
+        hook.list_trunks()
+        Runner("async")(hook, "list_trunks")
+    logged = caplog.text + capsys.readouterr().out
+    assert logged.count("sends the API key over plain http") == 1
+    assert "warning" in logged.lower() and API_KEY not in logged
+
+
+@pytest.mark.parametrize("value", ["maybe", 2])
+def test_allow_insecure_http_must_be_a_boolean(monkeypatch: pytest.MonkeyPatch, mode: str, value: Any) -> None:
+    conn = {"conn_type": "bolna", "host": "http://api.example.com", "password": "k",
+            "extra": {"allow_insecure_http": value}}
+    monkeypatch.setenv(CONN_ENV, json.dumps(conn))
+    with pytest.raises(BolnaValidationError, match="allow_insecure_http"):
+        _settings(mode, BolnaHook())
+
+
+def test_settings_made_in_code_follow_the_same_rule() -> None:
+    with pytest.raises(BolnaValidationError, match="base_url"):
+        BolnaSettings(api_key=SecretStr("k"), base_url="http://api.example.com")
+    assert BolnaSettings(api_key=SecretStr("k"), base_url="http://api.example.com", allow_insecure_http=True).insecure
+    assert not BolnaSettings(api_key=SecretStr("k"), base_url="http://127.0.0.1:1").insecure
+
+
+# ---------------------------------------------------------------------------- get_conn
+
+
+def test_get_conn_is_the_configured_sync_client(hook: BolnaHook, api: respx.MockRouter) -> None:
+    route = api.get(TRUNKS_PATH).respond(200, json=[])
+    client = hook.get_conn()
+    assert isinstance(client, httpx.Client) and client is hook.get_conn()
+    client.get(TRUNKS_PATH)
+    hook.list_trunks()
+    assert [c.request.headers["authorization"] for c in route.calls] == [f"Bearer {API_KEY}"] * 2
+    assert str(client.base_url).rstrip("/") == "https://api.test"
