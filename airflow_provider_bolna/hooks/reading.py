@@ -34,6 +34,7 @@ ERROR_TEXT_LIMIT = 300
 HEADER_TEXT_LIMIT = 100
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_AFTER_ITEM = " \t\n\r,]"
 
 
 class WholeJson:
@@ -131,8 +132,8 @@ class JsonArrayReader:
                 raise ValueError(f"an item of the JSON array is longer than {self._max_item} characters") from None
             self._retry_from = 2 * pending
             return False
-        if end >= len(buf) and not final and isinstance(value, (int, float)):
-            return False  # a number at the end of the text may go on in the next chunk
+        if not final and isinstance(value, (int, float)) and (end >= len(buf) or buf[end] not in _AFTER_ITEM):
+            return False  # a number cut by the chunk ("1.5e" of "1.5e-7") may go on in the next one
         self._retry_from = 0
         self._pos, self._state = end, "next"
         self.count += 1
