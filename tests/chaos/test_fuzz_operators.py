@@ -45,7 +45,7 @@ from tests.chaos.ledger import Scenario
 
 pytestmark = [pytest.mark.chaos]
 
-BASE = "http://api.chaos-operators.test"
+BASE = "https://api.chaos-operators.test"
 CONN_ID = "bolna_chaos_ops"
 KEY = new_api_key("operators")
 PASSWORD = f"{PW_HEAD}operators{PW_TAIL}"
