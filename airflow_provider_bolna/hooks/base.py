@@ -20,7 +20,6 @@ step still needed then a single attempt.
 from __future__ import annotations
 
 import asyncio
-import math
 import platform
 import random
 import time
@@ -42,7 +41,7 @@ from airflow_provider_bolna.exceptions import (
     error_for_status,
 )
 from airflow_provider_bolna.hooks.deadline import bound_client, within
-from airflow_provider_bolna.hooks.reading import ErrorBytes, error_text, header_text
+from airflow_provider_bolna.hooks.reading import ErrorBytes, error_text, header_text, retry_after_seconds
 from airflow_provider_bolna.hooks.settings import BolnaSettings
 from airflow_provider_bolna.ratelimit import RateLimiter
 from airflow_provider_bolna.secrets.redaction import amask_secret, mask_secret, redact
@@ -440,7 +439,7 @@ class BolnaBaseHook(BaseHook):
             "ambiguous": response.status_code >= 500 and not call.idempotent,
         }
         if cls is BolnaRateLimitError:
-            retry_after = _parse_retry_after(response.headers.get("retry-after"))
+            retry_after = retry_after_seconds(response.headers.get("retry-after"))
             # the server's wait is honoured up to retry_max_delay, in the shared bucket too: an
             # absurd Retry-After (a day, "1e999") must not stall every call of the hook
             self.limiter.on_throttled(None if retry_after is None else min(retry_after, self.settings.retry_max_delay))
@@ -481,21 +480,3 @@ async def _close_keeper(keeper: AsyncIterator[None]) -> None:
 def _should_retry(exc: BaseException) -> bool:
     """Retry what failed transiently, but never resend a POST whose effect is unknown."""
     return isinstance(exc, BolnaError) and exc.retryable and not exc.ambiguous
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None  # "inf", "nan", "1e999"
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time())
-    except (TypeError, ValueError, OverflowError):
-        return None

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 import re
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,7 +28,7 @@ from pydantic import ValidationError
 from airflow_provider_bolna.models import ErrorBody
 from airflow_provider_bolna.secrets.redaction import excerpt, redact, redact_strings
 
-__all__ = ["ErrorBytes", "JsonArrayReader", "JsonItems", "WholeJson", "error_text", "header_text"]
+__all__ = ["ErrorBytes", "JsonArrayReader", "JsonItems", "WholeJson", "error_text", "header_text", "retry_after_seconds"]
 
 #: Characters of an error message kept from the body (after redaction).
 ERROR_TEXT_LIMIT = 300
@@ -234,3 +236,22 @@ def _decode(content: bytes, response: httpx.Response) -> str:
 def header_text(value: str | None, secrets: Iterable[str]) -> str | None:
     """A response header fit for a message: secrets redacted, then cut."""
     return excerpt(value, secrets, HEADER_TEXT_LIMIT) if value else None
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta or HTTP date); ``None`` if unusable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None  # "inf", "nan", "1e999"
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None
