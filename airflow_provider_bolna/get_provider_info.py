@@ -33,7 +33,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Bolna",
                 # operators.provisioning holds task callables for the DAGs, not operators
-                "python-modules": [f"{PACKAGE}.operators.sip_trunk"],
+                "python-modules": [f"{PACKAGE}.operators.sip_trunk", f"{PACKAGE}.operators.phone_numbers"],
             }
         ],
         "sensors": [{"integration-name": "Bolna", "python-modules": [f"{PACKAGE}.sensors.sip_trunk"]}],

@@ -309,7 +309,7 @@ def test_poke_and_deferrable_modes_give_the_same_outcome(
         # the first check finds the trunk inactive (so the deferrable sensor defers), every
         # later one gets the error: in the trigger, or in the next poke
         answers = iter([httpx.Response(200, json=trunk_json(is_active=False))])
-        respx_mock.get(TRUNK).mock(side_effect=lambda request: next(answers, response))
+        respx_mock.get(TRUNK).mock(side_effect=lambda request, answers=answers: next(answers, response))
         with pytest.raises(Exception) as info:
             run_deferrable(sensor(bolna_conn, deferrable=deferrable, timeout=0.5), context)
         outcomes["deferrable" if deferrable else "poke"] = _outcome(info.value)

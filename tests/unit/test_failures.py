@@ -58,9 +58,8 @@ def test_classification(exc: BaseException, permanent: bool, not_ready: bool) ->
 @pytest.mark.parametrize(("exc", "permanent", "not_ready"), CLASSES)
 def test_the_error_policy_and_the_trigger_event_agree(exc: BaseException, permanent: bool, not_ready: bool) -> None:
     """What a task raises in poke mode is what it raises after the trigger's error event."""
-    with pytest.raises(BaseException) as direct:
-        with bolna_error_policy("bolna_x"):
-            raise exc
+    with pytest.raises(BaseException) as direct, bolna_error_policy("bolna_x"):
+        raise exc
     event = json.loads(json.dumps(error_event(exc, "trunk T1", "T1")))  # events travel as JSON
     with pytest.raises(BaseException) as via_event:
         raise_for_error_event(event, "bolna_x")
