@@ -13,13 +13,12 @@ from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.exceptions import (
     BolnaAuthError,
-    BolnaConflictError,
     BolnaError,
     BolnaNotFoundError,
     BolnaPhoneNumbersError,
     BolnaValidationError,
 )
-from airflow_provider_bolna.failures import bolna_error_policy
+from airflow_provider_bolna.failures import bolna_error_policy, is_permanent
 from airflow_provider_bolna.models import PhoneNumberRequest, SpecError, number_key
 from airflow_provider_bolna.operators.base import BolnaBaseOperator, trunk_id_of
 
@@ -128,7 +127,7 @@ class AddPhoneNumbersOperator(BolnaBaseOperator):
             except BolnaError as exc:
                 self.log.error("Number %s could not be added to trunk %s: %s", req.phone_number, trunk_id, exc)
                 failures[req.phone_number] = exc.message
-                permanent = permanent and isinstance(exc, (BolnaConflictError, BolnaValidationError))
+                permanent = permanent and is_permanent(exc)
                 continue
             self.log.info("Number %s on trunk %s: %s", req.phone_number, trunk_id, outcome.action)
             results.append(outcome.to_xcom())
