@@ -32,7 +32,8 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Bolna",
-                "python-modules": [f"{PACKAGE}.operators.sip_trunk", f"{PACKAGE}.operators.provisioning"],
+                # operators.provisioning holds task callables for the DAGs, not operators
+                "python-modules": [f"{PACKAGE}.operators.sip_trunk", f"{PACKAGE}.operators.phone_numbers"],
             }
         ],
         "sensors": [{"integration-name": "Bolna", "python-modules": [f"{PACKAGE}.sensors.sip_trunk"]}],
@@ -52,23 +53,22 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
                 "conn-fields": {
-                    "timeout": {
-                        "label": "Request timeout (seconds)",
-                        "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
-                    },
-                    "max_retries": {
-                        "label": "Max retries",
-                        "schema": {"type": ["integer", "null"], "minimum": 0, "default": 5},
-                    },
-                    "requests_per_minute": {
-                        "label": "Rate budget (requests per minute)",
-                        "schema": {"type": ["number", "null"], "minimum": 0, "default": 1000},
-                    },
-                    "dashboard_url": {
-                        "label": "Dashboard URL (for links)",
-                        "schema": {"type": ["string", "null"], "format": "url", "default": "https://platform.bolna.ai"},
-                    },
+                    "timeout": _field("Request timeout (seconds)", "number", 30, minimum=1),
+                    "max_retries": _field("Max retries", "integer", 5, minimum=0),
+                    "max_retry_seconds": _field("Retry budget of one call (seconds)", "number", 120, minimum=0),
+                    "requests_per_minute": _field("Rate budget (requests per minute)", "number", 1000, minimum=0),
+                    "dashboard_url": _field(
+                        "Dashboard URL (for links)", "string", "https://platform.bolna.ai", format="url"
+                    ),
+                    "allow_insecure_http": _field(
+                        "Allow plain http:// to a non-loopback host (sends the key in clear text)", "boolean", False
+                    ),
                 },
             }
         ],
     }
+
+
+def _field(label: str, kind: str, default: Any, **schema: Any) -> dict[str, Any]:
+    """One connection-form field: a nullable ``kind`` with its default (and other schema keys)."""
+    return {"label": label, "schema": {"type": [kind, "null"], **schema, "default": default}}

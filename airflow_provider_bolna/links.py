@@ -8,6 +8,8 @@ there while the task waits.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
@@ -15,7 +17,9 @@ from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import TaskInstanceKey
 
-__all__ = ["TRUNK_ID_XCOM_KEY", "TRUNK_URL_XCOM_KEY", "BolnaSIPTrunkLink"]
+    from airflow_provider_bolna.hooks.bolna import BolnaHook
+
+__all__ = ["TRUNK_ID_XCOM_KEY", "TRUNK_URL_XCOM_KEY", "BolnaSIPTrunkLink", "push_trunk"]
 
 #: XCom key holding the dashboard URL of the trunk a task works on.
 TRUNK_URL_XCOM_KEY = "bolna_trunk_url"
@@ -32,3 +36,28 @@ class BolnaSIPTrunkLink(BaseOperatorLink):
         """The URL the task pushed to XCom ``bolna_trunk_url``, or ``""`` when it has none yet."""
         url = XCom.get_value(key=TRUNK_URL_XCOM_KEY, ti_key=ti_key)
         return url if isinstance(url, str) else ""
+
+
+def push_trunk(context: Mapping[str, Any], hook: BolnaHook, trunk_id: str | None, log: logging.Logger | Any) -> None:
+    """Push XCom ``trunk_id`` and the trunk's dashboard URL (``bolna_trunk_url``, the link's).
+
+    Without an id, pushes an empty URL: the link is then blank instead of the worker logging
+    "XCom not found" when it computes links after a failure or while the task is deferred. A
+    URL that cannot be built is logged, never raised (a link must never fail the task).
+
+    :param context: the task context (its ``ti`` pushes).
+    :param hook: the Bolna hook (its connection's ``dashboard_url``).
+    :param trunk_id: the trunk, or ``None`` while it is unknown.
+    :param log: where to warn.
+    """
+    ti = context["ti"]
+    if not trunk_id:
+        ti.xcom_push(key=TRUNK_URL_XCOM_KEY, value="")
+        return
+    ti.xcom_push(key=TRUNK_ID_XCOM_KEY, value=trunk_id)
+    try:
+        url = hook.trunk_url(trunk_id)
+    except Exception as exc:  # noqa: BLE001 - a link must never fail the task
+        log.warning("Could not build the dashboard link of trunk %s: %s", trunk_id, exc)
+        return
+    ti.xcom_push(key=TRUNK_URL_XCOM_KEY, value=url)

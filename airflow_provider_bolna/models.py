@@ -1,7 +1,9 @@
-"""Typed shapes and rules of Bolna's ``/sip-trunks`` API.
+"""Typed shapes and rules of Bolna's ``/sip-trunks`` API: import them all from here.
 
-Requests validate themselves before anything is sent (each rule's message names the field);
-responses tolerate extra and missing fields, because the live API adds fields over time.
+Requests (this module) validate themselves before anything is sent (each rule's message names
+the field); responses (:mod:`~airflow_provider_bolna.responses`) tolerate extra and missing
+fields, because the live API adds fields over time; both share the trunk settings, their
+defaults and their canonical form (:mod:`~airflow_provider_bolna.trunk_settings`).
 
 Secrets: ``auth_password`` is a :class:`pydantic.SecretStr`. It shows as ``'**********'`` in
 ``repr``, ``str``, ``model_dump()`` and JSON dumps; only :meth:`TrunkSpec.to_request_body` and
@@ -20,8 +22,6 @@ import hmac
 import ipaddress
 import json
 import re
-from datetime import datetime
-from enum import Enum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -35,24 +35,48 @@ from pydantic import (
 )
 
 from airflow_provider_bolna.exceptions import BolnaValidationError
+from airflow_provider_bolna.responses import (
+    ErrorBody,
+    GatewayInfo,
+    IPIdentifierInfo,
+    MessageResponse,
+    PhoneNumber,
+    SIPTrunk,
+)
+from airflow_provider_bolna.trunk_settings import (
+    IMMUTABLE_FIELDS,
+    TRUNK_DEFAULTS,
+    UPDATABLE_FIELDS,
+    AuthType,
+    MediaEncryption,
+    Transport,
+    canonical,
+    coerce_media_encryption,
+    number_key,
+    plain,
+)
 
 __all__ = [
+    "IMMUTABLE_FIELDS",
+    "TRUNK_DEFAULTS",
+    "UPDATABLE_FIELDS",
     "AuthType",
-    "Transport",
-    "MediaEncryption",
+    "ErrorBody",
+    "FieldError",
     "Gateway",
+    "GatewayInfo",
     "IPIdentifier",
+    "IPIdentifierInfo",
+    "MediaEncryption",
+    "MessageResponse",
+    "PhoneNumber",
     "PhoneNumberRequest",
-    "TrunkSpec",
+    "SIPTrunk",
     "SIPTrunkCreateRequest",
     "SIPTrunkUpdateRequest",
-    "GatewayInfo",
-    "SIPTrunk",
-    "PhoneNumber",
-    "ErrorBody",
-    "MessageResponse",
     "SpecError",
-    "FieldError",
+    "Transport",
+    "TrunkSpec",
     "number_key",
     "parse_trunk_spec",
 ]
@@ -62,50 +86,6 @@ E164_PATTERN = re.compile(r"^\+[1-9][0-9]{6,14}$")
 DID_PATTERN = re.compile(r"^\+?[0-9]{3,15}$")
 _FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 CODEC_TOKEN = re.compile(r"^!?[a-z0-9][a-z0-9_.\-]*$")
-
-#: Fields the API lets you change with PATCH (``provider`` and ``auth_type`` are fixed at creation).
-UPDATABLE_FIELDS: tuple[str, ...] = (
-    "description",
-    "auth_username",
-    "auth_password",
-    "gateways",
-    "ip_identifiers",
-    "allow",
-    "disallow",
-    "transport",
-    "direct_media",
-    "rtp_symmetric",
-    "force_rport",
-    "media_encryption",
-    "media_encryption_optimistic",
-    "qualify_frequency",
-    "inbound_enabled",
-    "outbound_leading_plus_enabled",
-)
-IMMUTABLE_FIELDS: tuple[str, ...] = ("provider", "auth_type")
-
-
-class AuthType(str, Enum):
-    """How Bolna authenticates against the carrier."""
-
-    USERPASS = "userpass"
-    IP_BASED = "ip-based"
-
-
-class Transport(str, Enum):
-    """SIP signalling transport (Asterisk PJSIP names)."""
-
-    UDP = "transport-udp"
-    TCP = "transport-tcp"
-    TLS = "transport-tls"
-
-
-class MediaEncryption(str, Enum):
-    """RTP encryption. The "off" value is the *string* ``"no"``, not a boolean."""
-
-    NO = "no"
-    SDES = "sdes"
-
 
 class FieldError(BaseModel):
     """One rejected field: a dotted path such as ``gateways.0.port`` and why."""
@@ -170,39 +150,6 @@ class _Request(BaseModel):
         use_enum_values=False,
         validate_assignment=True,
     )
-
-
-class _Response(BaseModel):
-    """Base of response shapes: tolerant of fields the live API adds, and of ``null``.
-
-    A ``null`` for a field that has a non-null default means "use the default" (the API's
-    documented defaults), so one nullable column cannot make a whole trunk unreadable.
-    """
-
-    model_config = ConfigDict(extra="allow", hide_input_in_errors=True, populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_means_default(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        fields = cls.model_fields
-        return {
-            k: v
-            for k, v in data.items()
-            if not (v is None and k in fields and not fields[k].is_required() and fields[k].get_default(call_default_factory=True) is not None)
-        }
-
-
-def _coerce_media_encryption(value: Any) -> Any:
-    """Accept YAML's ``no`` → ``False`` confusion: ``False``/``"false"``/``"off"``/``None`` mean ``"no"``."""
-    if value is None or value is False:
-        return MediaEncryption.NO
-    if isinstance(value, str) and value.strip().lower() in {"no", "false", "off", "none", ""}:
-        return MediaEncryption.NO
-    if isinstance(value, str):
-        return value.strip().lower()
-    return value
 
 
 def _check_codecs(value: str | None) -> str | None:
@@ -296,11 +243,6 @@ class PhoneNumberRequest(_Request):
         return number_key(self.phone_number)
 
 
-def number_key(phone_number: str) -> str:
-    """Digits of a phone number without the leading ``+`` (how Bolna matches numbers)."""
-    return phone_number.strip().lstrip("+")
-
-
 class TrunkSpec(_Request):
     """What a SIP trunk should be: the create request, with Bolna's documented defaults.
 
@@ -317,23 +259,23 @@ class TrunkSpec(_Request):
     auth_password: SecretStr | None = None
     gateways: Annotated[list[Gateway], Field(min_length=1)]
     ip_identifiers: list[IPIdentifier] = Field(default_factory=list)
-    allow: str = "ulaw,alaw"
-    disallow: str = "all"
-    transport: Transport = Transport.UDP
-    direct_media: bool = False
-    rtp_symmetric: bool = True
-    force_rport: bool = True
-    media_encryption: MediaEncryption = MediaEncryption.NO
-    media_encryption_optimistic: bool = False
-    qualify_frequency: Annotated[int, Field(ge=0)] = 60
-    inbound_enabled: bool = False
-    outbound_leading_plus_enabled: bool = True
+    allow: str = TRUNK_DEFAULTS["allow"]
+    disallow: str = TRUNK_DEFAULTS["disallow"]
+    transport: Transport = TRUNK_DEFAULTS["transport"]
+    direct_media: bool = TRUNK_DEFAULTS["direct_media"]
+    rtp_symmetric: bool = TRUNK_DEFAULTS["rtp_symmetric"]
+    force_rport: bool = TRUNK_DEFAULTS["force_rport"]
+    media_encryption: MediaEncryption = TRUNK_DEFAULTS["media_encryption"]
+    media_encryption_optimistic: bool = TRUNK_DEFAULTS["media_encryption_optimistic"]
+    qualify_frequency: Annotated[int, Field(ge=0)] = TRUNK_DEFAULTS["qualify_frequency"]
+    inbound_enabled: bool = TRUNK_DEFAULTS["inbound_enabled"]
+    outbound_leading_plus_enabled: bool = TRUNK_DEFAULTS["outbound_leading_plus_enabled"]
     phone_numbers: list[PhoneNumberRequest] = Field(default_factory=list)
 
     @field_validator("media_encryption", mode="before")
     @classmethod
     def _media_encryption(cls, v: Any) -> Any:
-        return _coerce_media_encryption(v)
+        return coerce_media_encryption(v)
 
     @field_validator("auth_password", mode="before")
     @classmethod
@@ -395,7 +337,7 @@ class TrunkSpec(_Request):
 
     def comparable(self) -> dict[str, Any]:
         """The updatable fields in canonical form (no password), for drift detection."""
-        return _canonical(self.model_dump(mode="json", include=set(UPDATABLE_FIELDS) - {"auth_password"}))
+        return canonical(self.model_dump(mode="json", include=set(UPDATABLE_FIELDS) - {"auth_password"}))
 
     def fingerprint(self, secret_key: bytes | None = None) -> str:
         """A stable hash of the whole spec for the state table.
@@ -410,12 +352,23 @@ class TrunkSpec(_Request):
         data["gateways"] = sorted(data["gateways"], key=lambda g: (g["priority"], g["gateway_address"], g["port"]))
         data["ip_identifiers"] = sorted(i["ip_address"] for i in data["ip_identifiers"])
         data["phone_numbers"] = sorted(data["phone_numbers"], key=lambda n: number_key(n["phone_number"]))
-        if secret_key is not None and self.auth_password is not None:
-            data["auth_password_hmac"] = hmac.new(
-                secret_key, self.auth_password.get_secret_value().encode(), hashlib.sha256
-            ).hexdigest()
+        password_hash = self.password_hash(secret_key) if secret_key is not None else None
+        if password_hash is not None:
+            data["auth_password_hmac"] = password_hash
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
+
+    def password_hash(self, key: bytes) -> str | None:
+        """HMAC-SHA256 (hex) of the password keyed with ``key``, or ``None`` without a password.
+
+        Tells a rotated password from the stored one without keeping it (the state table, the
+        fingerprint); the key keeps the hash from being a way to guess the password.
+
+        :param key: the HMAC key.
+        """
+        if self.auth_password is None:
+            return None
+        return hmac.new(key, self.auth_password.get_secret_value().encode(), hashlib.sha256).hexdigest()
 
     def drift(self, actual: SIPTrunk) -> SIPTrunkUpdateRequest | None:
         """The PATCH that makes ``actual`` match this spec, or ``None`` when nothing differs.
@@ -428,9 +381,9 @@ class TrunkSpec(_Request):
         :raises SpecError: when an immutable field (``provider``, ``auth_type``) differs.
         """
         immutable = [
-            FieldError(field=f, message=f"cannot be changed by update (is {getattr(actual, f)!r}, spec wants {_plain(getattr(self, f))!r}); delete and recreate the trunk")
+            FieldError(field=f, message=f"cannot be changed by update (is {getattr(actual, f)!r}, spec wants {plain(getattr(self, f))!r}); delete and recreate the trunk")
             for f in IMMUTABLE_FIELDS
-            if getattr(actual, f) is not None and _plain(getattr(actual, f)) != _plain(getattr(self, f))
+            if getattr(actual, f) is not None and plain(getattr(actual, f)) != plain(getattr(self, f))
         ]
         if immutable:
             raise SpecError(immutable, context=f"trunk {self.name!r}")
@@ -488,7 +441,7 @@ class SIPTrunkUpdateRequest(_Request):
     @field_validator("media_encryption", mode="before")
     @classmethod
     def _media_encryption(cls, v: Any) -> Any:
-        return v if v is None else _coerce_media_encryption(v)
+        return v if v is None else coerce_media_encryption(v)
 
     @field_validator("auth_password", mode="before")
     @classmethod
@@ -535,161 +488,3 @@ class SIPTrunkUpdateRequest(_Request):
         if "auth_password" in self.model_fields_set and self.auth_password is not None:
             body["auth_password"] = self.auth_password.get_secret_value()
         return body
-
-
-class GatewayInfo(_Response):
-    """A gateway as returned by the API (may carry a server ``id``)."""
-
-    gateway_address: str
-    port: int = 5060
-    priority: int = 1
-    id: str | None = None
-    created_at: datetime | None = None
-
-
-class IPIdentifierInfo(_Response):
-    """An IP identifier as returned by the API."""
-
-    ip_address: str
-
-
-class PhoneNumber(_Response):
-    """A DID registered on a trunk, as returned by the API."""
-
-    id: str
-    phone_number: str
-    name: str | None = None
-    byot_trunk_id: str | None = None
-    telephony_provider: str | None = None
-    agent_id: str | None = None
-    deleted: bool = False
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-    @property
-    def key(self) -> str:
-        """Digits without ``+``: how numbers are matched."""
-        return number_key(self.phone_number)
-
-
-class SIPTrunk(_Response):
-    """A SIP trunk as returned by create / get / list / update.
-
-    Fields the API omits take Bolna's documented defaults, so that comparing with a
-    :class:`TrunkSpec` is a comparison of effective settings.
-    """
-
-    id: str
-    name: str | None = None
-    provider: str | None = None
-    description: str | None = None
-    auth_type: AuthType | None = None
-    auth_username: str | None = None
-    gateways: list[GatewayInfo] = Field(default_factory=list)
-    ip_identifiers: list[IPIdentifierInfo] = Field(default_factory=list)
-    phone_numbers: list[PhoneNumber] = Field(default_factory=list)
-    allow: str = "ulaw,alaw"
-    disallow: str = "all"
-    transport: Transport = Transport.UDP
-    direct_media: bool = False
-    rtp_symmetric: bool = True
-    force_rport: bool = True
-    media_encryption: MediaEncryption = MediaEncryption.NO
-    media_encryption_optimistic: bool = False
-    qualify_frequency: int = 60
-    inbound_enabled: bool = False
-    outbound_leading_plus_enabled: bool = True
-    is_active: bool = True
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-    @field_validator("media_encryption", mode="before")
-    @classmethod
-    def _media_encryption(cls, v: Any) -> Any:
-        return _coerce_media_encryption(v)
-
-    @property
-    def active_numbers(self) -> list[PhoneNumber]:
-        """Numbers on the trunk that are not soft-deleted."""
-        return [n for n in self.phone_numbers if not n.deleted]
-
-    def comparable(self) -> dict[str, Any]:
-        """The updatable fields in canonical form, for drift detection against a spec."""
-        data = self.model_dump(mode="json", include=set(UPDATABLE_FIELDS))
-        data["gateways"] = [
-            {"gateway_address": g["gateway_address"], "port": g["port"], "priority": g["priority"]}
-            for g in data.get("gateways", [])
-        ]
-        data["ip_identifiers"] = [{"ip_address": i["ip_address"]} for i in data.get("ip_identifiers", [])]
-        return _canonical(data)
-
-
-class ErrorBody(_Response):
-    """Any error body Bolna sends: documented ``{error, message}`` or FastAPI's ``{detail}``."""
-
-    error: int | str | None = None
-    message: str | None = None
-    detail: str | list[Any] | dict[str, Any] | None = None
-
-    def text(self) -> str:
-        """Human-readable text, in the order Bolna's own clients use: message, detail, error.
-
-        List-shaped ``detail`` items contribute only their location and message, never the
-        ``input`` that FastAPI echoes (it could hold a password).
-        """
-        if self.message:
-            return self.message
-        if isinstance(self.detail, str) and self.detail:
-            return self.detail
-        if isinstance(self.detail, list):
-            parts = []
-            for item in self.detail:
-                if isinstance(item, dict):
-                    loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
-                    msg = str(item.get("msg", "invalid"))
-                    parts.append(f"{loc}: {msg}" if loc else msg)
-                else:
-                    parts.append(str(item)[:200])
-            if parts:
-                return "; ".join(parts)
-        if isinstance(self.detail, dict) and self.detail.get("message"):
-            return str(self.detail["message"])
-        if self.error is not None:
-            return str(self.error)
-        return ""
-
-
-class MessageResponse(_Response):
-    """``{message}`` bodies of the delete endpoints."""
-
-    message: str = ""
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
-
-
-def _canonical(data: dict[str, Any]) -> dict[str, Any]:
-    """Order-insensitive form of list fields, so that reordering alone is not drift."""
-    out = dict(data)
-    for codecs in ("allow", "disallow"):
-        if isinstance(out.get(codecs), str):
-            out[codecs] = ",".join(t.strip() for t in out[codecs].split(","))
-    if out.get("gateways") is not None:
-        out["gateways"] = sorted(
-            ({"gateway_address": g["gateway_address"], "port": g["port"], "priority": g["priority"]} for g in out["gateways"]),
-            key=lambda g: (g["priority"], g["gateway_address"], g["port"]),
-        )
-    if out.get("ip_identifiers") is not None:
-        out["ip_identifiers"] = sorted(
-            ({"ip_address": _canonical_ip(i["ip_address"])} for i in out["ip_identifiers"]),
-            key=lambda i: i["ip_address"],
-        )
-    return out
-
-
-def _canonical_ip(value: str) -> str:
-    try:
-        return str(ipaddress.ip_network(value, strict=False))
-    except ValueError:
-        return value

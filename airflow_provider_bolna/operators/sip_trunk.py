@@ -1,20 +1,17 @@
-"""Operators for Bolna SIP trunks and their phone numbers.
+"""Operators for Bolna SIP trunks (create, update, delete), and the import path of every Bolna
+operator: the phone-number operators live in :mod:`~airflow_provider_bolna.operators.phone_numbers`,
+the shared base in :mod:`~airflow_provider_bolna.operators.base`.
 
 Every operator is safe to retry and to rerun (Airflow retries tasks, users clear them,
 workers die mid-call): creation goes through :meth:`BolnaHook.ensure_trunk` /
 :meth:`BolnaHook.ensure_number` (look before writing, adopt what already exists), updates
 are PATCHes of the given fields (idempotent), and deletes treat "already gone" as success.
 
-Failure policy (documented in each operator):
-
-* errors that a retry cannot fix — a refused API key (:class:`BolnaAuthError`), an invalid
-  spec/update/number (:class:`SpecError`, :class:`BolnaValidationError`), an unreadable password
-  reference (:class:`SecretRefError`), a conflict (:class:`BolnaConflictError`: ``if_exists="fail"``
-  on an existing trunk, a number on another trunk) — raise ``AirflowFailException`` (the task
-  fails without using its retries), chained to the original exception;
-* transient errors (429, 5xx, timeouts) are retried inside the hook; if they persist they
-  propagate as the :mod:`~airflow_provider_bolna.exceptions` class, so Airflow's own retries
-  apply, and the rerun is safe.
+Failure policy (:mod:`airflow_provider_bolna.failures`, the same for every operator and the
+sensor): errors a retry cannot fix (a refused key, an invalid spec/update/number, an
+unreadable password reference, a conflict) raise ``AirflowFailException`` (no retries), chained
+to the original; transient errors (429, 5xx, timeouts, already retried inside the hook)
+propagate, so Airflow's own retries apply, and the rerun is safe.
 
 Secrets: the XComs are small, secret-free dicts; password fields may be references
 (``{"conn": id}`` / ``{"variable": key}``, see :mod:`airflow_provider_bolna.secrets_ref`)
@@ -25,33 +22,34 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, conf
+from airflow.providers.common.compat.sdk import AirflowFailException, conf
 
+from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.exceptions import (
-    BolnaAuthError,
-    BolnaConflictError,
-    BolnaError,
     BolnaPhoneNumbersError,
     BolnaTrunkNotReadyError,
     BolnaValidationError,
 )
-from airflow_provider_bolna.hooks.bolna import BolnaHook, IfExists
-from airflow_provider_bolna.links import TRUNK_ID_XCOM_KEY, TRUNK_URL_XCOM_KEY, BolnaSIPTrunkLink
+
+# PERMANENT_ERRORS and bolna_error_policy moved to failures: importable from here as before
+from airflow_provider_bolna.failures import PERMANENT_ERRORS, bolna_error_policy, raise_for_error_event  # noqa: F401
+from airflow_provider_bolna.hooks.bolna import IfExists
+from airflow_provider_bolna.links import BolnaSIPTrunkLink
 from airflow_provider_bolna.models import (
-    PhoneNumberRequest,
     SIPTrunkUpdateRequest,
     SpecError,
     TrunkSpec,
     number_key,
     parse_trunk_spec,
 )
-from airflow_provider_bolna.secrets_ref import SecretRefError, mask_plain_secrets, resolve_secret_refs
+from airflow_provider_bolna.operators.base import BolnaBaseOperator, trunk_id_of
+from airflow_provider_bolna.operators.phone_numbers import AddPhoneNumbersOperator, RemovePhoneNumberOperator
+from airflow_provider_bolna.readiness import DEFER_GRACE_SECONDS
+from airflow_provider_bolna.secrets_ref import mask_plain_secrets, resolve_secret_refs
 from airflow_provider_bolna.triggers import sip_trunk_trigger, validate_event
 
 if TYPE_CHECKING:
@@ -67,76 +65,6 @@ __all__ = [
     "UpdateSIPTrunkOperator",
     "build_trunk_spec",
 ]
-
-#: Errors a retry cannot fix: fail the task without using its retries.
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
-    BolnaAuthError,
-    BolnaValidationError,
-    BolnaConflictError,
-    SpecError,
-    SecretRefError,
-)
-#: Extra seconds the scheduler waits past a trigger's own deadline before timing the deferral out.
-DEFER_GRACE_SECONDS = 120.0
-
-
-
-@contextmanager
-def bolna_error_policy(conn_id: str) -> Iterator[None]:
-    """Turn errors a retry cannot fix into ``AirflowFailException`` (chained)."""
-    try:
-        yield
-    except BolnaAuthError as exc:
-        raise AirflowFailException(
-            f"Bolna refused the API key of connection {conn_id!r} (not retried): {exc}"
-        ) from exc
-    except BolnaPhoneNumbersError as exc:
-        if exc.permanent:
-            raise AirflowFailException(f"{exc} (not retried)") from exc
-        raise
-    except PERMANENT_ERRORS as exc:
-        raise AirflowFailException(f"{exc} (not retried)") from exc
-
-
-class BolnaBaseOperator(BaseOperator):
-    """Shared plumbing: the hook, error policy, trunk URL/id XComs.
-
-    :param bolna_conn_id: Airflow connection of type ``bolna`` (templated).
-    """
-
-    template_fields: Sequence[str] = ("bolna_conn_id",)
-    ui_color = "#e8f0fe"
-
-    def __init__(self, *, bolna_conn_id: str = BolnaHook.default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.bolna_conn_id = bolna_conn_id
-
-    @cached_property
-    def hook(self) -> BolnaHook:
-        """The Bolna hook for :attr:`bolna_conn_id` (created after templates are rendered)."""
-        return BolnaHook(bolna_conn_id=self.bolna_conn_id)
-
-    def _close_hook(self) -> None:
-        if "hook" in self.__dict__:
-            self.hook.close()
-
-    def _push_trunk(self, context: Context, trunk_id: str | None) -> None:
-        """Push the trunk's id and dashboard URL to XCom (the extra link reads the URL).
-
-        Without an id, pushes an empty URL: the link is then blank instead of the worker
-        logging "XCom not found" when it computes links after a failure.
-        """
-        ti = context["ti"]
-        if not trunk_id:
-            ti.xcom_push(key=TRUNK_URL_XCOM_KEY, value="")
-            return
-        ti.xcom_push(key=TRUNK_ID_XCOM_KEY, value=trunk_id)
-        try:
-            url = self.hook.trunk_url(trunk_id)
-        except Exception as exc:  # noqa: BLE001 - a link must never fail the task
-            self.log.warning("Could not build the dashboard link of trunk %s: %s", trunk_id, exc)
-            return
-        ti.xcom_push(key=TRUNK_URL_XCOM_KEY, value=url)
 
 
 def _as_trunk_input(trunk: Any) -> TrunkSpec | dict[str, Any]:
@@ -207,7 +135,7 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
         *,
         trunk: dict[str, Any] | TrunkSpec | str,
         if_exists: IfExists = "adopt",
-        bolna_conn_id: str = BolnaHook.default_conn_name,
+        bolna_conn_id: str = DEFAULT_CONN_ID,
         wait_for_ready: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 5.0,
@@ -287,17 +215,7 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
             return dict(result or {"trunk_id": event.get("trunk_id")})
         if event["status"] == "timeout":
             raise BolnaTrunkNotReadyError(f"not ready after {self.ready_timeout}s: {event['message']}")
-        _raise_error_event(event, self.bolna_conn_id)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _raise_error_event(event: dict[str, Any], conn_id: str) -> None:
-    message = str(event.get("message"))
-    if event.get("error_type") == "BolnaAuthError":
-        raise AirflowFailException(f"Bolna refused the API key of connection {conn_id!r} (not retried): {message}")
-    if not event.get("retryable"):
-        raise AirflowFailException(f"{message} (not retried)")
-    raise BolnaError(message)
+        raise_for_error_event(event, self.bolna_conn_id)
 
 
 def _numbers_on(result: Any, spec: TrunkSpec) -> list[str]:
@@ -331,7 +249,7 @@ class UpdateSIPTrunkOperator(BolnaBaseOperator):
         *,
         trunk_id: str,
         update: dict[str, Any] | SIPTrunkUpdateRequest,
-        bolna_conn_id: str = BolnaHook.default_conn_name,
+        bolna_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
@@ -363,7 +281,7 @@ class UpdateSIPTrunkOperator(BolnaBaseOperator):
             raise SpecError.from_validation_error(exc, context="update") from None
 
     def execute(self, context: Context) -> dict[str, Any]:
-        trunk_id = _trunk_id(self.trunk_id)
+        trunk_id = trunk_id_of(self.trunk_id)
         try:
             with bolna_error_policy(self.bolna_conn_id):
                 update = self._build_update(context.get("params"))
@@ -394,7 +312,7 @@ class DeleteSIPTrunkOperator(BolnaBaseOperator):
         *,
         trunk_id: str,
         deactivate_first: bool = False,
-        bolna_conn_id: str = BolnaHook.default_conn_name,
+        bolna_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
@@ -402,7 +320,7 @@ class DeleteSIPTrunkOperator(BolnaBaseOperator):
         self.deactivate_first = deactivate_first
 
     def execute(self, context: Context) -> dict[str, Any]:
-        trunk_id = _trunk_id(self.trunk_id)
+        trunk_id = trunk_id_of(self.trunk_id)
         try:
             with bolna_error_policy(self.bolna_conn_id):
                 deleted = self.hook.delete_trunk(trunk_id, missing_ok=True, deactivate_first=self.deactivate_first)
@@ -413,181 +331,3 @@ class DeleteSIPTrunkOperator(BolnaBaseOperator):
         else:
             self.log.info("SIP trunk %s was already gone; nothing to delete", trunk_id)
         return {"trunk_id": trunk_id, "deleted": deleted}
-
-
-class AddPhoneNumbersOperator(BolnaBaseOperator):
-    """Put phone numbers on a SIP trunk, each exactly once.
-
-    A number already on the trunk is ``unchanged`` (not an error). A number on another trunk
-    (or otherwise refused) does not stop the others: every number is tried, then the task
-    fails listing the failed ones (without retries when every failure is a conflict or a
-    validation error; with retries when one was transient). Rerunning adds only what is missing.
-
-    Mappable: ``AddPhoneNumbersOperator.partial(task_id=..., trunk_id=...).expand(numbers=[...])``
-    (each mapped value may be one number or a list of numbers), or expand over ``trunk_id``.
-
-    Returns (XCom) ``{"trunk_id", "numbers": [{"phone_number", "action", "phone_number_id"}]}``
-    where ``action`` is ``created`` or ``unchanged``.
-
-    :param trunk_id: the trunk's id (templated).
-    :param numbers: numbers (strings, or dicts ``{"phone_number", "name", "e164_check_enabled"}``),
-        or a single number (templated).
-    :param bolna_conn_id: the Bolna connection (templated).
-    """
-
-    template_fields: Sequence[str] = ("trunk_id", "numbers", "bolna_conn_id")
-    template_fields_renderers: ClassVar[dict[str, str]] = {"numbers": "json"}
-
-    def __init__(
-        self,
-        *,
-        trunk_id: str,
-        numbers: Sequence[str | dict[str, Any]] | str | dict[str, Any],
-        bolna_conn_id: str = BolnaHook.default_conn_name,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
-        self.trunk_id = trunk_id
-        self.numbers = numbers
-
-    def _requests(self) -> list[PhoneNumberRequest]:
-        numbers = self.numbers
-        if isinstance(numbers, (str, int, Mapping, PhoneNumberRequest)):
-            numbers = [numbers]
-        if not isinstance(numbers, (list, tuple)):
-            raise BolnaValidationError(f"numbers: must be a list of phone numbers, not {type(numbers).__name__}")
-        from pydantic import ValidationError
-
-        requests: list[PhoneNumberRequest] = []
-        errors: list[str] = []
-        seen: set[str] = set()
-        for i, number in enumerate(numbers):
-            try:
-                if isinstance(number, PhoneNumberRequest):
-                    req = number
-                elif isinstance(number, Mapping):
-                    req = PhoneNumberRequest.model_validate(dict(number))
-                else:
-                    req = PhoneNumberRequest.model_validate({"phone_number": number})
-            except ValidationError as exc:
-                errors.append(str(SpecError.from_validation_error(exc, context=f"numbers.{i}")))
-                continue
-            if req.key in seen:
-                self.log.info("Number %s is listed twice; adding it once", req.phone_number)
-                continue
-            seen.add(req.key)
-            requests.append(req)
-        if errors:
-            raise BolnaValidationError("invalid phone number(s): " + "; ".join(errors))
-        return requests
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        trunk_id = _trunk_id(self.trunk_id)
-        try:
-            with bolna_error_policy(self.bolna_conn_id):
-                requests = self._requests()
-                results, failures, permanent = self._add_all(trunk_id, requests)
-                if failures:
-                    listing = "; ".join(f"{num}: {why}" for num, why in failures.items())
-                    raise BolnaPhoneNumbersError(
-                        f"{len(failures)} of {len(requests)} number(s) could not be added to trunk "
-                        f"{trunk_id} (the other {len(results)} are on it): {listing}",
-                        failures=failures, permanent=permanent,
-                    )
-                return {"trunk_id": trunk_id, "numbers": results}
-        finally:
-            self._close_hook()
-
-    def _add_all(
-        self, trunk_id: str, requests: list[PhoneNumberRequest]
-    ) -> tuple[list[dict[str, Any]], dict[str, str], bool]:
-        known = self.hook.list_numbers(trunk_id) if requests else []
-        results: list[dict[str, Any]] = []
-        failures: dict[str, str] = {}
-        permanent = True
-        for req in requests:
-            try:
-                outcome = self.hook.ensure_number(trunk_id, req, known_numbers=known)
-            except BolnaAuthError:
-                raise
-            except BolnaError as exc:
-                self.log.error("Number %s could not be added to trunk %s: %s", req.phone_number, trunk_id, exc)
-                failures[req.phone_number] = exc.message
-                permanent = permanent and isinstance(exc, (BolnaConflictError, BolnaValidationError))
-                continue
-            self.log.info("Number %s on trunk %s: %s", req.phone_number, trunk_id, outcome.action)
-            results.append(outcome.to_xcom())
-        return results, failures, permanent
-
-
-class RemovePhoneNumberOperator(BolnaBaseOperator):
-    """Remove one phone number from a SIP trunk. Already gone (or trunk gone) is success.
-
-    Give the number (resolved to its id with one list call, matched with or without ``+``)
-    or its ``phone_number_id``.
-
-    Returns (XCom) ``{"trunk_id", "phone_number", "phone_number_id", "removed"}``;
-    ``removed`` is ``False`` when there was nothing to remove.
-
-    :param trunk_id: the trunk's id (templated).
-    :param phone_number: the number to remove (templated).
-    :param phone_number_id: the number's id on the trunk, instead of ``phone_number`` (templated).
-    :param bolna_conn_id: the Bolna connection (templated).
-    """
-
-    template_fields: Sequence[str] = ("trunk_id", "phone_number", "phone_number_id", "bolna_conn_id")
-
-    def __init__(
-        self,
-        *,
-        trunk_id: str,
-        phone_number: str | None = None,
-        phone_number_id: str | None = None,
-        bolna_conn_id: str = BolnaHook.default_conn_name,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
-        self.trunk_id = trunk_id
-        self.phone_number = phone_number
-        self.phone_number_id = phone_number_id
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        trunk_id = _trunk_id(self.trunk_id)
-        if bool(self.phone_number) == bool(self.phone_number_id):
-            raise AirflowFailException("give exactly one of phone_number and phone_number_id")
-        from airflow_provider_bolna.exceptions import BolnaNotFoundError
-
-        number_id = str(self.phone_number_id) if self.phone_number_id else None
-        phone_number = str(self.phone_number) if self.phone_number else None
-        try:
-            with bolna_error_policy(self.bolna_conn_id):
-                if number_id is None:
-                    try:
-                        numbers = self.hook.list_numbers(trunk_id)
-                    except BolnaNotFoundError:
-                        self.log.info("Trunk %s is gone, and number %s with it", trunk_id, phone_number)
-                        return _removed(trunk_id, phone_number, None, False)
-                    key = number_key(str(phone_number))
-                    match = next((n for n in numbers if n.key == key), None)
-                    if match is None:
-                        self.log.info("Number %s is not on trunk %s; nothing to remove", phone_number, trunk_id)
-                        return _removed(trunk_id, phone_number, None, False)
-                    number_id = match.id
-                removed = self.hook.remove_number(trunk_id, number_id, missing_ok=True)
-        finally:
-            self._close_hook()
-        self.log.info(
-            "Number %s (%s) %s trunk %s", phone_number or "", number_id,
-            "removed from" if removed else "was already gone from", trunk_id,
-        )
-        return _removed(trunk_id, phone_number, number_id, removed)
-
-
-def _removed(trunk_id: str, phone_number: str | None, number_id: str | None, removed: bool) -> dict[str, Any]:
-    return {"trunk_id": trunk_id, "phone_number": phone_number, "phone_number_id": number_id, "removed": removed}
-
-
-def _trunk_id(value: Any) -> str:
-    if value is None or not str(value).strip():
-        raise AirflowFailException("trunk_id is empty (did the upstream task push it?)")
-    return str(value).strip()

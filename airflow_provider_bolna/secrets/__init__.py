@@ -5,3 +5,6 @@ Import-light: nothing here imports Airflow at module level.
 """
 
 from __future__ import annotations
+
+# redaction of known secrets in text, and the log masker
+from .redaction import amask_secret, excerpt, mask_secret, redact, redact_strings  # noqa: F401

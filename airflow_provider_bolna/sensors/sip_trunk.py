@@ -9,16 +9,17 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import (
-    AirflowFailException,
     AirflowSensorTimeout,
     BaseSensorOperator,
     PokeReturnValue,
     conf,
 )
 
-from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaError
-from airflow_provider_bolna.hooks.bolna import BolnaHook, TrunkStatus
-from airflow_provider_bolna.links import TRUNK_ID_XCOM_KEY, TRUNK_URL_XCOM_KEY, BolnaSIPTrunkLink
+from airflow_provider_bolna import DEFAULT_CONN_ID
+from airflow_provider_bolna.failures import bolna_error_policy, raise_for_error_event
+from airflow_provider_bolna.hooks.bolna import BolnaHook
+from airflow_provider_bolna.links import BolnaSIPTrunkLink, push_trunk
+from airflow_provider_bolna.readiness import DEFER_GRACE_SECONDS, TrunkStatus
 from airflow_provider_bolna.triggers import sip_trunk_trigger, validate_event
 
 if TYPE_CHECKING:
@@ -26,16 +27,15 @@ if TYPE_CHECKING:
 
 __all__ = ["SIPTrunkSensor"]
 
-#: Extra seconds the scheduler waits past the trigger's own deadline before timing the deferral out.
-DEFER_GRACE_SECONDS = 120.0
-
 
 class SIPTrunkSensor(BaseSensorOperator):
     """Wait until a SIP trunk exists, is active (if asked) and every expected number is on it.
 
     Poke mode and deferrable mode share one check
-    (:meth:`~airflow_provider_bolna.hooks.bolna.BolnaHook.check_trunk_ready`): transient API errors and
-    "not found (yet)" mean *not ready yet*; a refused API key fails the task without retries.
+    (:meth:`~airflow_provider_bolna.hooks.bolna.BolnaHook.check_trunk_ready`) and one failure policy
+    (:mod:`airflow_provider_bolna.failures`): transient API errors and "not found (yet)" mean *not
+    ready yet*; a permanent error (refused key, invalid id, ...) fails the task without retries;
+    any other error fails this try, so the task's retries apply.
     Deferrable: pokes once, then defers to :class:`SIPTrunkTrigger` with the absolute deadline
     ``start + timeout``; a passed deadline raises ``AirflowSensorTimeout`` (``soft_fail`` applies).
 
@@ -62,7 +62,7 @@ class SIPTrunkSensor(BaseSensorOperator):
         trunk_name: str | None = None,
         expect_active: bool = True,
         expect_numbers: Sequence[str] | None = None,
-        bolna_conn_id: str = BolnaHook.default_conn_name,
+        bolna_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 5.0,
         **kwargs: Any,
@@ -93,17 +93,13 @@ class SIPTrunkSensor(BaseSensorOperator):
         return [str(n) for n in (numbers or [])]
 
     def _check(self, context: Context) -> TrunkStatus:
-        try:
+        with bolna_error_policy(self.bolna_conn_id):
             status = self.hook.check_trunk_ready(
                 trunk_id=str(self.trunk_id) if self.trunk_id else None,
                 trunk_name=str(self.trunk_name) if self.trunk_name else None,
                 expect_active=self.expect_active,
                 expect_numbers=self._expect_numbers(),
             )
-        except BolnaAuthError as exc:
-            raise AirflowFailException(
-                f"Bolna refused the API key of connection {self.bolna_conn_id!r} (not retried): {exc}"
-            ) from exc
         self.log.info("%s", status.message)
         if status.trunk_id and status.trunk_id != self._pushed_trunk_id:
             self._push_trunk(context, status.trunk_id)
@@ -111,16 +107,8 @@ class SIPTrunkSensor(BaseSensorOperator):
 
     def _push_trunk(self, context: Context, trunk_id: str | None) -> None:
         """Push XCom ``trunk_id`` and ``bolna_trunk_url`` (blank while the trunk is unknown)."""
-        ti = context["ti"]
         self._pushed_trunk_id = trunk_id
-        if not trunk_id:
-            ti.xcom_push(key=TRUNK_URL_XCOM_KEY, value="")  # blank link, no "XCom not found" noise
-            return
-        ti.xcom_push(key=TRUNK_ID_XCOM_KEY, value=trunk_id)
-        try:
-            ti.xcom_push(key=TRUNK_URL_XCOM_KEY, value=self.hook.trunk_url(trunk_id))
-        except Exception as exc:  # noqa: BLE001 - a link must never fail the task
-            self.log.warning("Could not build the dashboard link of trunk %s: %s", trunk_id, exc)
+        push_trunk(context, self.hook, trunk_id, self.log)
 
     def poke(self, context: Context) -> PokeReturnValue:
         """One check (GET requests only)."""
@@ -167,11 +155,4 @@ class SIPTrunkSensor(BaseSensorOperator):
             }
         if event["status"] == "timeout":
             raise AirflowSensorTimeout(f"Sensor has timed out: {event['message']}")
-        message = str(event.get("message"))
-        if event.get("error_type") == "BolnaAuthError":
-            raise AirflowFailException(
-                f"Bolna refused the API key of connection {self.bolna_conn_id!r} (not retried): {message}"
-            )
-        if not event.get("retryable"):
-            raise AirflowFailException(f"{message} (not retried)")
-        raise BolnaError(message)
+        raise_for_error_event(event, self.bolna_conn_id)

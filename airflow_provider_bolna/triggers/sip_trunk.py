@@ -1,15 +1,10 @@
-"""Wait until a SIP trunk is ready: the shared check, and the deferrable trigger.
+"""The deferrable wait for a SIP trunk to be ready: :class:`SIPTrunkTrigger`.
 
-"Ready" means: the trunk exists (looked up by id or by name), is active when asked, and
-every expected phone number is visible on it (new numbers can take seconds to show in
-reads). :func:`evaluate_trunk` decides from what the API returned; :func:`check_trunk` and
-:func:`acheck_trunk` fetch it with GET requests only (sync for the sensor's poke and the
-create operator's synchronous wait, async for the trigger), so poke mode and deferrable mode
-have the same semantics.
-
-Errors while checking: transient ones (429, 5xx, timeouts — already retried by the hook)
-and "not found yet" mean *not ready, keep polling*; anything else (bad key, malformed id)
-is raised by the check and ends the wait with an error.
+"Ready" is :mod:`airflow_provider_bolna.readiness`'s (exists, active when asked, expected
+numbers visible), checked with the hook's ``acheck_trunk_ready`` (GET requests only), exactly as
+the sensor's poke mode does. Errors follow :mod:`airflow_provider_bolna.failures`: transient
+ones and "not found yet" mean *not ready, keep polling*; anything else ends the wait with an
+error event that the task turns into the same outcome as in poke mode.
 """
 
 from __future__ import annotations
@@ -21,33 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaTrunkNotReadyError
-from airflow_provider_bolna.hooks.bolna import TrunkStatus, evaluate_trunk, trunk_ref
-from airflow_provider_bolna.triggers import validate_event
+from airflow_provider_bolna import DEFAULT_CONN_ID
+from airflow_provider_bolna.failures import error_event
+from airflow_provider_bolna.readiness import TrunkStatus, trunk_ref
 
 if TYPE_CHECKING:
     from airflow_provider_bolna.hooks.bolna import BolnaHook
 
-__all__ = [
-    "BolnaTrunkNotReadyError",
-    "SIPTrunkTrigger",
-    "TrunkStatus",
-    "acheck_trunk",
-    "check_trunk",
-    "evaluate_trunk",
-    "validate_event",
-]
-
-
-
-def check_trunk(hook: BolnaHook, **kwargs: Any) -> TrunkStatus:
-    """Check readiness with GET requests (sync); see :meth:`BolnaHook.check_trunk_ready`."""
-    return hook.check_trunk_ready(**kwargs)
-
-
-async def acheck_trunk(hook: BolnaHook, **kwargs: Any) -> TrunkStatus:
-    """Async twin of :func:`check_trunk` (GET requests only)."""
-    return await hook.acheck_trunk_ready(**kwargs)
+__all__ = ["SIPTrunkTrigger"]
 
 
 class SIPTrunkTrigger(BaseTrigger):
@@ -56,7 +32,7 @@ class SIPTrunkTrigger(BaseTrigger):
     Safe to restart at any time: it only reads, so a triggerer restart never re-sends a write.
     Yields exactly one event ``{"status": "success"|"timeout"|"error", "message": ...,
     "trunk_id": ...}`` (success/timeout also carry ``name``, ``is_active``, ``numbers``,
-    ``missing``; error carries ``error_type`` and ``retryable``).
+    ``missing``; error carries ``error_type`` and ``retryable``, false when no retry can fix it).
 
     :param trunk_id: the trunk's id (or give ``trunk_name``).
     :param trunk_name: the trunk's name, looked up on each check.
@@ -76,7 +52,7 @@ class SIPTrunkTrigger(BaseTrigger):
         expect_numbers: Sequence[str] | None = None,
         poll_interval: float = 5.0,
         deadline: float,
-        bolna_conn_id: str = "bolna_default",
+        bolna_conn_id: str = DEFAULT_CONN_ID,
     ) -> None:
         super().__init__()
         if bool(trunk_id) == bool(trunk_name):
@@ -116,19 +92,13 @@ class SIPTrunkTrigger(BaseTrigger):
         try:
             while True:
                 try:
-                    status = await acheck_trunk(
-                        hook, trunk_id=self.trunk_id, trunk_name=self.trunk_name,
+                    status = await hook.acheck_trunk_ready(
+                        trunk_id=self.trunk_id, trunk_name=self.trunk_name,
                         expect_active=self.expect_active, expect_numbers=self.expect_numbers,
                     )
-                except Exception as exc:  # noqa: BLE001 - any non-transient failure ends the wait
+                except Exception as exc:  # noqa: BLE001 - what check_trunk_ready raises ends the wait
                     self.log.error("Checking %s failed: %s", ref, exc)
-                    yield TriggerEvent({
-                        "status": "error",
-                        "message": f"checking {ref} failed: {type(exc).__name__}: {exc}",
-                        "trunk_id": self.trunk_id,
-                        "error_type": type(exc).__name__,
-                        "retryable": bool(getattr(exc, "retryable", False)) and not isinstance(exc, BolnaAuthError),
-                    })
+                    yield TriggerEvent(error_event(exc, ref, self.trunk_id))
                     return
                 if status.done:
                     self.log.info("%s", status.message)

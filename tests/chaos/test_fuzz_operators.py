@@ -45,7 +45,7 @@ from tests.chaos.ledger import Scenario
 
 pytestmark = [pytest.mark.chaos]
 
-BASE = "http://api.chaos-operators.test"
+BASE = "https://api.chaos-operators.test"
 CONN_ID = "bolna_chaos_ops"
 KEY = new_api_key("operators")
 PASSWORD = f"{PW_HEAD}operators{PW_TAIL}"
@@ -381,7 +381,7 @@ def test_fuzz_ids_never_leave_the_api_path(api: None, scenario: Scenario, scanne
 def test_regression_dot_segment_ids_cannot_delete_a_trunk(start_sandbox: Any, monkeypatch: pytest.MonkeyPatch,
                                                           scenario: Scenario) -> None:
     """``RemovePhoneNumberOperator(phone_number_id="..")`` sent ``DELETE /sip-trunks/trunks/{id}`` (httpx
-    removes dot segments) and deleted the whole trunk. Fixed in ``hooks/bolna.py`` (``_segment``)."""
+    removes dot segments) and deleted the whole trunk. Fixed in ``hooks/calls.py`` (``segment``)."""
     from airflow.providers.common.compat.sdk import AirflowFailException
 
     scenario.name = "regression: '..' as a number id"

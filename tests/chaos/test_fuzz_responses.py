@@ -34,7 +34,7 @@ from tests.chaos.ledger import Scenario
 
 pytestmark = [pytest.mark.chaos]
 
-BASE = "http://api.chaos.test"
+BASE = "https://api.chaos.test"
 KEY = new_api_key("responses")
 PASSWORD = sip_password("responses")
 TRUNK_ID = "01HCHAOSTRUNK0000000000001"

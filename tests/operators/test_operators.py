@@ -10,7 +10,12 @@ import httpx
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
 
-from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaError, BolnaServerError
+from airflow_provider_bolna.exceptions import (
+    BolnaAuthError,
+    BolnaError,
+    BolnaServerError,
+    BolnaTrunkNotReadyError,
+)
 from airflow_provider_bolna.links import BolnaSIPTrunkLink
 from airflow_provider_bolna.models import SpecError, TrunkSpec
 from airflow_provider_bolna.operators.sip_trunk import (
@@ -23,7 +28,7 @@ from airflow_provider_bolna.operators.sip_trunk import (
 )
 from airflow_provider_bolna.secrets_ref import SecretRefError
 from airflow_provider_bolna.sensors.sip_trunk import SIPTrunkSensor
-from airflow_provider_bolna.triggers.sip_trunk import BolnaTrunkNotReadyError, SIPTrunkTrigger
+from airflow_provider_bolna.triggers.sip_trunk import SIPTrunkTrigger
 
 from .conftest import API, API_KEY, DASHBOARD, TRUNK_ID, number_json, run_deferrable, spec, trunk_json
 

@@ -20,9 +20,11 @@ from airflow.providers.common.compat.sdk import (
 )
 from airflow.triggers.base import TriggerEvent
 
+from airflow_provider_bolna.exceptions import BolnaError
 from airflow_provider_bolna.links import BolnaSIPTrunkLink
-from airflow_provider_bolna.sensors.sip_trunk import DEFER_GRACE_SECONDS, SIPTrunkSensor
-from airflow_provider_bolna.triggers.sip_trunk import SIPTrunkTrigger, evaluate_trunk
+from airflow_provider_bolna.readiness import DEFER_GRACE_SECONDS, evaluate_trunk
+from airflow_provider_bolna.sensors.sip_trunk import SIPTrunkSensor
+from airflow_provider_bolna.triggers.sip_trunk import SIPTrunkTrigger
 
 from .conftest import API, DASHBOARD, TRUNK_ID, number_json, run_deferrable, run_trigger, trunk_json
 
@@ -269,3 +271,48 @@ def test_link_url_from_dashboard_extra_and_default(bolna_conn: str, monkeypatch:
     assert BolnaHook(bolna_conn).trunk_url("a/b") == f"{DASHBOARD}/sip-trunks/a%2Fb"
     monkeypatch.setenv("AIRFLOW_CONN_BOLNA_PLAIN", json.dumps({"conn_type": "bolna", "host": API, "password": "k-123456"}))
     assert BolnaHook("bolna_plain").trunk_url("T1") == "https://platform.bolna.ai/sip-trunks/T1"
+
+
+# ---------------------------------------------------------------------- one failure policy, both modes
+
+#: (answer of every check, what the task gets): permanent errors fail without retries, other
+#: errors fail this try (Airflow's retries apply), transient ones mean "not ready" until the timeout.
+ERROR_OUTCOMES = [
+    pytest.param(httpx.Response(401, json={"message": "Access denied"}), "fail", id="auth-401"),
+    pytest.param(httpx.Response(403, json={"detail": "Invalid API key"}), "fail", id="auth-403"),
+    pytest.param(httpx.Response(400, json={"message": "trunk_id is malformed"}), "fail", id="validation-400"),
+    pytest.param(httpx.Response(422, json={"detail": [{"msg": "bad"}]}), "fail", id="validation-422"),
+    pytest.param(httpx.Response(409, json={"message": "conflict"}), "fail", id="conflict-409"),
+    pytest.param(httpx.Response(405, json={"message": "method not allowed"}), "retry", id="unexpected-405"),
+    pytest.param(httpx.Response(200, text="<html>proxy</html>"), "retry", id="unreadable-200"),
+    pytest.param(httpx.Response(503, json={"message": "busy"}), "timeout", id="transient-503"),
+    pytest.param(httpx.Response(404, json={"message": "trunk not found"}), "timeout", id="not-yet-404"),
+]
+
+
+def _outcome(exc: BaseException) -> str:
+    if isinstance(exc, AirflowSensorTimeout):
+        return "timeout"
+    if isinstance(exc, AirflowFailException):
+        return "fail"
+    if isinstance(exc, BolnaError):
+        return "retry"
+    return f"unexpected {type(exc).__name__}"
+
+
+@pytest.mark.parametrize(("response", "expected"), ERROR_OUTCOMES)
+def test_poke_and_deferrable_modes_give_the_same_outcome(
+    bolna_conn: str, context: dict, respx_mock: Any, response: httpx.Response, expected: str
+) -> None:
+    outcomes = {}
+    for deferrable in (False, True):
+        # the first check finds the trunk inactive (so the deferrable sensor defers), every
+        # later one gets the error: in the trigger, or in the next poke
+        answers = iter([httpx.Response(200, json=trunk_json(is_active=False))])
+        respx_mock.get(TRUNK).mock(side_effect=lambda request, answers=answers: next(answers, response))
+        with pytest.raises(Exception) as info:
+            run_deferrable(sensor(bolna_conn, deferrable=deferrable, timeout=0.5), context)
+        outcomes["deferrable" if deferrable else "poke"] = _outcome(info.value)
+        assert respx_mock.calls.call_count >= 2, "the error came after the first check"
+        respx_mock.reset()
+    assert outcomes == {"poke": expected, "deferrable": expected}

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from pydantic import SecretStr
 
 from airflow_provider_bolna.exceptions import BolnaValidationError
 from airflow_provider_bolna.hooks.bolna import BolnaHook, BolnaSettings
@@ -194,14 +195,29 @@ def test_constructor_does_no_io(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # ---------------------------------------------------------------------------- test_connection
 
+USER_PATH = "/user/me"
 
-def test_test_connection_success(hook: BolnaHook, api: respx.MockRouter) -> None:
-    api.get(TRUNKS_PATH).respond(200, json=[trunk_json(), trunk_json(trunk_id="t2")])
+
+def test_test_connection_checks_the_key_with_user_me(hook: BolnaHook, api: respx.MockRouter) -> None:
+    user = api.get(USER_PATH).respond(200, json={"id": "u-1", "name": "Acme", "email": "ops@acme.test"})
+    listing = api.get(TRUNKS_PATH).respond(200, json=[trunk_json()])
+    ok, message = hook.test_connection()
+    assert ok is True
+    assert "https://api.test" in message and "API key accepted" in message
+    assert "ops@acme.test" not in message, "account details stay out of the UI message"
+    assert user.call_count == 1 and listing.call_count == 0, "no listing where /user/me answers"
+
+
+def test_test_connection_falls_back_to_one_listing_where_user_me_is_404(
+    hook: BolnaHook, api: respx.MockRouter
+) -> None:
+    api.get(USER_PATH).respond(404, json={"detail": "Not Found"})
+    listing = api.get(TRUNKS_PATH).respond(200, json=[trunk_json(), trunk_json(trunk_id="t2")])
     ok, message = hook.test_connection()
     assert ok is True
     assert "2 active" in message and "https://api.test" in message
-    request = api.calls.last.request
-    assert dict(request.url.params) == {"is_active": "true"}
+    assert listing.call_count == 1
+    assert dict(listing.calls.last.request.url.params) == {"is_active": "true"}
 
 
 FAILURE_CASES = [
@@ -218,7 +234,8 @@ FAILURE_CASES = [
 
 @pytest.mark.parametrize(("outcome", "mentions"), FAILURE_CASES)
 def test_test_connection_failure(hook: BolnaHook, api: respx.MockRouter, outcome: Any, mentions: str) -> None:
-    route = api.get(TRUNKS_PATH)
+    route = api.get(USER_PATH)
+    listing = api.get(TRUNKS_PATH).respond(200, json=[])
     if isinstance(outcome, Exception):
         route.mock(side_effect=outcome)
     else:
@@ -228,6 +245,15 @@ def test_test_connection_failure(hook: BolnaHook, api: respx.MockRouter, outcome
     assert mentions in message
     assert API_KEY not in message
     assert route.call_count == 1, "test_connection must answer fast, without retries"
+    assert listing.call_count == 0, "only a 404 falls back to a listing"
+
+
+def test_test_connection_fallback_listing_refused(hook: BolnaHook, api: respx.MockRouter) -> None:
+    api.get(USER_PATH).respond(404)
+    listing = api.get(TRUNKS_PATH).respond(403, json={"detail": f"Invalid API key {API_KEY}"})
+    ok, message = hook.test_connection()
+    assert ok is False and "403" in message and API_KEY not in message
+    assert listing.call_count == 1
 
 
 @pytest.mark.parametrize(
@@ -253,7 +279,7 @@ def test_test_connection_message_never_holds_the_key_from_a_connection(
         CONN_ENV, json.dumps({"conn_type": "bolna", "host": "https://conn.example", "password": API_KEY})
     )
     with respx.mock(base_url="https://conn.example") as api:
-        api.get(TRUNKS_PATH).respond(403, json={"detail": f"key {API_KEY} is not valid"})
+        api.get(USER_PATH).respond(403, json={"detail": f"key {API_KEY} is not valid"})
         ok, message = BolnaHook().test_connection()
     assert ok is False and API_KEY not in message and "403" in message
 
@@ -262,3 +288,85 @@ def test_settings_repr_hides_the_key() -> None:
     hook = make_hook()
     assert API_KEY not in repr(hook.settings) and API_KEY not in str(hook.settings)
     assert API_KEY not in repr(hook)
+
+
+# ---------------------------------------------------------------------------- transport: https only
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["http://api.example.com", "api.example.com:80", "http://10.0.0.7:8765", "ftp://api.example.com"],
+    ids=["http-url", "http-schema-field", "http-private-ip", "ftp"],
+)
+def test_insecure_api_host_is_refused_before_any_request(monkeypatch: pytest.MonkeyPatch, mode: str, host: str) -> None:
+    conn: dict[str, Any] = {"conn_type": "bolna", "host": host, "password": API_KEY}
+    if host == "api.example.com:80":
+        conn.update(host="api.example.com", schema="http", port=80)
+    monkeypatch.setenv(CONN_ENV, json.dumps(conn))
+    with respx.mock(assert_all_called=False) as api:
+        anything = api.route().respond(200, json=[])
+        with pytest.raises(BolnaValidationError) as info:
+            Runner(mode)(BolnaHook(), "list_trunks")
+    assert "connection 'bolna_default': host" in str(info.value) and "https://" in str(info.value)
+    assert API_KEY not in str(info.value)
+    assert anything.call_count == 0
+
+
+@pytest.mark.parametrize(
+    "host", ["http://localhost:8765", "http://127.0.0.5:8765", "http://[::1]:8765", "http://LOCALHOST."]
+)
+def test_plain_http_to_a_loopback_host_is_accepted_without_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], host: str
+) -> None:
+    monkeypatch.setenv(CONN_ENV, json.dumps({"conn_type": "bolna", "host": host, "password": "k"}))
+    hook = BolnaHook()
+    with respx.mock(assert_all_called=False) as api:
+        api.route().respond(200, json=[])
+        hook.list_trunks()
+    assert "plain http" not in caplog.text + capsys.readouterr().out
+
+
+def test_allow_insecure_http_accepts_plain_http_and_warns_once_per_hook(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conn = {"conn_type": "bolna", "host": "http://api.example.com", "password": API_KEY,
+            "extra": {"allow_insecure_http": "true"}}
+    monkeypatch.setenv(CONN_ENV, json.dumps(conn))
+    hook = BolnaHook()
+    with respx.mock(base_url="http://api.example.com") as api:
+        api.get(TRUNKS_PATH).respond(200, json=[])
+        hook.list_trunks()
+        hook.list_trunks()
+        Runner("async")(hook, "list_trunks")
+    logged = caplog.text + capsys.readouterr().out
+    assert logged.count("sends the API key over plain http") == 1
+    assert "warning" in logged.lower() and API_KEY not in logged
+
+
+@pytest.mark.parametrize("value", ["maybe", 2])
+def test_allow_insecure_http_must_be_a_boolean(monkeypatch: pytest.MonkeyPatch, mode: str, value: Any) -> None:
+    conn = {"conn_type": "bolna", "host": "http://api.example.com", "password": "k",
+            "extra": {"allow_insecure_http": value}}
+    monkeypatch.setenv(CONN_ENV, json.dumps(conn))
+    with pytest.raises(BolnaValidationError, match="allow_insecure_http"):
+        _settings(mode, BolnaHook())
+
+
+def test_settings_made_in_code_follow_the_same_rule() -> None:
+    with pytest.raises(BolnaValidationError, match="base_url"):
+        BolnaSettings(api_key=SecretStr("k"), base_url="http://api.example.com")
+    assert BolnaSettings(api_key=SecretStr("k"), base_url="http://api.example.com", allow_insecure_http=True).insecure
+    assert not BolnaSettings(api_key=SecretStr("k"), base_url="http://127.0.0.1:1").insecure
+
+
+# ---------------------------------------------------------------------------- get_conn
+
+
+def test_get_conn_is_the_configured_sync_client(hook: BolnaHook, api: respx.MockRouter) -> None:
+    route = api.get(TRUNKS_PATH).respond(200, json=[])
+    client = hook.get_conn()
+    assert isinstance(client, httpx.Client) and client is hook.get_conn()
+    client.get(TRUNKS_PATH)
+    hook.list_trunks()
+    assert [c.request.headers["authorization"] for c in route.calls] == [f"Bearer {API_KEY}"] * 2
+    assert str(client.base_url).rstrip("/") == "https://api.test"

@@ -368,18 +368,54 @@ def test_ambiguous_add_then_visible_is_created(api: respx.MockRouter, run: Runne
     assert (result.action, result.number.id) == ("created", NUMBER_ID)
 
 
-def test_ambiguous_add_polls_until_the_number_shows(
+def test_ambiguous_add_looks_once_then_posts_again_without_waiting(
+    api: respx.MockRouter, run: Runner, sleeps: list[float]
+) -> None:
+    """A 503 costs one look and one more POST, not the visibility window."""
+    api.get(NUMBERS_PATH).respond(200, json=[])
+    api.post(NUMBERS_PATH).mock(
+        side_effect=[httpx.Response(503), httpx.Response(201, json=number_json(PHONE, number_id=NUMBER_ID))]
+    )
+    result = run(make_hook(number_visibility_timeout=30.0), "ensure_number", TRUNK_ID, PHONE)
+    assert calls_of(api) == [LIST_NUMBERS, ADD_NUMBER, LIST_NUMBERS, ADD_NUMBER]
+    assert (result.action, result.number.id) == ("created", NUMBER_ID)
+    assert sleeps == []
+
+
+def test_ambiguous_add_then_conflict_on_this_trunk_is_ours_at_once(
+    api: respx.MockRouter, run: Runner, sleeps: list[float]
+) -> None:
+    """The first add landed but is not visible yet: the second one's 409 "on this trunk" settles it."""
+    api.get(NUMBERS_PATH).respond(200, json=[])
+    api.post(NUMBERS_PATH).mock(
+        side_effect=[
+            httpx.Response(503),
+            httpx.Response(409, json={"message": "Phone number already exists on this trunk"}),
+        ]
+    )
+    result = run(make_hook(number_visibility_timeout=30.0), "ensure_number", TRUNK_ID, PHONE)
+    assert calls_of(api) == [LIST_NUMBERS, ADD_NUMBER, LIST_NUMBERS, ADD_NUMBER]
+    assert (result.action, result.number) == ("created", None)
+    assert sleeps == []
+
+
+def test_wait_for_id_waits_for_a_confirmed_number_to_show(
     api: respx.MockRouter, run: Runner, sleeps: list[float]
 ) -> None:
     empty = httpx.Response(200, json=[])
-    api.get(NUMBERS_PATH).mock(side_effect=[empty, empty, httpx.Response(200, json=[number_json(PHONE)])])
-    api.post(NUMBERS_PATH).mock(
-        side_effect=[httpx.Response(503), httpx.Response(201, json=number_json(PHONE))]
+    api.get(NUMBERS_PATH).mock(
+        side_effect=[empty, empty, empty, httpx.Response(200, json=[number_json(PHONE, number_id=NUMBER_ID)])]
     )
-    result = run(make_hook(number_visibility_timeout=2.0), "ensure_number", TRUNK_ID, PHONE)
-    assert calls_of(api) == [LIST_NUMBERS, ADD_NUMBER, LIST_NUMBERS, LIST_NUMBERS]
-    assert result.action == "created"
-    assert len(sleeps) == 1 and 0 < sleeps[0] <= 2.0
+    api.post(NUMBERS_PATH).mock(
+        side_effect=[
+            httpx.Response(503),
+            httpx.Response(409, json={"message": "Phone number already exists on this trunk"}),
+        ]
+    )
+    result = run(make_hook(number_visibility_timeout=5.0), "ensure_number", TRUNK_ID, PHONE, wait_for_id=True)
+    assert calls_of(api) == [LIST_NUMBERS, ADD_NUMBER, LIST_NUMBERS, ADD_NUMBER, LIST_NUMBERS, LIST_NUMBERS]
+    assert (result.action, result.number.id) == ("created", NUMBER_ID)
+    assert len(sleeps) == 1
 
 
 def test_ambiguous_add_never_visible_posts_again(api: respx.MockRouter, run: Runner) -> None:
@@ -442,3 +478,82 @@ def test_remove_missing_number(api: respx.MockRouter, run: Runner) -> None:
     with pytest.raises(BolnaNotFoundError):
         run(make_hook(), "remove_number", TRUNK_ID, NUMBER_ID, missing_ok=False)
     assert route.call_count == 2
+
+
+# ---------------------------------------------------------------------------- ensure_trunk with a finder
+
+
+class Finder:
+    """A look-up by name shared by a batch (here: a dict), sync or async; records the names asked."""
+
+    def __init__(self, run: Runner, trunks: dict[str, dict[str, Any]] | None = None) -> None:
+        self.trunks = dict(trunks or {})
+        self.asked: list[str] = []
+        self.is_async = run.is_async
+
+    def _find(self, name: str) -> SIPTrunk | None:
+        self.asked.append(name)
+        found = self.trunks.get(name)
+        return SIPTrunk.model_validate(found) if found else None
+
+    def __call__(self, name: str) -> Any:
+        if not self.is_async:
+            return self._find(name)
+
+        async def find() -> SIPTrunk | None:
+            return self._find(name)
+
+        return find()
+
+
+@pytest.mark.parametrize("failure", AMBIGUOUS_CREATE_FAILURES)
+def test_finder_settles_an_ambiguous_create_without_a_listing(
+    api: respx.MockRouter, run: Runner, failure: Any
+) -> None:
+    listing = api.get(TRUNKS_PATH).respond(200, json=[])
+    api.post(TRUNKS_PATH).mock(side_effect=[failure])
+    finder = Finder(run, {USERPASS_SPEC["name"]: trunk_json()})
+    result = run(make_hook(), "ensure_trunk", spec(), existing=None, finder=finder)
+    assert (result.action, result.trunk.id) == ("created", TRUNK_ID)
+    assert calls_of(api) == [CREATE] and listing.call_count == 0
+    assert finder.asked == [USERPASS_SPEC["name"]]
+
+
+def test_finder_absent_after_an_ambiguous_create_posts_again(api: respx.MockRouter, run: Runner) -> None:
+    api.post(TRUNKS_PATH).mock(side_effect=[httpx.Response(503), httpx.Response(201, json=trunk_json())])
+    finder = Finder(run)
+    result = run(make_hook(), "ensure_trunk", spec(), existing=None, finder=finder)
+    assert calls_of(api) == [CREATE, CREATE] and result.action == "created"
+    assert finder.asked == [USERPASS_SPEC["name"]]
+
+
+def test_finder_settles_a_refused_create(api: respx.MockRouter, run: Runner) -> None:
+    api.post(TRUNKS_PATH).respond(409, json={"message": "Trunk name already exists"})
+    finder = Finder(run, {USERPASS_SPEC["name"]: trunk_json()})
+    result = run(make_hook(), "ensure_trunk", spec(), existing=None, finder=finder)
+    assert calls_of(api) == [CREATE] and result.action == "adopted"
+
+
+def test_finder_answers_the_first_look_up_too(api: respx.MockRouter, run: Runner) -> None:
+    finder = Finder(run, {USERPASS_SPEC["name"]: trunk_json()})
+    result = run(make_hook(), "ensure_trunk", spec(), finder=finder)
+    assert calls_of(api) == [] and result.action == "adopted"
+
+
+def test_finder_errors_reach_the_flow(api: respx.MockRouter, run: Runner) -> None:
+    """A finder whose listing failed ambiguously leaves the create unsettled: raised, not re-sent."""
+    api.post(TRUNKS_PATH).respond(503)
+
+    def failing(name: str) -> Any:
+        error = BolnaServerError("listing failed", status_code=503)
+        if not run.is_async:
+            raise error
+
+        async def fail() -> None:
+            raise error
+
+        return fail()
+
+    with pytest.raises(BolnaServerError, match="listing failed"):
+        run(make_hook(), "ensure_trunk", spec(), existing=None, finder=failing)
+    assert calls_of(api) == [CREATE]

@@ -211,3 +211,50 @@ def test_retries_are_logged(
     captured = capsys.readouterr()
     logged = caplog.text + captured.out + captured.err
     assert "failed on attempt 1" in logged and "busy" in logged
+
+
+# ---------------------------------------------------------------------------- one budget per public call
+
+
+def _slow(response: httpx.Response, seconds: float = 0.05) -> Any:
+    """A respx side effect: answer ``response`` after ``seconds`` (a server taking its time)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        time.sleep(seconds)
+        return response
+
+    return answer
+
+
+def test_max_retry_seconds_bounds_a_whole_ensure_trunk(api: respx.MockRouter, run: Runner) -> None:
+    """Every POST fails ambiguously and every look says absent: the flow gives up when the
+    budget is spent, not after max_retries rounds each with a budget of its own."""
+    hook = make_hook(max_retries=50, max_retry_seconds=0.3)
+    api.get(TRUNKS_PATH).mock(side_effect=_slow(httpx.Response(200, json=[])))
+    posts = api.post(TRUNKS_PATH).mock(side_effect=_slow(httpx.Response(503)))
+    started = time.monotonic()
+    with pytest.raises(BolnaServerError):
+        run(hook, "ensure_trunk", spec())
+    elapsed = time.monotonic() - started
+    assert posts.call_count <= 5, f"{posts.call_count} POSTs in a 0.3 s budget of 0.1 s rounds"
+    assert elapsed < 0.3 + 0.6, elapsed  # the budget, then one last look (and scheduling slack)
+
+
+def test_max_retry_seconds_bounds_a_whole_ensure_number(api: respx.MockRouter, run: Runner) -> None:
+    hook = make_hook(max_retries=50, max_retry_seconds=0.3)
+    api.get(f"{TRUNK_PATH}/numbers").mock(side_effect=_slow(httpx.Response(200, json=[])))
+    posts = api.post(f"{TRUNK_PATH}/numbers").mock(side_effect=_slow(httpx.Response(503)))
+    with pytest.raises(BolnaServerError):
+        run(hook, "ensure_number", TRUNK_ID, "+14155550100")
+    assert posts.call_count <= 5
+
+
+def test_waiting_for_a_number_to_show_stays_within_the_budget(api: respx.MockRouter, run: Runner) -> None:
+    """An unexplained 409 waits for the number to show, but not past max_retry_seconds."""
+    hook = make_hook(max_retry_seconds=0.3, number_visibility_timeout=30.0)
+    api.get(f"{TRUNK_PATH}/numbers").respond(200, json=[])
+    api.post(f"{TRUNK_PATH}/numbers").respond(409, json={"message": "conflict"})
+    started = time.monotonic()
+    with pytest.raises(BolnaError, match="another active trunk"):
+        run(hook, "ensure_number", TRUNK_ID, "+14155550100")
+    assert time.monotonic() - started < 0.3 + 0.6

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -9,6 +11,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from airflow_provider_bolna.models import (
+    TRUNK_DEFAULTS,
     AuthType,
     ErrorBody,
     MediaEncryption,
@@ -87,8 +90,56 @@ def test_gateway_defaults_port_and_priority() -> None:
     assert (s.gateways[0].port, s.gateways[0].priority) == (5060, 1)
 
 
-def test_create_request_is_the_trunk_spec() -> None:
-    assert SIPTrunkCreateRequest is TrunkSpec
+def test_create_request_builds_the_documented_create_body() -> None:
+    """The API's own name for the create body validates and serialises like a trunk spec."""
+    body = SIPTrunkCreateRequest.model_validate(spec(phone_numbers=["+14155550100"])).to_request_body()
+    assert body == {
+        **DOCUMENTED_DEFAULTS,
+        **{k: v for k, v in USERPASS_SPEC.items()},
+        "gateways": [{"gateway_address": "sip.zadarma.com", "port": 5060, "priority": 1}],
+        "ip_identifiers": [],
+        "phone_numbers": [{"phone_number": "+14155550100", "e164_check_enabled": False}],
+    }
+    with pytest.raises(SpecError, match="unknown_field"):
+        parse_trunk_spec(spec(unknown_field=1))
+    with pytest.raises(ValidationError):
+        SIPTrunkCreateRequest.model_validate(spec(unknown_field=1))
+
+
+# ---------------------------------------------------------------------------- one defaults table, one password hash
+
+
+def test_one_defaults_table_for_specs_and_trunks() -> None:
+    """A minimal spec and a trunk read back without any optional setting do not drift: both take
+    the same documented defaults, for every updatable setting that has one."""
+    minimal = parse_trunk_spec(spec(IP_SPEC))
+    bare = SIPTrunk.model_validate({"id": "t1", "name": IP_SPEC["name"], "provider": "plivo", "auth_type": "ip-based",
+                                    "gateways": IP_SPEC["gateways"], "ip_identifiers": IP_SPEC["ip_identifiers"]})
+    assert minimal.drift(bare.model_copy(update={"inbound_enabled": True})) is None
+    defaulted = {n for n, f in TrunkSpec.model_fields.items()
+                 if not f.is_required() and f.default_factory is None and f.default is not None}
+    assert set(TRUNK_DEFAULTS) == defaulted & set(SIPTrunk.model_fields)
+    for name, value in TRUNK_DEFAULTS.items():
+        assert TrunkSpec.model_fields[name].default == SIPTrunk.model_fields[name].default == value, name
+    assert {k: _plain(v) for k, v in TRUNK_DEFAULTS.items()} == DOCUMENTED_DEFAULTS
+
+
+def test_password_hash_is_the_hmac_of_the_password() -> None:
+    s = parse_trunk_spec(spec())
+    assert s.password_hash(b"k-1") == hmac.new(b"k-1", SIP_PASSWORD.encode(), hashlib.sha256).hexdigest()
+    assert s.password_hash(b"k-2") != s.password_hash(b"k-1")
+    assert parse_trunk_spec(spec(IP_SPEC)).password_hash(b"k-1") is None
+
+
+def test_fingerprints_stay_byte_identical() -> None:
+    """Fingerprints are stored in state tables: the values computed before password_hash existed."""
+    s = parse_trunk_spec(spec(phone_numbers=["+14155550100"]))
+    assert s.fingerprint(b"k-1") == "ca9835f109a739e6b9163e9b457821d3e24712ba8d32be9cfd1a58e6d1ff9b4c"
+    assert s.fingerprint() == "8a70b469feb491084e5872f00f2c766e2a4c0044893fee316f08ed48443d2ce6"
+
+
+def _plain(value: Any) -> Any:
+    return getattr(value, "value", value)
 
 
 # ---------------------------------------------------------------------------- valid variations

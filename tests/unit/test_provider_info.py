@@ -117,6 +117,8 @@ def test_conn_field_defaults_match_their_schema_and_the_hook(info: dict[str, Any
 CONN_FIELD_VALUES = {
     "timeout": (7, 7.0),
     "max_retries": (2, 2),
+    "max_retry_seconds": (9.5, 9.5),
+    "allow_insecure_http": (True, True),
     "requests_per_minute": (60, 60.0),
     "dashboard_url": ("https://dash.example/", "https://dash.example"),
 }

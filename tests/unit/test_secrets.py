@@ -199,7 +199,7 @@ def test_ensure_number_conflict(capture: Capture, api: respx.MockRouter, run: Ru
 
 
 def test_test_connection_failure(capture: Capture, api: respx.MockRouter) -> None:
-    api.get(TRUNKS_PATH).respond(
+    api.get("/user/me").respond(
         403, json={"detail": f"Invalid API key {API_KEY}; Authorization: Bearer {API_KEY}"}
     )
     ok, message = make_hook().test_connection()

@@ -1,0 +1,482 @@
+"""``BolnaBaseHook``: the wire layer under :class:`~airflow_provider_bolna.hooks.bolna.BolnaHook`.
+
+It owns the connection's settings, the sync and async httpx clients (one keep-alive pool each),
+the rate budget, the exchange of one request (one overall deadline: ``timeout``), retries with
+back-off, the reading of bodies and the mapping of error responses to
+:mod:`airflow_provider_bolna.exceptions`. It knows no endpoint.
+
+Design: every request is described once as a :class:`_Call` (request + how to read its body).
+Operations of several calls are written once as generator *flows* that yield instructions
+(:class:`_Call`, :class:`_Sleep`, :class:`_Find`, :data:`TIME_LEFT`) and receive results; the
+two drivers, :meth:`BolnaBaseHook._drive` and :meth:`BolnaBaseHook._adrive`, run them the sync
+or the async way: the only code written twice.
+
+Time bounds: one exchange (connect, send, wait, read) ends within ``timeout`` (see
+:mod:`~airflow_provider_bolna.hooks.deadline` for the sync client's worst case); one public call
+(a flow included) starts no retry, back-off or poll after ``max_retry_seconds``, and gives each
+step still needed then a single attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Generator
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import httpx
+from airflow.providers.common.compat.sdk import BaseHook
+from pydantic import ValidationError
+from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
+
+from airflow_provider_bolna import DEFAULT_CONN_ID, __version__
+from airflow_provider_bolna.exceptions import (
+    BolnaError,
+    BolnaRateLimitError,
+    BolnaResponseError,
+    BolnaTransportError,
+    error_for_status,
+)
+from airflow_provider_bolna.hooks.deadline import bound_client, within
+from airflow_provider_bolna.hooks.reading import ErrorBytes, error_text, header_text, retry_after_seconds
+from airflow_provider_bolna.hooks.settings import BolnaSettings
+from airflow_provider_bolna.ratelimit import RateLimiter
+from airflow_provider_bolna.secrets.redaction import amask_secret, mask_secret, redact
+
+__all__ = ["TIME_LEFT", "USER_AGENT", "BolnaBaseHook", "BolnaSettings", "Flow"]
+
+T = TypeVar("T")
+
+USER_AGENT = f"airflow-provider-bolna/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
+#: Errors from which nothing reached the server: safe to resend any request.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+class Body(Protocol):
+    """A response body being read (see :mod:`~airflow_provider_bolna.hooks.reading`)."""
+
+    size: int
+
+    def feed(self, chunk: bytes) -> bool: ...  # True: stop reading
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One HTTP exchange: the request, and a factory of the reader of its success body."""
+
+    method: str
+    path: str
+    body: Callable[[], Any]
+    json: dict[str, Any] | None = None
+    params: dict[str, str] | None = None
+    secrets: tuple[str, ...] = ()
+
+    @property
+    def idempotent(self) -> bool:
+        """Whether resending after an ambiguous failure can do no harm (POST cannot)."""
+        return self.method != "POST"
+
+
+@dataclass(frozen=True)
+class _Sleep:
+    """A pause requested by a flow (the driver sleeps the sync or async way, within the budget)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Find:
+    """Look a trunk up by name: with the caller's finder when the public call got one, else by
+    running ``fallback`` (the hook's own look-up flow)."""
+
+    name: str
+    fallback: Generator[Any, Any, Any]
+
+
+class _TimeLeft:
+    """Asks the driver how many seconds are left of the public call's retry budget."""
+
+
+TIME_LEFT = _TimeLeft()
+
+Flow = Generator["_Call | _Sleep | _Find | _TimeLeft", Any, T]
+
+
+class BolnaBaseHook(BaseHook):
+    """The transport under every Bolna endpoint: settings, clients, exchanges, retries, errors.
+
+    :param bolna_conn_id: Airflow connection of type ``bolna`` (or ``http``): host = API base
+        URL, password = API key.
+    :param settings: use these settings instead of reading a connection (tests, scripts).
+    :param timeout: override the connection's request timeout (seconds).
+    :param max_retries: override the connection's retry count.
+    :param requests_per_minute: override the connection's rate budget.
+    """
+
+    conn_name_attr = "bolna_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = "bolna"
+    hook_name = "Bolna"
+
+    def __init__(
+        self,
+        bolna_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        settings: BolnaSettings | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        requests_per_minute: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bolna_conn_id = bolna_conn_id
+        self._overrides = {"timeout": timeout, "max_retries": max_retries, "requests_per_minute": requests_per_minute}
+        self._settings = settings
+        self._limiter: RateLimiter | None = None
+        self._client: httpx.Client | None = None
+        self._aclient: httpx.AsyncClient | None = None
+        self._aclient_loop: asyncio.AbstractEventLoop | None = None
+        self._aclient_keeper: AsyncIterator[None] | None = None
+        self._warned_insecure = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(bolna_conn_id={self.bolna_conn_id!r})"
+
+    # ------------------------------------------------------------------ settings & clients
+
+    @property
+    def settings(self) -> BolnaSettings:
+        """The connection's settings, loaded (and the key masked) on first use."""
+        if self._settings is None:
+            conn = self.get_connection(self.bolna_conn_id)
+            self._settings = BolnaSettings.from_connection(conn, **self._overrides)
+            mask_secret(self._settings.api_key.get_secret_value())
+        return self._settings
+
+    async def aget_settings(self) -> BolnaSettings:
+        """Async twin of :attr:`settings`, safe on the triggerer's event loop."""
+        if self._settings is None:
+            from airflow.providers.common.compat.connection import get_async_connection
+
+            conn = await get_async_connection(self.bolna_conn_id, hook=self)
+            self._settings = BolnaSettings.from_connection(conn, **self._overrides)
+            await amask_secret(self._settings.api_key.get_secret_value())
+        return self._settings
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The token bucket shared by every call of this hook, sync and async."""
+        if self._limiter is None:
+            self._limiter = RateLimiter(self.settings.requests_per_minute)
+        return self._limiter
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        s = self.settings
+        if s.insecure and not self._warned_insecure:
+            self._warned_insecure = True
+            self.log.warning(
+                "Bolna connection %r sends the API key over plain http (allow_insecure_http is on)", self.bolna_conn_id
+            )
+        return {
+            "base_url": s.base_url,
+            "headers": {
+                "Authorization": f"Bearer {s.api_key.get_secret_value()}",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+            "timeout": _phase_timeouts(s.timeout),
+            "limits": httpx.Limits(max_connections=100, max_keepalive_connections=50),
+        }
+
+    @property
+    def client(self) -> httpx.Client:
+        """The sync client (one keep-alive pool for the hook's lifetime)."""
+        if self._client is None:
+            self._client = httpx.Client(**self._client_kwargs())
+            if not bound_client(self._client):
+                self.log.warning("Bolna calls are bounded per socket operation only (httpx internals changed)")
+        return self._client
+
+    def get_conn(self) -> httpx.Client:
+        """The configured sync client (base URL, API key, timeouts): Airflow's usual accessor."""
+        return self.client
+
+    async def aclient(self) -> httpx.AsyncClient:
+        """The async client of the running event loop (one pool per loop).
+
+        A client made on another loop is closed on its own loop when that loop shuts down
+        (``asyncio.run`` does at its end), or here when it is still left open.
+        """
+        await self.aget_settings()
+        loop = asyncio.get_running_loop()
+        if self._aclient is None or self._aclient_loop is not loop:
+            await self._retire_aclient()
+            client = httpx.AsyncClient(**self._client_kwargs())
+            keeper = _closed_with_its_loop(client)
+            await anext(keeper)  # registered with the loop: closed when the loop shuts down
+            self._aclient, self._aclient_loop, self._aclient_keeper = client, loop, keeper
+        return self._aclient
+
+    async def _retire_aclient(self) -> None:
+        """Close the async client of another event loop (if that loop has not already)."""
+        keeper, loop = self._aclient_keeper, self._aclient_loop
+        self._aclient = self._aclient_loop = self._aclient_keeper = None
+        if keeper is None:
+            return
+        if loop is not None and loop.is_running() and loop is not asyncio.get_running_loop():
+            asyncio.run_coroutine_threadsafe(_close_keeper(keeper), loop)  # its sockets belong to that loop
+            return
+        try:
+            await _close_keeper(keeper)
+        except Exception as exc:  # noqa: BLE001 - a finished loop: nothing more can be done
+            self.log.debug("Closing the async client of a finished event loop failed: %s", exc)
+
+    def close(self) -> None:
+        """Close the sync client's connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the async client's connections."""
+        keeper = self._aclient_keeper
+        self._aclient = self._aclient_loop = self._aclient_keeper = None
+        if keeper is not None:
+            await _close_keeper(keeper)
+
+    # ------------------------------------------------------------------ drivers
+
+    def _budget_end(self) -> float:
+        return time.monotonic() + self.settings.max_retry_seconds
+
+    def _drive(self, flow: Flow[T], *, finder: Callable[[str], Any] | None = None, until: float | None = None) -> T:
+        """Run a flow with the sync client within one retry budget (ends at ``until``)."""
+        until = self._budget_end() if until is None else until
+        step: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                instruction = flow.throw(error) if error is not None else flow.send(step)
+            except StopIteration as stop:
+                return stop.value
+            step, error = None, None
+            try:
+                if isinstance(instruction, _Sleep):
+                    time.sleep(max(0.0, min(instruction.seconds, until - time.monotonic())))
+                elif isinstance(instruction, _TimeLeft):
+                    step = until - time.monotonic()
+                elif isinstance(instruction, _Find):
+                    step = finder(instruction.name) if finder else self._drive(instruction.fallback, until=until)
+                else:
+                    step = self._request(instruction, until=until)
+            except BolnaError as exc:
+                error = exc
+
+    async def _adrive(self, flow: Flow[T], *, finder: Callable[[str], Any] | None = None, until: float | None = None) -> T:
+        """Run a flow with the async client within one retry budget (ends at ``until``)."""
+        until = (await self.aget_settings()).max_retry_seconds + time.monotonic() if until is None else until
+        step: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                instruction = flow.throw(error) if error is not None else flow.send(step)
+            except StopIteration as stop:
+                return stop.value
+            step, error = None, None
+            try:
+                if isinstance(instruction, _Sleep):
+                    await asyncio.sleep(max(0.0, min(instruction.seconds, until - time.monotonic())))
+                elif isinstance(instruction, _TimeLeft):
+                    step = until - time.monotonic()
+                elif isinstance(instruction, _Find):
+                    step = await finder(instruction.name) if finder else await self._adrive(instruction.fallback, until=until)
+                else:
+                    step = await self._arequest(instruction, until=until)
+            except BolnaError as exc:
+                error = exc
+
+    def _request(self, call: _Call, *, retry: bool = True, until: float | None = None) -> Any:
+        """Send ``call`` with the sync client, retrying what is safe to retry until ``until``."""
+        policy = self._retry_policy(call, retry, self._budget_end() if until is None else until)
+        for attempt in Retrying(**policy):
+            with attempt:
+                wait = self.limiter.reserve()
+                if wait:
+                    time.sleep(wait)
+                return self._exchange(call)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _arequest(self, call: _Call, *, retry: bool = True, until: float | None = None) -> Any:
+        """Send ``call`` with the async client, retrying what is safe to retry until ``until``."""
+        client = await self.aclient()
+        policy = self._retry_policy(call, retry, self._budget_end() if until is None else until)
+        async for attempt in AsyncRetrying(**policy):
+            with attempt:
+                wait = self.limiter.reserve()
+                if wait:
+                    await asyncio.sleep(wait)
+                return await self._aexchange(call, client)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _exchange(self, call: _Call) -> Any:
+        """One request and its whole answer, within ``timeout`` (every socket operation bounded)."""
+        timeout = self.settings.timeout
+        client = self.client
+        request = client.build_request(call.method, call.path, json=call.json, params=call.params,
+                                       timeout=_phase_timeouts(timeout))
+        with within(time.monotonic() + timeout):
+            try:
+                response = client.send(request, stream=True)
+                try:
+                    body = self._body_for(call, response)
+                    for chunk in response.iter_bytes():
+                        if body.feed(chunk):
+                            break
+                finally:
+                    response.close()
+            except httpx.HTTPError as exc:
+                raise self._transport_error(call, exc) from None
+        return self._read(call, response, body)
+
+    async def _aexchange(self, call: _Call, client: httpx.AsyncClient) -> Any:
+        """Async twin of :meth:`_exchange`, bounded by a wall-clock timeout around it all."""
+        timeout = self.settings.timeout
+        progress = _Progress()
+        request = client.build_request(call.method, call.path, json=call.json, params=call.params,
+                                       timeout=_phase_timeouts(timeout), extensions={"trace": progress.trace})
+        try:
+            async with asyncio.timeout(timeout):
+                response = await client.send(request, stream=True)
+                try:
+                    body = self._body_for(call, response)
+                    async for chunk in response.aiter_bytes():
+                        if body.feed(chunk):
+                            break
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise BolnaTransportError(
+                f"no complete answer within the {timeout:g}s timeout", method=call.method, path=call.path,
+                ambiguous=progress.sent and not call.idempotent,
+            ) from None
+        except httpx.HTTPError as exc:
+            raise self._transport_error(call, exc) from None
+        return self._read(call, response, body)
+
+    # ------------------------------------------------------------------ retry policy & errors
+
+    def _retry_policy(self, call: _Call, retry: bool, until: float) -> dict[str, Any]:
+        attempts = (self.settings.max_retries + 1) if retry else 1
+
+        def stop(state: RetryCallState) -> bool:
+            # never start a wait that would end past the budget
+            return state.attempt_number >= attempts or time.monotonic() + (state.upcoming_sleep or 0) >= until
+
+        return {
+            "stop": stop,
+            "wait": self._backoff,
+            "retry": retry_if_exception(_should_retry),
+            "before_sleep": lambda state: self._log_retry(call, state),
+            "reraise": True,
+        }
+
+    def _backoff(self, state: RetryCallState) -> float:
+        """Exponential back-off with full jitter; a server's ``Retry-After`` wins (capped)."""
+        s = self.settings
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, BolnaRateLimitError) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), s.retry_max_delay)
+        ceiling = min(s.retry_max_delay, s.retry_base_delay * 2 ** (state.attempt_number - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def _log_retry(self, call: _Call, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        self.log.warning(
+            "Bolna %s %s failed on attempt %d (%s); retrying in %.2fs",
+            call.method, call.path, state.attempt_number, exc, delay,
+        )
+
+    def _secrets_or_empty(self) -> tuple[str, ...]:
+        return (self._settings.api_key.get_secret_value(),) if self._settings else ()
+
+    def _transport_error(self, call: _Call, exc: httpx.HTTPError) -> BolnaTransportError:
+        sent = not isinstance(exc, _NOT_SENT)
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return BolnaTransportError(
+            redact(what, (*self._secrets_or_empty(), *call.secrets)),
+            method=call.method, path=call.path, ambiguous=sent and not call.idempotent,
+        )
+
+    @staticmethod
+    def _body_for(call: _Call, response: httpx.Response) -> Body:
+        return call.body() if response.is_success else ErrorBytes()
+
+    def _read(self, call: _Call, response: httpx.Response, body: Any) -> Any:
+        """Map the response to a parsed result or a :class:`BolnaError`; feed the rate limiter."""
+        secrets = (*self._secrets_or_empty(), *call.secrets)
+        # headers end up in messages too: redacted like the body (a proxy may echo the key)
+        request_id = header_text(response.headers.get("x-request-id") or response.headers.get("request-id"), secrets)
+        if response.is_success:
+            self.limiter.on_success()
+            try:
+                return body.result()
+            except (ValueError, ValidationError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+                # RecursionError: a pathologically nested body (json and pydantic both recurse)
+                kind = "is not JSON" if isinstance(exc, ValueError) and not isinstance(exc, ValidationError) else "has an unexpected shape"
+                raise BolnaResponseError(
+                    f"the {response.status_code} response body {kind} ({body.size} bytes, "
+                    f"content-type {header_text(response.headers.get('content-type'), secrets) or 'unknown'!r})",
+                    status_code=response.status_code, method=call.method, path=call.path, request_id=request_id,
+                ) from None
+        message = error_text(body.content, response, secrets)
+        cls = error_for_status(response.status_code)
+        kwargs: dict[str, Any] = {
+            "status_code": response.status_code, "method": call.method, "path": call.path, "request_id": request_id,
+            "ambiguous": response.status_code >= 500 and not call.idempotent,
+        }
+        if cls is BolnaRateLimitError:
+            retry_after = retry_after_seconds(response.headers.get("retry-after"))
+            # the server's wait is honoured up to retry_max_delay, in the shared bucket too: an
+            # absurd Retry-After (a day, "1e999") must not stall every call of the hook
+            self.limiter.on_throttled(None if retry_after is None else min(retry_after, self.settings.retry_max_delay))
+            raise BolnaRateLimitError(message, retry_after=retry_after, **kwargs)
+        raise cls(message, **kwargs)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _phase_timeouts(timeout: float) -> httpx.Timeout:
+    return httpx.Timeout(timeout, connect=min(timeout, 10.0))
+
+
+class _Progress:
+    """Whether an async exchange got as far as sending its request (from httpcore's trace)."""
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    async def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event.endswith("send_request_headers.started"):
+            self.sent = True
+
+
+async def _closed_with_its_loop(client: httpx.AsyncClient) -> AsyncIterator[None]:
+    """Holds ``client`` open; an event loop shutting its async generators down closes it."""
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
+async def _close_keeper(keeper: AsyncIterator[None]) -> None:
+    await keeper.aclose()  # type: ignore[attr-defined]
+
+
+def _should_retry(exc: BaseException) -> bool:
+    """Retry what failed transiently, but never resend a POST whose effect is unknown."""
+    return isinstance(exc, BolnaError) and exc.retryable and not exc.ambiguous
