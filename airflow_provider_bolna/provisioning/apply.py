@@ -24,7 +24,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -67,12 +66,7 @@ class Listing:
 async def lookup_trunks(hook: Any, names: Sequence[str], ids: Sequence[str] = ()) -> Listing:
     """One list call, kept to these names and ids; the oldest trunk wins when a name is taken twice."""
     wanted_ids = set(ids)
-    if wanted_ids and "ids" in inspect.signature(hook.alist_trunks).parameters:
-        trunks = await hook.alist_trunks(names=names, ids=sorted(wanted_ids))
-    elif wanted_ids:
-        trunks = [t for t in await hook.alist_trunks() if t.name in set(names) or t.id in wanted_ids]
-    else:
-        trunks = await hook.alist_trunks(names=names)
+    trunks = await hook.alist_trunks(names=names, ids=sorted(wanted_ids) or None)
     listing = Listing()
     for trunk in trunks:
         if trunk.id in wanted_ids:
@@ -312,7 +306,6 @@ class _Applier:
         self.remove_extra_numbers = remove_extra_numbers
         self.listing = listing
         self.guard = guard or (lambda: None)
-        self._finder = "finder" in inspect.signature(hook.aensure_trunk).parameters
 
     async def guarded(self, item: PlanItem, semaphore: asyncio.Semaphore, emit: Callable[[ItemResult], None]) -> None:
         async with semaphore:
@@ -366,10 +359,9 @@ class _Applier:
         hook, spec = self.hook, item.customer.spec
         assert spec is not None
         existing = await self.listing.existing(item.trunk_name)
-        extra = {"finder": self.listing.find} if self._finder else {}
         self.listing.entered()
         try:
-            result = await hook.aensure_trunk(spec, if_exists="update", existing=existing, **extra)
+            result = await hook.aensure_trunk(spec, if_exists="update", existing=existing, finder=self.listing.find)
         finally:
             self.listing.left()
         trunk = result.trunk

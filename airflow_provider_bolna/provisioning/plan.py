@@ -24,7 +24,6 @@ reuse, and the apply step then adopts it (:class:`~.apply.TakenNames`).
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -70,10 +69,9 @@ def hmac_key_for(api_key: str) -> bytes:
 
 
 def secret_hash(spec: TrunkSpec, key: bytes) -> str | None:
-    """HMAC-SHA256 of the spec's password, or ``None`` when it has none."""
-    if spec.auth_password is None:
-        return None
-    return hmac.new(key, spec.auth_password.get_secret_value().encode(), hashlib.sha256).hexdigest()
+    """HMAC-SHA256 of the spec's password, or ``None`` when it has none
+    (:meth:`~airflow_provider_bolna.models.TrunkSpec.password_hash`)."""
+    return spec.password_hash(key)
 
 
 @dataclass

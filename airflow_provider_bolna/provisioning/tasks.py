@@ -180,7 +180,7 @@ def plan_task(deployment: Deployment, settings_variable: str | None, context: Ma
 def provision_batch_task(deployment: Deployment, settings_variable: str | None, batch: Mapping[str, Any],
                          context: Mapping[str, Any]) -> dict[str, Any]:
     """Plan, apply and record one batch; return its secret-free summary."""
-    from airflow_provider_bolna.operators.sip_trunk import bolna_error_policy
+    from airflow_provider_bolna.failures import bolna_error_policy
 
     deployment = resolve_deployment(deployment, settings_variable)
     options = _options(deployment, context)
@@ -318,7 +318,7 @@ def provision_signup_task(deployment: Deployment, settings_variable: str | None,
     :return: ``[{"trunk_id", "expect_numbers"}]`` — the sensor's arguments, one per customer.
     :raises ProvisioningFailed: a customer could not be provisioned (reason in the message).
     """
-    from airflow_provider_bolna.operators.sip_trunk import bolna_error_policy
+    from airflow_provider_bolna.failures import bolna_error_policy
 
     deployment = resolve_deployment(deployment, settings_variable)
     options = replace(deployment.options(RunOptions(), run_id=_run_id(context)), deprovision=False)  # never deletes
