@@ -11,9 +11,16 @@ creates nothing.
 Secrets: the SIP password is *referenced*, never written here. The trunk's ``auth_password``
 is ``{"param": "sip_password"}``, and the ``sip_password`` param defaults to
 ``{"conn": "bolna_example_carrier"}`` — the password of that Airflow connection, read inside
-the task and masked in logs. Trigger with ``{"sip_password": {"variable": "<key>"}}`` to read a
-variable instead. (A plain string also works, e.g. for a quick test, but then it sits in the
-DAG run's conf in the metadata DB; prefer a reference.)
+the task and masked in logs. Whoever triggers the run chooses the param's value, so the
+operators' ``password_refs`` allow only connections and variables whose names start with
+``bolna_example_`` (and only a connection's password): ``{"sip_password": {"conn": "aws_default"}}``
+fails the task without reading anything. Trigger with
+``{"sip_password": {"variable": "bolna_example_sip_password"}}`` to read a variable instead. (A
+plain string also works, e.g. for a quick test, but then it sits in the DAG run's conf in the
+metadata DB; prefer a reference.)
+
+A trigger also chooses the trunk's name, so it is confined to the ``example-`` namespace: this
+example adopts, updates and deletes its own trunks only.
 
 Connections: ``bolna_default`` (Bolna API: host = API URL, password = API key) and
 ``bolna_example_carrier`` (password = the carrier's SIP password).
@@ -35,6 +42,8 @@ from airflow_provider_bolna.sensors.sip_trunk import SIPTrunkSensor
 
 #: Numbers created together with the trunk.
 NUMBERS = ["+918035000001", "+918035000002"]
+#: What a trigger's ``sip_password`` param may reference (the example's own secrets only).
+PASSWORD_REFS = {"conn_prefixes": ["bolna_example_"], "variable_prefixes": ["bolna_example_"]}
 #: Numbers added after creation, one mapped task each.
 EXTRA_NUMBERS = ["+918035000101", "+918035000102"]
 
@@ -45,7 +54,8 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     params={
-        "trunk_name": Param("example-acme-trunk", type="string", description="Trunk name (unique per account)."),
+        "trunk_name": Param("example-acme-trunk", type="string", pattern="^example-[a-z0-9-]{1,60}$",
+                            description="Trunk name (unique per account), in the example- namespace."),
         "sip_username": Param("acme-user", type="string"),
         "sip_password": Param(
             {"conn": "bolna_example_carrier"},
@@ -71,6 +81,7 @@ with DAG(
             "phone_numbers": NUMBERS,
         },
         if_exists="{{ params.if_exists }}",
+        password_refs=PASSWORD_REFS,
     )
 
     add_numbers = AddPhoneNumbersOperator.partial(

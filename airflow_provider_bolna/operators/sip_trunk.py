@@ -49,7 +49,7 @@ from airflow_provider_bolna.models import (
 from airflow_provider_bolna.operators.base import BolnaBaseOperator, trunk_id_of
 from airflow_provider_bolna.operators.phone_numbers import AddPhoneNumbersOperator, RemovePhoneNumberOperator
 from airflow_provider_bolna.readiness import DEFER_GRACE_SECONDS
-from airflow_provider_bolna.secrets_ref import mask_plain_secrets, resolve_secret_refs
+from airflow_provider_bolna.secrets.refs import PasswordRefPolicy, mask_plain_secrets, resolve_secret_refs
 from airflow_provider_bolna.triggers import sip_trunk_trigger, validate_event
 
 if TYPE_CHECKING:
@@ -81,21 +81,24 @@ def _as_trunk_input(trunk: Any) -> TrunkSpec | dict[str, Any]:
 
 
 def build_trunk_spec(
-    trunk: Any, context_name: str | None = None, params: Mapping[str, Any] | None = None
+    trunk: Any, context_name: str | None = None, params: Mapping[str, Any] | None = None,
+    password_refs: PasswordRefPolicy | None = None,
 ) -> TrunkSpec:
     """Resolve password references, mask passwords, validate: the spec to send.
 
     :param trunk: a dict (possibly with password references), a JSON string or a :class:`TrunkSpec`.
     :param context_name: prefix for error messages.
     :param params: the run's params, for ``{"param": name}`` references.
+    :param password_refs: which references a param's value (chosen by whoever triggers the run)
+        may use; default: none.
     :raises SpecError: naming every invalid field (no values).
-    :raises SecretRefError: a reference cannot be resolved.
+    :raises SecretRefError: a reference cannot be resolved or is refused.
     """
     raw = _as_trunk_input(trunk)
     if isinstance(raw, TrunkSpec):
         mask_plain_secrets(raw)
         return raw
-    data = resolve_secret_refs(raw, params=params)
+    data = resolve_secret_refs(raw, params=params, param_policy=password_refs)
     return parse_trunk_spec(data, context=context_name)
 
 
@@ -124,6 +127,10 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
     :param deferrable: wait in the triggerer instead of on a worker slot.
     :param poll_interval: seconds between readiness checks.
     :param ready_timeout: seconds to wait for readiness before failing.
+    :param password_refs: which password references a param may hold (its value is chosen by
+        whoever triggers the run): a :class:`~airflow_provider_bolna.secrets.refs.PasswordRefPolicy`
+        or its dict, e.g. ``{"conn_prefixes": ["carrier_"]}``; default: none. References written
+        in the DAG file itself are the author's and always resolve. Not templated.
     """
 
     template_fields: Sequence[str] = ("trunk", "if_exists", "bolna_conn_id")
@@ -140,10 +147,12 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 5.0,
         ready_timeout: float = 300.0,
+        password_refs: PasswordRefPolicy | Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
         self.trunk = trunk
+        self.password_refs = PasswordRefPolicy.of(password_refs)
         self.if_exists = if_exists
         self.wait_for_ready = wait_for_ready
         self.deferrable = deferrable
@@ -161,7 +170,7 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
         try:
             self._push_trunk(context, None)
             with bolna_error_policy(self.bolna_conn_id):
-                spec = build_trunk_spec(self.trunk, params=context.get("params"))
+                spec = build_trunk_spec(self.trunk, params=context.get("params"), password_refs=self.password_refs)
                 self.log.info("Ensuring SIP trunk %s exists (if_exists=%s)", spec.name, self.if_exists)
                 result = self.hook.ensure_trunk(spec, if_exists=self.if_exists)
                 xcom = result.to_xcom()
@@ -238,6 +247,8 @@ class UpdateSIPTrunkOperator(BolnaBaseOperator):
     :param trunk_id: the trunk's id (templated).
     :param update: the fields to change (templated), e.g. ``{"qualify_frequency": 30}``.
     :param bolna_conn_id: the Bolna connection (templated).
+    :param password_refs: which password references a param may hold (as for
+        :class:`CreateSIPTrunkOperator`); default: none. Not templated.
     """
 
     template_fields: Sequence[str] = ("trunk_id", "update", "bolna_conn_id")
@@ -250,11 +261,13 @@ class UpdateSIPTrunkOperator(BolnaBaseOperator):
         trunk_id: str,
         update: dict[str, Any] | SIPTrunkUpdateRequest,
         bolna_conn_id: str = DEFAULT_CONN_ID,
+        password_refs: PasswordRefPolicy | Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
         self.trunk_id = trunk_id
         self.update = update
+        self.password_refs = PasswordRefPolicy.of(password_refs)
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         """Render, then mask plain-text passwords before Airflow stores the rendered fields."""
@@ -276,7 +289,8 @@ class UpdateSIPTrunkOperator(BolnaBaseOperator):
         from pydantic import ValidationError
 
         try:
-            return SIPTrunkUpdateRequest.model_validate(resolve_secret_refs(dict(update), params=params))
+            return SIPTrunkUpdateRequest.model_validate(
+                resolve_secret_refs(dict(update), params=params, param_policy=self.password_refs))
         except ValidationError as exc:
             raise SpecError.from_validation_error(exc, context="update") from None
 

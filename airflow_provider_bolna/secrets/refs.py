@@ -92,6 +92,13 @@ class PasswordRefPolicy(BaseModel):
                                      "(an empty prefix would allow every connection or variable)")
         return value
 
+    @classmethod
+    def of(cls, value: PasswordRefPolicy | Mapping[str, Any] | None) -> PasswordRefPolicy:
+        """A policy from itself, its dict, or ``None`` (none allowed)."""
+        if isinstance(value, PasswordRefPolicy):
+            return value
+        return cls.model_validate(dict(value or {}))
+
     @property
     def enabled(self) -> bool:
         """Whether any reference may resolve."""

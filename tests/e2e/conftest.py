@@ -191,7 +191,7 @@ RUNS: dict[str, dict[str, Any]] = {
     "bolna_e2e_smoke": {"from": "e2e"},
     "bolna_customer_signup": {"customer_id": SIGNUP_CUSTOMER},
     "bolna_bulk_provision": BULK_PARAMS,
-    "example_bolna_sip_trunk": {"trunk_name": "e2e-example-trunk"},
+    "example_bolna_sip_trunk": {"trunk_name": "example-e2e-trunk"},
 }
 RUN_TIMEOUT = float(os.environ.get("BOLNA_E2E_RUN_TIMEOUT", "300"))
 

@@ -155,7 +155,7 @@ def test_example_dag_full_life_cycle(finished_runs: dict[str, RunResult], rest: 
     result = finished_runs["example_bolna_sip_trunk"]
     assert_succeeded(result, rest)
     assert result.ti("delete_trunk")["state"] == "success"
-    assert "e2e-example-trunk" not in trunks_by_name(e2e_sandbox)  # cleaned up
+    assert "example-e2e-trunk" not in trunks_by_name(e2e_sandbox)  # cleaned up
     assert_deferred_in_triggerer(rest, result, "wait_for_trunk",
                                  trigger_logger="airflow_provider_bolna.triggers.sip_trunk.SIPTrunkTrigger")
     link = rest.extra_links("example_bolna_sip_trunk", result.run_id, "create_trunk")[LINK_NAME]

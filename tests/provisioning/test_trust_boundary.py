@@ -127,3 +127,26 @@ def test_signup_refuses_a_conf_with_anything_but_customer_id(
         result = airflow_cli.dags_test("bolna_customer_signup", conf=conf, check=False)
         assert "state=failed" in result.stdout and "may hold only customer_id" in result.stdout
     assert total_requests(bolna_api) == 0
+
+
+@pytest.mark.parametrize("conf", [
+    {"sip_password": {"conn": "aws_default"}},
+    {"sip_password": {"conn": "bolna_example_carrier", "field": "extra.token"}},
+    {"trunk_name": "cust-1"},  # another deployment's trunk: outside the example's namespace
+], ids=["another-connection", "not-the-password", "someone-elses-trunk"])
+def test_the_example_dags_params_cannot_reach_a_secret_or_another_trunk(
+    sandbox: Any, airflow_cli: Any, airflow_home: Path, conf: dict[str, Any]
+) -> None:
+    aws = json.dumps({"conn_type": "aws", "login": "AKIA", "password": AWS_SECRET})
+    carrier = json.dumps({"conn_type": "generic", "password": "Example-Carrier-Pw-1",
+                          "extra": {"token": AWS_SECRET}})
+    scanner = SecretScanner()
+    scanner.add("aws secret", AWS_SECRET)
+    scanner.add("api key", sandbox.api_key)
+    result = airflow_cli.dags_test("example_bolna_sip_trunk", conf=conf, check=False, env={
+        "AIRFLOW_CONN_AWS_DEFAULT": aws, "AIRFLOW_CONN_BOLNA_EXAMPLE_CARRIER": carrier})
+    assert "state=success" not in result.stdout.split("DagRun Finished")[-1][:300]
+    assert sandbox.admin.counters()["writes"]["create_trunk"] == 0
+    scanner.text("dags test output", result.stdout)
+    scanner.tree(airflow_home / "logs", "task logs")
+    assert not scanner.hits, scanner.summary()
