@@ -20,7 +20,13 @@ column                          required    format
                                             text ``host[:port[:priority]]`` separated by ``;`` ``,``
                                             or spaces (text order = priority 1, 2, ...)
 ``ip_identifiers``              ip-based    IPs / CIDRs separated by ``,`` ``;`` or spaces (or JSON)
-``numbers``                     no          phone numbers separated by ``,`` ``;`` or spaces (or JSON)
+``numbers``                     no          phone numbers separated by ``,`` ``;`` or spaces, or a JSON
+                                            array whose entries may be ``{"phone_number", "agent_id"}``
+                                            (that number's inbound agent)
+``inbound_agent_id``            no          the Bolna agent that answers the customer's numbers
+                                            (numbers with their own ``agent_id`` excepted)
+``outbound_agent_ids``          no          agents that call out through the trunk (their telephony
+                                            provider is switched to ``sip-trunk``): a list
 ``description``                 no          text
 ``allow`` / ``disallow``        no          codec lists, e.g. ``ulaw,alaw`` / ``all``
 ``transport``                   no          ``udp`` / ``tcp`` / ``tls`` (or ``transport-udp``...)
@@ -101,7 +107,11 @@ CONTRACT_COLUMNS: tuple[str, ...] = (
     "qualify_frequency",
     *BOOL_COLUMNS,
     "e164_check_enabled",
+    "inbound_agent_id",
+    "outbound_agent_ids",
 )
+#: Bolna documents agent ids as UUIDs but shows other forms: opaque, bounded, no whitespace.
+_AGENT_ID = re.compile(r"^[^\s/]{1,128}$")
 
 _TRUE = frozenset({"true", "t", "1", "yes", "y", "on"})
 _FALSE = frozenset({"false", "f", "0", "no", "n", "off"})
@@ -156,6 +166,8 @@ class MappedCustomer:
     :param spec: the validated spec (``None`` for churned or invalid rows).
     :param error: ``customer <id>: <field>: <why>`` for an invalid row (no values, no secrets).
     :param fields: the rejected fields, in order.
+    :param agents: inbound agent per number (number key → agent id), numbers without one absent.
+    :param outbound_agents: agents whose calls go out through this trunk.
     """
 
     customer_id: Any
@@ -164,6 +176,8 @@ class MappedCustomer:
     spec: TrunkSpec | None = field(default=None, repr=False)
     error: str | None = None
     fields: tuple[str, ...] = ()
+    agents: dict[str, str] = field(default_factory=dict)
+    outbound_agents: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -243,14 +257,14 @@ class RowMapper:
         if status == "churned":
             return MappedCustomer(customer_id, name, "churned")
         try:
-            spec = self._spec(data, name, context)
+            spec, agents, outbound = self._spec(data, name, context)
         except SpecError as exc:
             return MappedCustomer(customer_id, name, status, error=str(exc), fields=tuple(exc.fields))
-        return MappedCustomer(customer_id, name, status, spec=spec)
+        return MappedCustomer(customer_id, name, status, spec=spec, agents=agents, outbound_agents=outbound)
 
     # ------------------------------------------------------------------ internals
 
-    def _spec(self, data: dict[str, Any], name: str, context: str) -> TrunkSpec:
+    def _spec(self, data: dict[str, Any], name: str, context: str) -> tuple[TrunkSpec, dict[str, str], tuple[str, ...]]:
         spec: dict[str, Any] = {"name": name}
         errors: list[FieldError] = []
         for column, convert in self._converter_list:
@@ -261,6 +275,9 @@ class RowMapper:
                 convert(spec, value)
             except _ColumnError as exc:
                 errors.append(exc.field_error)
+        number_agents: dict[int, str] = spec.pop(_NUMBER_AGENTS, {})
+        default_agent = spec.pop("inbound_agent_id", None)
+        outbound: tuple[str, ...] = tuple(spec.pop("outbound_agent_ids", ()))
         try:
             result = parse_trunk_spec(spec, context)
         except SpecError as exc:
@@ -270,7 +287,12 @@ class RowMapper:
             raise SpecError(errors, context) from None
         if errors:
             raise SpecError(errors, context)
-        return result
+        agents = {}
+        for position, number in enumerate(result.phone_numbers):
+            agent = number_agents.get(position, default_agent)
+            if agent is not None:
+                agents[number.key] = agent
+        return result, agents, outbound
 
     @functools.cached_property
     def _converter_list(self) -> list[tuple[str, Callable[[dict[str, Any], Any], None]]]:
@@ -288,6 +310,8 @@ class RowMapper:
             ("e164_check_enabled", _set_e164),
             ("transport", _set_transport),
             ("qualify_frequency", _set_qualify),
+            ("inbound_agent_id", _set_inbound_agent),
+            ("outbound_agent_ids", _set_outbound_agents),
         ]
         return out
 
@@ -406,15 +430,41 @@ def _set_qualify(spec: dict[str, Any], value: Any) -> None:
     spec["qualify_frequency"] = value
 
 
+#: where number converters leave per-number agents for :meth:`RowMapper._spec`
+_NUMBER_AGENTS = "__number_agents__"
+
+
+def _agent_id(value: Any, column: str) -> str:
+    if not isinstance(value, str) or not _AGENT_ID.match(value.strip()):
+        raise _ColumnError(column, "must be a Bolna agent id (1-128 characters, no spaces or '/')")
+    text = value.strip()
+    if text in (".", ".."):
+        raise _ColumnError(column, "must be a Bolna agent id, not '.' or '..'")
+    return text
+
+
 def _set_numbers(spec: dict[str, Any], value: Any) -> None:
     numbers = []
+    agents: dict[int, str] = {}
     for i, item in enumerate(_split(value, "numbers")):
         if isinstance(item, Mapping):
+            if item.get("agent_id") is not None:
+                agents[i] = _agent_id(item["agent_id"], f"numbers.{i}.agent_id")
             item = item.get("phone_number")
         if isinstance(item, bool) or not isinstance(item, (str, int)):
             raise _ColumnError(f"numbers.{i}", "must be a phone number")
         numbers.append({"phone_number": str(item).strip()})
     spec["phone_numbers"] = numbers
+    spec[_NUMBER_AGENTS] = agents
+
+
+def _set_inbound_agent(spec: dict[str, Any], value: Any) -> None:
+    spec["inbound_agent_id"] = _agent_id(value, "inbound_agent_id")
+
+
+def _set_outbound_agents(spec: dict[str, Any], value: Any) -> None:
+    agents = [_agent_id(item, f"outbound_agent_ids.{i}") for i, item in enumerate(_split(value, "outbound_agent_ids"))]
+    spec["outbound_agent_ids"] = tuple(dict.fromkeys(agents))
 
 
 def _set_ip_identifiers(spec: dict[str, Any], value: Any) -> None:
