@@ -5,9 +5,9 @@ tests notice.
 Each mutation of ``tests/mutations.toml`` is an exact piece of code (the *anchor*) and what to
 put instead. For every mutation the tool
 
-1. copies the checkout as it is now (tracked files and untracked, not ignored ones: ``HEAD`` plus
-   the working-tree changes) into a private temp dir (``mkdtemp``: runs in parallel never share
-   one);
+1. copies the checkout as it was when the tool started (tracked files and untracked, not
+   ignored ones: ``HEAD`` plus the working-tree changes) into a private temp dir (``mkdtemp``:
+   runs in parallel never share one);
 2. finds the anchor — it must occur exactly once in the files the mutation names (globs), or
    the mutation is reported ``STALE`` and the run fails: a mutation never silently stops
    applying when the code moves or changes;
@@ -204,13 +204,21 @@ def source_files(repo: Path) -> list[str]:
     return sorted({name for name in out.decode().split("\0") if name and (repo / name).is_file()})
 
 
-def make_copy(repo: Path, files: list[str], parent: Path, label: str) -> Path:
-    """A fresh copy of ``files`` under a private dir of ``parent``, with the guard plugin."""
-    root = Path(tempfile.mkdtemp(prefix=f"{_slug(label)}-", dir=parent)) / "repo"
-    for name in files:
-        target = root / name
+def snapshot(repo: Path, parent: Path) -> Path:
+    """Copy the checkout once (``HEAD`` + working tree): every run starts from this, so edits
+    made while ``make mutate`` runs do not leak into it."""
+    base = parent / "snapshot"
+    for name in source_files(repo):
+        target = base / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(repo / name, target)
+    return base
+
+
+def make_copy(base: Path, parent: Path, label: str) -> Path:
+    """A fresh copy of the snapshot ``base`` in a private dir of ``parent``, with the guard plugin."""
+    root = Path(tempfile.mkdtemp(prefix=f"{_slug(label)}-", dir=parent)) / "repo"
+    shutil.copytree(base, root, symlinks=True)
     (root / f"{GUARD_MODULE}.py").write_text(GUARD_SOURCE, encoding="utf-8")
     return root
 
@@ -321,7 +329,7 @@ def selection_of(mutation: Mutation | None, settings: Settings, union: list[str]
     return list(mutation.tests), mutation.keyword
 
 
-def run_one(mutation: Mutation | None, files: list[str], settings: Settings, union: list[str] | None = None) -> Outcome:
+def run_one(mutation: Mutation | None, base: Path, settings: Settings, union: list[str] | None = None) -> Outcome:
     """Copy, mutate (``None``: the baseline), check the imports, run pytest, judge."""
     label = mutation.id if mutation else "baseline"
     selection, keyword = selection_of(mutation, settings, union)
@@ -329,7 +337,7 @@ def run_one(mutation: Mutation | None, files: list[str], settings: Settings, uni
     if keyword:
         shown += f" -k {shlex.quote(keyword)}"
     outcome = Outcome(label, "ERROR", selection=shown)
-    root = make_copy(REPO, files, settings.workdir, label)
+    root = make_copy(base, settings.workdir, label)
     try:
         if mutation is not None:
             try:
@@ -375,18 +383,23 @@ def run_one(mutation: Mutation | None, files: list[str], settings: Settings, uni
 # ---------------------------------------------------------------------- report
 
 
+def describe_checkout(repo: Path) -> str:
+    """``<short commit>`` and whether the working tree differs from it."""
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True,
+                           text=True).stdout.strip()
+    return f"`{commit}`" + (" + working-tree changes" if dirty else "")
+
+
 def render(outcomes: list[Outcome], baseline: Outcome | None, settings: Settings, mutations: dict[str, Mutation],
-           wall: float) -> str:
+           wall: float, checkout: str) -> str:
     """A markdown report: one row per mutation, then details."""
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True,
-                           text=True).stdout.strip()
     lines = [
         f"# make mutate — {now}",
         "",
-        f"* checkout: `{commit}`{' + working-tree changes' if dirty else ''}; "
+        f"* checkout: {checkout}; "
         f"selection: {'all of `make test`' if settings.full else 'per mutation'} "
         f"(`-m \"{MAKE_TEST_MARKERS}\"`{', -x' if settings.fail_fast else ''}); wall time {wall:.0f} s",
     ]
@@ -464,15 +477,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(python=args.python, full=args.full, fail_fast=not args.no_fail_fast, timeout=args.timeout,
                         extra=args.pytest_args, keep=args.keep, workdir=workdir, logs=logs,
                         tests_override=args.tests)
-    files = source_files(REPO)
     started = time.monotonic()
     status = 0
     baseline = None
     try:
+        checkout = describe_checkout(REPO)
+        base = snapshot(REPO, workdir)
         if not args.no_baseline:
             union = sorted({t for m in chosen for t in m.tests})
             print(f"baseline: {' '.join(selection_of(None, settings, union)[0]) or 'all of make test'} ...", flush=True)
-            baseline = run_one(None, files, settings, union)
+            baseline = run_one(None, base, settings, union)
             print(f"baseline: {baseline.verdict} in {baseline.seconds:.0f} s ({baseline.counts}) {baseline.detail}",
                   flush=True)
             if baseline.verdict != "PASSED":
@@ -482,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         outcomes: list[Outcome] = []
         if status == 0:
             with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-                futures = {pool.submit(run_one, m, files, settings): m for m in chosen}
+                futures = {pool.submit(run_one, m, base, settings): m for m in chosen}
                 for future in concurrent.futures.as_completed(futures):
                     o = future.result()
                     outcomes.append(o)
@@ -491,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
             outcomes.sort(key=lambda o: order[o.id])
             if any(o.verdict != "CAUGHT" for o in outcomes):
                 status = 1
-        report = render(outcomes, baseline, settings, {m.id: m for m in mutations}, time.monotonic() - started)
+        report = render(outcomes, baseline, settings, {m.id: m for m in mutations}, time.monotonic() - started, checkout)
         target = args.report or (args.out / "report.md")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(report, encoding="utf-8")
