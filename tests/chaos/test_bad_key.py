@@ -65,6 +65,7 @@ def test_bad_key_fresh_run_one_request_per_batch(keys: tuple[Any, str, str], cus
     # row claims a trunk (an empty table would make the "none provisioned" check vacuous)
     assert len(failed) == len(batches) and all("403" in row["last_error"] for row in failed), failed
     assert state and not [key for key, row in state.items() if row["status"] == "provisioned"]
+    scenario.provisioned, scenario.refused, scenario.not_attempted = 0, len(failed), 500 - len(failed)
     scenario.note(f"{scenario.requests} request(s) for {len(batches)} batches of 250 customers")
     assert not scanner.hits, scanner.summary()
 
@@ -102,6 +103,7 @@ def test_bad_key_mid_apply_stops_the_batch(keys: tuple[Any, str, str], customers
     # every refused request marked its customer failed, with the 403 (never an empty list)
     assert 1 <= len(failed) <= scenario.requests, failed
     assert all("403" in r["last_error"] for r in failed)
+    scenario.refused, scenario.not_attempted = len(failed), 60 - len(failed)
     scenario.note(f"{scenario.requests} request(s) before the batch stopped; raised as "
                   f"{type(caught.value).__name__}; {len(failed)} rows marked failed")
     if not isinstance(caught.value, BolnaAuthError):

@@ -371,7 +371,7 @@ def _fuzz(scenario: Scenario, scanner: SecretScanner, name: str, n: int, strateg
     try:
         run()
     finally:
-        scenario.fuzz_cases += count
+        scenario.count("fuzz_cases", count)
     assert not scanner.hits, scanner.summary()
 
 
@@ -492,6 +492,6 @@ def test_regression_dot_segment_ids_cannot_delete_a_trunk(start_sandbox: Any, mo
         op = RemovePhoneNumberOperator(task_id="fuzz", trunk_id=trunk["id"], phone_number_id=bad, bolna_conn_id=CONN_ID)
         with pytest.raises(AirflowFailException, match="phone_number_id"):
             op.execute(context())
-        scenario.fuzz_cases += 1
+        scenario.count("fixed_cases")
     assert server.admin.audit()["trunks"] == 1 and server.admin.counters()["writes"]["delete_trunk"] == 0
     scenario.requests = server.admin.counters()["total_requests"]

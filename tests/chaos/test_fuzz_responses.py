@@ -240,7 +240,7 @@ def test_fuzz_hook_responses_sync(scenario: Scenario, scanner: SecretScanner) ->
         run()
     finally:
         hook.close()
-        scenario.fuzz_cases += count
+        scenario.count("fuzz_cases", count)
     assert not scanner.hits, scanner.summary()
 
 
@@ -271,7 +271,7 @@ def test_fuzz_hook_responses_async(scenario: Scenario, scanner: SecretScanner, l
         run()
     finally:
         loop.run_until_complete(hook.aclose())
-        scenario.fuzz_cases += count
+        scenario.count("fuzz_cases", count)
     assert not scanner.hits, scanner.summary()
 
 
@@ -303,7 +303,7 @@ def test_regressions_found_by_response_fuzzing(scenario: Scenario, loop: asyncio
             hook.list_trunks()
         rendered = "".join(traceback.format_exception(caught.value))
         assert KEY[:12] not in rendered and KEY[-12:] not in rendered
-        scenario.fuzz_cases += 1
+        scenario.count("fixed_cases")
 
     # Retry-After of a day: the hook's shared bucket waited a day (async: forever) — now capped
     # at retry_max_delay like the back-off itself
@@ -316,7 +316,7 @@ def test_regressions_found_by_response_fuzzing(scenario: Scenario, loop: asyncio
         assert loop.run_until_complete(asyncio.wait_for(hook.alist_trunks(), 10)) == []
         assert loop.run_until_complete(asyncio.wait_for(hook.alist_trunks(), 10)) == []
         assert time.monotonic() - started < 5
-    scenario.fuzz_cases += 1
+    scenario.count("fixed_cases")
     loop.run_until_complete(hook.aclose())
     hook.close()
 
