@@ -268,6 +268,10 @@ def test_ambiguous_failures_never_duplicate(sqlite_db: CustomerDB, bolna_api: An
         + retry["counts"]["adopted"] == 60
     audit = bolna_api.admin.audit()
     assert audit["trunks"] == 60 and audit["duplicate_trunk_names"] == []
+    # the client's own behaviour, not the sandbox's unique-name rule: no name was POSTed again
+    # after its create landed (a blind re-POST is refused as a duplicate name, and counted)
+    # TODO(issue 20, sandbox branch): with unique names off, assert one committed create per name
+    assert bolna_api.admin.counters()["duplicate_names_attempted"] == 0
     assert {s[0] for s in sqlite_db.state().values()} == {"provisioned"}
 
 
