@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 # pytest arguments for `make test` (CI passes the same target)
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-fast demo sandbox bench-deps bench bench-quick chaos e2e postgres clean dist
+.PHONY: venv test test-fast demo sandbox bench-deps bench bench-quick chaos e2e postgres clean dist mutate
 
 venv: $(VENV)/.installed
 
@@ -62,3 +62,8 @@ dist: venv
 	rm -rf dist build
 	$(PY) -m build --sdist --wheel --outdir dist .
 	$(PY) -m twine check --strict dist/*
+
+## Break the code on purpose (tests/mutations.toml), one mutation at a time in a copy: each
+## must be caught by the default suite. MUTATE_ARGS="--only ID --full --jobs 2 ..." (see --help).
+mutate: venv
+	$(PY) scripts/mutate.py $(MUTATE_ARGS)

@@ -157,6 +157,7 @@ class Verdict:
     wrong_numbers: list[str] = field(default_factory=list)
     bad_state: list[str] = field(default_factory=list)
     audit: dict[str, Any] = field(default_factory=dict)
+    invalid: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -190,7 +191,8 @@ def verify(server: Any, expected: Mapping[str, set[str]], state: Mapping[str, Ma
     invalid customer has a ``failed`` row with a reason and no trunk."""
     audit = server.admin.audit()
     names, numbers = sandbox_tables(server.db_path)
-    verdict = Verdict(customers=len(expected), audit={k: audit[k] for k in ("trunks", "numbers")})
+    verdict = Verdict(customers=len(expected), audit={k: audit[k] for k in ("trunks", "numbers")},
+                      invalid=[str(k) for k in invalid])
     verdict.duplicates = (len(audit["duplicate_trunk_names"]) + len(audit["numbers_on_multiple_active_trunks"])
                           + audit["active_numbers_without_trunk"]
                           + sum(len(ids) - 1 for ids in names.values() if len(ids) > 1))
@@ -207,13 +209,21 @@ def verify(server: Any, expected: Mapping[str, set[str]], state: Mapping[str, Ma
             verdict.wrong_numbers.append(key)
         if row is None or row["status"] != "provisioned" or row["trunk_id"] != ids[0] or not row["spec_hash"]:
             verdict.bad_state.append(key)
-    for key in invalid:
+    for key in verdict.invalid:
         row = state.get(key)
         if row is None or row["status"] != "failed" or not row["last_error"]:
             verdict.bad_state.append(key)
         if name_template.format(customer_id=key) in names:
             verdict.extra_trunks.append(key)
     return verdict
+
+
+def unrecorded_trunks(server: Any, state: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Trunks in the sandbox's tables that no ``provisioned`` state row points at: created by a
+    run that died before recording them (a ``pending`` or ``failed`` row does not record a trunk)."""
+    names, _ = sandbox_tables(server.db_path)
+    recorded = {row["trunk_id"] for row in state.values() if row["status"] == "provisioned"}
+    return sorted(tid for ids in names.values() for tid in ids if tid not in recorded)
 
 
 def truthful_state(server: Any, state: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -1,7 +1,8 @@
 """Fixtures and the end-of-session report of the chaos suite (``pytest -m chaos tests/chaos``).
 
 * ``scenario`` — this test's record in the :data:`~tests.chaos.ledger.LEDGER` (faults,
-  customers, duplicates, lost customers, secret hits, fuzz cases), outcome filled in here;
+  customers provisioned / refused / not attempted, lost, duplicates, secret hits, generated and
+  fixed cases; what a test does not set stays unmeasured), outcome filled in here;
 * ``scanner`` — a :class:`~tests.chaos.chaoslib.SecretScanner` that already looks for every SIP
   password of the suite; its hits are added to the scenario;
 * ``start_sandbox`` — ``start_sandbox(api_key, **knobs)``: a private sandbox (stopped after
@@ -73,6 +74,9 @@ def start_sandbox(bolna_sandbox_factory: Callable[..., Any]) -> Callable[..., An
     """``start_sandbox(api_key, **knobs)`` → a started private sandbox (stopped after the test)."""
 
     def start(api_key: str, **knobs: Any) -> Any:
+        # TODO(issue 20, sandbox branch): start with unique_names=False once the sandbox has the
+        # switch, so that "duplicate trunks" measures the client rather than the API's rule
+        # (expect test_late_commits to fail then: a look-up cannot see a POST still in flight)
         return bolna_sandbox_factory(api_key=api_key, **knobs)
 
     return start
@@ -116,7 +120,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = None if target == "-" else Path(target) if target else (HERE / "RESULTS.md" if _full_run() else None)
     if path is not None:
         command = "pytest " + " ".join(session.config.invocation_params.args)
-        path.write_text(LEDGER.render_markdown(command, wall, int(exitstatus)))
+        path.write_text(LEDGER.render_markdown(command, wall, int(exitstatus), complete=_full_run()))
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     where = f"written to {path}" if path else "RESULTS.md not written: not a full run of tests/chaos"
     if reporter is not None:

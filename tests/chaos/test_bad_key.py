@@ -59,7 +59,13 @@ def test_bad_key_fresh_run_one_request_per_batch(keys: tuple[Any, str, str], cus
     scenario.requests = server.admin.counters()["total_requests"]
     scenario.runs = 1
     assert scenario.requests == _forbidden(server) <= len(batches), f"{scenario.requests} requests for {len(batches)} batches"
-    assert all(row["status"] != "provisioned" for row in customers.state().values())
+    state = customers.state()
+    failed = [row for row in state.values() if row["status"] == "failed"]
+    # the customer whose request was refused is marked failed with the 403 (one per batch); no
+    # row claims a trunk (an empty table would make the "none provisioned" check vacuous)
+    assert len(failed) == len(batches) and all("403" in row["last_error"] for row in failed), failed
+    assert state and not [key for key, row in state.items() if row["status"] == "provisioned"]
+    scenario.provisioned, scenario.refused, scenario.not_attempted = 0, len(failed), 500 - len(failed)
     scenario.note(f"{scenario.requests} request(s) for {len(batches)} batches of 250 customers")
     assert not scanner.hits, scanner.summary()
 
@@ -94,7 +100,10 @@ def test_bad_key_mid_apply_stops_the_batch(keys: tuple[Any, str, str], customers
         f"{scenario.requests} requests after the first 403 (concurrency {options.concurrency})"
     assert server.admin.audit()["trunks"] == 60, "nothing was deleted with a refused key"
     failed = [r for r in customers.state().values() if r["status"] == "failed"]
+    # every refused request marked its customer failed, with the 403 (never an empty list)
+    assert 1 <= len(failed) <= scenario.requests, failed
     assert all("403" in r["last_error"] for r in failed)
+    scenario.refused, scenario.not_attempted = len(failed), 60 - len(failed)
     scenario.note(f"{scenario.requests} request(s) before the batch stopped; raised as "
                   f"{type(caught.value).__name__}; {len(failed)} rows marked failed")
     if not isinstance(caught.value, BolnaAuthError):

@@ -28,6 +28,7 @@ from tests.chaos.chaoslib import (
     last_json,
     new_api_key,
     truthful_state,
+    unrecorded_trunks,
     verify,
     wait_until,
 )
@@ -84,7 +85,11 @@ def test_sigkill_worker_at_a_random_point(seed: int, customers: Customers, start
     created_at_kill = server.admin.counters()["writes"]["create_trunk"]
     recorded = customers.state()
     assert truthful_state(server, recorded) == [], "a state row claims a trunk that does not exist"
-    scenario.note(f"killed after {created_at_kill} committed creates, {len(recorded)} recorded")
+    statuses = [row["status"] for row in recorded.values()]
+    scenario.unrecorded = len(unrecorded_trunks(server, recorded))
+    scenario.note(f"killed after {created_at_kill} committed creates; state rows: {statuses.count('provisioned')} "
+                  f"provisioned, {statuses.count('pending')} pending, {statuses.count('failed')} failed; "
+                  f"{scenario.unrecorded} trunks created but not recorded")
 
     rerun = _run(cmd)
     summary = last_json(rerun.stdout)
@@ -93,11 +98,13 @@ def test_sigkill_worker_at_a_random_point(seed: int, customers: Customers, start
     counters = server.admin.counters()
     scenario.add_faults(counters["faults"])
     scenario.requests = counters["total_requests"]
+    scenario.duplicate_posts = counters["duplicate_names_attempted"]
     state = customers.state()
     verdict = verify(server, expected, state)
-    scenario.duplicates, scenario.lost = verdict.duplicates, len(verdict.lost) + len(verdict.bad_state) + len(verdict.wrong_numbers)
+    scenario.converged(verdict)
     assert verdict.ok, verdict.explain()
     assert counters["writes"]["create_trunk"] == KILL_COUNT, "every trunk committed exactly once"
+    assert summary["counts"]["adopted"] == scenario.unrecorded, "the rerun adopts exactly what was not recorded"
     actions = [row["action"] for row in state.values()]
     scenario.note(f"rerun: {summary['counts']}; state actions: created {actions.count('created')}, "
                   f"adopted {actions.count('adopted')}")
@@ -163,9 +170,10 @@ def test_sandbox_crash_and_restart_mid_run(customers: Customers, start_sandbox: 
     tally.bank()
     scenario.add_faults(tally.faults)
     scenario.requests = tally.requests
+    scenario.duplicate_posts = tally.duplicate_names
     state = customers.state()
     verdict = verify(server, expected, state)
-    scenario.duplicates, scenario.lost = verdict.duplicates, len(verdict.lost) + len(verdict.bad_state) + len(verdict.wrong_numbers)
+    scenario.converged(verdict)
     assert verdict.ok, verdict.explain()
     # (the write counters die with a crashed sandbox: exactly-once is read from its tables above)
     assert server.admin.audit()["trunks"] == RESTART_COUNT

@@ -33,6 +33,7 @@ from tests.chaos.chaoslib import (
     read_state,
     sip_password,
     truthful_state,
+    unrecorded_trunks,
     verify,
     wait_until,
 )
@@ -116,8 +117,11 @@ def test_customer_db_outage_mid_run(own_postgres: ThrowawayPostgres, start_sandb
     pg.start()
     state = read_state(lambda: psycopg.connect(pg.uri))
     assert truthful_state(server, state) == [], "a state row claims a trunk that does not exist"
-    scenario.note(f"{len(state)} state rows survived, all truthful; {created_then - len(state)} trunks created "
-                  "but not recorded")
+    statuses = [row["status"] for row in state.values()]
+    scenario.unrecorded = len(unrecorded_trunks(server, state))
+    scenario.note(f"{len(state)} state rows survived, all truthful ({statuses.count('provisioned')} provisioned, "
+                  f"{statuses.count('pending')} pending, {statuses.count('failed')} failed); "
+                  f"{scenario.unrecorded} trunks created but not recorded")
 
     rerun = subprocess.run(cmd, env=dict(os.environ), capture_output=True, text=True, timeout=600, check=False)
     summary = last_json(rerun.stdout)
@@ -127,9 +131,11 @@ def test_customer_db_outage_mid_run(own_postgres: ThrowawayPostgres, start_sandb
     verdict = verify(server, expected, state)
     counters = server.admin.counters()
     scenario.requests = counters["total_requests"]
-    scenario.duplicates, scenario.lost = verdict.duplicates, len(verdict.lost) + len(verdict.bad_state) + len(verdict.wrong_numbers)
+    scenario.duplicate_posts = counters["duplicate_names_attempted"]
+    scenario.converged(verdict)
     assert verdict.ok, verdict.explain()
     assert counters["writes"]["create_trunk"] == COUNT, "no trunk was created twice"
+    assert summary["counts"]["adopted"] == scenario.unrecorded, "the next run adopts exactly what was not recorded"
     scenario.note(f"next run: {summary['counts']}")
     scanner.text("next run output", rerun.stdout + rerun.stderr)
     scanner.rows("state table", state.values())

@@ -107,13 +107,11 @@ def test_faults_2000_customers_two_dag_runs(customers: Customers, start_sandbox:
     counters = server.admin.counters()
     scenario.add_faults(counters["faults"])
     scenario.requests = counters["total_requests"]
-    if counters["duplicate_names_attempted"]:
-        scenario.note(f"{counters['duplicate_names_attempted']} POST(s) refused by the API as duplicate names")
+    scenario.duplicate_posts = counters["duplicate_names_attempted"]
 
     state = customers.state()
     verdict = verify(server, expected, state)
-    scenario.duplicates = verdict.duplicates
-    scenario.lost = len(verdict.lost) + len(verdict.wrong_numbers) + len(verdict.bad_state)
+    scenario.converged(verdict)
     assert counters["faults"]["fail_before"] > 0 and counters["faults"]["rate_limited"] > 0
     assert counters["faults"]["drop_after_commit_502"] + counters["faults"]["drop_after_commit_conn"] > 0
     assert counters["faults"]["latency_spikes"] > 0

@@ -159,15 +159,30 @@ def make_hook() -> BolnaHook:
     return BolnaHook(settings=settings)
 
 
+def rendered_result(outcome: Any) -> str:
+    """A returned value as a user sees it: its repr (a log line) and, where it has one, its
+    XCom form (what the operators push), item by item for a list."""
+    items = outcome if isinstance(outcome, list) else [outcome]
+    parts = [repr(outcome)]
+    for item in items:
+        if hasattr(item, "to_xcom"):
+            parts.append(json.dumps(item.to_xcom(), default=str))
+    return "\n".join(parts)
+
+
 def check_outcome(name: str, outcome: Any, elapsed: float, scan: SecretScanner) -> None:
+    """Bounded time; only a ``BolnaError`` may come out; neither what is raised nor what is
+    returned holds the API key or the password the call sent."""
     assert elapsed < 20, f"{name} took {elapsed:.1f}s"
     if isinstance(outcome, BaseException):
         assert isinstance(outcome, BolnaError), (
             f"{name} raised a raw {type(outcome).__name__}: {str(outcome)[:300]}")
-        rendered = "".join(traceback.format_exception(outcome)) + repr(outcome) + outcome.message
-        assert KEY[:12] not in rendered and KEY[-12:] not in rendered, f"{name}: the API key leaked: {rendered[:600]}"
-        assert PASSWORD[:12] not in rendered and PASSWORD[-12:] not in rendered, f"{name}: the password leaked"
-        scan.text(f"{name} exception", rendered)
+        rendered, place = "".join(traceback.format_exception(outcome)) + repr(outcome) + outcome.message, "exception"
+    else:
+        rendered, place = rendered_result(outcome), "result"
+    assert KEY[:12] not in rendered and KEY[-12:] not in rendered, f"{name}: the API key leaked in the {place}: {rendered[:600]}"
+    assert PASSWORD[:12] not in rendered and PASSWORD[-12:] not in rendered, f"{name}: the password leaked in the {place}"
+    scan.text(f"{name} {place}", rendered)
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +240,7 @@ def test_fuzz_hook_responses_sync(scenario: Scenario, scanner: SecretScanner) ->
         run()
     finally:
         hook.close()
-        scenario.fuzz_cases += count
+        scenario.count("fuzz_cases", count)
     assert not scanner.hits, scanner.summary()
 
 
@@ -256,7 +271,7 @@ def test_fuzz_hook_responses_async(scenario: Scenario, scanner: SecretScanner, l
         run()
     finally:
         loop.run_until_complete(hook.aclose())
-        scenario.fuzz_cases += count
+        scenario.count("fuzz_cases", count)
     assert not scanner.hits, scanner.summary()
 
 
@@ -288,7 +303,7 @@ def test_regressions_found_by_response_fuzzing(scenario: Scenario, loop: asyncio
             hook.list_trunks()
         rendered = "".join(traceback.format_exception(caught.value))
         assert KEY[:12] not in rendered and KEY[-12:] not in rendered
-        scenario.fuzz_cases += 1
+        scenario.count("fixed_cases")
 
     # Retry-After of a day: the hook's shared bucket waited a day (async: forever) — now capped
     # at retry_max_delay like the back-off itself
@@ -301,6 +316,20 @@ def test_regressions_found_by_response_fuzzing(scenario: Scenario, loop: asyncio
         assert loop.run_until_complete(asyncio.wait_for(hook.alist_trunks(), 10)) == []
         assert loop.run_until_complete(asyncio.wait_for(hook.alist_trunks(), 10)) == []
         assert time.monotonic() - started < 5
-    scenario.fuzz_cases += 1
+    scenario.count("fixed_cases")
     loop.run_until_complete(hook.aclose())
     hook.close()
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="known gap (hook): a success body is returned as the API sent it; a server or proxy "
+                          "echoing the API key into a trunk field puts the key in the result, its repr and XCom")
+@pytest.mark.parametrize("field", ["name", "description"])
+def test_success_body_echoing_the_key_is_not_returned(field: str) -> None:
+    """What ``check_outcome`` scans in results, on the case the fuzz above does not reach."""
+    hook = make_hook()
+    with _mocked(200, json.dumps([{**TRUNK, field: f"echo {KEY}"}]).encode(), {}):
+        outcome = hook.list_trunks()
+    hook.close()
+    rendered = rendered_result(outcome)
+    assert KEY[:12] not in rendered and KEY[-12:] not in rendered, f"the API key is in the result: {rendered[:300]}"

@@ -390,6 +390,11 @@ def test_fuzzed_rows_through_the_engine(corpus: dict[str, Any], start_sandbox: A
     audit = server.admin.audit()
     assert audit["trunks"] == run["counts"]["created"] and audit["duplicate_trunk_names"] == []
     scenario.duplicates = len(audit["duplicate_trunk_names"]) + len(audit["numbers_on_multiple_active_trunks"])
+    scenario.duplicate_posts = counters["duplicate_names_attempted"]
+    scenario.provisioned = sum(1 for k in active if (state.get(k) or {}).get("status") == "provisioned")
+    scenario.refused = sum(1 for k in refused | active if (state.get(k) or {}).get("status") == "failed")
+    scenario.not_attempted = len(churned)
+    scenario.lost = sum(1 for k in active if (state.get(k) or {}).get("status") not in ("provisioned", "failed"))
 
     # the customers table is intact; values travelled as parameters, never as SQL text
     assert _fingerprint(path) == (before[0], before[1], sorted([*before[2], STATE_TABLE]))
@@ -469,7 +474,7 @@ def test_engine_sql_is_built_from_identifiers_only(scenario: Scenario) -> None:
             if expr not in SQL_INTERPOLATION_ALLOWED:
                 offenders.append(f"{path.name}:{line}: {{{expr}}}")
         offenders += [f"{path.name}:{line}: SQL built with % or .format()" for line in _sql_format_calls(tree)]
-    scenario.fuzz_cases = checked
+    scenario.fixed_cases = checked
     scenario.note(f"{checked} interpolations in SQL f-strings of {len(files)} engine modules checked")
     assert not offenders, "SQL text interpolates something that is not an identifier/placeholder:\n" + "\n".join(offenders)
 
@@ -477,7 +482,7 @@ def test_engine_sql_is_built_from_identifiers_only(scenario: Scenario) -> None:
 def test_known_bug_non_utf8_bytes_crash_the_batch(scenario: Scenario) -> None:
     """A BLOB/bytea that is not UTF-8 in a list column must fail that row, naming the column."""
     scenario.name = "fuzz: non-UTF-8 bytes in a list column "
-    scenario.fuzz_cases = 3
+    scenario.fixed_cases = 3
     mapper = RowMapper()
     base = {"customer_id": 1, "provider": "p", "auth_type": "ip-based", "ip_identifiers": "10.0.0.1",
             "gateways": "sip.example.com"}
@@ -489,7 +494,7 @@ def test_known_bug_non_utf8_bytes_crash_the_batch(scenario: Scenario) -> None:
 def test_known_bug_unicode_digits_pass_number_validation(scenario: Scenario) -> None:
     """Non-ASCII digits must be refused before anything is sent, naming ``numbers``."""
     scenario.name = "fuzz: non-ASCII digits in phone numbers "
-    scenario.fuzz_cases = 2
+    scenario.fixed_cases = 2
     mapper = RowMapper()
     base = {"customer_id": 1, "provider": "p", "auth_type": "ip-based", "ip_identifiers": "10.0.0.1",
             "gateways": "sip.example.com"}

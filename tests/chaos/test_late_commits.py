@@ -55,7 +55,8 @@ def test_late_commits_never_duplicate(customers: Customers, start_sandbox: Any, 
     scenario.requests = counters["total_requests"]
     state = customers.state()
     verdict = verify(server, expected, state)
-    scenario.duplicates, scenario.lost = verdict.duplicates, len(verdict.lost) + len(verdict.bad_state) + len(verdict.wrong_numbers)
+    scenario.converged(verdict)
+    scenario.duplicate_posts = counters["duplicate_names_attempted"]
     assert late > 0 and after_left > 0, "no request was delivered after its client gave up"
     assert verdict.ok, verdict.explain()
     assert counters["writes"]["create_trunk"] == COUNT

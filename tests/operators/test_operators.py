@@ -86,11 +86,41 @@ def test_link_attached(cls: type) -> None:
     assert any(isinstance(link, BolnaSIPTrunkLink) for link in cls.operator_extra_links)
 
 
-def test_deferrable_default_follows_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    import inspect
+_DEFERRABLE_PROBE = """
+import json
+from airflow_provider_bolna.operators.sip_trunk import CreateSIPTrunkOperator
+from airflow_provider_bolna.sensors.sip_trunk import SIPTrunkSensor
+trunk = {"name": "t", "provider": "p", "auth_type": "ip-based", "gateways": [{"gateway_address": "h"}],
+         "ip_identifiers": [{"ip_address": "10.0.0.1"}]}
+print(json.dumps({
+    "create": CreateSIPTrunkOperator(task_id="c", trunk=trunk).deferrable,
+    "sensor": SIPTrunkSensor(task_id="s", trunk_name="t").deferrable,
+    "create_explicit": CreateSIPTrunkOperator(task_id="e", trunk=trunk, deferrable=False).deferrable,
+    "sensor_explicit": SIPTrunkSensor(task_id="f", trunk_name="t", deferrable=False).deferrable,
+}))
+"""
 
-    for cls in (CreateSIPTrunkOperator, SIPTrunkSensor):
-        assert inspect.signature(cls.__init__).parameters["deferrable"].default is False  # [operators] default_deferrable
+
+@pytest.mark.parametrize("configured", ["true", "false", None], ids=["config-true", "config-false", "unset"])
+def test_deferrable_default_follows_config(configured: str | None) -> None:
+    """``[operators] default_deferrable`` decides the default, read when the module is imported
+    (as Airflow's own operators do), so each setting runs in a fresh interpreter."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ)
+    env.pop("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", None)
+    if configured is not None:
+        env["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] = configured
+    out = subprocess.run([sys.executable, "-c", _DEFERRABLE_PROBE], env=env, cwd=Path(__file__).resolve().parents[2],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    expected = configured == "true"
+    assert (seen["create"], seen["sensor"]) == (expected, expected)
+    assert (seen["create_explicit"], seen["sensor_explicit"]) == (False, False)  # an explicit argument wins
 
 
 # ---------------------------------------------------------------------- CreateSIPTrunkOperator

@@ -127,3 +127,26 @@ def writes(server: Any) -> dict[str, int]:
 def total_requests(server: Any) -> int:
     """Every /sip-trunks request the sandbox answered."""
     return int(server.admin.counters()["total_requests"])
+
+
+def create_attempts(server: Any) -> int:
+    """Every ``POST /sip-trunks/trunks`` the sandbox answered, whatever the status (a create the
+    API refused as a duplicate name counts: it is a second POST of that name)."""
+    return sum(server.admin.counters()["requests"].get("POST /sip-trunks/trunks", {}).values())
+
+
+def accept_duplicate_names(server: Any) -> bool:
+    """Make ``server`` accept a second trunk of the same name, if the sandbox can; return whether it does.
+
+    Only then does a duplicate create show as a duplicate trunk; with the API's unique-name rule
+    on it shows as a refused attempt (:func:`create_attempts`, ``duplicate_names_attempted``).
+    The ``sandbox`` fixture restores the default for the next test.
+    """
+    from airflow_provider_bolna.sandbox.config import SandboxConfig
+
+    # TODO(issue 20, sandbox branch): the `unique_names` switch lands with the sandbox work; drop
+    # this check (and make callers assert on duplicate trunks unconditionally) once it has.
+    if "unique_names" not in SandboxConfig.knob_names():
+        return False
+    server.admin.config(unique_names=False)
+    return True

@@ -51,6 +51,15 @@ def test_long_errors_are_truncated(store: StateStore) -> None:
     assert len(store.get("9").last_error) == 1000
 
 
+@pytest.mark.parametrize(("length", "kept"), [(999, "whole"), (1000, "whole"), (1001, "cut")])
+def test_error_length_limit_boundary(store: StateStore, length: int, kept: str) -> None:
+    """1,000 characters fit the column as they are; one more and the text is cut to 999 + "…"."""
+    error = "e" * (length - 1) + "Z"
+    store.upsert([StateRecord("8", "cust-8", "failed", "failed", last_error=error)])
+    stored = store.get("8").last_error
+    assert stored == (error if kept == "whole" else error[:999] + "…")
+
+
 def test_get_many_in_chunks_and_iter_live_in_pages(store: StateStore) -> None:
     records = [StateRecord(f"{i:05d}", f"cust-{i}", "provisioned" if i % 3 else "deprovisioned", "created",
                            trunk_id=f"T{i}") for i in range(1, 1201)]

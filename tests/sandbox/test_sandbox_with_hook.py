@@ -63,6 +63,10 @@ def test_ensure_trunk_creates_each_trunk_exactly_once_under_faults(bolna_sandbox
     print(f"\nfaults injected: {faults}; writes: {counters['writes']}; requests: {counters['total_requests']}")
     assert faults["fail_before"] > 50
     assert faults["drop_after_commit_502"] > 5 and faults["drop_after_commit_conn"] > 5
-    # ambiguous creates were resolved by looking, not by a blind second POST
+    # ambiguous creates were resolved by looking, not by a blind second POST: the trunk count
+    # above holds even for a client that re-POSTs (the sandbox refuses a taken name), the number
+    # of POSTs refused as a duplicate name does not
+    # TODO(issue 20, sandbox branch): run with unique names off and assert create attempts per name
+    assert counters["duplicate_names_attempted"] == 0
     assert set(actions) <= {"created", "adopted"}
     assert actions.count("created") == NAMES

@@ -143,6 +143,26 @@ def test_empty_trunk_id_refused_before_sending(
     assert api.calls.call_count == 0
 
 
+@pytest.mark.parametrize("bad", ["..", ".", " .. "], ids=["dotdot", "dot", "padded-dotdot"])
+@pytest.mark.parametrize(
+    ("name", "args", "field"),
+    [
+        pytest.param("remove_number", (TRUNK_ID, "{}"), "phone_number_id", id="remove_number"),
+        pytest.param("delete_trunk", ("{}",), "trunk_id", id="delete_trunk"),
+        pytest.param("get_trunk", ("{}",), "trunk_id", id="get_trunk"),
+    ],
+)
+def test_dot_segments_refused_before_sending(
+    hook: BolnaHook, api: respx.MockRouter, run: Runner, bad: str, name: str, args: tuple[str, ...], field: str
+) -> None:
+    """``..`` survives percent-encoding and URL normalisation then removes it:
+    ``remove_number(trunk, "..")`` would send ``DELETE /sip-trunks/trunks/{trunk}``."""
+    api.route().respond(200, json={"message": "deleted"})
+    with pytest.raises(BolnaValidationError, match=field):
+        run(hook, name, *(a.format(bad) for a in args))
+    assert api.calls.call_count == 0
+
+
 @pytest.mark.parametrize(
     ("update", "body"),
     [

@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from airflow_provider_bolna.ratelimit import RateLimiter
-from tests.unit.helpers import TRUNKS_PATH, make_hook
+from tests.unit.helpers import TRUNKS_PATH, Runner, make_hook
 
 RPM = 60  # one request a second: waits read as seconds
 INTERVAL = 60 / RPM
@@ -214,3 +214,31 @@ def test_every_attempt_draws_from_the_bucket(api: respx.MockRouter) -> None:
     hook._limiter = RateLimiter(6000, clock=clock)
     hook.list_trunks()
     assert hook.limiter.reserve() == pytest.approx(0.03)  # three slots were taken before
+
+
+def test_both_drivers_sleep_the_limiters_wait_before_every_attempt(
+    api: respx.MockRouter, run: Runner, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taking a slot is not enough: the sync driver must ``time.sleep`` and the async one
+    ``asyncio.sleep`` the wait it was given, before the request — first attempts and retries."""
+    wait = 0.0371  # distinct from any back-off of make_hook's (≤ 1 ms)
+    reserved: list[int] = []
+
+    def reserve(self: RateLimiter) -> float:
+        reserved.append(len(api.calls))
+        return wait
+
+    monkeypatch.setattr(RateLimiter, "reserve", reserve)
+    slept_before: list[int] = []
+
+    def respond(request: httpx.Request, outcome: httpx.Response) -> httpx.Response:
+        slept_before.append(sleeps.count(wait))
+        return outcome
+
+    outcomes = iter([httpx.Response(503), httpx.Response(200, json=[]), httpx.Response(200, json=[])])
+    api.get(TRUNKS_PATH).mock(side_effect=lambda request: respond(request, next(outcomes)))
+    hook = make_hook(requests_per_minute=60)
+    run(hook, "list_trunks")  # a 503, then the retry
+    run(hook, "list_trunks")
+    assert api.calls.call_count == 3 and len(reserved) == 3
+    assert slept_before == [1, 2, 3], f"sleeps {sleeps}: the wait must be slept before each request"
