@@ -198,16 +198,16 @@ def test_gone_sweep_refuses_to_wipe_the_account(sqlite_db: CustomerDB, bolna_api
 def test_gone_sweep_limit_boundary(
     sqlite_db: CustomerDB, bolna_api: Any, gone: int, refused: bool, page_size: int
 ) -> None:
-    """``max_deprovision=5``: 4 and exactly 5 gone customers are deprovisioned, 6 are refused
+    """``max_deletes=5``: 4 and exactly 5 gone customers are deprovisioned, 6 are refused
     with nothing deleted — whether the state table is read in one page or in pages of two."""
     sqlite_db.seed(10, seed=8)
     run(sqlite_db)
     sqlite_db.execute("DELETE FROM {t} WHERE customer_id <= ?", (gone,))
     before = writes(bolna_api)
-    options = ProvisionOptions(deprovision=True, max_deprovision=5, page_size=page_size,
+    options = ProvisionOptions(deprovision=True, max_deletes=5, max_delete_fraction=1.0, page_size=page_size,
                                state_table=sqlite_db.state_table)
     if refused:
-        with pytest.raises(GoneLimitExceeded, match="more than 5 "):
+        with pytest.raises(GoneLimitExceeded, match="allows 5 "):
             deprovision_gone(sqlite_db.conn_id, sqlite_db.query, options=options)
         assert delta(bolna_api, before) == ZERO_WRITES
         assert bolna_api.admin.audit()["trunks"] == 10
