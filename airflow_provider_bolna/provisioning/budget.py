@@ -1,0 +1,731 @@
+"""One request budget per Bolna account, shared through the state DB by every process using it.
+
+Bolna allows 1,000 requests a minute per organisation (the agent endpoint 500). Every batch,
+sign-up run and operator of every worker, on any machine, that uses the same connection and
+scope draws from one :class:`RateBudget`: the account never receives more than ``limit``
+requests in any ``period`` seconds, and whichever claimants are running can use all of it.
+
+**The algorithm** is GCRA (the "virtual scheduling" token bucket) whose single state variable,
+the theoretical arrival time ``next_free``, lives in one row of ``bolna_rate_budget``. A
+claimant takes a *chunk* of consecutive send times ("slots") in one short transaction under a
+row lock (PostgreSQL ``SELECT … FOR UPDATE`` with ``lock_timeout`` and ``statement_timeout``;
+SQLite ``BEGIN IMMEDIATE`` with a busy timeout), then hands them out locally without I/O:
+``reserve()`` returns how long to wait for the next slot. Time is the database's clock on
+PostgreSQL (one clock for every machine), the local clock on SQLite (one machine).
+
+**The guarantee.** Slots are spaced ``1 / max_rate`` apart (``burst`` of them may coincide
+after an idle spell), and a slot may only be used from its time to ``grace`` seconds after it;
+a slot nobody took by then is dropped. So any window of ``period`` seconds sees at most the
+slots dated within ``period + grace`` seconds, and
+``max_rate = (limit - burst) / (period + grace)`` keeps that at or under ``limit``
+(1,000/min with the defaults: 16.4 requests/s, 98.3 % of the budget).
+
+**Work-conserving.** Slots go to whoever asks, in order: one claimant alone gets them all,
+four share them, and a finished claimant gives its untaken slots back when nobody has claimed
+after it. Chunks start at one slot and double while every slot is used (halve when some
+expire), so a claimant that sends one request does not sit on a second's worth of budget.
+
+**AIMD, shared.** ``on_throttled`` (a 429) halves the row's rate factor, at most once per
+``cooldown``, and moves every claimant's next slot past the server's ``Retry-After``;
+successes add back 1 % of the rate each. Both are reported with the next claim (no I/O on
+the caller's thread), so a 429 seen by any worker slows all of them.
+
+Secrets never reach the table: a row holds its key (connection id and scope), times and
+counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Self
+
+from airflow_provider_bolna.concurrency import note_request
+from airflow_provider_bolna.provisioning.source import DbSession, get_db_hook, placeholder_of
+from airflow_provider_bolna.provisioning.state import _IDENT
+
+__all__ = [
+    "AGENT_REQUESTS_PER_MINUTE",
+    "AGENT_SCOPE",
+    "DEFAULT_BUDGET_TABLE",
+    "SIP_TRUNKS_REQUESTS_PER_MINUTE",
+    "SIP_TRUNKS_SCOPE",
+    "BudgetRow",
+    "BudgetTable",
+    "ClaimRequest",
+    "Grant",
+    "RateBudget",
+    "RateBudgetError",
+    "budget_key",
+    "schedule",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUDGET_TABLE = "bolna_rate_budget"
+#: Scope of the SIP-trunk endpoints and Bolna's budget for them (per organisation).
+SIP_TRUNKS_SCOPE = "sip-trunks"
+SIP_TRUNKS_REQUESTS_PER_MINUTE = 1000.0
+#: Scope of the agent endpoint, which has a budget of its own.
+AGENT_SCOPE = "agent"
+AGENT_REQUESTS_PER_MINUTE = 500.0
+_KEY_LIMIT = 255
+_COLUMNS = ("next_free", "rate_factor", "throttled_until", "decreased_at", "granted", "throttled")
+#: Give-back compares times read back from the DB: equal within this many seconds.
+_SAME_TIME = 1e-6
+
+
+class RateBudgetError(RuntimeError):
+    """The shared budget could not be claimed in time (state DB unreachable, lock timeouts)."""
+
+
+def budget_key(conn_id: str, scope: str = SIP_TRUNKS_SCOPE) -> str:
+    """The row key of a connection's budget for one scope: ``<conn_id>/<scope>``.
+
+    :param conn_id: the Bolna connection id (every user of it shares the budget).
+    :param scope: :data:`SIP_TRUNKS_SCOPE`, :data:`AGENT_SCOPE` or another endpoint family.
+    """
+    key = f"{conn_id}/{scope}"
+    if not conn_id or not scope or len(key) > _KEY_LIMIT:
+        raise ValueError(f"budget key {key!r} must be a non-empty connection id and scope, at most {_KEY_LIMIT} characters")
+    return key
+
+
+# ---------------------------------------------------------------------- the schedule (pure)
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    """The shared state of one budget (times in seconds on the DB's clock).
+
+    :param key: :func:`budget_key`.
+    :param next_free: GCRA's theoretical arrival time: the next slot at the full spacing.
+    :param rate_factor: AIMD multiplier of the rate, ``min_fraction`` … 1.
+    :param throttled_until: no slot before this time (the last 429's ``Retry-After``).
+    :param decreased_at: when the factor was last halved (one halving per cooldown).
+    :param granted: slots handed out so far (statistics).
+    :param throttled: 429s reported so far (statistics).
+    """
+
+    key: str
+    next_free: float = 0.0
+    rate_factor: float = 1.0
+    throttled_until: float = 0.0
+    decreased_at: float = float("-inf")
+    granted: int = 0
+    throttled: int = 0
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """What a claimant asks for and reports in one transaction.
+
+    :param count: slots wanted (``0``: only report, or give back).
+    :param interval: seconds between slots at the full rate (``1 / max_rate``).
+    :param tolerance: GCRA's burst tolerance in seconds at the full rate (``(burst - 1) * interval``).
+    :param successes: successes since the last claim (additive increase).
+    :param increase: rate factor added per success.
+    :param min_factor: the factor never drops below this.
+    :param throttle_for: a 429 was seen: pause every claimant this many seconds (``0``: only slow down).
+    :param cooldown: seconds between two halvings.
+    :param give_back: ``(expected next_free, restored next_free)``: return untaken slots if
+        nobody has claimed since (the row still ends where this claimant's slots end).
+    """
+
+    count: int
+    interval: float
+    tolerance: float = 0.0
+    successes: int = 0
+    increase: float = 0.01
+    min_factor: float = 0.1
+    throttle_for: float | None = None
+    cooldown: float = 2.0
+    give_back: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The slots of one claim.
+
+    :param now: the DB's clock during the claim.
+    :param slots: send times (DB clock), ascending.
+    :param tats: ``next_free`` just before each slot (to give untaken slots back exactly).
+    :param next_free: ``next_free`` after the last slot.
+    :param rate_factor: the shared factor after this claim.
+    :param gave_back: whether the give-back took effect.
+    :param local_before: the claimant's clock just before ``now`` was read.
+    :param local_after: the claimant's clock just after ``now`` was read.
+    """
+
+    now: float
+    slots: tuple[float, ...]
+    tats: tuple[float, ...]
+    next_free: float
+    rate_factor: float
+    gave_back: bool = False
+    local_before: float = 0.0
+    local_after: float = 0.0
+
+
+def schedule(row: BudgetRow, now: float, request: ClaimRequest) -> tuple[BudgetRow, Grant]:
+    """Apply one claim to the shared state: AIMD, give-back, then ``count`` GCRA slots.
+
+    :param row: the locked row.
+    :param now: the current time (same clock as the row).
+    :param request: see :class:`ClaimRequest`.
+    :return: the row to write back and the grant.
+    """
+    factor, decreased_at, until, tat = row.rate_factor, row.decreased_at, row.throttled_until, row.next_free
+    gave_back = False
+    if request.give_back is not None:
+        expected, restored = request.give_back
+        if abs(tat - expected) <= _SAME_TIME and restored < tat:
+            tat, gave_back = restored, True
+    if request.successes:
+        factor = min(1.0, factor + request.successes * request.increase)
+    throttled = 0
+    if request.throttle_for is not None:
+        throttled = 1
+        if now >= decreased_at + request.cooldown:
+            factor, decreased_at = max(request.min_factor, factor / 2), now
+        until = max(until, now + request.throttle_for)
+    factor = min(1.0, max(request.min_factor, factor))
+    interval, tolerance = request.interval / factor, request.tolerance / factor
+    slots, tats = [], []
+    for _ in range(request.count):
+        slot = max(now, tat - tolerance, until)
+        slots.append(slot)
+        tats.append(tat)
+        tat = max(tat, slot) + interval
+    new_row = replace(row, next_free=tat, rate_factor=factor, throttled_until=until, decreased_at=decreased_at,
+                      granted=row.granted + request.count, throttled=row.throttled + throttled)
+    return new_row, Grant(now, tuple(slots), tuple(tats), tat, factor, gave_back)
+
+
+# ---------------------------------------------------------------------- the table
+
+
+class BudgetTable(DbSession):
+    """The ``bolna_rate_budget`` table on one connection: claims in short locked transactions.
+
+    :param conn: an Airflow connection id or a ``DbApiHook`` (SQLite, PostgreSQL; any
+        DB-API hook with ``get_conn()``, ``placeholder`` and ``conn_type``).
+    :param table: table name, optionally schema-qualified.
+    :param lock_timeout: most seconds a claim waits for the row lock.
+    :param statement_timeout: most seconds one statement may run (PostgreSQL).
+    :param clock: the time source for the schedule; default the DB's clock on PostgreSQL,
+        ``time.time`` elsewhere (tests inject a fake).
+
+    Use one instance per thread: the DB-API connection is opened on first use.
+    """
+
+    def __init__(
+        self,
+        conn: Any,
+        table: str = DEFAULT_BUDGET_TABLE,
+        *,
+        lock_timeout: float = 2.0,
+        statement_timeout: float = 5.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if not _IDENT.match(table):
+            raise ValueError(f"budget table {table!r} must be a plain (optionally schema-qualified) identifier")
+        if lock_timeout <= 0 or statement_timeout <= 0:
+            raise ValueError("lock_timeout and statement_timeout must be > 0 (every wait is bounded)")
+        self.hook = get_db_hook(conn)
+        self.table = table
+        self.placeholder = placeholder_of(self.hook)
+        self.lock_timeout = lock_timeout
+        self.statement_timeout = statement_timeout
+        self.clock = clock
+        self._known_keys: set[str] = set()
+
+    @property
+    def dialect(self) -> str:
+        """``postgresql``, ``sqlite`` or the connection type."""
+        conn_type = str(getattr(self.hook, "conn_type", "") or "")
+        return "postgresql" if conn_type in ("postgres", "postgresql") else conn_type or "unknown"
+
+    def new_connection(self) -> Any:
+        """A connection whose waits are bounded (SQLite: busy timeout; PostgreSQL: not autocommit)."""
+        conn = self.hook.get_conn()
+        if self.dialect == "sqlite":
+            conn.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout * 1000)}")
+        elif getattr(conn, "autocommit", False):
+            conn.autocommit = False  # the row lock must last until the UPDATE is committed
+        return conn
+
+    # ------------------------------------------------------------------ schema
+
+    def ddl(self) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` (portable types; times are epoch seconds)."""
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.table} (\n"
+            f"  bucket_key VARCHAR({_KEY_LIMIT}) NOT NULL PRIMARY KEY,\n"
+            "  next_free DOUBLE PRECISION NOT NULL,\n"
+            "  rate_factor DOUBLE PRECISION NOT NULL,\n"
+            "  throttled_until DOUBLE PRECISION NOT NULL,\n"
+            "  decreased_at DOUBLE PRECISION NOT NULL,\n"
+            "  granted BIGINT NOT NULL,\n"
+            "  throttled BIGINT NOT NULL,\n"
+            "  updated_at DOUBLE PRECISION NOT NULL\n"
+            ")"
+        )
+
+    # ------------------------------------------------------------------ transactions
+
+    def read(self, key: str) -> BudgetRow | None:
+        """The row of ``key`` (``None`` before its first claim)."""
+        conn = self.connection()
+        cur = conn.cursor()
+        try:
+            cur.execute(f"SELECT {', '.join(_COLUMNS)} FROM {self.table} WHERE bucket_key = {self.placeholder}", (key,))
+            found = cur.fetchone()
+        finally:
+            cur.close()
+        conn.rollback()
+        return None if found is None else _row(key, found)
+
+    def claim(self, key: str, request: ClaimRequest, local_clock: Callable[[], float] = time.monotonic) -> Grant:
+        """Lock the row, :func:`schedule` the request, write the row back, commit.
+
+        :param key: the row.
+        :param request: see :class:`ClaimRequest`.
+        :param local_clock: the claimant's clock, read around the DB clock (``Grant.local_*``)
+            so that the slots can be placed on it.
+
+        :raises Exception: the driver's error (lock or statement timeout, lost connection);
+            the transaction is rolled back and the connection dropped (reopened next time).
+        """
+        conn = self.connection()
+        cur = conn.cursor()
+        try:
+            self._begin(cur)
+            if key not in self._known_keys:
+                # first claim of this key on this connection: table and row if missing, in the
+                # bounded transaction (two claimants racing to create the table: the loser's
+                # claim fails and is retried)
+                cur.execute(self.ddl())
+                self._insert_row(cur, key)
+            cur.execute(f"SELECT {', '.join(_COLUMNS)} FROM {self.table} WHERE bucket_key = {self.placeholder}"
+                        f"{' FOR UPDATE' if self.dialect != 'sqlite' else ''}", (key,))
+            found = cur.fetchone()
+            if found is None:
+                raise LookupError(f"budget row {key!r} vanished from {self.table}")  # retried: re-inserted
+            local_before = local_clock()
+            now = self._now(cur)
+            local_after = local_clock()
+            row, grant = schedule(_row(key, found), now, request)
+            sets = ", ".join(f"{c} = {self.placeholder}" for c in (*_COLUMNS, "updated_at"))
+            cur.execute(
+                f"UPDATE {self.table} SET {sets} WHERE bucket_key = {self.placeholder}",
+                (row.next_free, row.rate_factor, row.throttled_until, _finite(row.decreased_at), row.granted,
+                 row.throttled, now, key),
+            )
+            conn.commit()
+            self._known_keys.add(key)
+            return replace(grant, local_before=local_before, local_after=local_after)
+        except BaseException:
+            self._abandon(conn)
+            raise
+        finally:
+            _close_quietly(cur)
+
+    def _insert_row(self, cur: Any, key: str) -> None:
+        ph = self.placeholder
+        cur.execute(
+            f"INSERT INTO {self.table} (bucket_key, {', '.join(_COLUMNS)}, updated_at) "
+            f"VALUES ({ph}, 0, 1, 0, {ph}, 0, 0, 0) ON CONFLICT (bucket_key) DO NOTHING",
+            (key, _finite(float("-inf"))),
+        )
+
+    def _begin(self, cur: Any) -> None:
+        if self.dialect == "sqlite":
+            cur.execute("BEGIN IMMEDIATE")  # the write lock now: waits at most busy_timeout
+        elif self.dialect == "postgresql":
+            cur.execute(f"SET LOCAL lock_timeout = '{int(self.lock_timeout * 1000)}ms'; "
+                        f"SET LOCAL statement_timeout = '{int(self.statement_timeout * 1000)}ms'")
+
+    def _now(self, cur: Any) -> float:
+        if self.clock is not None:
+            return self.clock()
+        if self.dialect == "postgresql":
+            cur.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp())")
+            return float(cur.fetchone()[0])
+        return time.time()
+
+    def _abandon(self, conn: Any) -> None:
+        """Roll back and drop the connection: after a timeout its state is unknown."""
+        try:
+            conn.rollback()
+        except Exception:  # noqa: BLE001 - the connection may be gone already
+            log.debug("rollback of a failed budget claim failed", exc_info=True)
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            log.debug("closing the budget connection failed", exc_info=True)
+        self._known_keys.clear()
+
+
+def _row(key: str, values: Any) -> BudgetRow:
+    next_free, factor, until, decreased_at, granted, throttled = values
+    return BudgetRow(key, float(next_free), float(factor), float(until), float(decreased_at), int(granted),
+                     int(throttled))
+
+
+def _finite(value: float) -> float:
+    """``-inf`` is not portable SQL: store "never" as a very old time."""
+    return value if math.isfinite(value) else -1e18
+
+
+def _close_quietly(cur: Any) -> None:
+    try:
+        cur.close()
+    except Exception:  # noqa: BLE001 - a cursor of a dropped connection
+        log.debug("closing a budget cursor failed", exc_info=True)
+
+
+# ---------------------------------------------------------------------- the claimant
+
+
+@dataclass
+class _Slot:
+    earliest: float  # local monotonic time from which the slot may be used
+    deadline: float  # local monotonic time after which it is lost
+    tat: float  # next_free before this slot (DB clock), for the give-back
+
+
+@dataclass
+class _Pending:
+    """What the next claim reports."""
+
+    successes: int = 0
+    throttle_for: float | None = None
+    slots: deque[_Slot] = field(default_factory=deque)
+
+
+class RateBudget:
+    """A claimant of a shared budget: ``reserve()`` → seconds to wait, like :class:`~airflow_provider_bolna.ratelimit.RateLimiter`.
+
+    :param conn: a :class:`BudgetTable`, or an Airflow connection id / ``DbApiHook`` of the state DB.
+    :param key: the row, :func:`budget_key` (same connection + scope = same budget).
+    :param limit: most requests in any ``period`` seconds (Bolna: 1,000 a minute for SIP
+        trunks); ``0`` or ``None`` disables the budget (every reserve is free).
+    :param period: the window of ``limit``, seconds.
+    :param burst: slots that may fall at the same instant after an idle spell (>= 1).
+    :param grace: seconds a slot stays usable after its time (then it is dropped); enters the rate.
+    :param max_chunk: most slots per claim; default half a second's worth.
+    :param min_fraction: the rate never drops below this fraction after 429s.
+    :param increase: fraction of the rate given back per success after a 429.
+    :param cooldown: seconds between two halvings of the shared rate.
+    :param claim_timeout: most seconds a reserve spends claiming (DB retries included) before
+        :class:`RateBudgetError`.
+    :param table: the table name when ``conn`` is a connection.
+    :param clock: local monotonic clock (tests).
+
+    Thread-safe; claims run on one private worker thread (one DB connection), so sync callers
+    block in :meth:`reserve` only while a claim is under way and async callers use
+    :meth:`areserve`. Call :meth:`close` (or use ``with``) when done: untaken slots go back.
+    """
+
+    def __init__(
+        self,
+        conn: Any,
+        key: str,
+        limit: float | None,
+        *,
+        period: float = 60.0,
+        burst: int = 1,
+        grace: float = 1.0,
+        max_chunk: int | None = None,
+        min_fraction: float = 0.1,
+        increase: float = 0.01,
+        cooldown: float = 2.0,
+        claim_timeout: float = 30.0,
+        table: str = DEFAULT_BUDGET_TABLE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if burst < 1 or period <= 0 or grace < 0 or claim_timeout <= 0 or not 0 < min_fraction <= 1:
+            raise ValueError("need burst >= 1, period > 0, grace >= 0, claim_timeout > 0, 0 < min_fraction <= 1")
+        self.limit = float(limit or 0)
+        if self.limit and self.limit <= burst:
+            raise ValueError(f"limit {self.limit:g} must exceed burst {burst}")
+        self.key = key
+        self.period = period
+        self.burst = burst
+        self.grace = grace
+        #: the full rate, requests per second: ``(limit - burst) / (period + grace)``
+        self.max_rate = (self.limit - burst) / (period + grace) if self.limit else 0.0
+        self.max_chunk = max_chunk or max(1, min(64, math.ceil(self.max_rate * 0.5)))
+        self.claim_timeout = claim_timeout
+        self._table = conn if isinstance(conn, BudgetTable) else (BudgetTable(conn, table) if self.limit else None)
+        self._clock = clock
+        self._request = ClaimRequest(
+            count=0, interval=1.0 / self.max_rate if self.max_rate else 0.0,
+            tolerance=(burst - 1) / self.max_rate if self.max_rate else 0.0,
+            increase=increase, min_factor=min_fraction, cooldown=cooldown,
+        )
+        self._lock = threading.Lock()
+        self._pending = _Pending()
+        self._factor = 1.0
+        self._chunk = 1
+        self._expired = 0
+        self._waiting = 0
+        self._next_free: float | None = None  # where our last claim left the row
+        self._closed = False
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self.throttled = 0  # 429s reported
+        self.granted = 0  # slots handed to callers
+        self.expired = 0  # claimed slots nobody took in time
+        self.claims = 0  # transactions
+
+    @property
+    def enabled(self) -> bool:
+        """False when no limit is configured."""
+        return self.max_rate > 0
+
+    @property
+    def rate(self) -> float:
+        """The shared rate as of the last claim, requests per second (for :class:`~airflow_provider_bolna.concurrency.AdaptiveConcurrency`)."""
+        return self.max_rate * self._factor
+
+    # ------------------------------------------------------------------ the RateLimiter interface
+
+    def reserve(self) -> float:
+        """Take one slot; return how many seconds the caller must wait before sending.
+
+        Blocks while a claim is under way (DB I/O, bounded by ``claim_timeout``).
+
+        :raises RateBudgetError: no slot could be claimed within ``claim_timeout``.
+        """
+        return self._reserve_blocking()[0]
+
+    async def areserve(self) -> float:
+        """:meth:`reserve` for coroutines: claims run on the budget's thread, the loop stays free."""
+        return (await self._reserve_async())[0]
+
+    def acquire(self) -> None:
+        """Reserve and sleep until the slot; take another if the sleep overshot the slot's grace."""
+        while True:
+            wait, deadline = self._reserve_blocking()
+            if wait:
+                time.sleep(wait)
+            if self._on_time(deadline):
+                return
+
+    async def aacquire(self) -> None:
+        """:meth:`acquire` for coroutines."""
+        while True:
+            wait, deadline = await self._reserve_async()
+            if wait:
+                await asyncio.sleep(wait)
+            if self._on_time(deadline):
+                return
+
+    def on_success(self) -> None:
+        """Report a success: the shared rate grows back (reported with the next claim)."""
+        if self.enabled:
+            with self._lock:
+                self._pending.successes += 1
+
+    def on_throttled(self, retry_after: float | None = None) -> None:
+        """Report a 429: drop our untaken slots; the next claim halves the shared rate and
+        pauses every claimant until ``retry_after`` seconds from now. No I/O here."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self.throttled += 1
+            pause = max(0.0, retry_after or 0.0)
+            self._pending.throttle_for = max(self._pending.throttle_for or 0.0, pause)
+            self._factor = max(self._request.min_factor, self._factor / 2)
+            self._pending.slots.clear()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Give untaken slots back, report pending successes and 429s, close the DB connection."""
+        executor = self._shutdown()
+        if executor is None:
+            return
+        try:
+            executor.submit(self._final_claim).result(timeout=self.claim_timeout)
+        except Exception as exc:  # noqa: BLE001 - giving back is best effort
+            log.warning("Could not return the rate budget's unused slots: %s", exc)
+        finally:
+            executor.shutdown(wait=False)
+
+    async def aclose(self) -> None:
+        """:meth:`close` without blocking the event loop."""
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ internals
+
+    def _take(self) -> tuple[float, float] | None:
+        """The next usable local slot as ``(wait, deadline)``, dropping expired ones."""
+        if not self.enabled:
+            note_request(0.0)
+            return 0.0, float("inf")
+        now = self._clock()
+        with self._lock:
+            slots = self._pending.slots
+            while slots and slots[0].deadline < now:
+                slots.popleft()
+                self._expired += 1
+                self.expired += 1
+            if not slots:
+                return None
+            slot = slots.popleft()
+            self.granted += 1
+        wait = max(0.0, slot.earliest - now)
+        note_request(wait)
+        return wait, slot.deadline
+
+    def _on_time(self, deadline: float) -> bool:
+        if self._clock() <= deadline:
+            return True
+        with self._lock:
+            self.expired += 1
+        return False
+
+    def _reserve_blocking(self) -> tuple[float, float]:
+        give_up, failures = self._clock() + self.claim_timeout, 0
+        while (taken := self._take()) is None:
+            try:
+                with self._refilling() as refill:
+                    refill.result(timeout=max(0.0, give_up - self._clock()))
+            except Exception as exc:  # noqa: BLE001 - retried until claim_timeout
+                failures += 1
+                time.sleep(self._backoff(exc, failures, give_up))
+        return taken
+
+    async def _reserve_async(self) -> tuple[float, float]:
+        give_up, failures = self._clock() + self.claim_timeout, 0
+        while (taken := self._take()) is None:
+            try:
+                with self._refilling() as refill:
+                    await asyncio.wait_for(asyncio.wrap_future(refill), max(0.0, give_up - self._clock()))
+            except Exception as exc:  # noqa: BLE001 - retried until claim_timeout
+                failures += 1
+                await asyncio.sleep(self._backoff(exc, failures, give_up))
+        return taken
+
+    @contextlib.contextmanager
+    def _refilling(self) -> Iterator[concurrent.futures.Future[None]]:
+        """A refill on the worker thread; the caller counts as waiting for it (chunk size)."""
+        worker = self._worker()
+        with self._lock:
+            self._waiting += 1
+        try:
+            yield worker.submit(self._refill)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def _backoff(self, exc: BaseException, failures: int, give_up: float) -> float:
+        """Seconds before the next attempt; raise when ``claim_timeout`` is spent (or closed)."""
+        if isinstance(exc, RateBudgetError):
+            raise exc
+        left = give_up - self._clock()
+        if left <= 0:
+            raise RateBudgetError(
+                f"could not claim from the shared rate budget {self.key!r} within {self.claim_timeout:g}s: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        log.warning("Claiming from the rate budget %s failed (%s); retrying", self.key, exc)
+        return min(left, 0.1 * 2 ** min(failures, 5))
+
+    def _worker(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise RateBudgetError(f"the rate budget {self.key!r} is closed")
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bolna-budget")
+            return self._executor
+
+    def _refill(self) -> None:
+        """On the worker thread: claim a chunk unless another caller's claim already did."""
+        with self._lock:
+            now = self._clock()
+            if any(slot.deadline >= now for slot in self._pending.slots):
+                return
+            # slow start: double while every slot was taken, halve when some expired
+            self._chunk = max(1, self._chunk // 2) if self._expired else min(self.max_chunk, self._chunk * 2)
+            count = min(self.max_chunk, max(self._chunk, self._waiting))
+            self._expired = 0
+        self._claim(count)
+
+    def _claim(self, count: int, give_back: tuple[float, float] | None = None) -> Grant:
+        """One transaction: report what is pending, get ``count`` slots (worker thread only)."""
+        assert self._table is not None
+        with self._lock:
+            pending = self._pending
+            request = replace(self._request, count=count, successes=pending.successes,
+                              throttle_for=pending.throttle_for, give_back=give_back)
+            pending.successes, pending.throttle_for = 0, None
+        try:
+            grant = self._table.claim(self.key, request, self._clock)
+        except BaseException:
+            with self._lock:  # report it again with the next claim
+                pending.successes += request.successes
+                if request.throttle_for is not None:
+                    pending.throttle_for = max(pending.throttle_for or 0.0, request.throttle_for)
+            raise
+        with self._lock:
+            self.claims += 1
+            self._factor = grant.rate_factor
+            self._next_free = grant.next_free
+            for slot, tat in zip(grant.slots, grant.tats, strict=True):
+                # the DB clock read `now` between local_before and local_after: from local_after
+                # + offset the slot's time has surely come; at local_before + offset + grace
+                # its grace has surely not passed
+                offset = slot - grant.now
+                pending.slots.append(_Slot(grant.local_after + offset, grant.local_before + offset + self.grace, tat))
+        return grant
+
+    def _shutdown(self) -> concurrent.futures.ThreadPoolExecutor | None:
+        with self._lock:
+            if self._closed:
+                return None
+            self._closed = True
+            executor, self._executor = self._executor, None
+            has_news = bool(self._pending.slots or self._pending.successes or self._pending.throttle_for is not None)
+        if executor is None and has_news and self._table is not None:
+            executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bolna-budget")
+        return executor
+
+    def _final_claim(self) -> None:
+        """On the worker thread: give back, report, close the connection."""
+        assert self._table is not None
+        try:
+            with self._lock:
+                untaken = list(self._pending.slots)
+                self._pending.slots.clear()
+                news = bool(untaken or self._pending.successes or self._pending.throttle_for is not None)
+            if news:
+                give_back = (self._next_free, untaken[0].tat) if untaken and self._next_free is not None else None
+                grant = self._claim(0, give_back)
+                if give_back is not None:
+                    log.debug("Rate budget %s: %d untaken slot(s) %s", self.key, len(untaken),
+                              "given back" if grant.gave_back else "lost (claimed after)")
+        finally:
+            self._table.close()
