@@ -4,8 +4,9 @@
   at start: ``logs/`` (each service, each worker, redis, the sandbox), ``airflow_home/``
   (task logs), ``figures.json`` (what the runs measured);
 * ``celery_db`` — a PostgreSQL database ``airflow_celery_<pid>`` on ``$BOLNA_TEST_POSTGRES_URI``'s
-  server: Airflow's metadata, Celery's result backend, and schema ``bolna_e2e`` with the
-  customers and the provisioning state (workers on several machines share no SQLite file);
+  server: Airflow's metadata, Celery's result backend, the ``customers`` table and the
+  provider's tables (workers on several machines share no SQLite file). The runs use the DAG's
+  default query and state table, so their conf holds only what any trigger may set;
 * ``redis`` — Debian's ``redis-server`` on a free loopback port (the broker);
 * ``rate_sandbox`` — the Bolna sandbox limited to :data:`RATE` requests a minute;
 * ``celery_stack`` — scheduler, api-server, dag-processor, triggerer and two Celery workers of two
@@ -35,7 +36,6 @@ REPO = HERE.parents[1]
 RATE = 1000
 #: Seeded customers (one create request each: numbers go inline).
 CUSTOMERS = int(os.environ.get("BOLNA_E2E_CELERY_CUSTOMERS", "3000"))
-SCHEMA = "bolna_e2e"
 WORKERS, WORKER_SLOTS = 2, 2
 #: Figures of every scenario, written to ``figures.json`` and printed at the end.
 FIGURES: dict[str, Any] = {}
@@ -69,11 +69,10 @@ def celery_output() -> Path:
 
 @pytest.fixture(scope="package")
 def celery_db(celery_output: Path) -> Iterator[PostgresDatabase]:
-    """An empty PostgreSQL database with schema ``bolna_e2e``, dropped at the end."""
+    """An empty PostgreSQL database, dropped at the end."""
     database = PostgresDatabase(os.environ["BOLNA_TEST_POSTGRES_URI"], f"airflow_celery_{os.getpid()}")
     try:
         database.create()
-        database_sql(database, f"CREATE SCHEMA {SCHEMA}")
     except Exception as error:  # noqa: BLE001 - anything here means "no usable server"
         _require(f"cannot create a database on the PostgreSQL server: {error}")
     yield database
@@ -90,6 +89,15 @@ def database_sql(database: PostgresDatabase, sql: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(database.uri, autocommit=True) as conn:
         cur = conn.execute(sql)
         return [tuple(row) for row in cur.fetchall()] if cur.description else []
+
+
+def drop_provider_tables(database: PostgresDatabase) -> list[str]:
+    """Drop the provider's tables (``bolna_*``: state, budget, ...): the next run starts afresh."""
+    tables = [row[0] for row in database_sql(
+        database, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'bolna\\_%'")]
+    for table in tables:
+        database_sql(database, f'DROP TABLE IF EXISTS "{table}" CASCADE')
+    return tables
 
 
 @pytest.fixture(scope="package")
@@ -113,8 +121,8 @@ def rate_sandbox(celery_output: Path) -> Iterator[Any]:
 
 @pytest.fixture(scope="package")
 def customers(celery_db: PostgresDatabase, celery_output: Path) -> str:
-    """``bolna_e2e.customers`` seeded with :data:`CUSTOMERS` rows; returns the table name."""
-    table = f"{SCHEMA}.customers"
+    """``customers`` seeded with :data:`CUSTOMERS` rows; returns the table name."""
+    table = "customers"
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "seed_customers.py"), "--postgres", celery_db.uri,
                            "--table", table, "--count", str(CUSTOMERS)], cwd=REPO, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=300, check=False)

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests.e2e.stack import AirflowREST, RunResult, watch_runs
-from tests.e2e_celery.conftest import CUSTOMERS, FIGURES, RATE, SCHEMA, database_sql
+from tests.e2e_celery.conftest import CUSTOMERS, FIGURES, RATE, database_sql, drop_provider_tables
 from tests.e2e_celery.rates import RateFigures
 from tests.e2e_celery.stack import CeleryStack, alive
 
@@ -58,18 +58,21 @@ class Scenario:
         }
 
 
-def start_run(rest: AirflowREST, state_table: str, run_id: str) -> str:
-    conf = {"query": f"SELECT * FROM {SCHEMA}.customers", "state_table": state_table, "batch_size": 500,
-            "parallel_batches": 4, "fail_on_error": True}
-    return str(rest.trigger(DAG_ID, conf=conf, run_id=run_id)["dag_run_id"])
+#: What the runs' conf sets: only what any trigger may (the default query, state table and
+#: parallel_batches = 4 = the pool's size are the deployment's).
+CONF = {"batch_size": 500, "fail_on_error": True}
+STATE_TABLE = "bolna_provisioning_state"
+
+
+def start_run(rest: AirflowREST, run_id: str) -> str:
+    return str(rest.trigger(DAG_ID, conf=CONF, run_id=run_id)["dag_run_id"])
 
 
 def finish(rest: AirflowREST, stack: CeleryStack, run_id: str) -> RunResult:
     return watch_runs(rest, {DAG_ID: run_id}, timeout=RUN_TIMEOUT, stack=stack)[DAG_ID]
 
 
-def measure(sandbox: Any, db: Any, state_table: str, runs: list[RunResult], started: float,
-            extra: dict[str, Any]) -> Scenario:
+def measure(sandbox: Any, db: Any, runs: list[RunResult], started: float, extra: dict[str, Any]) -> Scenario:
     """Read the sandbox's counters (before listing the trunks, which is a request too) and the state."""
     counters = sandbox.admin.counters()
     audit = sandbox.admin.audit()
@@ -77,7 +80,7 @@ def measure(sandbox: Any, db: Any, state_table: str, runs: list[RunResult], star
         response = client.get("/sip-trunks/trunks")
         response.raise_for_status()
         names = [t["name"] for t in response.json()]
-    state = dict(database_sql(db, f"SELECT status, COUNT(*) FROM {state_table} GROUP BY status"))
+    state = dict(database_sql(db, f"SELECT status, COUNT(*) FROM {STATE_TABLE} GROUP BY status"))
     return Scenario(runs, RateFigures.from_timeline(counters["per_second"], RATE), counters, audit, names, state,
                     time.monotonic() - started, extra)
 
@@ -99,9 +102,10 @@ def expected_names() -> list[str]:
 def clean_run(celery_rest: AirflowREST, celery_stack: CeleryStack, rate_sandbox: Any, celery_db: Any,
               celery_output: Any) -> Scenario:
     rate_sandbox.admin.reset()
+    drop_provider_tables(celery_db)
     started = time.monotonic()
-    run = finish(celery_rest, celery_stack, start_run(celery_rest, f"{SCHEMA}.state_clean", "celery_clean"))
-    scenario = measure(rate_sandbox, celery_db, f"{SCHEMA}.state_clean", [run], started, {})
+    run = finish(celery_rest, celery_stack, start_run(celery_rest, "celery_clean"))
+    scenario = measure(rate_sandbox, celery_db, [run], started, {})
     record("clean run", scenario, celery_output)
     return scenario
 
@@ -131,9 +135,9 @@ def test_clean_run_uses_95_percent_of_the_budget(clean_run: Scenario) -> None:
 def killed_run(clean_run: Scenario, celery_rest: AirflowREST, celery_stack: CeleryStack, rate_sandbox: Any,
                celery_db: Any, celery_output: Any) -> Scenario:
     rate_sandbox.admin.reset()
-    state_table = f"{SCHEMA}.state_killed"
+    drop_provider_tables(celery_db)
     started, started_wall = time.monotonic(), time.time()
-    run_id = start_run(celery_rest, state_table, "celery_killed")
+    run_id = start_run(celery_rest, "celery_killed")
     deadline = time.monotonic() + RUN_TIMEOUT
     while rate_sandbox.admin.counters()["writes"]["create_trunk"] < CUSTOMERS // 3:
         assert time.monotonic() < deadline, "the run made no progress"
@@ -143,9 +147,9 @@ def killed_run(clean_run: Scenario, celery_rest: AirflowREST, celery_stack: Cele
     time.sleep(1)
     survivors = [pid for pid in pids if alive(pid)]
     first = finish(celery_rest, celery_stack, run_id)
-    rerun = finish(celery_rest, celery_stack, start_run(celery_rest, state_table, "celery_killed_rerun"))
+    rerun = finish(celery_rest, celery_stack, start_run(celery_rest, "celery_killed_rerun"))
     tries = {f"{t['task_id']}[{t['map_index']}]": t["try_number"] for t in first.task_instances}
-    scenario = measure(rate_sandbox, celery_db, state_table, [first, rerun], started,
+    scenario = measure(rate_sandbox, celery_db, [first, rerun], started,
                        {"creates_at_kill": creates_at_kill, "killed_pids": len(pids), "survivors": survivors,
                         "tries": tries, "killed_after_s": round(killed_at - started_wall, 1)})
     record("worker killed", scenario, celery_output)
