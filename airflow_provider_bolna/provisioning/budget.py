@@ -65,6 +65,7 @@ __all__ = [
     "RateBudget",
     "RateBudgetError",
     "budget_key",
+    "budget_table_beside",
     "schedule",
 ]
 
@@ -95,8 +96,16 @@ def budget_key(conn_id: str, scope: str = SIP_TRUNKS_SCOPE) -> str:
     """
     key = f"{conn_id}/{scope}"
     if not conn_id or not scope or len(key) > _KEY_LIMIT:
-        raise ValueError(f"budget key {key!r} must be a non-empty connection id and scope, at most {_KEY_LIMIT} characters")
+        raise ValueError(f"budget key {key!r} must be a non-empty connection id and scope, "
+                         f"at most {_KEY_LIMIT} characters")
     return key
+
+
+def budget_table_beside(state_table: str) -> str:
+    """The budget table in the schema of ``state_table`` (``s.bolna_provisioning_state`` →
+    ``s.bolna_rate_budget``; unqualified stays unqualified)."""
+    schema, dot, _ = state_table.rpartition(".")
+    return f"{schema}{dot}{DEFAULT_BUDGET_TABLE}"
 
 
 # ---------------------------------------------------------------------- the schedule (pure)
@@ -413,7 +422,7 @@ class _Pending:
 
 
 class RateBudget:
-    """A claimant of a shared budget: ``reserve()`` → seconds to wait, like :class:`~airflow_provider_bolna.ratelimit.RateLimiter`.
+    """A claimant of a shared budget: ``reserve()`` → seconds to wait, like ``RateLimiter``.
 
     :param conn: a :class:`BudgetTable`, or an Airflow connection id / ``DbApiHook`` of the state DB.
     :param key: the row, :func:`budget_key` (same connection + scope = same budget).
@@ -494,7 +503,7 @@ class RateBudget:
 
     @property
     def rate(self) -> float:
-        """The shared rate as of the last claim, requests per second (for :class:`~airflow_provider_bolna.concurrency.AdaptiveConcurrency`)."""
+        """The shared rate as of the last claim, requests per second (``AdaptiveConcurrency`` reads it)."""
         return self.max_rate * self._factor
 
     # ------------------------------------------------------------------ the RateLimiter interface
