@@ -13,7 +13,7 @@ with reasons; fails the run only when ``fail_on_error`` is on).
 Connections: ``bolna_default`` (Bolna API) and ``bolna_customers`` (any common-sql database;
 SQLite and PostgreSQL are tested). The query's columns follow the contract in
 ``docs/provisioning.md``. Create the pool once: ``airflow pools set bolna_api 4 "Bolna API"``
-(its size = ``parallel_batches``; each batch takes the connection's budget / that).
+(its size = ``parallel_batches``); every batch draws from one rate budget in the state DB.
 
 No I/O at import time: everything is imported and read inside the tasks.
 """
@@ -33,10 +33,10 @@ PARAMS = {
     "batch_size": Param(500, type="integer", minimum=10, maximum=20000, title="Batch size",
                         description="Customers per mapped task (grown automatically to stay under max_map_length)."),
     "concurrency": Param(8, type="integer", minimum=1, maximum=64, title="Concurrency",
-                         description="Customers in flight at once inside one batch."),
+                         description="Customers in flight at first inside one batch (then sized from latency)."),
     "parallel_batches": Param(4, type="integer", minimum=1, maximum=64, title="Parallel batches",
                               description="Batches running at once (set the bolna_api pool to the same size); "
-                                          "each batch takes the connection's requests_per_minute / this."),
+                                          "they share the connection's requests_per_minute through the state DB."),
     "requests_per_minute": Param(None, type=["null", "number"], minimum=0, title="Requests per minute per batch",
                                  description="Override the per-batch budget (0 = no client-side limit)."),
     "deprovision": Param(False, type="boolean", title="Deprovision",

@@ -2,7 +2,8 @@
 
 * One :class:`~airflow_provider_bolna.hooks.bolna.BolnaHook` per batch: its token bucket is
   shared by every in-flight request of the batch (first attempts and retries).
-* ``asyncio.Semaphore(concurrency)`` bounds in-flight customers; the first customer of each
+* :class:`~airflow_provider_bolna.concurrency.AdaptiveConcurrency` bounds in-flight customers
+  (``concurrency`` at first, then the budget's rate × the measured latency); the first customer of each
   phase goes alone, so that a refused key or a wrong URL costs one request.
 * Deprovisions run first (they free numbers that other customers may take), then the rest.
 * Creates send the numbers inline (one request per customer) through ``aensure_trunk`` with
@@ -27,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_bolna.concurrency import AdaptiveConcurrency
 from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaError
 from airflow_provider_bolna.models import SIPTrunk
 from airflow_provider_bolna.provisioning.plan import Action, Plan, PlanItem
@@ -174,7 +176,9 @@ async def apply_plan(
     for item in plan.items:
         if not item.needs_api:
             emit(_offline_result(item))
-    semaphore = asyncio.Semaphore(concurrency)
+    # in flight: Little's law on the budget's rate; `concurrency` until latency is measured
+    semaphore = AdaptiveConcurrency(lambda: getattr(hook.limiter, "rate", None), initial=concurrency,
+                                    cap=max(64, concurrency))
     deprovisions = [i for i in plan.items if i.needs_api and i.action is Action.DEPROVISION]
     others = [i for i in plan.items if i.needs_api and i.action is not Action.DEPROVISION]
     taken = TakenNames(hook, [i.trunk_name for i in others if i.action is Action.CREATE])
@@ -210,7 +214,7 @@ def _offline_result(item: PlanItem) -> ItemResult:
 
 
 async def _guarded(
-    hook: Any, item: PlanItem, semaphore: asyncio.Semaphore, deactivate_first: bool,
+    hook: Any, item: PlanItem, semaphore: AdaptiveConcurrency, deactivate_first: bool,
     emit: Callable[[ItemResult], None], taken: TakenNames,
 ) -> None:
     async with semaphore:

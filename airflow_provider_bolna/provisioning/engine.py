@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from airflow_provider_bolna.provisioning.apply import ItemResult, apply_plan, lookup_trunks
+from airflow_provider_bolna.provisioning.budget import RateBudget, budget_key, budget_table_beside
 from airflow_provider_bolna.provisioning.mapping import (
     DEFAULT_NAME_TEMPLATE,
     MappedCustomer,
@@ -258,7 +259,8 @@ async def aprovision_batch(
     started = time.monotonic()
     descriptor = _describe(batch)
     own_hook = hook is None
-    hook = hook or await abatch_hook(bolna_conn_id, options, batches=batch.get("of"))
+    state_db = state_conn if state_conn is not None else customers_conn
+    hook = hook or await abatch_hook(bolna_conn_id, options, batches=batch.get("of"), state_conn=state_db)
     counter = RequestCounter()
     source = CustomerSource(customers_conn, query)
     store = StateStore(state_conn if state_conn is not None else customers_conn, options.state_table)
@@ -291,6 +293,8 @@ async def aprovision_batch(
         store.close()
         if own_hook:
             await hook.aclose()
+            if isinstance(hook.limiter, RateBudget):
+                await hook.limiter.aclose()  # unused slots go back to the other claimants
         secrets.release()  # a process running many batches must not carry every password
     summary = batch_summary(descriptor, results, counter, plan.looked_up, started, options.max_failed_rows)
     if include_customers:
@@ -309,17 +313,28 @@ def _customer_result(result: ItemResult) -> dict[str, Any]:
     }
 
 
-async def abatch_hook(bolna_conn_id: str, options: ProvisionOptions, batches: int | None = None) -> Any:
-    """One hook per batch; its budget is the override or the connection's budget shared out.
+async def abatch_hook(bolna_conn_id: str, options: ProvisionOptions, batches: int | None = None,
+                      state_conn: Any = None) -> Any:
+    """One hook per batch; its budget is the override, the connection's budget shared through
+    the state DB, or (no state DB) the connection's budget shared out.
 
     :param bolna_conn_id: the Bolna connection.
     :param options: ``requests_per_minute`` (override) and ``parallel_batches``.
     :param batches: how many batches the run has: a run of fewer batches than
         ``parallel_batches`` shares the budget among those only.
+    :param state_conn: the state DB: every batch, run and worker using the connection draws
+        from one :class:`~.budget.RateBudget` there.
     """
     from airflow_provider_bolna.hooks.bolna import BolnaHook
 
     rpm = options.requests_per_minute
+    if rpm is None and state_conn is not None:
+        budget = (await BolnaHook(bolna_conn_id).aget_settings()).requests_per_minute
+        if budget:
+            log.info("Shared rate budget: %s requests/minute for %s", budget, bolna_conn_id)
+            shared = RateBudget(state_conn, budget_key(bolna_conn_id), budget,
+                                table=budget_table_beside(options.state_table))
+            return BolnaHook(bolna_conn_id, limiter=shared)
     if rpm is None:
         budget = (await BolnaHook(bolna_conn_id).aget_settings()).requests_per_minute
         sharing = min(options.parallel_batches, batches) if batches else options.parallel_batches

@@ -33,6 +33,7 @@ from airflow_provider_bolna.provisioning.budget import (
     RateBudget,
     RateBudgetError,
     budget_key,
+    budget_table_beside,
     schedule,
 )
 from tests.provisioning.budget_load import RawDb
@@ -187,6 +188,11 @@ def test_budget_key_names_connection_and_scope() -> None:
         budget_key("")
     with pytest.raises(ValueError, match="budget key"):
         budget_key("x" * 300)
+
+
+def test_budget_table_lives_beside_the_state_table() -> None:
+    assert budget_table_beside("bolna_provisioning_state") == "bolna_rate_budget"
+    assert budget_table_beside("ops.bolna_provisioning_state") == "ops.bolna_rate_budget"
 
 
 def test_rates_keep_any_window_within_the_limit() -> None:
