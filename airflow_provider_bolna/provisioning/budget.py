@@ -278,7 +278,7 @@ class BudgetTable(DbSession):
         """``CREATE TABLE IF NOT EXISTS`` (portable types; times are epoch seconds)."""
         return (
             f"CREATE TABLE IF NOT EXISTS {self.table} (\n"
-            f"  bucket_key VARCHAR({_KEY_LIMIT}) NOT NULL PRIMARY KEY,\n"
+            "  bucket_key VARCHAR(255) NOT NULL PRIMARY KEY,\n"  # _KEY_LIMIT
             "  next_free DOUBLE PRECISION NOT NULL,\n"
             "  rate_factor DOUBLE PRECISION NOT NULL,\n"
             "  throttled_until DOUBLE PRECISION NOT NULL,\n"
@@ -324,8 +324,10 @@ class BudgetTable(DbSession):
                 # claim fails and is retried)
                 cur.execute(self.ddl())
                 self._insert_row(cur, key)
-            cur.execute(f"SELECT {', '.join(_COLUMNS)} FROM {self.table} WHERE bucket_key = {self.placeholder}"
-                        f"{' FOR UPDATE' if self.dialect != 'sqlite' else ''}", (key,))
+            select = f"SELECT {', '.join(_COLUMNS)} FROM {self.table} WHERE bucket_key = {self.placeholder}"
+            if self.dialect != "sqlite":
+                select += " FOR UPDATE"  # SQLite: BEGIN IMMEDIATE already holds the write lock
+            cur.execute(select, (key,))
             found = cur.fetchone()
             if found is None:
                 raise LookupError(f"budget row {key!r} vanished from {self.table}")  # retried: re-inserted
@@ -333,9 +335,9 @@ class BudgetTable(DbSession):
             now = self._now(cur)
             local_after = local_clock()
             row, grant = schedule(_row(key, found), now, request)
-            sets = ", ".join(f"{c} = {self.placeholder}" for c in (*_COLUMNS, "updated_at"))
+            sets = [f"{c} = {self.placeholder}" for c in (*_COLUMNS, "updated_at")]
             cur.execute(
-                f"UPDATE {self.table} SET {sets} WHERE bucket_key = {self.placeholder}",
+                f"UPDATE {self.table} SET {', '.join(sets)} WHERE bucket_key = {self.placeholder}",
                 (row.next_free, row.rate_factor, row.throttled_until, _finite(row.decreased_at), row.granted,
                  row.throttled, now, key),
             )
@@ -360,8 +362,9 @@ class BudgetTable(DbSession):
         if self.dialect == "sqlite":
             cur.execute("BEGIN IMMEDIATE")  # the write lock now: waits at most busy_timeout
         elif self.dialect == "postgresql":
-            cur.execute(f"SET LOCAL lock_timeout = '{int(self.lock_timeout * 1000)}ms'; "
-                        f"SET LOCAL statement_timeout = '{int(self.statement_timeout * 1000)}ms'")
+            # set_config(..., true) = SET LOCAL, with bound values: until the transaction ends
+            cur.execute("SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
+                        (f"{int(self.lock_timeout * 1000)}ms", f"{int(self.statement_timeout * 1000)}ms"))
 
     def _now(self, cur: Any) -> float:
         if self.clock is not None:
@@ -495,6 +498,7 @@ class RateBudget:
         self.granted = 0  # slots handed to callers
         self.expired = 0  # claimed slots nobody took in time
         self.claims = 0  # transactions
+        self.last_error: BaseException | None = None  # of the last failed claim
 
     @property
     def enabled(self) -> bool:
@@ -656,6 +660,8 @@ class RateBudget:
             raise exc
         left = give_up - self._clock()
         if left <= 0:
+            if isinstance(exc, TimeoutError) and self.last_error is not None:
+                exc = self.last_error  # the DB's reason beats "the caller stopped waiting"
             raise RateBudgetError(
                 f"could not claim from the shared rate budget {self.key!r} within {self.claim_timeout:g}s: "
                 f"{type(exc).__name__}: {exc}"
@@ -693,7 +699,8 @@ class RateBudget:
             pending.successes, pending.throttle_for = 0, None
         try:
             grant = self._table.claim(self.key, request, self._clock)
-        except BaseException:
+        except BaseException as exc:
+            self.last_error = exc
             with self._lock:  # report it again with the next claim
                 pending.successes += request.successes
                 if request.throttle_for is not None:
