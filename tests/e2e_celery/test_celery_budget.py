@@ -86,9 +86,11 @@ def measure(sandbox: Any, db: Any, runs: list[RunResult], started: float, extra:
 
 
 def record(name: str, scenario: Scenario, output: Any) -> None:
-    FIGURES[name] = scenario.figures()
+    figures = scenario.figures()
+    (output / f"timeline-{name.replace(' ', '-')}.json").write_text(json.dumps(figures.pop("per_second")))
+    FIGURES[name] = figures
     (output / "figures.json").write_text(json.dumps(FIGURES, indent=1, default=str))
-    print(f"\n{name}: {json.dumps(FIGURES[name], default=str)}")
+    print(f"\n{name}: {json.dumps(figures, default=str)}")
 
 
 def expected_names() -> list[str]:

@@ -12,6 +12,7 @@ def test_sliding_windows_over_a_per_second_timeline() -> None:
     figures = RateFigures.from_timeline(timeline, rate=1000)
     assert figures.requests == 905 and figures.throttled == 5 and figures.active_s == 96
     assert figures.busiest_window == 600 and figures.per_minute == [600, 305]
+    assert figures.per_second == [10] * 90 + [0] * 5 + [5]
     assert figures.share_of_rate == pytest.approx(905 / (1000 * 96 / 60), abs=1e-4)
 
 
