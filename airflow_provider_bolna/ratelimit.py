@@ -16,6 +16,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from airflow_provider_bolna.concurrency import note_request
+
 __all__ = ["RateLimiter"]
 
 
@@ -53,6 +55,7 @@ class RateLimiter:
     def reserve(self) -> float:
         """Take one slot; return how many seconds the caller must wait before sending."""
         if not self.enabled:
+            note_request(0.0)
             return 0.0
         with self._lock:
             now = self._clock()
@@ -61,7 +64,9 @@ class RateLimiter:
             earliest = now - (self.burst - 1) * interval
             start = max(self._next_free, earliest)
             self._next_free = start + interval
-            return max(0.0, start - now)
+        wait = max(0.0, start - now)
+        note_request(wait)  # lets AdaptiveConcurrency tell service time from queueing
+        return wait
 
     def on_throttled(self, retry_after: float | None = None) -> None:
         """Report a 429: halve the rate and push the next slot past ``retry_after``."""

@@ -114,6 +114,8 @@ class BolnaBaseHook(BaseHook):
     :param timeout: override the connection's request timeout (seconds).
     :param max_retries: override the connection's retry count.
     :param requests_per_minute: override the connection's rate budget.
+    :param limiter: pace the calls with this instead of a bucket of the hook's own (e.g. a
+        :class:`~airflow_provider_bolna.provisioning.budget.RateBudget` shared through the state DB).
     """
 
     conn_name_attr = "bolna_conn_id"
@@ -129,13 +131,14 @@ class BolnaBaseHook(BaseHook):
         timeout: float | None = None,
         max_retries: int | None = None,
         requests_per_minute: float | None = None,
+        limiter: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.bolna_conn_id = bolna_conn_id
         self._overrides = {"timeout": timeout, "max_retries": max_retries, "requests_per_minute": requests_per_minute}
         self._settings = settings
-        self._limiter: RateLimiter | None = None
+        self._limiter: Any = limiter
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
         self._aclient_loop: asyncio.AbstractEventLoop | None = None
@@ -167,8 +170,9 @@ class BolnaBaseHook(BaseHook):
         return self._settings
 
     @property
-    def limiter(self) -> RateLimiter:
-        """The token bucket shared by every call of this hook, sync and async."""
+    def limiter(self) -> Any:
+        """The rate budget of every call of this hook, sync and async (a token bucket of its own
+        unless one shared through the state DB was given)."""
         if self._limiter is None:
             self._limiter = RateLimiter(self.settings.requests_per_minute)
         return self._limiter
@@ -315,7 +319,8 @@ class BolnaBaseHook(BaseHook):
         policy = self._retry_policy(call, retry, self._budget_end() if until is None else until)
         async for attempt in AsyncRetrying(**policy):
             with attempt:
-                wait = self.limiter.reserve()
+                areserve = getattr(self.limiter, "areserve", None)  # a shared budget claims off the loop
+                wait = await areserve() if areserve is not None else self.limiter.reserve()
                 if wait:
                     await asyncio.sleep(wait)
                 return await self._aexchange(call, client)

@@ -1,9 +1,11 @@
 """Apply a plan on the async hook: bounded concurrency, one rate budget, results as they land.
 
-* One :class:`~airflow_provider_bolna.hooks.bolna.BolnaHook` per batch: its token bucket is
-  shared by every in-flight request of the batch (first attempts and retries).
-* ``asyncio.Semaphore(concurrency)`` bounds in-flight customers; the first customer of each
-  phase goes alone, so that a refused key or a wrong URL costs one request.
+* One :class:`~airflow_provider_bolna.hooks.bolna.BolnaHook` per batch, paced by the account's
+  budget shared through the state DB (:func:`abatch_hook`): every request, first attempts and
+  retries, of every batch and sign-up run on any machine.
+* :class:`~airflow_provider_bolna.concurrency.AdaptiveConcurrency` bounds in-flight customers
+  (``concurrency`` at first, then the budget's rate × the measured latency, Little's law); the
+  first customer of each phase goes alone, so that a refused key or a wrong URL costs one request.
 * Deprovisions run first (they free numbers that other customers may take), then the rest.
 * Creates send the numbers inline (one request per customer) through ``aensure_trunk`` with
   ``existing=None`` (the name is free as far as the plan knows), so an ambiguous failure
@@ -30,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_bolna.concurrency import AdaptiveConcurrency
 from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaError
 from airflow_provider_bolna.models import SIPTrunk
 from airflow_provider_bolna.provisioning.leases import LeaseLost
@@ -37,10 +40,12 @@ from airflow_provider_bolna.provisioning.plan import Action, Plan, PlanItem
 from airflow_provider_bolna.provisioning.results import OUTCOMES, ItemResult, count_outcomes
 from airflow_provider_bolna.provisioning.settings import ProvisionOptions
 
-__all__ = ["OUTCOMES", "AccountListing", "abatch_hook", "ItemResult", "Listing", "apply_plan", "count_outcomes", "lookup_trunks"]
+__all__ = ["OUTCOMES", "AccountListing", "abatch_hook", "aclose_batch_hook", "ItemResult", "Listing", "apply_plan", "count_outcomes", "lookup_trunks"]
 
 log = logging.getLogger(__name__)
 
+#: most customers in flight when the number follows latency
+ADAPTIVE_CAP = 64
 #: failures after which no request of the batch may be sent
 _STOPPERS = (BolnaAuthError, LeaseLost)
 
@@ -203,31 +208,51 @@ class AccountListing:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def abatch_hook(bolna_conn_id: str, options: ProvisionOptions, batches: int | None = None) -> Any:
-    """One hook per batch; its budget is the override or the connection's budget shared out.
+async def abatch_hook(bolna_conn_id: str, options: ProvisionOptions, batches: int | None = None,
+                      state_conn: Any = None) -> Any:
+    """One hook per batch, paced by the account's budget.
+
+    * ``options.requests_per_minute`` set: a bucket of the batch's own at that rate;
+    * else, with a state DB: every batch, sign-up run and worker of any machine using this Bolna
+      connection draws from one :class:`~.budget.RateBudget` there (the connection's
+      ``requests_per_minute``, Bolna's 1,000 by default) — work-conserving, never above it;
+    * else: the connection's budget shared out over ``min(parallel_batches, batches)``.
 
     :param bolna_conn_id: the Bolna connection.
-    :param options: ``requests_per_minute`` (override) and ``parallel_batches``.
-    :param batches: how many batches the run has: a run of fewer batches than
-        ``parallel_batches`` shares the budget among those only.
+    :param options: ``requests_per_minute`` (override), ``parallel_batches``, ``state_table``.
+    :param batches: how many batches the run has.
+    :param state_conn: the state DB (``None``: no shared budget).
     """
     from airflow_provider_bolna.hooks.bolna import BolnaHook
+    from airflow_provider_bolna.provisioning.budget import RateBudget, budget_key, budget_table_beside
 
     rpm = options.requests_per_minute
     if rpm is None:
         budget = (await BolnaHook(bolna_conn_id).aget_settings()).requests_per_minute
+        if budget and state_conn is not None:
+            log.info("Shared rate budget: %s requests/minute for %s", budget, bolna_conn_id)
+            shared = RateBudget(state_conn, budget_key(bolna_conn_id), budget,
+                                table=budget_table_beside(options.state_table))
+            return BolnaHook(bolna_conn_id, limiter=shared)
         sharing = min(options.parallel_batches, batches) if batches else options.parallel_batches
         rpm = budget / max(1, sharing) if budget else 0.0
     log.info("Batch rate budget: %s requests/minute", rpm or "unlimited")
     return BolnaHook(bolna_conn_id, requests_per_minute=rpm)
 
 
+async def aclose_batch_hook(hook: Any) -> None:
+    """Close a batch's hook; a shared budget gives its unused slots back to the other claimants."""
+    await hook.aclose()
+    close = getattr(hook.limiter, "aclose", None)
+    if close is not None:
+        await close()
+
 
 async def apply_plan(
     hook: Any,
     plan: Plan,
     *,
-    concurrency: int = 8,
+    concurrency: int | None = None,
     deactivate_first: bool = True,
     remove_extra_numbers: bool = True,
     on_result: Callable[[ItemResult], None] | None = None,
@@ -237,7 +262,8 @@ async def apply_plan(
 
     :param hook: the batch's hook (its rate limiter is the batch's budget).
     :param plan: from :class:`~.plan.Planner`.
-    :param concurrency: customers in flight at once.
+    :param concurrency: customers in flight at once; ``None``: as many as the budget's rate times
+        the measured latency needs (Little's law), up to :data:`ADAPTIVE_CAP`.
     :param deactivate_first: ``PATCH is_active=false`` before deleting a trunk, as Bolna advises.
     :param remove_extra_numbers: when a create adopts a trunk that holds the name, remove the
         numbers the spec does not list (as planned updates do).
@@ -246,8 +272,8 @@ async def apply_plan(
         lease: no write may be sent any more).
     :raises BolnaAuthError: the API key was refused (the batch stops; results so far are reported).
     """
-    if concurrency < 1:
-        raise ValueError("concurrency must be >= 1")
+    if concurrency is not None and concurrency < 1:
+        raise ValueError("concurrency must be >= 1 (or None: sized from latency)")
     results: list[ItemResult] = []
 
     def emit(result: ItemResult) -> None:
@@ -258,7 +284,12 @@ async def apply_plan(
     for item in plan.items:
         if not item.needs_api:
             emit(_offline_result(item))
-    semaphore = asyncio.Semaphore(concurrency)
+    # in flight: a fixed `concurrency`, or (None) Little's law on the budget's rate and the
+    # measured latency, 8 until the first sample
+    if concurrency is None:
+        semaphore = AdaptiveConcurrency(lambda: getattr(hook.limiter, "rate", None), initial=8, cap=ADAPTIVE_CAP)
+    else:
+        semaphore = AdaptiveConcurrency(None, initial=concurrency, minimum=concurrency, cap=concurrency)
     deprovisions = [i for i in plan.items if i.needs_api and i.action is Action.DEPROVISION]
     others = [i for i in plan.items if i.needs_api and i.action is not Action.DEPROVISION]
     listing = AccountListing(hook, [i.trunk_name for i in others if i.action is Action.CREATE])
@@ -307,7 +338,8 @@ class _Applier:
         self.listing = listing
         self.guard = guard or (lambda: None)
 
-    async def guarded(self, item: PlanItem, semaphore: asyncio.Semaphore, emit: Callable[[ItemResult], None]) -> None:
+    async def guarded(self, item: PlanItem, semaphore: AdaptiveConcurrency,
+                      emit: Callable[[ItemResult], None]) -> None:
         async with semaphore:
             started = time.monotonic()
             try:

@@ -31,7 +31,7 @@ from typing import Any
 
 from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.models import FieldError, SpecError
-from airflow_provider_bolna.provisioning.apply import Listing, abatch_hook, lookup_trunks
+from airflow_provider_bolna.provisioning.apply import Listing, abatch_hook, aclose_batch_hook, lookup_trunks
 from airflow_provider_bolna.provisioning.leases import LeaseSet, new_holder
 from airflow_provider_bolna.provisioning.mapping import MappedCustomer, RowMapper, shown_key
 from airflow_provider_bolna.provisioning.plan import Draft, Planner, hmac_key_for
@@ -103,7 +103,8 @@ async def aprovision_batch(
     started = time.monotonic()
     descriptor = _describe(batch)
     own_hook = hook is None
-    hook = hook or await abatch_hook(bolna_conn_id, options, batches=batch.get("of"))
+    hook = hook or await abatch_hook(bolna_conn_id, options, batches=batch.get("of"),
+                                     state_conn=state_conn if state_conn is not None else customers_conn)
     counter = RequestCounter()
     source = CustomerSource(customers_conn, query, statement_timeout=options.statement_timeout_seconds)
     store = StateStore(state_conn if state_conn is not None else customers_conn, options.state_table,
@@ -148,7 +149,7 @@ async def aprovision_batch(
         source.close()
         store.close()
         if own_hook:
-            await hook.aclose()
+            await aclose_batch_hook(hook)
         secrets.release()  # a process running many batches must not carry every password
     summary = batch_summary(descriptor, results, counter, plan.looked_up, started, options.max_failed_rows)
     if include_customers:

@@ -46,7 +46,7 @@ async def apply_and_record(
     plan: Plan,
     store: StateStore,
     *,
-    concurrency: int,
+    concurrency: int | None,
     deactivate_first: bool = True,
     remove_extra_numbers: bool = True,
     guard: Callable[[], None] | None = None,

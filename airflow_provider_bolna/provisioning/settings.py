@@ -189,7 +189,8 @@ class ProvisionOptions:
         table has never seen (one list call per batch, O(account size) each). Off by default: a
         name already taken is found when the API refuses it, and then adopted.
     :param remove_extra_numbers: remove numbers on a trunk that the customer row does not list.
-    :param concurrency: customers in flight at once in a batch.
+    :param concurrency: customers in flight at once in a batch; ``None``: sized from the budget's
+        rate and the measured latency (Little's law), from 10 ms to 2 s of latency without tuning.
     :param deactivate_first: deactivate a trunk before deleting it.
     :param requests_per_minute: the request budget; ``None`` = the connection's budget divided
         by ``parallel_batches``.
@@ -218,7 +219,7 @@ class ProvisionOptions:
     drift_check: bool = False
     look_before_create: bool = False
     remove_extra_numbers: bool = True
-    concurrency: int = 8
+    concurrency: int | None = None
     deactivate_first: bool = True
     requests_per_minute: float | None = None
     parallel_batches: int = 1
@@ -244,9 +245,11 @@ class ProvisionOptions:
         NameTemplate(self.name_template)
         if not _SCOPE.match(self.scope):
             raise ValueError("scope: must be 1-64 characters: letters, digits and _ . : -")
-        for name in ("concurrency", "parallel_batches", "page_size"):
+        for name in ("parallel_batches", "page_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise ValueError("concurrency must be >= 1 (or None: sized from latency)")
         if self.requests_per_minute is not None and self.requests_per_minute < 0:
             raise ValueError("requests_per_minute must be >= 0 (0 = no client-side limit)")
         if self.max_deletes < 0:
@@ -377,7 +380,8 @@ class Deployment(BaseModel):
     :param requests_per_minute: the request budget (default: the Bolna connection's).
     :param parallel_batches: batches running at once (the pool's size).
     :param max_concurrency: upper bound of a run's ``concurrency``.
-    :param default_concurrency: customers in flight per batch when a run does not say.
+    :param default_concurrency: customers in flight per batch when a run does not say (``None``:
+        sized from the budget's rate and the measured latency).
     :param max_batch_size: upper bound of a run's ``batch_size``.
     :param lock_wait_seconds: how long a batch waits for a customer another run is provisioning.
     :param statement_timeout_seconds: bound on every database statement.
@@ -544,7 +548,7 @@ class Deployment(BaseModel):
             scope=self.scope, name_template=self.name_template, dry_run=run.dry_run,
             deprovision=self.deprovision and run.deprovision is not False, drift_check=run.drift_check,
             look_before_create=run.look_before_create, remove_extra_numbers=self.remove_extra_numbers,
-            concurrency=run.concurrency or self.default_concurrency or 8, deactivate_first=self.deactivate_first,
+            concurrency=run.concurrency or self.default_concurrency, deactivate_first=self.deactivate_first,
             requests_per_minute=self.requests_per_minute, parallel_batches=self.parallel_batches,
             state_table=self.state_table, max_deletes=self.max_deletes,
             max_delete_fraction=self.max_delete_fraction, confirm_deletes=confirm,

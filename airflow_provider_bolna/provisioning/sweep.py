@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from airflow_provider_bolna import DEFAULT_CONN_ID
-from airflow_provider_bolna.provisioning.apply import abatch_hook, lookup_trunks
+from airflow_provider_bolna.provisioning.apply import abatch_hook, aclose_batch_hook, lookup_trunks
 from airflow_provider_bolna.provisioning.leases import LeaseSet, new_holder
 from airflow_provider_bolna.provisioning.mapping import MappedCustomer, customer_key
 from airflow_provider_bolna.provisioning.plan import Action, Plan, PlanItem
@@ -98,7 +98,8 @@ async def adeprovision_gone(
         if not gone:
             return BatchSummary(descriptor, dict.fromkeys(OUTCOMES, 0), dry_run=options.dry_run,
                                 seconds=round(time.monotonic() - started, 3))
-        hook = hook or await abatch_hook(bolna_conn_id, options)
+        hook = hook or await abatch_hook(bolna_conn_id, options,
+                                         state_conn=state_conn if state_conn is not None else customers_conn)
         await counter.attach(hook)
         missing = [g.trunk_name for g in gone if g.trunk_id is None]
         actual = await lookup_trunks(hook, missing) if missing else None
@@ -121,7 +122,7 @@ async def adeprovision_gone(
         source.close()
         store.close()
         if own_hook and hook is not None:
-            await hook.aclose()
+            await aclose_batch_hook(hook)
     return batch_summary(descriptor, results, counter, looked_up, started, options.max_failed_rows)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -35,11 +36,16 @@ class Counters:
         self.write_attempts = dict.fromkeys(WRITE_KINDS, 0)
         self.duplicate_names_attempted = 0
         self.total_requests = 0
+        #: epoch second -> [requests, of which 429] (a rate measured from the server's side)
+        self.per_second: defaultdict[int, list[int]] = defaultdict(lambda: [0, 0])
 
     def record(self, endpoint: str, status: int | str) -> None:
         """One finished request: ``endpoint`` like ``"GET /sip-trunks/trunks/{trunk_id}"``."""
         self.requests[endpoint][str(status)] += 1
         self.total_requests += 1
+        second = self.per_second[int(time.time())]
+        second[0] += 1
+        second[1] += status == 429
 
     def committed(self, kind: str) -> None:
         """One committed write of ``kind`` (a key of WRITE_KINDS)."""
@@ -57,4 +63,5 @@ class Counters:
             "binding_writes": dict(self.binding_writes),
             "write_attempts": dict(self.write_attempts),
             "total_requests": self.total_requests,
+            "per_second": {str(sec): list(counts) for sec, counts in sorted(self.per_second.items())},
         }

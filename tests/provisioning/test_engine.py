@@ -260,6 +260,34 @@ def test_a_batch_shares_one_rate_budget(sqlite_db: CustomerDB, bolna_api: Any) -
     assert elapsed >= 19 / 20 * 0.9  # 20 requests at 20/s: about a second, whatever the concurrency
 
 
+def test_batches_at_once_share_the_connection_budget_through_the_state_db(
+    customer_db: CustomerDB, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two batches provisioned at once (two processes on a real deployment) together send at
+    the connection's 1,200/min, not 1,200/min each; the budget row in the state DB counts them."""
+    import asyncio
+
+    from airflow_provider_bolna.provisioning import aprovision_batch
+    from airflow_provider_bolna.provisioning.budget import BudgetTable, budget_table_beside
+
+    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", sandbox.airflow_conn_json(requests_per_minute=1200))
+    customer_db.seed(40, seed=11)
+    options = ProvisionOptions(state_table=customer_db.state_table, concurrency=16)
+
+    async def both() -> list[Any]:
+        return await asyncio.gather(*(aprovision_batch(customer_db.conn_id, customer_db.query, batch, options=options)
+                                      for batch in ({"first": 1, "last": 20}, {"first": 21, "last": 40})))
+
+    started = time.monotonic()
+    summaries = asyncio.run(both())
+    elapsed = time.monotonic() - started
+    assert [s.counts["created"] for s in summaries] == [20, 20]
+    assert elapsed >= 39 / 20 * 0.9  # 40 requests at 1,200/min: two seconds, not one
+    table = BudgetTable(customer_db.conn_id, budget_table_beside(customer_db.state_table))
+    row = table.read("bolna_default/sip-trunks")
+    assert row is not None and row.granted >= 40 and row.throttled == 0
+
+
 def test_ambiguous_failures_never_duplicate(sqlite_db: CustomerDB, bolna_api: Any) -> None:
     sqlite_db.seed(60, seed=11)
     bolna_api.admin.config(drop_after_commit_rate=0.3, fail_rate=0.1, seed=11)

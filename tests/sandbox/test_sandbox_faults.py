@@ -263,13 +263,26 @@ def test_counters_reset_vs_reset(api: httpx.Client, sandbox: Any, make_trunk: An
 def test_counters_shape(sandbox: Any) -> None:
     counters = sandbox.admin.counters()
     assert set(counters) == {"requests", "faults", "trunks", "numbers", "duplicate_names_attempted",
-                             "writes", "binding_writes", "write_attempts", "total_requests"}
+                             "writes", "binding_writes", "write_attempts", "total_requests", "per_second"}
     assert set(counters["faults"]) == {"fail_before", "drop_after_commit_502", "drop_after_commit_conn",
                                        "rate_limited", "agent_rate_limited", "latency_spikes"}
     trunk_kinds = {"create_trunk", "update_trunk", "delete_trunk", "add_number", "remove_number"}
     binding_kinds = {"update_agent", "inbound_setup", "inbound_unlink"}
     assert set(counters["writes"]) == trunk_kinds and set(counters["binding_writes"]) == binding_kinds
     assert set(counters["write_attempts"]) == trunk_kinds | binding_kinds
+
+
+def test_counters_per_second_timeline(api: httpx.Client, sandbox: Any) -> None:
+    """Requests per epoch second, with the 429s among them: rates measured by the server."""
+    sandbox.admin.config(rate_limit_per_min=60)  # a bucket of one: the second request is refused
+    before = time.time()
+    statuses = [api.get(TRUNKS).status_code for _ in range(3)]
+    after = time.time()
+    timeline = sandbox.admin.counters()["per_second"]
+    assert all(int(before) <= int(second) <= int(after) for second in timeline)
+    assert [sum(c[0] for c in timeline.values()), sum(c[1] for c in timeline.values())] == [3, statuses.count(429)]
+    assert statuses.count(429) == 2
+    assert sandbox.admin.reset_counters()["per_second"] == {}
 
 
 def test_audit_clean(api: httpx.Client, sandbox: Any, make_trunk: Any) -> None:
