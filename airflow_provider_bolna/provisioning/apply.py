@@ -35,6 +35,7 @@ from typing import Any
 from airflow_provider_bolna.concurrency import AdaptiveConcurrency
 from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaError
 from airflow_provider_bolna.models import SIPTrunk
+from airflow_provider_bolna.provisioning.binder import Binder, known_number_ids
 from airflow_provider_bolna.provisioning.leases import LeaseLost
 from airflow_provider_bolna.provisioning.plan import Action, Plan, PlanItem
 from airflow_provider_bolna.provisioning.results import OUTCOMES, ItemResult, count_outcomes
@@ -257,6 +258,7 @@ async def apply_plan(
     remove_extra_numbers: bool = True,
     on_result: Callable[[ItemResult], None] | None = None,
     guard: Callable[[], None] | None = None,
+    record_switch: Callable[[str], None] | None = None,
 ) -> list[ItemResult]:
     """Carry out ``plan`` with ``hook`` (a :class:`BolnaHook`); return one result per item.
 
@@ -270,6 +272,8 @@ async def apply_plan(
     :param on_result: called with each result as soon as it is known (in the event loop).
     :param guard: called before each customer's requests; raising stops the batch (a lost writer
         lease: no write may be sent any more).
+    :param record_switch: called with each agent switched to the SIP trunk (recorded in the state
+        DB so that no later batch sends it again).
     :raises BolnaAuthError: the API key was refused (the batch stops; results so far are reported).
     """
     if concurrency is not None and concurrency < 1:
@@ -293,7 +297,7 @@ async def apply_plan(
     deprovisions = [i for i in plan.items if i.needs_api and i.action is Action.DEPROVISION]
     others = [i for i in plan.items if i.needs_api and i.action is not Action.DEPROVISION]
     listing = AccountListing(hook, [i.trunk_name for i in others if i.action is Action.CREATE])
-    apply = _Applier(hook, deactivate_first, remove_extra_numbers, listing, guard)
+    apply = _Applier(hook, deactivate_first, remove_extra_numbers, listing, guard, Binder(hook, record_switch))
     try:
         for phase in (deprovisions, others):
             # the first item of a phase goes alone: a refused key costs one request, not
@@ -331,8 +335,9 @@ class _Applier:
     """Carries out plan items on the hook (one per batch)."""
 
     def __init__(self, hook: Any, deactivate_first: bool, remove_extra_numbers: bool, listing: AccountListing,
-                 guard: Callable[[], None] | None) -> None:
+                 guard: Callable[[], None] | None, binder: Binder) -> None:
         self.hook = hook
+        self.binder = binder
         self.deactivate_first = deactivate_first
         self.remove_extra_numbers = remove_extra_numbers
         self.listing = listing
@@ -359,17 +364,30 @@ class _Applier:
             emit(result)
 
     async def apply(self, item: PlanItem) -> ItemResult:
-        hook = self.hook
         if item.action is Action.DEPROVISION:
             assert item.trunk_id is not None
-            await hook.adelete_trunk(item.trunk_id, missing_ok=True, deactivate_first=self.deactivate_first)
-            return ItemResult(item, "deprovisioned", trunk_id=item.trunk_id)
-        spec = item.customer.spec
-        assert spec is not None
+            unlinked = await self.binder.unlink_all(item, item.trunk_id)  # before the trunk goes
+            await self.hook.adelete_trunk(item.trunk_id, missing_ok=True, deactivate_first=self.deactivate_first)
+            result = ItemResult(item, "deprovisioned", trunk_id=item.trunk_id)
+            result.binding_counts = {"unlinked": unlinked} if unlinked else {}
+            return result
         if item.action is Action.CREATE:
-            return await self.create(item)
-        trunk_id = item.trunk_id
-        assert trunk_id is not None and item.existing is not None
+            result, ids = await self.create(item)
+        elif item.action is Action.UPDATE:
+            result, ids = await self.update(item)
+        else:  # the trunk is as it should be; only its bindings are not
+            outcome = {Action.ADOPT: "adopted", Action.BIND: "updated"}.get(item.action, "unchanged")
+            result = ItemResult(item, outcome, trunk_id=item.trunk_id)
+            ids = known_number_ids(item.existing.active_numbers) if item.existing is not None else {}
+        assert result.trunk_id is not None
+        bound = await self.binder.bind(item, result.trunk_id, ids)
+        result.bindings, result.binding_counts = bound.bindings, dict(bound.counts)
+        return result
+
+    async def update(self, item: PlanItem) -> tuple[ItemResult, dict[str, str | None]]:
+        hook, spec, trunk_id = self.hook, item.customer.spec, item.trunk_id
+        assert spec is not None and trunk_id is not None and item.existing is not None
+        ids = known_number_ids(item.existing.active_numbers)
         removed: list[str] = []
         for number in item.remove_numbers:
             await hook.aremove_number(trunk_id, number.id, missing_ok=True)
@@ -382,12 +400,14 @@ class _Applier:
         wanted = {n.phone_number: n for n in spec.phone_numbers}
         for phone in item.add_numbers:
             outcome = await hook.aensure_number(trunk_id, wanted[phone], known_numbers=item.existing.active_numbers)
+            if outcome.number is not None:
+                ids[outcome.number.key] = outcome.number.id
             if outcome.action == "created":
                 added.append(phone)
         return ItemResult(item, "updated", trunk_id=trunk_id, patched_fields=patched, numbers_added=added,
-                          numbers_removed=removed)
+                          numbers_removed=removed), ids
 
-    async def create(self, item: PlanItem) -> ItemResult:
+    async def create(self, item: PlanItem) -> tuple[ItemResult, dict[str, str | None]]:
         hook, spec = self.hook, item.customer.spec
         assert spec is not None
         existing = await self.listing.existing(item.trunk_name)
@@ -397,8 +417,9 @@ class _Applier:
         finally:
             self.listing.left()
         trunk = result.trunk
+        ids = known_number_ids(trunk.active_numbers)
         if result.action == "created":
-            return ItemResult(item, "created", trunk_id=trunk.id, numbers_added=list(result.numbers_added))
+            return ItemResult(item, "created", trunk_id=trunk.id, numbers_added=list(result.numbers_added)), ids
         self.listing.noticed()
         # The name was taken (by a person, another tool or run): the hook adopted the trunk and
         # patched its drift; finish the job as a planned update would.
@@ -411,7 +432,7 @@ class _Applier:
                     removed.append(number.phone_number)
         outcome = "updated" if (result.action == "updated" or removed) else "adopted"
         return ItemResult(item, outcome, trunk_id=trunk.id, patched_fields=list(result.patched_fields),
-                          numbers_added=list(result.numbers_added), numbers_removed=removed)
+                          numbers_added=list(result.numbers_added), numbers_removed=removed), ids
 
 
 def _reason(exc: BaseException, item: PlanItem) -> str:

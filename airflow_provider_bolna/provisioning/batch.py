@@ -34,6 +34,7 @@ from airflow_provider_bolna.models import FieldError, SpecError
 from airflow_provider_bolna.provisioning.apply import Listing, abatch_hook, aclose_batch_hook, lookup_trunks
 from airflow_provider_bolna.provisioning.leases import LeaseSet, new_holder
 from airflow_provider_bolna.provisioning.mapping import MappedCustomer, RowMapper, shown_key
+from airflow_provider_bolna.provisioning.bindings import OUTBOUND_PROVIDER
 from airflow_provider_bolna.provisioning.plan import Draft, Planner, hmac_key_for
 from airflow_provider_bolna.provisioning.record import apply_and_record, mark_pending
 from airflow_provider_bolna.provisioning.results import ItemResult
@@ -123,6 +124,7 @@ async def aprovision_batch(
             look_before_create=options.look_before_create or options.dry_run,
             verify_before=_verify_before(options), adopt_existing=options.adopt_existing,
             skip_reason=_skip_reason(options, batch),
+            switched=_switched(store, customers) if has_state else (),
         )
         drafts = planner.prepare(customers, store.get_many(c.key for c in customers) if has_state else {})
         if not options.dry_run:
@@ -157,13 +159,26 @@ async def aprovision_batch(
     return summary
 
 
+def _switched(store: StateStore, customers: Iterable[MappedCustomer]) -> set[str]:
+    """The customers' outbound agents this scope already switched to the SIP trunk."""
+    outbound = {a for c in customers for a in c.outbound_agents}
+    return {a for a, p in store.agent_providers(outbound).items() if p == OUTBOUND_PROVIDER} if outbound else set()
+
+
 def _lease(drafts: list[Draft], planner: Planner, store: StateStore, leases: LeaseSet,
            options: ProvisionOptions) -> list[Draft]:
-    """Take the writer leases of every customer that needs a request; re-plan the leased ones
+    """Take the writer leases of every customer that needs a request (and of every outbound
+    agent to switch: once per run, whichever batch gets there first); re-plan the leased ones
     from fresh state, and leave the ones another run holds to it."""
     writing = {d.customer.trunk_name for d in drafts if _needs_writer(d)}
+    agents = {a for d in drafts if _needs_writer(d) for a in d.customer.outbound_agents} - planner.switched
     if not writing:
         return drafts
+    busy_agents = leases.acquire([f"agent:{a}" for a in sorted(agents)])  # no wait: see below
+    # an agent another batch is switching right now counts as switched (if it fails, the next
+    # run sees the agent unswitched and sends it then)
+    planner.switched |= {a for a in agents if f"agent:{a}" in busy_agents}
+    planner.switched |= _switched(store, [d.customer for d in drafts])
     busy = leases.acquire(writing, wait=options.lock_wait_seconds)
     fresh = store.get_many(d.customer.key for d in drafts if d.customer.trunk_name in writing)
     out = []

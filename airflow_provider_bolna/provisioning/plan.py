@@ -39,6 +39,7 @@ from airflow_provider_bolna.models import (
     TrunkSpec,
     number_key,
 )
+from airflow_provider_bolna.provisioning.bindings import BindingWork, plan_bindings
 from airflow_provider_bolna.provisioning.mapping import MappedCustomer
 from airflow_provider_bolna.provisioning.state import StateRow
 
@@ -53,6 +54,7 @@ class Action(str, Enum):
     ADOPT = "adopt"
     UNCHANGED = "unchanged"
     DEPROVISION = "deprovision"
+    BIND = "bind"
     SKIP = "skip"
     BUSY = "busy"
     INVALID = "invalid"
@@ -91,6 +93,7 @@ class PlanItem:
     :param record: whether the state table must be written even if no API call is made.
     :param verified: the trunk was just seen on Bolna (its row's ``verified_at`` is refreshed).
     :param fields: the fields at fault, for a failure.
+    :param bindings: numbers to (re)bind or unlink, outbound agents to switch.
     """
 
     customer: MappedCustomer
@@ -106,6 +109,7 @@ class PlanItem:
     record: bool = True
     verified: bool = False
     fields: tuple[str, ...] = ()
+    bindings: BindingWork = field(default_factory=BindingWork)
 
     @property
     def customer_id(self) -> Any:
@@ -125,12 +129,18 @@ class PlanItem:
     @property
     def needs_api(self) -> bool:
         """Whether applying this item sends requests."""
-        if self.action in (Action.CREATE, Action.UPDATE):
+        if self.action in (Action.CREATE, Action.UPDATE, Action.BIND):
             return True
-        return self.action is Action.DEPROVISION and self.trunk_id is not None
+        if self.action is Action.DEPROVISION:
+            return self.trunk_id is not None
+        return bool(self.bindings) and self.trunk_id is not None
 
     def details(self) -> str:
-        """A one-line, secret-free description of the action."""
+        """A one-line, secret-free description of the action (bindings included)."""
+        parts = [self._trunk_details(), self.bindings.describe()]
+        return "; ".join(p for p in parts if p)
+
+    def _trunk_details(self) -> str:
         spec = self.customer.spec
         if self.action is Action.CREATE and spec is not None:
             n = len(spec.phone_numbers)
@@ -150,6 +160,8 @@ class PlanItem:
             return f"delete trunk {self.trunk_id}" if self.trunk_id else "trunk already gone"
         if self.action is Action.ADOPT:
             return f"existing trunk {self.trunk_id} matches"
+        if self.action is Action.BIND:
+            return ""
         return self.reason or ""
 
 
@@ -229,6 +241,8 @@ class Planner:
         so that a trunk deleted on Bolna's side is recreated; ``None`` = no such check.
     :param adopt_existing: adopt a trunk holding a customer's name that no scope recorded.
     :param skip_reason: why churned customers outside ``deletes`` are skipped.
+    :param switched: agents this scope already switched to the SIP trunk (their outbound
+        provider is not sent again).
     """
 
     def __init__(
@@ -243,6 +257,7 @@ class Planner:
         verify_before: datetime | None = None,
         adopt_existing: bool = True,
         skip_reason: str = "churned; not among the run's planned deletes",
+        switched: Iterable[str] = (),
     ) -> None:
         self.hmac_key = hmac_key
         self.legacy_keys = tuple(legacy_keys)
@@ -253,6 +268,7 @@ class Planner:
         self.verify_before = verify_before
         self.adopt_existing = adopt_existing
         self.skip_reason = skip_reason
+        self.switched = set(switched)
 
     # ------------------------------------------------------------------ step 1
 
@@ -261,7 +277,10 @@ class Planner:
         drafts = []
         for customer in customers:
             recorded = state.get(customer.key)
-            drafts.append(self._prepare_one(customer, recorded))
+            draft = self._prepare_one(customer, recorded)
+            if draft.decided is not None:
+                draft.decided = self._bind(draft.decided, recorded)
+            drafts.append(draft)
         return drafts
 
     def _prepare_one(self, customer: MappedCustomer, recorded: StateRow | None) -> Draft:
@@ -367,8 +386,33 @@ class Planner:
             if owner is not None:
                 items.append(self._foreign(draft.customer, owner, trunk))
                 continue
-            items.append(self._diff(draft, trunk, renamed))
+            items.append(self._bind(self._diff(draft, trunk, renamed), draft.state))
         return Plan(items, looked_up)
+
+    def _bind(self, item: PlanItem, recorded: StateRow | None) -> PlanItem:
+        """Add the binding work: numbers to (re)bind or unlink, agents to switch.
+
+        Against what the state records for this very trunk; a trunk created, or adopted from
+        outside, gets every desired binding (setup replaces a mapping: harmless if current).
+        An unchanged customer whose bindings are not all recorded becomes a ``bind`` item.
+        """
+        customer = item.customer
+        if item.action is Action.DEPROVISION:
+            if recorded is not None and item.trunk_id == recorded.trunk_id:
+                item.bindings = BindingWork(unlink=[(b.get("number") or key, key, b.get("id"))
+                                                    for key, b in recorded.bindings.items() if b.get("agent")])
+            return item
+        if customer.spec is None or item.action not in (Action.CREATE, Action.UPDATE, Action.ADOPT,
+                                                        Action.UNCHANGED):
+            return item
+        ours = item.action is not Action.CREATE and recorded is not None and recorded.trunk_id == item.trunk_id
+        numbers = [(n.phone_number, n.key) for n in customer.spec.phone_numbers]
+        work = plan_bindings(numbers, customer.agents, recorded.bindings if ours and recorded else {},
+                             customer.outbound_agents, self.switched, everything=not ours)
+        item.bindings = work
+        if item.action is Action.UNCHANGED and work and item.trunk_id is not None:
+            item.action, item.record = Action.BIND, True
+        return item
 
     @staticmethod
     def _find(draft: Draft, by_name: Mapping[str, SIPTrunk], by_id: Mapping[str, SIPTrunk]) -> tuple[SIPTrunk | None, bool]:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_bolna.provisioning.apply import apply_plan
+from airflow_provider_bolna.provisioning.bindings import OUTBOUND_PROVIDER
 from airflow_provider_bolna.provisioning.plan import Action, Plan
 from airflow_provider_bolna.provisioning.results import ItemResult
 from airflow_provider_bolna.provisioning.state import StateRecord, StateStore, StateWriter
@@ -28,7 +29,8 @@ def state_record(result: ItemResult) -> StateRecord | None:
         return StateRecord(item.key, item.trunk_name, "deprovisioned", "deprovisioned", trunk_id=result.trunk_id)
     return StateRecord(item.key, item.trunk_name, "provisioned", result.outcome, trunk_id=result.trunk_id,
                        spec_hash=item.spec_hash, secret_hash=item.secret_hash,
-                       verified=item.verified or result.outcome in ("created", "updated", "adopted"))
+                       verified=item.verified or result.outcome in ("created", "updated", "adopted"),
+                       bindings=result.bindings, outbound_agents=item.customer.outbound_agents)
 
 
 def mark_pending(store: StateStore, plan: Plan) -> None:
@@ -62,8 +64,12 @@ async def apply_and_record(
         if row is not None:
             writer.put(row)
 
+    def record_switch(agent_id: str) -> None:
+        store.record_agent_provider(agent_id, OUTBOUND_PROVIDER)
+
     try:
         return await apply_plan(hook, plan, concurrency=concurrency, deactivate_first=deactivate_first,
-                                remove_extra_numbers=remove_extra_numbers, on_result=record, guard=guard)
+                                remove_extra_numbers=remove_extra_numbers, on_result=record, guard=guard,
+                                record_switch=record_switch)
     finally:
         writer.close()

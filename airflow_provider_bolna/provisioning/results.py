@@ -29,6 +29,9 @@ class ItemResult:
     :param numbers_removed: numbers removed.
     :param seconds: time spent on it.
     :param fields: the fields at fault, for a failure.
+    :param bindings: per number key ``{"number", "id", "agent"}`` after this run (``None``:
+        nothing new to record).
+    :param binding_counts: ``bound``, ``rebound``, ``unchanged``, ``unlinked``, ``switched``.
     """
 
     item: PlanItem
@@ -40,6 +43,8 @@ class ItemResult:
     numbers_removed: list[str] = field(default_factory=list)
     seconds: float = 0.0
     fields: tuple[str, ...] = ()
+    bindings: dict[str, dict[str, Any]] | None = None
+    binding_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def customer_id(self) -> Any:

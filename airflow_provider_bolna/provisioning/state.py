@@ -25,6 +25,10 @@ column                   meaning
 ``error_fields``         the fields at fault, comma-separated (``NULL`` on success)
 ``run_id``               the Airflow run (or other caller) that wrote the row last
 ``verified_at``          last time the trunk was seen on Bolna (self-healing checks)
+``bindings``             JSON: per number (its digits) ``{"number", "id", "agent"}``: the
+                         number's Bolna id and the inbound agent it was mapped to — the
+                         record Bolna cannot be asked for
+``outbound_agents``      JSON list: the customer's outbound agents
 ``created_at``           first time the customer was recorded
 ``updated_at``           last time its row changed
 ======================== ==================================================================
@@ -45,12 +49,13 @@ next run.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import queue
 import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
@@ -73,9 +78,10 @@ DEFAULT_SCOPE = "default"
 Status = Literal["pending", "provisioned", "failed", "deprovisioned"]
 _ERROR_LIMIT = 1000
 _COLUMNS = ("scope", "customer_id", "trunk_name", "trunk_id", "spec_hash", "secret_hash", "status", "action",
-            "last_error", "error_fields", "run_id")
+            "last_error", "error_fields", "run_id", "bindings", "outbound_agents")
 #: columns added after the first layout: added in place (nullable) when missing
-_ADDED_COLUMNS = {"error_fields": "VARCHAR(255)", "run_id": "VARCHAR(250)", "verified_at": "{ts}"}
+_ADDED_COLUMNS = {"error_fields": "VARCHAR(255)", "run_id": "VARCHAR(250)", "verified_at": "{ts}",
+                  "bindings": "TEXT", "outbound_agents": "TEXT"}
 _WRITER_JOIN_SECONDS = 120.0
 
 
@@ -97,6 +103,8 @@ class StateRow:
     :param last_error: last failure reason.
     :param verified_at: last time the trunk was seen on Bolna (UTC), if ever.
     :param scope: the owning deployment.
+    :param bindings: per number key, ``{"number", "id", "agent"}`` as last recorded.
+    :param outbound_agents: the outbound agents last recorded.
     """
 
     customer_id: str
@@ -109,6 +117,8 @@ class StateRow:
     last_error: str | None = None
     verified_at: datetime | None = None
     scope: str = DEFAULT_SCOPE
+    bindings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outbound_agents: tuple[str, ...] = ()
 
     @property
     def live(self) -> bool:
@@ -124,6 +134,8 @@ class StateRecord:
     (a failure does not forget the trunk it knows, nor the last good hash).
 
     :param verified: the trunk was just seen on Bolna (sets ``verified_at``).
+    :param bindings: the numbers' bindings now (``None`` keeps the stored ones).
+    :param outbound_agents: the outbound agents now (``None`` keeps the stored ones).
     """
 
     customer_id: str
@@ -136,6 +148,8 @@ class StateRecord:
     last_error: str | None = None
     error_fields: tuple[str, ...] = ()
     verified: bool = False
+    bindings: dict[str, dict[str, Any]] | None = None
+    outbound_agents: tuple[str, ...] | None = None
 
 
 class StateStore(DbSession):
@@ -183,6 +197,8 @@ class StateStore(DbSession):
             "  error_fields VARCHAR(255),\n"
             "  run_id VARCHAR(250),\n"
             f"  verified_at {ts},\n"
+            "  bindings TEXT,\n"
+            "  outbound_agents TEXT,\n"
             f"  created_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL,\n"
             f"  updated_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL,\n"
             "  PRIMARY KEY (scope, customer_id)\n"
@@ -192,7 +208,7 @@ class StateStore(DbSession):
             f"CREATE INDEX IF NOT EXISTS {n}_trunk_id ON {t} (trunk_id)",
             f"CREATE TABLE IF NOT EXISTS {self.meta_table} (\n"
             "  scope VARCHAR(64) NOT NULL,\n"
-            "  name VARCHAR(64) NOT NULL,\n"
+            "  name VARCHAR(200) NOT NULL,\n"
             "  value TEXT NOT NULL,\n"
             "  PRIMARY KEY (scope, name)\n"
             ")",
@@ -298,6 +314,25 @@ class StateStore(DbSession):
             raise StateWriterError("the fingerprint salt could not be stored")
         return hashlib.sha256(bytes.fromhex(value)).digest()
 
+    def agent_providers(self, agent_ids: Iterable[str]) -> dict[str, str]:
+        """The telephony provider this scope recorded for each of these agents (those recorded)."""
+        names = [f"agent:{a}" for a in dict.fromkeys(agent_ids)]
+        found: dict[str, str] = {}
+        for start in range(0, len(names), IN_CHUNK):
+            chunk = names[start : start + IN_CHUNK]
+            marks = ", ".join([self.placeholder] * len(chunk))
+            for name, value in self.query(f"SELECT name, value FROM {self.meta_table} WHERE scope = {self.placeholder} "
+                                          f"AND name IN ({marks})", [self.scope, *chunk]):
+                found[str(name).removeprefix("agent:")] = str(value)
+        return found
+
+    def record_agent_provider(self, agent_id: str, provider: str, conn: Any = None) -> None:
+        """Record that ``agent_id`` now uses ``provider`` (so no run switches it again)."""
+        ph = self.placeholder
+        self.write([(f"INSERT INTO {self.meta_table} (scope, name, value) VALUES ({ph}, {ph}, {ph}) "
+                     "ON CONFLICT (scope, name) DO UPDATE SET value = excluded.value",
+                     [self.scope, f"agent:{agent_id}", provider])], conn)
+
     def _meta(self, name: str) -> str | None:
         rows = self.query(f"SELECT value FROM {self.meta_table} WHERE scope = {self.placeholder} "
                           f"AND name = {self.placeholder}", [self.scope, name])
@@ -306,7 +341,7 @@ class StateStore(DbSession):
     # ------------------------------------------------------------------ reads
 
     _SELECT = ("customer_id, trunk_name, trunk_id, spec_hash, secret_hash, status, action, last_error, "
-               "verified_at, scope")
+               "verified_at, scope, bindings, outbound_agents")
 
     def _select(self, where: str, params: Sequence[Any], *, any_scope: bool = False) -> list[StateRow]:
         if not any_scope:
@@ -315,7 +350,8 @@ class StateStore(DbSession):
         rows = self.query(f"SELECT {self._SELECT} FROM {self.table} WHERE {where}", params)
         return [
             StateRow(customer_id=str(r[0]), trunk_name=r[1], trunk_id=r[2], spec_hash=r[3], secret_hash=r[4],
-                     status=r[5], action=r[6], last_error=r[7], verified_at=_as_datetime(r[8]), scope=r[9])
+                     status=r[5], action=r[6], last_error=r[7], verified_at=_as_datetime(r[8]), scope=r[9],
+                     bindings=_json(r[10], {}), outbound_agents=tuple(_json(r[11], [])))
             for r in rows
         ]
 
@@ -395,6 +431,8 @@ class StateStore(DbSession):
             "error_fields = excluded.error_fields",
             "run_id = excluded.run_id",
             f"verified_at = COALESCE(excluded.verified_at, {n}.verified_at)",
+            f"bindings = COALESCE(excluded.bindings, {n}.bindings)",
+            f"outbound_agents = COALESCE(excluded.outbound_agents, {n}.outbound_agents)",
             "updated_at = CURRENT_TIMESTAMP",
         ]
         return (
@@ -418,8 +456,21 @@ class StateStore(DbSession):
         return (
             self.scope, record.customer_id, record.trunk_name, record.trunk_id, record.spec_hash,
             record.secret_hash, record.status, record.action, error, fields, self.run_id,
+            None if record.bindings is None else json.dumps(record.bindings, sort_keys=True),
+            None if record.outbound_agents is None else json.dumps(list(record.outbound_agents)),
             1 if record.verified else 0,
         )
+
+
+def _json(value: Any, default: Any) -> Any:
+    """A JSON column's value (``default`` when empty or not JSON of the expected kind)."""
+    if not value:
+        return default
+    try:
+        parsed = json.loads(value)
+    except (TypeError, ValueError):
+        return default
+    return parsed if isinstance(parsed, type(default)) else default
 
 
 def _as_datetime(value: Any) -> datetime | None:
