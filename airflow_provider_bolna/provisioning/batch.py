@@ -269,6 +269,8 @@ def _customer_result(result: ItemResult) -> dict[str, Any]:
         "trunk_id": result.trunk_id,
         "outcome": result.outcome,
         "numbers": [n.phone_number for n in spec.phone_numbers] if spec is not None else [],
+        "agents": ({n.phone_number: result.item.customer.agents[n.key] for n in spec.phone_numbers
+                    if n.key in result.item.customer.agents} if spec is not None else {}),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -11,7 +12,10 @@ from typing import Any
 from airflow_provider_bolna.provisioning.results import OUTCOMES, ItemResult, count_outcomes
 from airflow_provider_bolna.provisioning.plan import Action
 
-__all__ = ["BatchSummary", "RequestCounter", "batch_summary", "fmt_counts", "format_summary", "summarize"]
+#: what the binding step counts, in summary order
+BINDING_COUNTS: tuple[str, ...] = ("bound", "rebound", "unlinked", "switched")
+
+__all__ = ["BINDING_COUNTS", "BatchSummary", "RequestCounter", "batch_summary", "fmt_counts", "format_summary", "summarize"]
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,8 @@ class BatchSummary:
     :param dry_run: whether nothing was written.
     :param plan: the printable plan (dry runs only).
     :param customers: per-customer results ``{customer_id, trunk_name, trunk_id, outcome,
-        numbers}``, only when asked for (sign-ups: a handful of customers).
+        numbers, agents}``, only when asked for (sign-ups: a handful of customers).
+    :param bindings: numbers ``bound``, ``rebound`` and ``unlinked``, agents ``switched``.
     """
 
     batch: dict[str, Any]
@@ -43,6 +48,7 @@ class BatchSummary:
     dry_run: bool = False
     plan: str | None = None
     customers: list[dict[str, Any]] = field(default_factory=list)
+    bindings: dict[str, int] = field(default_factory=dict)
 
     def to_xcom(self) -> dict[str, Any]:
         """A JSON-safe dict."""
@@ -55,6 +61,9 @@ def batch_summary(
 ) -> BatchSummary:
     """Count a batch's results into a :class:`BatchSummary` (and log it)."""
     failed = [r for r in results if r.outcome == "failed"]
+    bindings: Counter[str] = Counter()
+    for r in results:
+        bindings.update(r.binding_counts)
     summary = BatchSummary(
         batch=descriptor,
         counts=count_outcomes(results),
@@ -63,6 +72,7 @@ def batch_summary(
         requests=counter.snapshot(),
         looked_up=looked_up,
         seconds=round(time.monotonic() - started, 3),
+        bindings={k: bindings[k] for k in BINDING_COUNTS if bindings.get(k)},
     )
     log.info("Batch %s done in %.1fs: %s; %d requests", descriptor, summary.seconds,
              fmt_counts(summary.counts), summary.requests.get("total", 0))
@@ -111,6 +121,7 @@ def summarize(summaries: Iterable[Mapping[str, Any] | BatchSummary], max_failed_
     """
     counts: dict[str, int] = {}
     requests: dict[str, int] = {}
+    bindings: Counter[str] = Counter()
     failed: list[dict[str, Any]] = []
     failed_total = 0
     batches = 0
@@ -127,6 +138,7 @@ def summarize(summaries: Iterable[Mapping[str, Any] | BatchSummary], max_failed_
             counts[k] = counts.get(k, 0) + int(v)
         for k, v in (data.get("requests") or {}).items():
             requests[k] = requests.get(k, 0) + int(v)
+        bindings.update({k: int(v) for k, v in (data.get("bindings") or {}).items()})
         failed_total += int(data.get("failed_total", 0))
         room = max_failed_rows - len(failed)
         if room > 0:
@@ -141,7 +153,8 @@ def summarize(summaries: Iterable[Mapping[str, Any] | BatchSummary], max_failed_
         budget = budget.to_dict()
     return {"counts": counts, "failed_total": failed_total, "failed": failed, "requests": requests,
             "batches": batches, "looked_up": looked_up, "slowest_batch_seconds": round(seconds, 3),
-            "dry_run": dry_run, "deletion_budget": dict(budget) if budget else None}
+            "dry_run": dry_run, "deletion_budget": dict(budget) if budget else None,
+            "bindings": {k: bindings[k] for k in BINDING_COUNTS if bindings.get(k)}}
 
 
 def format_summary(run: Mapping[str, Any]) -> str:
@@ -159,6 +172,9 @@ def format_summary(run: Mapping[str, Any]) -> str:
     by_method = ", ".join(f"{k} {v}" for k, v in requests.items() if k != "total")
     lines.append(f"{'requests'.ljust(width)}  {requests.get('total', 0):>8}" + (f"  ({by_method})" if by_method else ""))
     lines.append(f"{'batches'.ljust(width)}  {run.get('batches', 0):>8}")
+    bindings = run.get("bindings") or {}
+    if bindings:
+        lines.append(f"{'bindings'.ljust(width)}  " + ", ".join(f"{k} {v}" for k, v in bindings.items()))
     budget = run.get("deletion_budget") or {}
     if budget.get("enabled"):
         lines.append("")

@@ -315,7 +315,8 @@ def provision_signup_task(deployment: Deployment, settings_variable: str | None,
                           context: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Provision the sign-up customers now (create, numbers inline) and record them.
 
-    :return: ``[{"trunk_id", "expect_numbers"}]`` — the sensor's arguments, one per customer.
+    :return: ``[{"trunk_id", "expect_numbers", "expect_agents"}]`` — the sensor's arguments, one
+        per customer (``expect_agents`` only where the customer's numbers have agents).
     :raises ProvisioningFailed: a customer could not be provisioned (reason in the message).
     """
     from airflow_provider_bolna.failures import bolna_error_policy
@@ -334,4 +335,6 @@ def provision_signup_task(deployment: Deployment, settings_variable: str | None,
     if summary.failed_total or missing:
         reasons = [str(r["reason"]) for r in summary.failed] + [f"customer {c}: not returned by the query" for c in missing]
         raise ProvisioningFailed("; ".join(reasons))
-    return [{"trunk_id": c["trunk_id"], "expect_numbers": c["numbers"]} for c in summary.customers if c["trunk_id"]]
+    return [{"trunk_id": c["trunk_id"], "expect_numbers": c["numbers"],
+             **({"expect_agents": c["agents"]} if c.get("agents") else {})}
+            for c in summary.customers if c["trunk_id"]]
