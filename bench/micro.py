@@ -85,7 +85,7 @@ def masking(sizes: tuple[int, ...] = (0, 5_000, 20_000, 65_000)) -> list[dict[st
 
 
 def _sample_trunk() -> dict[str, Any]:
-    from airflow_provider_bolna.provisioning.seed import generate_customers
+    from airflow_provider_bolna.sandbox.seed import generate_customers
     from airflow_provider_bolna.sandbox.testing import SandboxServer
     from bench.naive_body import trunk_body
 
@@ -181,7 +181,7 @@ def listing_http(size: int = 100_000, code_roots: tuple[str, ...] = (), repeats:
     import subprocess
     import tempfile
 
-    from airflow_provider_bolna.provisioning.seed import generate_customers
+    from airflow_provider_bolna.sandbox.seed import generate_customers
     from airflow_provider_bolna.sandbox.store import Store
     from airflow_provider_bolna.sandbox.testing import SandboxServer
     from airflow_provider_bolna.sandbox.validation import validate_create

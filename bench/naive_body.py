@@ -2,7 +2,7 @@
 
 Standard library only: shared by the naive HttpOperator DAG and the plain httpx loop, so both
 peers send exactly the same bodies. It understands the columns produced by
-``airflow_provider_bolna.provisioning.seed`` (the benchmark data set, no invalid rows), not
+``airflow_provider_bolna.sandbox.seed`` (the benchmark data set, no invalid rows), not
 the whole column contract.
 """
 

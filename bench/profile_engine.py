@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-profile", action="store_true", help="time only (no pyinstrument)")
     args = parser.parse_args(argv)
 
-    from airflow_provider_bolna.provisioning.seed import seed_sqlite
+    from airflow_provider_bolna.sandbox.seed import seed_sqlite
     from airflow_provider_bolna.sandbox.testing import SandboxServer
 
     tmp = Path(tempfile.mkdtemp(prefix="bolna-bench-profile-"))

@@ -195,7 +195,7 @@ def write_report(results: dict[str, Any], out: Path, suffix: str = "") -> None:
       "connection `requests_per_minute` 0 = no client budget except in the rate scenario); **naive** = "
       "`bench/dags/naive_http_provision.py` via `airflow dags test` (one mapped `HttpOperator` per customer and "
       "per number, `AIRFLOW__CORE__MAX_MAP_LENGTH` raised from 1024); **loop** = `bench/loop_peer.py`, sequential "
-      "httpx, numbers inline. Same seeded customers (`provisioning.seed`, 1–3 numbers each), same sandbox "
+      "httpx, numbers inline. Same seeded customers (`sandbox.seed`, 1–3 numbers each), same sandbox "
       "process, empty account and no state table before every run.")
     w("")
 

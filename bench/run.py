@@ -33,7 +33,7 @@ REPO = BENCH.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from airflow_provider_bolna.provisioning.seed import seed_sqlite  # noqa: E402
+from airflow_provider_bolna.sandbox.seed import seed_sqlite  # noqa: E402
 from airflow_provider_bolna.sandbox.testing import SandboxServer  # noqa: E402
 from bench.measure import run_measured, steady_rate  # noqa: E402
 from bench.naive_body import numbers_of  # noqa: E402

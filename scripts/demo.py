@@ -86,7 +86,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from airflow_provider_bolna.provisioning.engine import format_summary
-    from airflow_provider_bolna.provisioning.seed import seed_sqlite
+    from airflow_provider_bolna.sandbox.seed import seed_sqlite
     from airflow_provider_bolna.sandbox.testing import SandboxServer
 
     DEMO.mkdir(exist_ok=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from airflow_provider_bolna.provisioning.seed import (
+from airflow_provider_bolna.sandbox.seed import (
     create_customers_table,
     generate_customers,
     insert_customers,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from airflow_provider_bolna.provisioning.seed import (
+from airflow_provider_bolna.sandbox.seed import (
     create_customers_table,
     generate_customers,
     insert_customers,

@@ -73,7 +73,7 @@ def seed_customers(path: Path, count: int, log_path: Path | None = None) -> Path
         if proc.returncode != 0:
             raise RuntimeError(f"seed_customers.py exited {proc.returncode}:\n{proc.stdout[-3000:]}")
     else:
-        from airflow_provider_bolna.provisioning.seed import seed_sqlite
+        from airflow_provider_bolna.sandbox.seed import seed_sqlite
 
         seed_sqlite(path, count)
         if log_path is not None:

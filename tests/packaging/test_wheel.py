@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_bolna.provisioning.seed import create_customers_table, generate_customers, insert_customers
+from airflow_provider_bolna.sandbox.seed import create_customers_table, generate_customers, insert_customers
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

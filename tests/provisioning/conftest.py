@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_bolna.provisioning.seed import (
+from airflow_provider_bolna.sandbox.seed import (
     create_customers_table,
     generate_customers,
     insert_customers,
