@@ -47,13 +47,13 @@ class CustomerDB:
         """The customer query the engine reads."""
         return f"SELECT * FROM {self.table}"
 
-    def seed(self, count: int, invalid: int = 0, seed: int = 0, start_id: int = 1) -> int:
-        """Create the table if needed and insert generated customers."""
+    def seed(self, count: int, invalid: int = 0, seed: int = 0, start_id: int = 1, agents: int = 0) -> int:
+        """Create the table if needed and insert generated customers (bound to ``agents`` agents)."""
         conn = self.connect()
         try:
             create_customers_table(conn, self.table)
-            return insert_customers(conn, generate_customers(count, invalid, seed, start_id), self.table,
-                                    placeholder=self.placeholder)
+            return insert_customers(conn, generate_customers(count, invalid, seed, start_id, agents=agents),
+                                    self.table, placeholder=self.placeholder)
         finally:
             conn.close()
 
