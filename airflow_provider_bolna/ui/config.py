@@ -17,17 +17,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.provisioning.settings import (
-    _CONN_ID,
-    _SCOPE,
     DEFAULT_STATE_TABLE,
-    TABLE_NAME,
     SettingsError,
+    check_conn_id,
+    check_scope,
+    check_table_name,
 )
 
 __all__ = ["CONFIG_KEY", "CONFIG_SECTION", "UIDeployment", "parse_ui_deployments", "ui_deployments"]
@@ -37,6 +37,16 @@ CONFIG_KEY = "ui_deployments"
 _SOURCE = f"[{CONFIG_SECTION}] {CONFIG_KEY}"
 #: Airflow's DAG id rule (``airflow.utils.helpers.KEY_REGEX``), at most 250 characters.
 _DAG_ID = re.compile(r"^[\w.-]{1,250}$")
+
+
+def _check_dag_id(value: str) -> str:
+    if not _DAG_ID.match(value):
+        raise ValueError("must be a DAG id (letters, digits, _ . -; at most 250 characters)")
+    return value
+
+
+DagId = Annotated[str, AfterValidator(_check_dag_id)]
+ConnId = Annotated[str, AfterValidator(check_conn_id)]
 
 
 class UIDeployment(BaseModel):
@@ -54,40 +64,12 @@ class UIDeployment(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    dag_id: str
-    scope: str
-    state_conn_id: str
-    state_table: str = DEFAULT_STATE_TABLE
-    bolna_conn_id: str = DEFAULT_CONN_ID
-    signup_dag_id: str | None = None
-
-    @field_validator("dag_id", "signup_dag_id")
-    @classmethod
-    def _dag_id(cls, value: str | None) -> str | None:
-        if value is not None and not _DAG_ID.match(value):
-            raise ValueError("must be a DAG id (letters, digits, _ . -; at most 250 characters)")
-        return value
-
-    @field_validator("scope")
-    @classmethod
-    def _scope(cls, value: str) -> str:
-        if not _SCOPE.match(value):
-            raise ValueError("must be 1-64 characters: letters, digits and _ . : - (starting with a letter or digit)")
-        return value
-
-    @field_validator("state_conn_id", "bolna_conn_id")
-    @classmethod
-    def _conn_id(cls, value: str) -> str:
-        if not _CONN_ID.match(value):
-            raise ValueError("must be an Airflow connection id (letters, digits, _ . -)")
-        return value
-
-    @field_validator("state_table")
-    @classmethod
-    def _table(cls, value: str) -> str:
-        if not TABLE_NAME.match(value):
-            raise ValueError("must be a plain table name, optionally schema-qualified (schema.table)")
-        return value
+    dag_id: DagId
+    scope: Annotated[str, AfterValidator(check_scope)]
+    state_conn_id: ConnId
+    state_table: Annotated[str, AfterValidator(check_table_name)] = DEFAULT_STATE_TABLE
+    bolna_conn_id: ConnId = DEFAULT_CONN_ID
+    signup_dag_id: DagId | None = None
 
     @property
     def dag_ids(self) -> tuple[str, ...]:
