@@ -199,7 +199,8 @@ def deployment_page(request: Request, d: DeploymentDep, user: GetUserDep, sessio
     run_map = find_runs(session, d.dag_ids, [r.run_id for r in failed.rows]) if failed else {}
     return _render(request, "deployment.html", title=f"Scope {d.scope}", nav=readable(user, configured, session),
                    current=d.scope, d=d, runs=runs, totals=totals, failed=failed, error=error, plan=plan,
-                   may_read_plan=may_read_plan, look_back=PLAN_LOOK_BACK, run_of=run_map.get)
+                   may_read_plan=may_read_plan, look_back=PLAN_LOOK_BACK, run_of=run_map.get,
+                   dashboard=_dashboard(d))
 
 
 def customers_page(request: Request, d: DeploymentDep, user: GetUserDep, session: SessionDep,
