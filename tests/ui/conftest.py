@@ -104,15 +104,20 @@ class StateTable:
             store.upsert(records)
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        import sqlite3
+        return sqlite_rows(self.path, sql, params)
 
-        conn = sqlite3.connect(self.path)
-        try:
-            rows = conn.execute(sql, params).fetchall()
-            conn.commit()
-            return rows
-        finally:
-            conn.close()
+
+def sqlite_rows(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run one statement on a SQLite file, commit, return its rows."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(sql, params).fetchall()
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import pytest
 
 from airflow_provider_bolna.provisioning.seed import create_customers_table, generate_customers, insert_customers
-from tests.ui.conftest import BULK, READ_PLAN, SIGNUP, Auth
+from tests.ui.conftest import BULK, READ_PLAN, SIGNUP, Auth, sqlite_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -56,13 +56,7 @@ def ui(auth: Auth, customers: Path, sandbox: Any, monkeypatch: pytest.MonkeyPatc
 
 
 def _sql(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        rows = conn.execute(sql).fetchall()
-        conn.commit()
-        return rows
-    finally:
-        conn.close()
+    return sqlite_rows(path, sql)
 
 
 def _bulk(airflow_cli: Any, settings: dict[str, Any], **conf: Any) -> Any:

@@ -4,10 +4,10 @@ bounded, read-only — on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from airflow_provider_bolna.ui.state_view import (
     describe_db_error,
     parse_bindings,
 )
+from tests.ui.conftest import sqlite_rows
 
 STATUSES = ("provisioned", "failed", "pending", "deprovisioned")
 
@@ -54,16 +55,7 @@ def sqlite_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Table:
     path = tmp_path / "state.db"
     monkeypatch.setenv("AIRFLOW_CONN_UI_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(path)}))
 
-    def sql(statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        conn = sqlite3.connect(path)
-        try:
-            rows = conn.execute(statement, params).fetchall()
-            conn.commit()
-            return rows
-        finally:
-            conn.close()
-
-    return Table("ui_sqlite", "bolna_provisioning_state", sql)
+    return Table("ui_sqlite", "bolna_provisioning_state", partial(sqlite_rows, path))
 
 
 @pytest.fixture
