@@ -172,6 +172,8 @@ def test_the_search_finds_a_customer_with_its_trunk_link(client: Any, auth: Auth
     assert "Last action created" in shown and "By the run manual__2026-01-01T00:00:00+00:00" in shown
     escaped = client.get("/deployments/bolna/customer", params={"id": "5"}, headers=headers)
     assert f'href="{DASHBOARD}/sip-trunks/a%2Fb%3Fc"' in escaped.text  # the id is one path segment
+    deleted = client.get("/deployments/bolna/customer", params={"id": "4"}, headers=headers)
+    assert "TR-4" in deleted.text and "(deleted)" in deleted.text and "sip-trunks/TR-4" not in deleted.text
 
 
 def test_a_search_without_match_is_404_and_lists_from_there(client: Any, auth: Auth, state: StateTable) -> None:
