@@ -25,7 +25,8 @@ from airflow_provider_bolna.provisioning.state import StateRecord, StateStore  #
 from airflow_provider_bolna.ui.config import UIDeployment  # noqa: E402
 
 DASHBOARD = "https://dashboard.bolna-ui-test.example"
-BULK, SIGNUP, OTHER = "bolna_bulk_provision", "bolna_customer_signup", "other_bulk"
+#: DAG ids of the test deployments: no other test runs them (the metadata DB is the session's)
+BULK, SIGNUP, OTHER = "ui_bulk", "ui_signup", "ui_other_bulk"
 DEPLOYMENTS = [
     UIDeployment(dag_id=BULK, signup_dag_id=SIGNUP, scope="bolna", state_conn_id="ui_state",
                  bolna_conn_id="ui_bolna"),

@@ -20,11 +20,13 @@ from urllib.parse import quote
 import pytest
 
 from airflow_provider_bolna.provisioning.seed import create_customers_table, generate_customers, insert_customers
-from tests.ui.conftest import BULK, READ_PLAN, SIGNUP, Auth, sqlite_rows
+from tests.ui.conftest import READ_PLAN, Auth, sqlite_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DASHBOARD = "https://dashboard.bolna-ui-runs.example"
+#: the repository's DAGs (dags/), run with ``airflow dags test``
+BULK, SIGNUP = "bolna_bulk_provision", "bolna_customer_signup"
 
 
 @pytest.fixture
