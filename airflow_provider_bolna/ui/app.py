@@ -29,15 +29,15 @@ from importlib.resources import files
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.common.db.common import SessionDep
+from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from airflow.api_fastapi.app import get_auth_manager
-from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-from airflow.api_fastapi.common.db.common import SessionDep
-from airflow.api_fastapi.core_api.security import GetUserDep
 from airflow_provider_bolna.links import DEFAULT_DASHBOARD_URL, dashboard_url_of, trunk_url
 from airflow_provider_bolna.provisioning.settings import ProvisionOptions, SettingsError
 from airflow_provider_bolna.ui.access import can_read, readable
@@ -154,7 +154,7 @@ def _state_error(deployment: UIDeployment, exc: Exception) -> str:
     if type(exc).__name__ == "AirflowNotFoundException":
         return f"the connection {deployment.state_conn_id!r} is not defined"
     log.warning("Reading the state table %s of scope %r failed", deployment.state_table, deployment.scope,
-                exc_info=True)
+                exc_info=exc)
     return describe_db_error(exc, UI_STATEMENT_TIMEOUT)
 
 

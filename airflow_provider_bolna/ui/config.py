@@ -91,8 +91,8 @@ def parse_ui_deployments(raw: str | Sequence[Any] | None) -> list[UIDeployment]:
         try:
             raw = json.loads(raw)
         except ValueError as exc:
-            raise SettingsError([("", f"is not valid JSON (line {getattr(exc, 'lineno', '?')}, column "
-                                      f"{getattr(exc, 'colno', '?')})")], _SOURCE) from None
+            where = f"line {getattr(exc, 'lineno', '?')}, column {getattr(exc, 'colno', '?')}"
+            raise SettingsError([("", f"is not valid JSON ({where})")], _SOURCE) from None
     if not isinstance(raw, list):
         raise SettingsError([("", "must be a JSON list of deployment objects")], _SOURCE)
     try:
@@ -102,8 +102,8 @@ def parse_ui_deployments(raw: str | Sequence[Any] | None) -> list[UIDeployment]:
     seen: dict[str, int] = {}
     for index, deployment in enumerate(deployments):
         if deployment.scope in seen:
-            raise SettingsError([(f"{CONFIG_KEY}.{index}.scope", f"is the scope of entry {seen[deployment.scope]} "
-                                                                  "too (each scope once)")], _SOURCE)
+            why = f"is the scope of entry {seen[deployment.scope]} too (each scope once)"
+            raise SettingsError([(f"{CONFIG_KEY}.{index}.scope", why)], _SOURCE)
         seen[deployment.scope] = index
     return deployments
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from airflow.models.dagrun import DagRun
+from airflow.models.xcom import XComModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from airflow.models.dagrun import DagRun
-from airflow.models.xcom import XComModel
 from airflow_provider_bolna.provisioning.db import IN_CHUNK
 from airflow_provider_bolna.provisioning.run import DeletionBudget
 from airflow_provider_bolna.provisioning.tasks import BUDGET_XCOM_KEY, GONE_XCOM_KEY

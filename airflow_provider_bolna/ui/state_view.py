@@ -37,8 +37,8 @@ __all__ = [
     "Binding",
     "CustomerState",
     "Page",
-    "StateView",
     "StateUnavailable",
+    "StateView",
     "describe_db_error",
     "parse_bindings",
 ]

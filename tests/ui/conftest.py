@@ -21,8 +21,8 @@ import pytest
 
 os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "bolna-ui-tests-jwt-secret-0123456789abcdef-0123456789abcdef-0123456789abcdef")
 
-from airflow_provider_bolna.provisioning.state import StateRecord, StateStore  # noqa: E402
-from airflow_provider_bolna.ui.config import UIDeployment  # noqa: E402
+from airflow_provider_bolna.provisioning.state import StateRecord, StateStore
+from airflow_provider_bolna.ui.config import UIDeployment
 
 DASHBOARD = "https://dashboard.bolna-ui-test.example"
 #: DAG ids of the test deployments: no other test runs them (the metadata DB is the session's)

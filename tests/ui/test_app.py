@@ -146,13 +146,13 @@ def test_totals_count_this_scope_by_status(client: Any, auth: Auth, state: State
     assert counts == {**{s: expected.get(s, 0) for s in ("provisioned", "failed", "pending", "deprovisioned")}, "all": 5}
     index = client.get("/", headers=reader(auth))
     assert re.search(r'data-testid="deployment-bolna">.*?<td class="num">2</td><td class="num">1</td>'
-                     r'<td class="num">1</td><td class="num">1</td>', index.text, re.S)
+                     r'<td class="num">1</td><td class="num">1</td>', index.text, re.DOTALL)
 
 
 def test_failed_customers_show_the_field_at_fault_and_the_reason(client: Any, auth: Auth, state: StateTable) -> None:
     seed(state)
     page = client.get("/deployments/bolna", headers=reader(auth))
-    row = re.search(r'<tr data-testid="failed-2">(.*?)</tr>', page.text, re.S)
+    row = re.search(r'<tr data-testid="failed-2">(.*?)</tr>', page.text, re.DOTALL)
     assert row, page.text
     assert '<span class="field">gateways</span>' in row.group(1)
     assert "customer 2: gateways.0.port: must be &lt;= 65535" in row.group(1)

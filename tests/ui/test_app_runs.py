@@ -19,7 +19,11 @@ from urllib.parse import quote
 
 import pytest
 
-from airflow_provider_bolna.provisioning.seed import create_customers_table, generate_customers, insert_customers
+from airflow_provider_bolna.provisioning.seed import (
+    create_customers_table,
+    generate_customers,
+    insert_customers,
+)
 from tests.ui.conftest import READ_PLAN, Auth, sqlite_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -77,7 +81,7 @@ def _latest_run_id() -> str:
 def _deletions(ui: Any) -> dict[str, str]:
     page = ui.get("/deployments/bolna/deletions")
     assert page.status_code == 200, page.text
-    rows = re.findall(r'<tr data-testid="deletion-(\d+)">(.*?)</tr>', page.text, re.S)
+    rows = re.findall(r'<tr data-testid="deletion-(\d+)">(.*?)</tr>', page.text, re.DOTALL)
     return {key: re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip() for key, html in rows}
 
 
@@ -94,12 +98,12 @@ def test_runs_failures_and_the_plans_deletions(ui: Any, customers: Path, airflow
                                     "GROUP BY status"))
     assert total["provisioned"] == recorded["provisioned"] == 18 and total["failed"] == recorded["failed"] == 2
     run_href = f'/dags/{BULK}/runs/{quote(first_run, safe="")}'
-    assert re.search(rf'data-testid="last-run-{BULK}">.*?href="{re.escape(run_href)}"', page.text, re.S)
+    assert re.search(rf'data-testid="last-run-{BULK}">.*?href="{re.escape(run_href)}"', page.text, re.DOTALL)
     failed = dict(_sql(customers, "SELECT customer_id, error_fields FROM bolna_provisioning_state "
                                   "WHERE status = 'failed'"))
     assert sorted(failed) == ["16", "6"]
     for key, fields in failed.items():
-        row = re.search(rf'<tr data-testid="failed-{key}">(.*?)</tr>', page.text, re.S)
+        row = re.search(rf'<tr data-testid="failed-{key}">(.*?)</tr>', page.text, re.DOTALL)
         assert row, page.text
         for field in fields.split(","):
             assert f'<span class="field">{field}</span>' in row.group(1)

@@ -59,9 +59,8 @@ def test_the_base_url_prefixes_the_nav_link(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.fixture(scope="module")
 def api_server(airflow_cli: Any) -> Any:
     """Airflow's own API server app (core: public API, UI, auth manager, plugins), in-process."""
-    from fastapi.testclient import TestClient
-
     from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
 
     with TestClient(create_app(apps="core")) as http:
         yield http
