@@ -18,16 +18,12 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import TaskInstanceKey
 
 __all__ = [
-    "DEFAULT_DASHBOARD_URL",
     "TRUNK_ID_XCOM_KEY",
     "TRUNK_URL_XCOM_KEY",
     "BolnaSIPTrunkLink",
     "dashboard_url_of",
     "trunk_url",
 ]
-
-#: Bolna's dashboard, unless the Bolna connection's extra ``dashboard_url`` says otherwise.
-DEFAULT_DASHBOARD_URL = "https://platform.bolna.ai"
 
 #: XCom key holding the dashboard URL of the trunk a task works on.
 TRUNK_URL_XCOM_KEY = "bolna_trunk_url"
@@ -56,13 +52,15 @@ def trunk_url(dashboard_url: str, trunk_id: str) -> str:
 
 
 def dashboard_url_of(extra: Mapping[str, Any] | None) -> str:
-    """The dashboard root a Bolna connection's extras name (``dashboard_url``), else the default.
+    """The dashboard root a Bolna connection's extras name (``dashboard_url``), else Bolna's.
 
     Only an ``http(s)://`` URL is taken: the value ends up in an ``href``, and a ``javascript:``
     URL there would run in whoever clicks it.
 
     :param extra: the connection's ``extra_dejson``.
     """
+    from airflow_provider_bolna.hooks.bolna import DEFAULT_DASHBOARD_URL
+
     extra = extra or {}
     value = extra.get("dashboard_url") or extra.get("extra__bolna__dashboard_url")
     if isinstance(value, str) and urlsplit(value.strip()).scheme in ("http", "https"):

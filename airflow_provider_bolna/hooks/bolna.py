@@ -41,7 +41,6 @@ from airflow_provider_bolna.exceptions import (
     BolnaValidationError,
     error_for_status,
 )
-from airflow_provider_bolna.links import DEFAULT_DASHBOARD_URL, trunk_url
 from airflow_provider_bolna.models import (
     ErrorBody,
     MessageResponse,
@@ -64,6 +63,7 @@ TrunkAction = Literal["created", "adopted", "updated", "unchanged"]
 NumberAction = Literal["created", "unchanged"]
 
 DEFAULT_BASE_URL = "https://api.bolna.ai"
+DEFAULT_DASHBOARD_URL = "https://platform.bolna.ai"
 TRUNKS = "/sip-trunks/trunks"
 #: Errors from which nothing reached the server: safe to resend any request.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -446,6 +446,8 @@ class BolnaHook(BaseHook):
 
     def trunk_url(self, trunk_id: str) -> str:
         """The trunk's page in Bolna's dashboard."""
+        from airflow_provider_bolna.links import trunk_url
+
         return trunk_url(self.settings.dashboard_url, trunk_id)
 
     # ------------------------------------------------------------------ endpoint descriptions

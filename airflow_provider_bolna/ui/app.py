@@ -38,7 +38,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from airflow_provider_bolna.links import DEFAULT_DASHBOARD_URL, dashboard_url_of, trunk_url
+from airflow_provider_bolna.links import dashboard_url_of, trunk_url
 from airflow_provider_bolna.provisioning.settings import ProvisionOptions, SettingsError
 from airflow_provider_bolna.ui.access import can_read, readable
 from airflow_provider_bolna.ui.config import UIDeployment, ui_deployments
@@ -141,10 +141,11 @@ def _dashboard(deployment: UIDeployment) -> Callable[[str], str]:
     from airflow.providers.common.compat.sdk import BaseHook
 
     try:
-        base = dashboard_url_of(BaseHook.get_connection(deployment.bolna_conn_id).extra_dejson)
+        extra = BaseHook.get_connection(deployment.bolna_conn_id).extra_dejson
     except Exception:  # noqa: BLE001 - a missing connection only costs the custom dashboard root
-        log.info("Bolna connection %r not found: trunk links use %s", deployment.bolna_conn_id, DEFAULT_DASHBOARD_URL)
-        base = DEFAULT_DASHBOARD_URL
+        log.info("Bolna connection %r not found: trunk links use Bolna's dashboard", deployment.bolna_conn_id)
+        extra = None
+    base = dashboard_url_of(extra)
     return partial(trunk_url, base)
 
 
