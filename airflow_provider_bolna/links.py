@@ -8,22 +8,14 @@ there while the task waits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
 
 from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import TaskInstanceKey
 
-__all__ = [
-    "TRUNK_ID_XCOM_KEY",
-    "TRUNK_URL_XCOM_KEY",
-    "BolnaSIPTrunkLink",
-    "dashboard_url_of",
-    "trunk_url",
-]
+__all__ = ["TRUNK_ID_XCOM_KEY", "TRUNK_URL_XCOM_KEY", "BolnaSIPTrunkLink"]
 
 #: XCom key holding the dashboard URL of the trunk a task works on.
 TRUNK_URL_XCOM_KEY = "bolna_trunk_url"
@@ -40,29 +32,3 @@ class BolnaSIPTrunkLink(BaseOperatorLink):
         """The URL the task pushed to XCom ``bolna_trunk_url``, or ``""`` when it has none yet."""
         url = XCom.get_value(key=TRUNK_URL_XCOM_KEY, ti_key=ti_key)
         return url if isinstance(url, str) else ""
-
-
-def trunk_url(dashboard_url: str, trunk_id: str) -> str:
-    """The trunk's page in Bolna's dashboard (the id is path-escaped: ``a/b`` → ``a%2Fb``).
-
-    :param dashboard_url: the dashboard root, e.g. ``https://platform.bolna.ai``.
-    :param trunk_id: Bolna's trunk id.
-    """
-    return f"{dashboard_url.rstrip('/')}/sip-trunks/{quote(trunk_id, safe='')}"
-
-
-def dashboard_url_of(extra: Mapping[str, Any] | None) -> str:
-    """The dashboard root a Bolna connection's extras name (``dashboard_url``), else Bolna's.
-
-    Only an ``http(s)://`` URL is taken: the value ends up in an ``href``, and a ``javascript:``
-    URL there would run in whoever clicks it.
-
-    :param extra: the connection's ``extra_dejson``.
-    """
-    from airflow_provider_bolna.hooks.bolna import DEFAULT_DASHBOARD_URL
-
-    extra = extra or {}
-    value = extra.get("dashboard_url") or extra.get("extra__bolna__dashboard_url")
-    if isinstance(value, str) and urlsplit(value.strip()).scheme in ("http", "https"):
-        return value.strip().rstrip("/")
-    return DEFAULT_DASHBOARD_URL

@@ -446,7 +446,7 @@ class BolnaHook(BaseHook):
 
     def trunk_url(self, trunk_id: str) -> str:
         """The trunk's page in Bolna's dashboard."""
-        from airflow_provider_bolna.links import trunk_url
+        from airflow_provider_bolna.dashboard import trunk_url
 
         return trunk_url(self.settings.dashboard_url, trunk_id)
 

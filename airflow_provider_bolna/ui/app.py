@@ -38,7 +38,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from airflow_provider_bolna.links import dashboard_url_of, trunk_url
+from airflow_provider_bolna.dashboard import dashboard_url_of, trunk_url
 from airflow_provider_bolna.provisioning.settings import ProvisionOptions, SettingsError
 from airflow_provider_bolna.ui.access import can_read, readable
 from airflow_provider_bolna.ui.config import UIDeployment, ui_deployments
