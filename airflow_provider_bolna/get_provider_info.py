@@ -12,7 +12,8 @@ PACKAGE = "airflow_provider_bolna"
 
 
 def get_provider_info() -> dict[str, Any]:
-    """Describe the provider: its hook, connection type and form, operators, sensor, trigger, link."""
+    """Describe the provider: its hook, connection type and form, operators, sensor, trigger, link, and
+    the ``[bolna]`` configuration section (the provisioning page's deployments)."""
     from airflow_provider_bolna import __version__
 
     return {
@@ -39,6 +40,26 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [{"integration-name": "Bolna", "python-modules": [f"{PACKAGE}.sensors.sip_trunk"]}],
         "triggers": [{"integration-name": "Bolna", "python-modules": [f"{PACKAGE}.triggers.sip_trunk"]}],
         "extra-links": [f"{PACKAGE}.links.BolnaSIPTrunkLink"],
+        "config": {
+            "bolna": {
+                "description": "The Bolna provider's Airflow-wide settings.",
+                "options": {
+                    "ui_deployments": {
+                        "description": "The deployments the 'Bolna provisioning' page (the provider's plugin, "
+                        "under /bolna/ on the API server) shows: a JSON list of objects with dag_id (the bulk "
+                        "DAG), scope, state_conn_id, state_table and, optionally, bolna_conn_id and "
+                        "signup_dag_id. A user sees a deployment only if they may read its DAGs. Empty: the "
+                        "page shows nothing. See docs/ui.md.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": '[{"dag_id": "bolna_bulk_provision", "signup_dag_id": "bolna_customer_signup", '
+                        '"scope": "bolna", "state_conn_id": "bolna_customers", '
+                        '"state_table": "bolna_provisioning_state"}]',
+                        "default": "",
+                    }
+                },
+            }
+        },
         "connection-types": [
             {
                 "connection-type": "bolna",

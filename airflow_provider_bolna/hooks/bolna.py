@@ -79,7 +79,9 @@ class BolnaHook(BolnaBaseHook):
 
     def trunk_url(self, trunk_id: str) -> str:
         """The trunk's page in Bolna's dashboard."""
-        return f"{self.settings.dashboard_url}/sip-trunks/{quote(trunk_id, safe='')}"
+        from airflow_provider_bolna.dashboard import trunk_url
+
+        return trunk_url(self.settings.dashboard_url, trunk_id)
 
     # ------------------------------------------------------------------ endpoints (sync)
 

@@ -49,6 +49,9 @@ __all__ = [
     "RunOptions",
     "SettingsError",
     "TABLE_NAME",
+    "check_conn_id",
+    "check_scope",
+    "check_table_name",
     "check_trunk_name",
 ]
 
@@ -155,6 +158,30 @@ class NameTemplate:
 
     def __hash__(self) -> int:
         return hash(self.template)
+
+
+def check_scope(value: str) -> str:
+    """``value`` if it can be a deployment's scope. :raises ValueError: why not."""
+    if not _SCOPE.match(value):
+        raise ValueError("must be 1-64 characters: letters, digits and _ . : - (starting with a letter or digit)")
+    return value
+
+
+def check_conn_id(value: str) -> str:
+    """``value`` if it can be an Airflow connection id. :raises ValueError: why not."""
+    if not _CONN_ID.match(value):
+        raise ValueError("must be an Airflow connection id (letters, digits, _ . -)")
+    return value
+
+
+def check_table_name(value: str) -> str:
+    """``value`` if it is a plain, optionally schema-qualified table name (it is put in SQL).
+
+    :raises ValueError: why not.
+    """
+    if not TABLE_NAME.match(value):
+        raise ValueError("must be a plain table name, optionally schema-qualified (schema.table)")
+    return value
 
 
 def check_trunk_name(name: str) -> str | None:
@@ -421,23 +448,17 @@ class Deployment(BaseModel):
     @field_validator("scope")
     @classmethod
     def _scope(cls, value: str) -> str:
-        if not _SCOPE.match(value):
-            raise ValueError("must be 1-64 characters: letters, digits and _ . : - (starting with a letter or digit)")
-        return value
+        return check_scope(value)
 
     @field_validator("customers_conn_id", "bolna_conn_id", "state_conn_id")
     @classmethod
     def _conn_id(cls, value: str | None) -> str | None:
-        if value is not None and not _CONN_ID.match(value):
-            raise ValueError("must be an Airflow connection id (letters, digits, _ . -)")
-        return value
+        return None if value is None else check_conn_id(value)
 
     @field_validator("state_table")
     @classmethod
     def _table(cls, value: str) -> str:
-        if not TABLE_NAME.match(value):
-            raise ValueError("must be a plain table name, optionally schema-qualified (schema.table)")
-        return value
+        return check_table_name(value)
 
     @field_validator("name_template")
     @classmethod

@@ -204,6 +204,9 @@ class StateStore(DbSession):
             "  PRIMARY KEY (scope, customer_id)\n"
             ")",
             f"CREATE INDEX IF NOT EXISTS {n}_scope_status ON {t} (scope, status)",
+            # the provisioning page lists one status in key order, page by page (keyset): without
+            # customer_id in the index, each page of e.g. 100k failed rows would sort them all
+            f"CREATE INDEX IF NOT EXISTS {n}_scope_status_key ON {t} (scope, status, customer_id)",
             f"CREATE INDEX IF NOT EXISTS {n}_trunk_name ON {t} (trunk_name)",
             f"CREATE INDEX IF NOT EXISTS {n}_trunk_id ON {t} (trunk_id)",
             f"CREATE TABLE IF NOT EXISTS {self.meta_table} (\n"

@@ -81,10 +81,16 @@ def seed_customers(path: Path, count: int, log_path: Path | None = None) -> Path
     return path
 
 
+#: The provisioning page's deployments (``[bolna] ui_deployments``): the repository's DAGs.
+UI_DEPLOYMENTS = [{"dag_id": "bolna_bulk_provision", "signup_dag_id": "bolna_customer_signup", "scope": "bolna",
+                   "state_conn_id": "bolna_customers", "state_table": "bolna_provisioning_state"}]
+
+
 def airflow_env(sandbox: Any, customers_db: Path | None) -> dict[str, str]:
-    """Connections and bundles every Airflow service gets."""
+    """Connections, bundles and the provisioning page's deployments every Airflow service gets."""
     env = {
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(dag_bundles()),
+        "AIRFLOW__BOLNA__UI_DEPLOYMENTS": json.dumps(UI_DEPLOYMENTS),
         "AIRFLOW_CONN_BOLNA_DEFAULT": bolna_conn_json(sandbox),
         # example_bolna_sip_trunk reads the carrier's SIP password from this connection
         "AIRFLOW_CONN_BOLNA_EXAMPLE_CARRIER": json.dumps({"conn_type": "generic", "password": "e2e-sip-secret"}),

@@ -54,7 +54,8 @@ def test_the_wheel_holds_what_a_user_needs_and_not_the_tests(wheel: Path) -> Non
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ("airflow_provider_bolna/py.typed", "airflow_provider_bolna/dags/__init__.py",
                    "airflow_provider_bolna/dags/bulk.py", "airflow_provider_bolna/sandbox/app.py",
-                   "airflow_provider_bolna/get_provider_info.py"):
+                   "airflow_provider_bolna/get_provider_info.py", "airflow_provider_bolna/ui/plugin.py",
+                   "airflow_provider_bolna/ui/templates/base.html", "airflow_provider_bolna/ui/static/bolna.css"):
         assert needed in names, needed
     assert not [n for n in names if n.startswith(("tests/", "bench/", "dags/", "scripts/"))]
     metadata = next(n for n in names if n.endswith("METADATA"))
