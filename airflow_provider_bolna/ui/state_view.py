@@ -241,7 +241,8 @@ class StateView:
 def parse_bindings(raw: Any) -> tuple[tuple[Binding, ...] | None, str | None, bool]:
     """A stored bindings value as numbers and agents: ``(bindings, unreadable text, truncated)``.
 
-    Takes what a JSON column may hold: ``{"+91...": "agent-id"}``, ``{"+91...": {"agent_id": ...}}``,
+    Takes what a JSON column may hold: the state table's own ``{digits: {"number", "id", "agent"}}``,
+    ``{"+91...": "agent-id"}``, ``{"+91...": {"agent_id": ...}}``,
     ``[{"phone_number"|"number": ..., "agent_id"|"agent": ...}]``, ``["+91...", ...]`` (numbers
     only), or a comma-separated text of numbers. Anything else is returned as text (escaped on the
     page like every other value).
@@ -264,7 +265,9 @@ def parse_bindings(raw: Any) -> tuple[tuple[Binding, ...] | None, str | None, bo
             return None, text[:2000], False
     items: list[Binding] = []
     if isinstance(value, dict):
-        items = [Binding(str(number), _agent(agent)) for number, agent in value.items()]
+        # the engine's own shape: {digits: {"number", "id", "agent"}}; or {number: agent}
+        items = [Binding(str(agent.get("number") or number) if isinstance(agent, dict) else str(number), _agent(agent))
+                 for number, agent in value.items()]
     elif isinstance(value, list):
         for item in value:
             if isinstance(item, dict):

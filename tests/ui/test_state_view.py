@@ -125,7 +125,7 @@ def test_failed_rows_carry_the_fields_at_fault_and_the_run(table: Table) -> None
     assert (row.status, row.error_fields, row.run_id) == ("failed", ("transport",), "run-bolna")
     assert row.last_error == "customer c0001: transport: bad"
     assert row.trunk_id == "T1" and row.updated_at is not None and row.updated_at.tzinfo is not None
-    assert row.bindings is None  # this table keeps no numbers
+    assert row.bindings == ()  # nothing bound yet (the column is NULL)
 
 
 def test_one_customer_and_many_are_read_from_this_scope_only(table: Table) -> None:
@@ -276,3 +276,13 @@ def test_other_database_errors_show_their_kind_only() -> None:
                          'failed for user "bolna"')
     text = describe_db_error(error)
     assert "RuntimeError" in text and "db.internal" not in text and "bolna" not in text
+
+
+def test_the_engines_own_bindings_show_numbers_and_agents() -> None:
+    from airflow_provider_bolna.ui.state_view import parse_bindings
+
+    raw = '{"14155550100": {"number": "+14155550100", "id": "n1", "agent": "a9e1"}, ' \
+          '"14155550101": {"number": "14155550101", "id": null, "agent": null}}'
+    bindings, text, truncated = parse_bindings(raw)
+    assert text is None and not truncated
+    assert [(b.number, b.agent) for b in bindings] == [("+14155550100", "a9e1"), ("14155550101", None)]
