@@ -240,9 +240,8 @@ def test_no_secret_or_hash_is_shown(client: Any, auth: Auth, state: StateTable) 
 
 def test_a_bindings_column_shows_numbers_and_agents(client: Any, auth: Auth, state: StateTable) -> None:
     seed(state)
-    state.execute("ALTER TABLE bolna_provisioning_state ADD COLUMN bindings TEXT")
     state.execute("UPDATE bolna_provisioning_state SET bindings = ? WHERE scope = 'bolna' AND customer_id = '1'",
-                  (json.dumps({"+919876543210": "agent-sales"}),))
+                  (json.dumps({"919876543210": {"number": "+919876543210", "id": "n1", "agent": "agent-sales"}}),))
     page = client.get("/deployments/bolna/customer", params={"id": "1"}, headers=reader(auth))
     assert "+919876543210" in page.text and "agent-sales" in page.text
     without = client.get("/deployments/bolna/customer", params={"id": "3"}, headers=reader(auth))

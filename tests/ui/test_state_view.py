@@ -193,9 +193,9 @@ def test_a_layout_without_the_later_columns_reads_them_as_empty(table: Table) ->
 
 def test_a_bindings_column_is_shown_when_the_table_has_one(table: Table) -> None:
     table.fill("bolna", 2)
-    table.sql(f"ALTER TABLE {table.table} ADD COLUMN bindings TEXT")
     table.sql(f"UPDATE {table.table} SET bindings = ? WHERE customer_id = 'c0001'",
-              (json.dumps({"+911234567890": "agent-7", "+911234567891": None}),))
+              (json.dumps({"911234567890": {"number": "+911234567890", "id": "n1", "agent": "agent-7"},
+                           "911234567891": {"number": "+911234567891", "id": "n2", "agent": None}}),))
     with table.view() as view:
         one, two = view.customer("c0001"), view.customer("c0002")
     assert one is not None and one.bindings == (Binding("+911234567890", "agent-7"), Binding("+911234567891"))
