@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """``make demo``: 1,000 customers in SQLite → Bolna sandbox → ``bolna_bulk_provision`` twice.
 
-1. seed 1,000 customers (5 of them invalid) into ``.demo/customers.db``;
-2. start the Bolna sandbox with 50 ms latency (``.demo/sandbox.db``);
+1. seed 1,000 customers (5 of them invalid) into ``.demo/customers.db``, each bound to one of
+   20 Bolna voice agents (some numbers to an agent of their own, a third of the customers with
+   an outbound agent);
+2. start the Bolna sandbox with 50 ms latency (``.demo/sandbox.db``) and create the 20 agents;
 3. prepare an AIRFLOW_HOME in ``.demo/airflow`` (``airflow db migrate``, once);
 4. run ``airflow dags test bolna_bulk_provision`` with the connections in the environment
    (``AIRFLOW_CONN_BOLNA_DEFAULT`` → sandbox, ``AIRFLOW_CONN_BOLNA_CUSTOMERS`` → the SQLite file)
@@ -10,8 +12,8 @@
 5. run it again: nothing changed, so nothing is sent (zero writes, zero requests);
 6. stop the sandbox.
 
-Options: ``--count``, ``--invalid``, ``--latency-ms``, ``--rpm`` (the connection's request budget,
-default 1000/min like Bolna's), ``--keep`` (leave the sandbox running until Ctrl-C).
+Options: ``--count``, ``--invalid``, ``--agents``, ``--latency-ms``, ``--rpm`` (the connection's
+request budget, default 1000/min like Bolna's), ``--keep`` (leave the sandbox running until Ctrl-C).
 """
 
 from __future__ import annotations
@@ -67,6 +69,18 @@ def airflow(args: list[str], env: dict[str, str], log: Path, timeout: float = 90
     return text
 
 
+def lines_ready(customers_db: Path) -> int:
+    """Numbers the state table records on a trunk with their Bolna id and agent."""
+    import sqlite3
+
+    conn = sqlite3.connect(customers_db)
+    try:
+        rows = conn.execute("SELECT bindings FROM bolna_provisioning_state WHERE status = 'provisioned'").fetchall()
+    finally:
+        conn.close()
+    return sum(1 for (raw,) in rows for b in json.loads(raw or "{}").values() if b.get("id") and b.get("agent"))
+
+
 def run_summary(output: str) -> dict[str, Any]:
     """The ``summarize`` task's return value from the ``dags test`` output."""
     for line in reversed(output.splitlines()):
@@ -79,14 +93,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--invalid", type=int, default=5)
+    parser.add_argument("--agents", type=int, default=20, help="Bolna agents the customers are bound to")
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--rpm", type=float, default=1000.0, help="request budget per minute (0 = none)")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=None, help="fixed in-flight customers (default: from latency)")
     parser.add_argument("--keep", action="store_true", help="keep the sandbox running at the end")
     args = parser.parse_args()
 
     from airflow_provider_bolna.provisioning.engine import format_summary
-    from airflow_provider_bolna.sandbox.seed import seed_sqlite
+    from airflow_provider_bolna.sandbox.seed import agent_ids, seed_sqlite
     from airflow_provider_bolna.sandbox.testing import SandboxServer
 
     DEMO.mkdir(exist_ok=True)
@@ -96,12 +111,14 @@ def main() -> int:
     for stale in DEMO.glob("sandbox.db*"):
         stale.unlink()
 
-    say(f"seeding {args.count:,} customers ({args.invalid} invalid) into {customers_db.relative_to(REPO)}")
-    seed_sqlite(customers_db, args.count, args.invalid, seed=1)
+    say(f"seeding {args.count:,} customers ({args.invalid} invalid, bound to {args.agents} agents) into "
+        f"{customers_db.relative_to(REPO)}")
+    seed_sqlite(customers_db, args.count, args.invalid, seed=1, agents=args.agents)
 
     say(f"starting the Bolna sandbox ({args.latency_ms:g} ms latency)")
     with SandboxServer(DEMO / "sandbox.db", latency_ms=args.latency_ms) as sandbox:
-        say(f"sandbox at {sandbox.url}")
+        say(f"sandbox at {sandbox.url}; creating {args.agents} voice agents")
+        sandbox.admin.create_agents([{"id": agent} for agent in agent_ids(args.agents)])
         home = DEMO / "airflow"
         home.mkdir(exist_ok=True)
         env = airflow_env(home, {
@@ -119,7 +136,7 @@ def main() -> int:
         # `dags test` runs the batches one after another: one batch may use the whole budget.
         # That is a deployment setting (the admins' Variable), not something a run's conf may set.
         env["AIRFLOW_VAR_BOLNA_PROVISIONING"] = json.dumps({"parallel_batches": 1})
-        conf = json.dumps({"concurrency": args.concurrency})
+        conf = json.dumps({"concurrency": args.concurrency} if args.concurrency else {})
         results = []
         for attempt, label in ((1, "first run: provision everyone"), (2, "second run: nothing changed")):
             say(f"{label} — airflow dags test bolna_bulk_provision (budget {args.rpm:g} req/min) ...")
@@ -130,6 +147,8 @@ def main() -> int:
             after = sandbox.admin.counters()
             run = run_summary(output)
             writes = {k: after["writes"][k] - before["writes"].get(k, 0) for k in after["writes"]}
+            writes.update({k: after["binding_writes"][k] - before["binding_writes"].get(k, 0)
+                           for k in after["binding_writes"]})
             requests = after["total_requests"] - before["total_requests"]
             results.append((run, writes, requests, seconds))
             say(f"run {attempt} done in {seconds:.0f}s (log: {(DEMO / f'run{attempt}.log').relative_to(REPO)})")
@@ -140,10 +159,15 @@ def main() -> int:
                   + ", ".join(f"{k} {v}" for k, v in writes.items()))
             print()
         audit = sandbox.admin.audit()
+        mapped = len(sandbox.admin.mappings())
+        switched = sum(1 for a in sandbox.admin.agents() if a["telephony_provider"] == "sip-trunk")
         say(f"sandbox audit: {audit['trunks']} trunks, {audit['numbers']} numbers, "
-            f"{len(audit['duplicate_trunk_names'])} duplicate names")
+            f"{len(audit['duplicate_trunk_names'])} duplicate names; {mapped} numbers mapped to an agent, "
+            f"{switched} agents calling out through the SIP trunk")
+        ready = lines_ready(customers_db)
         (_, first_writes, _, _), (_, second_writes, second_requests, _) = results[0], results[1]
-        ok = sum(second_writes.values()) == 0 and first_writes["add_number"] == 0
+        ok = (sum(second_writes.values()) == 0 and first_writes["add_number"] == 0
+              and ready == mapped == first_writes["inbound_setup"])
         if args.keep:
             say(f"sandbox still running at {sandbox.url} (Ctrl-C to stop)")
             try:
@@ -154,8 +178,10 @@ def main() -> int:
         say("stopping the sandbox")
     verdict = "OK" if ok else "UNEXPECTED"
     say(f"{verdict}: run 1 created {first_writes['create_trunk']} trunks with their numbers inline "
-        f"({first_writes['add_number']} add_number calls); run 2 sent {second_requests} requests and "
-        f"{sum(second_writes.values())} writes")
+        f"({first_writes['add_number']} add_number calls), mapped {first_writes['inbound_setup']} numbers to their "
+        f"agents and switched {first_writes['update_agent']} agents to the trunk; run 2 sent {second_requests} "
+        f"requests and {sum(second_writes.values())} writes")
+    say(f"{ready} lines are ready to take calls (a number on a trunk, mapped to its voice agent)")
     if not shutil.which("sqlite3"):
         print(f"state table: python -c \"import sqlite3; print(sqlite3.connect('{customers_db}')"
               ".execute('select status, action, count(*) from bolna_provisioning_state group by 1, 2').fetchall())\"")
