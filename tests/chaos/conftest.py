@@ -74,10 +74,9 @@ def start_sandbox(bolna_sandbox_factory: Callable[..., Any]) -> Callable[..., An
     """``start_sandbox(api_key, **knobs)`` → a started private sandbox (stopped after the test)."""
 
     def start(api_key: str, **knobs: Any) -> Any:
-        # TODO(issue 20, sandbox branch): start with unique_names=False once the sandbox has the
-        # switch, so that "duplicate trunks" measures the client rather than the API's rule
-        # (expect test_late_commits to fail then: a look-up cannot see a POST still in flight)
-        return bolna_sandbox_factory(api_key=api_key, **knobs)
+        # no unique names (or numbers) by default: "duplicate trunks" measures the client, not
+        # the API's rule (a scenario may turn the rule back on by passing the knob)
+        return bolna_sandbox_factory(api_key=api_key, **{"unique_names": False, "unique_numbers": False, **knobs})
 
     return start
 

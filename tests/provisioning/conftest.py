@@ -135,18 +135,11 @@ def create_attempts(server: Any) -> int:
     return sum(server.admin.counters()["requests"].get("POST /sip-trunks/trunks", {}).values())
 
 
-def accept_duplicate_names(server: Any) -> bool:
-    """Make ``server`` accept a second trunk of the same name, if the sandbox can; return whether it does.
+def accept_duplicate_names(server: Any) -> None:
+    """Make ``server`` accept a second trunk of the same name (and a number on two trunks).
 
-    Only then does a duplicate create show as a duplicate trunk; with the API's unique-name rule
-    on it shows as a refused attempt (:func:`create_attempts`, ``duplicate_names_attempted``).
-    The ``sandbox`` fixture restores the default for the next test.
+    Only then does a duplicate create show as a duplicate trunk: with the API's unique-name rule
+    on, it shows as a refused attempt. The ``sandbox`` fixture restores the default for the next
+    test.
     """
-    from airflow_provider_bolna.sandbox.config import SandboxConfig
-
-    # TODO(issue 20, sandbox branch): the `unique_names` switch lands with the sandbox work; drop
-    # this check (and make callers assert on duplicate trunks unconditionally) once it has.
-    if "unique_names" not in SandboxConfig.knob_names():
-        return False
-    server.admin.config(unique_names=False)
-    return True
+    server.admin.config(unique_names=False, unique_numbers=False)

@@ -48,9 +48,7 @@ def test_a_run_killed_at_a_chosen_point_is_finished_by_the_rerun_without_a_secon
     sqlite_db: CustomerDB, bolna_api: Any, tmp_path: Path, point: str
 ) -> None:
     db, server = sqlite_db, bolna_api
-    # TODO(issue 20, sandbox branch): until the sandbox has the `unique_names` switch this runs
-    # with unique names enforced; the attempt counts below catch a second POST either way.
-    duplicates_possible = accept_duplicate_names(server)
+    accept_duplicate_names(server)  # a second POST would be a second trunk, not a refusal
     db.seed(CUSTOMERS, seed=31)
     db_path = tmp_path / "customers.db"
 
@@ -86,5 +84,4 @@ def test_a_run_killed_at_a_chosen_point_is_finished_by_the_rerun_without_a_secon
     assert audit["trunks"] == CUSTOMERS and audit["duplicate_trunk_names"] == []
     state = db.state()
     assert {row[0] for row in state.values()} == {"provisioned"} and len(state) == CUSTOMERS
-    if duplicates_possible:
-        assert writes(server)["create_trunk"] == never_sent
+    assert writes(server)["create_trunk"] == never_sent

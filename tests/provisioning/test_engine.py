@@ -289,8 +289,10 @@ def test_batches_at_once_share_the_connection_budget_through_the_state_db(
 
 
 def test_ambiguous_failures_never_duplicate(sqlite_db: CustomerDB, bolna_api: Any) -> None:
+    """On an API that would accept a duplicate name: only the client's looking prevents one."""
     sqlite_db.seed(60, seed=11)
-    bolna_api.admin.config(drop_after_commit_rate=0.3, fail_rate=0.1, seed=11)
+    bolna_api.admin.config(drop_after_commit_rate=0.3, fail_rate=0.1, seed=11, unique_names=False,
+                           unique_numbers=False)
     summary = run(sqlite_db)
     bolna_api.admin.config(drop_after_commit_rate=0.0, fail_rate=0.0)
     retry = run(sqlite_db)
@@ -298,10 +300,9 @@ def test_ambiguous_failures_never_duplicate(sqlite_db: CustomerDB, bolna_api: An
         + retry["counts"]["adopted"] == 60
     audit = bolna_api.admin.audit()
     assert audit["trunks"] == 60 and audit["duplicate_trunk_names"] == []
-    # the client's own behaviour, not the sandbox's unique-name rule: no name was POSTed again
-    # after its create landed (a blind re-POST is refused as a duplicate name, and counted)
-    # TODO(issue 20, sandbox branch): with unique names off, assert one committed create per name
-    assert bolna_api.admin.counters()["duplicate_names_attempted"] == 0
+    # the client's own behaviour: one committed create per name, ever (a blind re-POST would
+    # have committed a second trunk here)
+    assert set(bolna_api.trunks_by_name(include_deleted=True).values()) == {1}
     assert {s[0] for s in sqlite_db.state().values()} == {"provisioned"}
 
 

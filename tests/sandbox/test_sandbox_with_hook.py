@@ -30,7 +30,9 @@ def _spec(i: int) -> dict:
 
 
 def test_ensure_trunk_creates_each_trunk_exactly_once_under_faults(bolna_sandbox_factory):
-    server = bolna_sandbox_factory(fail_rate=0.2, drop_after_commit_rate=0.1, seed=20261126)
+    # the API would accept a duplicate name or number: only the hook's looking prevents one
+    server = bolna_sandbox_factory(fail_rate=0.2, drop_after_commit_rate=0.1, seed=20261126, unique_names=False,
+                                   unique_numbers=False)
     hook = BolnaHook(
         settings=BolnaSettings(
             api_key=SecretStr(server.api_key), base_url=server.url, requests_per_minute=0,
@@ -58,6 +60,7 @@ def test_ensure_trunk_creates_each_trunk_exactly_once_under_faults(bolna_sandbox
     assert audit["duplicate_trunk_names"] == []
     assert audit["numbers"] == NAMES and audit["numbers_on_multiple_active_trunks"] == []
     assert counters["writes"]["create_trunk"] == NAMES  # no second trunk ever committed
+    assert set(server.trunks_by_name(include_deleted=True).values()) == {1}
     # the faults really happened, in both flavours
     faults = counters["faults"]
     print(f"\nfaults injected: {faults}; writes: {counters['writes']}; requests: {counters['total_requests']}")
@@ -66,7 +69,6 @@ def test_ensure_trunk_creates_each_trunk_exactly_once_under_faults(bolna_sandbox
     # ambiguous creates were resolved by looking, not by a blind second POST: the trunk count
     # above holds even for a client that re-POSTs (the sandbox refuses a taken name), the number
     # of POSTs refused as a duplicate name does not
-    # TODO(issue 20, sandbox branch): run with unique names off and assert create attempts per name
     assert counters["duplicate_names_attempted"] == 0
     assert set(actions) <= {"created", "adopted"}
     assert actions.count("created") == NAMES
