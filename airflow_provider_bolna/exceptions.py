@@ -9,6 +9,7 @@ only after known secrets are redacted, and never from request bodies.
     BolnaError
     ├── BolnaAuthError          401 / 403 (bad or expired API key, no SIP-trunk access)
     ├── BolnaNotFoundError      404
+    │   └── BolnaAgentNotFoundError  the voice agent does not exist (permanent for its customer)
     ├── BolnaValidationError    400 / 422 (also raised client-side, before sending)
     ├── BolnaConflictError      409 (duplicate trunk name, number on another trunk)
     ├── BolnaRateLimitError     429 (``retry_after`` when the server sent one)
@@ -25,6 +26,7 @@ __all__ = [
     "BolnaError",
     "BolnaAuthError",
     "BolnaNotFoundError",
+    "BolnaAgentNotFoundError",
     "BolnaValidationError",
     "BolnaConflictError",
     "BolnaRateLimitError",
@@ -85,6 +87,17 @@ class BolnaAuthError(BolnaError):
 
 class BolnaNotFoundError(BolnaError):
     """The trunk or number does not exist (or belongs to another account)."""
+
+
+class BolnaAgentNotFoundError(BolnaNotFoundError):
+    """The voice agent does not exist (or belongs to another account): a retry cannot fix it.
+
+    :param agent_id: the agent that was not found.
+    """
+
+    def __init__(self, message: str, *, agent_id: str, **kwargs: object) -> None:
+        self.agent_id = agent_id
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
 class BolnaValidationError(BolnaError, ValueError):

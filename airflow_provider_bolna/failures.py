@@ -2,8 +2,9 @@
 
 One rule for every operator, the sensor (poke and deferrable alike) and the trigger:
 
-* **permanent** — a refused API key (:class:`BolnaAuthError`), an invalid spec, update, number or
-  connection (:class:`BolnaValidationError`, :class:`SpecError`), an unreadable password reference
+* **permanent** — a refused API key (:class:`BolnaAuthError`), an unknown voice agent
+  (:class:`BolnaAgentNotFoundError`), an invalid spec, update, number or connection
+  (:class:`BolnaValidationError`, :class:`SpecError`), an unreadable password reference
   (:class:`SecretRefError`), a conflict (:class:`BolnaConflictError`), or a
   :class:`BolnaPhoneNumbersError` whose every failure is one of those: the task fails with
   ``AirflowFailException`` (no retries), chained to the original error;
@@ -26,6 +27,7 @@ from typing import Any, NoReturn
 from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_bolna.exceptions import (
+    BolnaAgentNotFoundError,
     BolnaAuthError,
     BolnaConflictError,
     BolnaError,
@@ -49,6 +51,7 @@ __all__ = [
 #: Errors a retry cannot fix: fail the task without using its retries.
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     BolnaAuthError,
+    BolnaAgentNotFoundError,
     BolnaValidationError,
     BolnaConflictError,
     SpecError,

@@ -46,7 +46,7 @@ from airflow_provider_bolna.hooks.settings import BolnaSettings
 from airflow_provider_bolna.ratelimit import RateLimiter
 from airflow_provider_bolna.secrets.redaction import amask_secret, mask_secret, redact
 
-__all__ = ["TIME_LEFT", "USER_AGENT", "BolnaBaseHook", "BolnaSettings", "Flow"]
+__all__ = ["AGENT_BUDGET", "DEFAULT_BUDGET", "TIME_LEFT", "USER_AGENT", "BolnaBaseHook", "BolnaSettings", "Flow"]
 
 T = TypeVar("T")
 
@@ -63,9 +63,22 @@ class Body(Protocol):
     def feed(self, chunk: bytes) -> bool: ...  # True: stop reading
 
 
+#: The rate budget of most calls (connection extra ``requests_per_minute``).
+DEFAULT_BUDGET = "default"
+#: The agent endpoint's own budget (extra ``agent_requests_per_minute``; Bolna: 500/min).
+AGENT_BUDGET = "agent"
+#: Which setting holds each budget's requests per minute.
+_BUDGET_SETTINGS = {DEFAULT_BUDGET: "requests_per_minute", AGENT_BUDGET: "agent_requests_per_minute"}
+
+
 @dataclass(frozen=True)
 class _Call:
-    """One HTTP exchange: the request, and a factory of the reader of its success body."""
+    """One HTTP exchange: the request, and a factory of the reader of its success body.
+
+    :param replaces: a POST that sets state instead of adding it (sending it twice leaves the
+        same state), so it is safe to resend after an ambiguous failure.
+    :param budget: the rate budget it draws from (:data:`DEFAULT_BUDGET`, :data:`AGENT_BUDGET`).
+    """
 
     method: str
     path: str
@@ -73,11 +86,13 @@ class _Call:
     json: dict[str, Any] | None = None
     params: dict[str, str] | None = None
     secrets: tuple[str, ...] = ()
+    replaces: bool = False
+    budget: str = DEFAULT_BUDGET
 
     @property
     def idempotent(self) -> bool:
-        """Whether resending after an ambiguous failure can do no harm (POST cannot)."""
-        return self.method != "POST"
+        """Whether resending after an ambiguous failure can do no harm (a POST that adds cannot)."""
+        return self.method != "POST" or self.replaces
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,7 @@ class BolnaBaseHook(BaseHook):
     :param timeout: override the connection's request timeout (seconds).
     :param max_retries: override the connection's retry count.
     :param requests_per_minute: override the connection's rate budget.
+    :param agent_requests_per_minute: override the connection's budget of the agent endpoint.
     """
 
     conn_name_attr = "bolna_conn_id"
@@ -129,13 +145,15 @@ class BolnaBaseHook(BaseHook):
         timeout: float | None = None,
         max_retries: int | None = None,
         requests_per_minute: float | None = None,
+        agent_requests_per_minute: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.bolna_conn_id = bolna_conn_id
-        self._overrides = {"timeout": timeout, "max_retries": max_retries, "requests_per_minute": requests_per_minute}
+        self._overrides = {"timeout": timeout, "max_retries": max_retries, "requests_per_minute": requests_per_minute,
+                           "agent_requests_per_minute": agent_requests_per_minute}
         self._settings = settings
-        self._limiter: RateLimiter | None = None
+        self._limiters: dict[str, RateLimiter] = {}
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
         self._aclient_loop: asyncio.AbstractEventLoop | None = None
@@ -168,10 +186,17 @@ class BolnaBaseHook(BaseHook):
 
     @property
     def limiter(self) -> RateLimiter:
-        """The token bucket shared by every call of this hook, sync and async."""
-        if self._limiter is None:
-            self._limiter = RateLimiter(self.settings.requests_per_minute)
-        return self._limiter
+        """The token bucket of the default budget: every call of this hook but the agent PATCH."""
+        return self.limiter_for(DEFAULT_BUDGET)
+
+    def limiter_for(self, call: _Call | str) -> RateLimiter:
+        """The token bucket ``call`` draws from (or that of a budget name): one per budget, shared
+        by the sync and async calls of this hook. The one place where a call meets its budget."""
+        budget = call if isinstance(call, str) else call.budget
+        limiter = self._limiters.get(budget)
+        if limiter is None:  # setdefault: two threads racing here still share one bucket
+            limiter = self._limiters.setdefault(budget, RateLimiter(getattr(self.settings, _BUDGET_SETTINGS[budget])))
+        return limiter
 
     def _client_kwargs(self) -> dict[str, Any]:
         s = self.settings
@@ -303,7 +328,7 @@ class BolnaBaseHook(BaseHook):
         policy = self._retry_policy(call, retry, self._budget_end() if until is None else until)
         for attempt in Retrying(**policy):
             with attempt:
-                wait = self.limiter.reserve()
+                wait = self.limiter_for(call).reserve()
                 if wait:
                     time.sleep(wait)
                 return self._exchange(call)
@@ -315,7 +340,7 @@ class BolnaBaseHook(BaseHook):
         policy = self._retry_policy(call, retry, self._budget_end() if until is None else until)
         async for attempt in AsyncRetrying(**policy):
             with attempt:
-                wait = self.limiter.reserve()
+                wait = self.limiter_for(call).reserve()
                 if wait:
                     await asyncio.sleep(wait)
                 return await self._aexchange(call, client)
@@ -421,7 +446,7 @@ class BolnaBaseHook(BaseHook):
         # headers end up in messages too: redacted like the body (a proxy may echo the key)
         request_id = header_text(response.headers.get("x-request-id") or response.headers.get("request-id"), secrets)
         if response.is_success:
-            self.limiter.on_success()
+            self.limiter_for(call).on_success()
             try:
                 return body.result()
             except (ValueError, ValidationError, TypeError, KeyError, AttributeError, RecursionError) as exc:
@@ -442,7 +467,7 @@ class BolnaBaseHook(BaseHook):
             retry_after = retry_after_seconds(response.headers.get("retry-after"))
             # the server's wait is honoured up to retry_max_delay, in the shared bucket too: an
             # absurd Retry-After (a day, "1e999") must not stall every call of the hook
-            self.limiter.on_throttled(None if retry_after is None else min(retry_after, self.settings.retry_max_delay))
+            self.limiter_for(call).on_throttled(None if retry_after is None else min(retry_after, self.settings.retry_max_delay))
             raise BolnaRateLimitError(message, retry_after=retry_after, **kwargs)
         raise cls(message, **kwargs)
 
