@@ -17,11 +17,14 @@ Imports neither Airflow nor httpx.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from airflow_provider_bolna.exceptions import BolnaValidationError
 from airflow_provider_bolna.responses import _AgentMapped, _Response
 
 __all__ = [
@@ -36,6 +39,8 @@ __all__ = [
     "InboundUnlinkResponse",
     "User",
     "UserConcurrency",
+    "parse_agent_ids",
+    "parse_number_agents",
 ]
 
 #: The telephony provider of an agent that places calls through a legacy SIP trunk.
@@ -173,3 +178,58 @@ class AccountPhoneNumber(_AgentMapped):
     """
 
     rented: bool | None = None
+
+
+# ---------------------------------------------------------------------- user input
+
+
+def parse_number_agents(value: Any, field_name: str) -> dict[str, str]:
+    """A ``{phone number: agent id}`` mapping as a DAG gives it (a mapping, or its JSON text after
+    templating; empty for ``None``), or :class:`BolnaValidationError` naming the field.
+
+    :param value: the mapping.
+    :param field_name: the argument's name, for the error.
+    """
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise BolnaValidationError(f"{field_name}: a string must be a JSON object of number to agent id") from None
+    if not isinstance(value, Mapping):
+        raise BolnaValidationError(f"{field_name}: must be a mapping of phone number to agent id, not {type(value).__name__}")
+    agents: dict[str, str] = {}
+    for number, agent in value.items():
+        if not isinstance(agent, str) or not agent.strip() or not str(number).strip():
+            raise BolnaValidationError(f"{field_name}: the agent of number {str(number)[:40]!r} must be a non-blank string")
+        agents[str(number)] = agent
+    return agents
+
+
+def parse_agent_ids(value: Any, field_name: str) -> list[str]:
+    """Agent ids as a DAG gives them (a list, one id, or a JSON list after templating), each once
+    in the order given, or :class:`BolnaValidationError` naming the field.
+
+    :param value: the ids.
+    :param field_name: the argument's name, for the error.
+    """
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        if not value.lstrip().startswith("["):
+            value = [value]
+        else:
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise BolnaValidationError(f"{field_name}: a string must be one agent id or a JSON list of them") from None
+    if not isinstance(value, (list, tuple)):
+        raise BolnaValidationError(f"{field_name}: must be a list of agent ids, not {type(value).__name__}")
+    ids: list[str] = []
+    for i, agent in enumerate(value):
+        if not isinstance(agent, str) or not agent.strip():
+            raise BolnaValidationError(f"{field_name}.{i}: must be a non-blank string")
+        if agent not in ids:
+            ids.append(agent)
+    return ids

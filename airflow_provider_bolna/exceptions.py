@@ -17,6 +17,7 @@ only after known secrets are redacted, and never from request bodies.
     ├── BolnaTransportError     connect / timeout / dropped connection
     ├── BolnaResponseError      a 2xx whose body is not what the API documents
     ├── BolnaPhoneNumbersError  some numbers could not be put on a trunk (the others were)
+    ├── BolnaBindingError       some numbers / agents could not be bound (the others were)
     └── BolnaTrunkNotReadyError a trunk did not become ready before a deadline
 """
 
@@ -34,6 +35,7 @@ __all__ = [
     "BolnaTransportError",
     "BolnaResponseError",
     "BolnaPhoneNumbersError",
+    "BolnaBindingError",
     "BolnaTrunkNotReadyError",
     "error_for_status",
 ]
@@ -148,6 +150,20 @@ class BolnaPhoneNumbersError(BolnaError):
 
     :param failures: ``{phone_number: reason}`` for each failed number.
     :param permanent: whether every failure is one a retry cannot fix (conflict, validation).
+    """
+
+    def __init__(self, message: str, *, failures: dict[str, str], permanent: bool, **kwargs: object) -> None:
+        self.failures = failures
+        self.permanent = permanent
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class BolnaBindingError(BolnaError):
+    """Some numbers could not be mapped to their inbound agent, or some agents not switched to
+    the trunk; the others were.
+
+    :param failures: ``{phone number or agent id: reason}`` for each failure.
+    :param permanent: whether every failure is one a retry cannot fix (unknown agent, invalid input).
     """
 
     def __init__(self, message: str, *, failures: dict[str, str], permanent: bool, **kwargs: object) -> None:

@@ -39,6 +39,7 @@ from airflow_provider_bolna import agent_binding
 from airflow_provider_bolna.agent_binding import (  # noqa: F401 - re-exported: import every shape from here
     SIP_TRUNK_PROVIDER, AccountPhoneNumber, AgentConfigPatch, AgentTelephonyUpdate, AgentUpdateResponse,
     InboundAgentResponse, InboundSetupRequest, InboundUnlinkRequest, InboundUnlinkResponse, User, UserConcurrency,
+    parse_agent_ids, parse_number_agents,
 )
 from airflow_provider_bolna.exceptions import BolnaValidationError
 from airflow_provider_bolna.responses import (

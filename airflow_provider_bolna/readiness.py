@@ -16,17 +16,15 @@ Imports neither Airflow nor httpx.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from airflow_provider_bolna.exceptions import BolnaNotFoundError, BolnaValidationError
+from airflow_provider_bolna.exceptions import BolnaNotFoundError
 from airflow_provider_bolna.models import PhoneNumber, SIPTrunk, number_key
 
 __all__ = [
-    "DEFER_GRACE_SECONDS", "AgentCheck", "TrunkStatus", "as_expected_agents", "evaluate_trunk", "needs_number_list",
-    "not_ready", "trunk_ref",
+    "DEFER_GRACE_SECONDS", "AgentCheck", "TrunkStatus", "evaluate_trunk", "needs_number_list", "not_ready", "trunk_ref",
 ]
 
 #: How an expected mapping looked: shown and right, not shown at all, or shown and wrong (yet).
@@ -140,27 +138,6 @@ def needs_number_list(
     if any(number_key(str(n)) not in by_key for n in _expected_numbers(expect_numbers, expect_agents or {})):
         return True
     return any(not by_key[number_key(n)].agent_known for n in (expect_agents or {}))
-
-
-def as_expected_agents(value: Any, field_name: str = "expect_agents") -> dict[str, str]:
-    """``expect_agents`` as given to a sensor or trigger (a mapping, or its JSON text after
-    templating): ``{number: agent_id}`` with non-blank strings, or :class:`BolnaValidationError`
-    naming the field."""
-    if value is None or value == "":
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise BolnaValidationError(f"{field_name}: a string must be a JSON object of number to agent id") from None
-    if not isinstance(value, Mapping):
-        raise BolnaValidationError(f"{field_name}: must be a mapping of phone number to agent id, not {type(value).__name__}")
-    agents: dict[str, str] = {}
-    for number, agent in value.items():
-        if not isinstance(agent, str) or not agent.strip() or not str(number).strip():
-            raise BolnaValidationError(f"{field_name}: the agent of number {str(number)[:40]!r} must be a non-blank string")
-        agents[str(number)] = agent
-    return agents
 
 
 def _expected_numbers(expect_numbers: Sequence[str], expect_agents: Mapping[str, str]) -> list[str]:

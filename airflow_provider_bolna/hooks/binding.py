@@ -22,7 +22,11 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from airflow_provider_bolna.exceptions import BolnaAgentNotFoundError, BolnaNotFoundError
+from airflow_provider_bolna.exceptions import (
+    BolnaAgentNotFoundError,
+    BolnaNotFoundError,
+    BolnaValidationError,
+)
 from airflow_provider_bolna.hooks import calls
 from airflow_provider_bolna.hooks.base import BolnaBaseHook, Flow
 from airflow_provider_bolna.hooks.calls import find_number
@@ -143,7 +147,9 @@ class AgentBindingMixin(BolnaBaseHook):
                                                recorded_agent_id, known_numbers)
         return self._drive(flow)
 
-    def unlink_inbound_agent(self, trunk_id: str, phone_number: str, *, phone_number_id: str | None = None) -> BindingResult:
+    def unlink_inbound_agent(
+        self, trunk_id: str, phone_number: str | None, *, phone_number_id: str | None = None
+    ) -> BindingResult:
         """Make ``phone_number`` have no inbound agent: ``unlinked``, or ``absent`` when the number
         (or its trunk) is gone, or ``unchanged`` when the number list shows it has no agent.
 
@@ -151,7 +157,8 @@ class AgentBindingMixin(BolnaBaseHook):
         not visible yet cannot have been mapped).
 
         :param trunk_id: the trunk holding the number.
-        :param phone_number: the number (matched with or without ``+``).
+        :param phone_number: the number (matched with or without ``+``); may be ``None`` when
+            ``phone_number_id`` is given.
         :param phone_number_id: the number's id, when known (skips the list call).
         """
         return self._drive(self._unlink_inbound_agent_flow(trunk_id, phone_number, phone_number_id))
@@ -210,7 +217,7 @@ class AgentBindingMixin(BolnaBaseHook):
         return await self._adrive(flow)
 
     async def aunlink_inbound_agent(
-        self, trunk_id: str, phone_number: str, *, phone_number_id: str | None = None
+        self, trunk_id: str, phone_number: str | None, *, phone_number_id: str | None = None
     ) -> BindingResult:
         """Async twin of :meth:`unlink_inbound_agent`."""
         return await self._adrive(self._unlink_inbound_agent_flow(trunk_id, phone_number, phone_number_id))
@@ -302,27 +309,33 @@ class AgentBindingMixin(BolnaBaseHook):
             return BindingResult("rebound", number.phone_number, number_id, agent_id, verified, previous)
         return BindingResult("bound", number.phone_number, number_id, agent_id, verified)
 
-    def _unlink_inbound_agent_flow(self, trunk_id: str, phone_number: str, phone_number_id: str | None) -> Flow[BindingResult]:
-        number = calls.as_number(phone_number)
+    def _unlink_inbound_agent_flow(
+        self, trunk_id: str, phone_number: str | None, phone_number_id: str | None
+    ) -> Flow[BindingResult]:
+        if phone_number_id is not None:
+            phone_number_id = calls.opaque_id(phone_number_id, "phone_number_id")
+        elif phone_number is None:
+            raise BolnaValidationError("give phone_number or phone_number_id")
+        number = None if phone_number is None else calls.as_number(phone_number)
+        shown = None if number is None else number.phone_number
         previous, verified = None, None
         if phone_number_id is None:
             try:
-                listed = find_number((yield calls.list_numbers(trunk_id)), number.key)
+                listed = find_number((yield calls.list_numbers(trunk_id)), number.key)  # type: ignore[union-attr]
             except BolnaNotFoundError:
                 listed = None  # the trunk is gone, and its numbers' mappings with it
             if listed is None:
-                return BindingResult("absent", number.phone_number, None, None)
+                return BindingResult("absent", shown, None, None)
             phone_number_id, verified = listed.id, listed.agent_known
             if listed.agent_known and listed.agent_id is None:
-                return BindingResult("unchanged", number.phone_number, listed.id, None, verified=True)
+                return BindingResult("unchanged", shown, listed.id, None, verified=True)
             previous = listed.agent_id
-        request = _unlink_request(phone_number_id, None)
         try:
-            yield calls.unlink_inbound(request)
+            yield calls.unlink_inbound(_unlink_request(phone_number_id, None))
         except BolnaNotFoundError:
-            self.log.info("Number %s (%s) is already gone; nothing to unlink", number.phone_number, phone_number_id)
-            return BindingResult("absent", number.phone_number, phone_number_id, None, verified)
-        return BindingResult("unlinked", number.phone_number, phone_number_id, None, verified, previous)
+            self.log.info("Number %s (%s) is already gone; nothing to unlink", shown or "", phone_number_id)
+            return BindingResult("absent", shown, phone_number_id, None, verified)
+        return BindingResult("unlinked", shown, phone_number_id, None, verified, previous)
 
     def _ensure_outbound_provider_flow(
         self, agent_id: str, provider: str, recorded_provider: str | None

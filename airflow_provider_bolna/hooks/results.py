@@ -74,7 +74,7 @@ class BindingResult:
         agent), ``unchanged`` (nothing sent: the recorded mapping is current, or the number list
         showed it), ``unlinked`` (unlink sent) or ``absent`` (nothing to unlink: the number, or
         its trunk, is gone).
-    :param phone_number: the number as the caller gave it.
+    :param phone_number: the number as the caller gave it (``None`` when an unlink got only its id).
     :param phone_number_id: the number's id (``None`` when it is gone).
     :param agent_id: the agent now answering the number (``None`` after an unlink).
     :param verified: whether the number's agent could be read from the API in this call:
@@ -85,7 +85,7 @@ class BindingResult:
     """
 
     action: BindingAction
-    phone_number: str
+    phone_number: str | None
     phone_number_id: str | None
     agent_id: str | None
     verified: bool | None = None

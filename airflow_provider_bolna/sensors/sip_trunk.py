@@ -20,7 +20,8 @@ from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.failures import bolna_error_policy, raise_for_error_event
 from airflow_provider_bolna.hooks.bolna import BolnaHook
 from airflow_provider_bolna.links import BolnaSIPTrunkLink, push_trunk
-from airflow_provider_bolna.readiness import DEFER_GRACE_SECONDS, TrunkStatus, as_expected_agents
+from airflow_provider_bolna.models import parse_number_agents
+from airflow_provider_bolna.readiness import DEFER_GRACE_SECONDS, TrunkStatus
 from airflow_provider_bolna.triggers import sip_trunk_trigger, validate_event
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ class SIPTrunkSensor(BaseSensorOperator):
                 trunk_name=str(self.trunk_name) if self.trunk_name else None,
                 expect_active=self.expect_active,
                 expect_numbers=self._expect_numbers(),
-                expect_agents=as_expected_agents(self.expect_agents),
+                expect_agents=parse_number_agents(self.expect_agents, "expect_agents"),
             )
         self.log.info("%s", status.message)
         if status.trunk_id and status.trunk_id != self._pushed_trunk_id:
@@ -144,7 +145,7 @@ class SIPTrunkSensor(BaseSensorOperator):
                 trunk_name=str(self.trunk_name) if self.trunk_name else None,
                 expect_active=self.expect_active,
                 expect_numbers=self._expect_numbers(),
-                expect_agents=as_expected_agents(self.expect_agents),  # checked by the poke above
+                expect_agents=parse_number_agents(self.expect_agents, "expect_agents"),  # checked by the poke above
                 poll_interval=float(self.poke_interval),
                 deadline=deadline,
                 bolna_conn_id=self.bolna_conn_id,

@@ -18,7 +18,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.failures import error_event
-from airflow_provider_bolna.readiness import TrunkStatus, as_expected_agents, trunk_ref
+from airflow_provider_bolna.models import parse_number_agents
+from airflow_provider_bolna.readiness import TrunkStatus, trunk_ref
 
 if TYPE_CHECKING:
     from airflow_provider_bolna.hooks.bolna import BolnaHook
@@ -65,7 +66,7 @@ class SIPTrunkTrigger(BaseTrigger):
         self.trunk_name = str(trunk_name) if trunk_name else None
         self.expect_active = bool(expect_active)
         self.expect_numbers = [str(n) for n in (expect_numbers or [])]
-        self.expect_agents = as_expected_agents(expect_agents)
+        self.expect_agents = parse_number_agents(expect_agents, "expect_agents")
         self.poll_interval = float(poll_interval)
         self.deadline = float(deadline)
         self.bolna_conn_id = bolna_conn_id
