@@ -63,11 +63,9 @@ class Body(Protocol):
     def feed(self, chunk: bytes) -> bool: ...  # True: stop reading
 
 
-#: The rate budget of most calls (connection extra ``requests_per_minute``).
-DEFAULT_BUDGET = "default"
-#: The agent endpoint's own budget (extra ``agent_requests_per_minute``; Bolna: 500/min).
-AGENT_BUDGET = "agent"
-#: Which setting holds each budget's requests per minute.
+#: Rate budgets (a token bucket each): most calls, and the agent endpoint's own (Bolna: 500/min);
+#: the setting that holds each one's requests per minute.
+DEFAULT_BUDGET, AGENT_BUDGET = "default", "agent"
 _BUDGET_SETTINGS = {DEFAULT_BUDGET: "requests_per_minute", AGENT_BUDGET: "agent_requests_per_minute"}
 
 
@@ -75,9 +73,8 @@ _BUDGET_SETTINGS = {DEFAULT_BUDGET: "requests_per_minute", AGENT_BUDGET: "agent_
 class _Call:
     """One HTTP exchange: the request, and a factory of the reader of its success body.
 
-    :param replaces: a POST that sets state instead of adding it (sending it twice leaves the
-        same state), so it is safe to resend after an ambiguous failure.
-    :param budget: the rate budget it draws from (:data:`DEFAULT_BUDGET`, :data:`AGENT_BUDGET`).
+    ``replaces``: a POST that sets state (a second send leaves the same state), so it is safe to
+    resend after an ambiguous failure. ``budget``: the rate budget it draws from.
     """
 
     method: str

@@ -31,18 +31,9 @@ from airflow_provider_bolna.hooks import calls
 from airflow_provider_bolna.hooks.base import BolnaBaseHook, Flow
 from airflow_provider_bolna.hooks.calls import find_number
 from airflow_provider_bolna.hooks.results import BindingResult, ProviderAction
-from airflow_provider_bolna.models import (
-    SIP_TRUNK_PROVIDER,
-    AccountPhoneNumber,
-    AgentTelephonyUpdate,
-    AgentUpdateResponse,
-    InboundAgentResponse,
-    InboundSetupRequest,
-    InboundUnlinkRequest,
-    InboundUnlinkResponse,
-    PhoneNumber,
-    PhoneNumberRequest,
-    User,
+from airflow_provider_bolna.models import (  # one line each would repeat calls.py's list
+    SIP_TRUNK_PROVIDER, AccountPhoneNumber, AgentTelephonyUpdate, AgentUpdateResponse, InboundAgentResponse,
+    InboundSetupRequest, InboundUnlinkRequest, InboundUnlinkResponse, PhoneNumber, PhoneNumberRequest, User,
 )
 
 __all__ = ["AgentBindingMixin"]

@@ -49,21 +49,8 @@ from airflow_provider_bolna.secrets.redaction import redact
 # BolnaSettings, DEFAULT_*, TRUNKS, USER_AGENT, TrunkStatus, evaluate_trunk and trunk_ref moved
 # to hooks.settings, hooks.calls, hooks.base and readiness: importable from here as before.
 __all__ = [
-    "DEFAULT_BASE_URL",
-    "DEFAULT_DASHBOARD_URL",
-    "TRUNKS",
-    "USER_AGENT",
-    "AsyncFinder",
-    "BindingResult",
-    "BolnaHook",
-    "BolnaSettings",
-    "Finder",
-    "IfExists",
-    "NumberResult",
-    "TrunkResult",
-    "TrunkStatus",
-    "evaluate_trunk",
-    "trunk_ref",
+    "DEFAULT_BASE_URL", "DEFAULT_DASHBOARD_URL", "TRUNKS", "USER_AGENT", "AsyncFinder", "BindingResult", "BolnaHook",
+    "BolnaSettings", "Finder", "IfExists", "NumberResult", "TrunkResult", "TrunkStatus", "evaluate_trunk", "trunk_ref",
 ]
 
 IfExists = Literal["adopt", "update", "fail"]

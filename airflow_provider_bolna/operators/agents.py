@@ -29,7 +29,7 @@ from airflow_provider_bolna.models import (
     TrunkSpec,
     number_key,
 )
-from airflow_provider_bolna.operators.base import BolnaBaseOperator, trunk_id_of
+from airflow_provider_bolna.operators.base import BolnaBaseOperator, BolnaNumberOperator, trunk_id_of
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -53,7 +53,7 @@ def _text(value: Any, field: str) -> str:
     return value
 
 
-class SetInboundAgentOperator(BolnaBaseOperator):
+class SetInboundAgentOperator(BolnaNumberOperator):
     """Make a voice agent answer one number of a SIP trunk (``POST /inbound/setup``).
 
     Sends nothing when the trunk's number list shows the mapping already (where the API shows
@@ -79,21 +79,9 @@ class SetInboundAgentOperator(BolnaBaseOperator):
     template_fields: Sequence[str] = ("trunk_id", "phone_number", "agent_id", "phone_number_id", "bolna_conn_id")
     operator_extra_links = (BolnaSIPTrunkLink(),)
 
-    def __init__(
-        self,
-        *,
-        trunk_id: str,
-        phone_number: str,
-        agent_id: str,
-        phone_number_id: str | None = None,
-        bolna_conn_id: str = DEFAULT_CONN_ID,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
-        self.trunk_id = trunk_id
-        self.phone_number = phone_number
+    def __init__(self, *, trunk_id: str, phone_number: str, agent_id: str, **kwargs: Any) -> None:
+        super().__init__(trunk_id=trunk_id, phone_number=phone_number, **kwargs)
         self.agent_id = agent_id
-        self.phone_number_id = phone_number_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         trunk_id = trunk_id_of(self.trunk_id)
@@ -111,7 +99,7 @@ class SetInboundAgentOperator(BolnaBaseOperator):
         return {"trunk_id": trunk_id, **result.to_xcom()}
 
 
-class UnlinkInboundAgentOperator(BolnaBaseOperator):
+class UnlinkInboundAgentOperator(BolnaNumberOperator):
     """Remove the inbound agent of one number of a SIP trunk (``POST /inbound/unlink``): its
     inbound calls are refused afterwards. A number (or trunk) that is gone is success.
 
@@ -127,22 +115,7 @@ class UnlinkInboundAgentOperator(BolnaBaseOperator):
     :param bolna_conn_id: the Bolna connection (templated).
     """
 
-    template_fields: Sequence[str] = ("trunk_id", "phone_number", "phone_number_id", "bolna_conn_id")
     operator_extra_links = (BolnaSIPTrunkLink(),)
-
-    def __init__(
-        self,
-        *,
-        trunk_id: str,
-        phone_number: str | None = None,
-        phone_number_id: str | None = None,
-        bolna_conn_id: str = DEFAULT_CONN_ID,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
-        self.trunk_id = trunk_id
-        self.phone_number = phone_number
-        self.phone_number_id = phone_number_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         trunk_id = trunk_id_of(self.trunk_id)
