@@ -228,11 +228,14 @@ def test_known_numbers_spare_the_list_call(
     assert sandbox.inbound_mappings() == {trunk["numbers"][PHONE]: agents[2], trunk["numbers"][PHONE_2]: agents[2]}
 
 
-@pytest.mark.parametrize("with_id", [True, False], ids=["id-from-add", "by-number"])
+@pytest.mark.parametrize(("with_id", "style"), [(True, "message"), (True, "agent"), (False, "message")],
+                         ids=["id-from-add", "id-from-add-agent-style", "by-number"])
 def test_a_just_added_number_is_waited_for(
-    sandbox: SandboxServer, hook: BolnaHook, trunk: dict[str, Any], agents: list[str], run: Runner, with_id: bool
+    sandbox: SandboxServer, hook: BolnaHook, trunk: dict[str, Any], agents: list[str], run: Runner, with_id: bool,
+    style: str,
 ) -> None:
-    sandbox.admin.config(number_visibility_delay_s=1.0)
+    """Either documented 404 wording of an unknown number means "wait for it", not "no agent"."""
+    sandbox.admin.config(number_visibility_delay_s=1.0, inbound_setup_response=style)
     added = hook.ensure_number(trunk["id"], "+14155550199").number
     fresh(sandbox)
     result = run(hook, "ensure_inbound_agent", trunk["id"], "+14155550199", agents[0],
@@ -264,9 +267,11 @@ def test_a_number_not_on_the_trunk(sandbox: SandboxServer, trunk: dict[str, Any]
     assert requests(sandbox)[SETUP] == 0
 
 
+@pytest.mark.parametrize("style", ["message", "agent"])
 def test_an_unknown_agent_is_permanent_and_sent_once(
-    sandbox: SandboxServer, hook: BolnaHook, trunk: dict[str, Any], run: Runner
+    sandbox: SandboxServer, hook: BolnaHook, trunk: dict[str, Any], run: Runner, style: str
 ) -> None:
+    sandbox.admin.config(inbound_setup_response=style)
     fresh(sandbox)
     with pytest.raises(BolnaAgentNotFoundError, match="agent ghost does not exist") as err:
         run(hook, "ensure_inbound_agent", trunk["id"], PHONE, "ghost")
