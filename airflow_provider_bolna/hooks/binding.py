@@ -31,10 +31,19 @@ from airflow_provider_bolna.hooks import calls
 from airflow_provider_bolna.hooks.base import BolnaBaseHook, Flow
 from airflow_provider_bolna.hooks.calls import find_number
 from airflow_provider_bolna.hooks.results import BindingResult, ProviderAction
-from airflow_provider_bolna.models import (  # one line each would repeat calls.py's list
-    SIP_TRUNK_PROVIDER, AccountPhoneNumber, AgentTelephonyUpdate, AgentUpdateResponse, InboundAgentResponse,
-    InboundSetupRequest, InboundUnlinkRequest, InboundUnlinkResponse, PhoneNumber, PhoneNumberRequest, User,
-)
+from airflow_provider_bolna.models import SIP_TRUNK_PROVIDER, InboundSetupRequest, InboundUnlinkRequest
+
+if TYPE_CHECKING:
+    from airflow_provider_bolna.models import (
+        AccountPhoneNumber,
+        AgentTelephonyUpdate,
+        AgentUpdateResponse,
+        InboundAgentResponse,
+        InboundUnlinkResponse,
+        PhoneNumber,
+        PhoneNumberRequest,
+        User,
+    )
 
 __all__ = ["AgentBindingMixin"]
 
@@ -235,8 +244,8 @@ class AgentBindingMixin(BolnaBaseHook):
         try:
             response: InboundAgentResponse = yield calls.setup_inbound(request)
         except BolnaNotFoundError as exc:
-            names_number = bool(_NUMBER.search(exc.message or ""))
-            if (_AGENT.search(exc.message or "") and not names_number) or (number_visible and not names_number):
+            text = exc.message or ""
+            if not _NUMBER.search(text) and (number_visible or _AGENT.search(text)):
                 raise _agent_missing(agent_id, exc) from None
             raise
         return response

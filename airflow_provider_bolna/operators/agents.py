@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_bolna import DEFAULT_CONN_ID
-from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaBindingError, BolnaError, BolnaValidationError
+from airflow_provider_bolna.exceptions import (
+    BolnaAuthError,
+    BolnaBindingError,
+    BolnaError,
+    BolnaValidationError,
+)
 from airflow_provider_bolna.failures import bolna_error_policy, is_permanent
 from airflow_provider_bolna.links import BolnaSIPTrunkLink
 from airflow_provider_bolna.models import (
