@@ -9,6 +9,7 @@ only after known secrets are redacted, and never from request bodies.
     BolnaError
     ├── BolnaAuthError          401 / 403 (bad or expired API key, no SIP-trunk access)
     ├── BolnaNotFoundError      404
+    │   └── BolnaAgentNotFoundError  the voice agent does not exist (permanent for its customer)
     ├── BolnaValidationError    400 / 422 (also raised client-side, before sending)
     ├── BolnaConflictError      409 (duplicate trunk name, number on another trunk)
     ├── BolnaRateLimitError     429 (``retry_after`` when the server sent one)
@@ -16,6 +17,7 @@ only after known secrets are redacted, and never from request bodies.
     ├── BolnaTransportError     connect / timeout / dropped connection
     ├── BolnaResponseError      a 2xx whose body is not what the API documents
     ├── BolnaPhoneNumbersError  some numbers could not be put on a trunk (the others were)
+    ├── BolnaBindingError       some numbers / agents could not be bound (the others were)
     └── BolnaTrunkNotReadyError a trunk did not become ready before a deadline
 """
 
@@ -25,6 +27,7 @@ __all__ = [
     "BolnaError",
     "BolnaAuthError",
     "BolnaNotFoundError",
+    "BolnaAgentNotFoundError",
     "BolnaValidationError",
     "BolnaConflictError",
     "BolnaRateLimitError",
@@ -32,6 +35,7 @@ __all__ = [
     "BolnaTransportError",
     "BolnaResponseError",
     "BolnaPhoneNumbersError",
+    "BolnaBindingError",
     "BolnaTrunkNotReadyError",
     "error_for_status",
 ]
@@ -87,6 +91,17 @@ class BolnaNotFoundError(BolnaError):
     """The trunk or number does not exist (or belongs to another account)."""
 
 
+class BolnaAgentNotFoundError(BolnaNotFoundError):
+    """The voice agent does not exist (or belongs to another account): a retry cannot fix it.
+
+    :param agent_id: the agent that was not found.
+    """
+
+    def __init__(self, message: str, *, agent_id: str, **kwargs: object) -> None:
+        self.agent_id = agent_id
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
 class BolnaValidationError(BolnaError, ValueError):
     """The request broke a rule of the API (400/422), or was refused before sending."""
 
@@ -135,6 +150,20 @@ class BolnaPhoneNumbersError(BolnaError):
 
     :param failures: ``{phone_number: reason}`` for each failed number.
     :param permanent: whether every failure is one a retry cannot fix (conflict, validation).
+    """
+
+    def __init__(self, message: str, *, failures: dict[str, str], permanent: bool, **kwargs: object) -> None:
+        self.failures = failures
+        self.permanent = permanent
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class BolnaBindingError(BolnaError):
+    """Some numbers could not be mapped to their inbound agent, or some agents not switched to
+    the trunk; the others were.
+
+    :param failures: ``{phone number or agent id: reason}`` for each failure.
+    :param permanent: whether every failure is one a retry cannot fix (unknown agent, invalid input).
     """
 
     def __init__(self, message: str, *, failures: dict[str, str], permanent: bool, **kwargs: object) -> None:

@@ -2,11 +2,12 @@
 
 One rule for every operator, the sensor (poke and deferrable alike) and the trigger:
 
-* **permanent** — a refused API key (:class:`BolnaAuthError`), an invalid spec, update, number or
-  connection (:class:`BolnaValidationError`, :class:`SpecError`), an unreadable password reference
+* **permanent** — a refused API key (:class:`BolnaAuthError`), an unknown voice agent
+  (:class:`BolnaAgentNotFoundError`), an invalid spec, update, number or connection
+  (:class:`BolnaValidationError`, :class:`SpecError`), an unreadable password reference
   (:class:`SecretRefError`), a conflict (:class:`BolnaConflictError`), or a
-  :class:`BolnaPhoneNumbersError` whose every failure is one of those: the task fails with
-  ``AirflowFailException`` (no retries), chained to the original error;
+  :class:`BolnaPhoneNumbersError` or :class:`BolnaBindingError` whose every failure is one of
+  those: the task fails with ``AirflowFailException`` (no retries), chained to the original error;
 * **transient** — anything else (429, 5xx, timeouts, already retried inside the hook; an
   unexpected answer; a missing connection): the error propagates, so Airflow's task retries
   apply, and the rerun is safe;
@@ -26,7 +27,9 @@ from typing import Any, NoReturn
 from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_bolna.exceptions import (
+    BolnaAgentNotFoundError,
     BolnaAuthError,
+    BolnaBindingError,
     BolnaConflictError,
     BolnaError,
     BolnaNotFoundError,
@@ -49,6 +52,7 @@ __all__ = [
 #: Errors a retry cannot fix: fail the task without using its retries.
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     BolnaAuthError,
+    BolnaAgentNotFoundError,
     BolnaValidationError,
     BolnaConflictError,
     SpecError,
@@ -58,7 +62,7 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
 
 def is_permanent(exc: BaseException) -> bool:
     """Whether no retry can fix ``exc`` (see the module docstring)."""
-    if isinstance(exc, BolnaPhoneNumbersError):
+    if isinstance(exc, (BolnaPhoneNumbersError, BolnaBindingError)):
         return exc.permanent
     return isinstance(exc, PERMANENT_ERRORS)
 

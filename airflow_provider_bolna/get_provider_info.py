@@ -20,7 +20,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-bolna",
         "name": "Bolna",
         "description": "Provision [Bolna](https://www.bolna.ai) voice-agent SIP trunks and phone numbers "
-        "on your own carriers, one at a time or in bulk from a customer database.",
+        "on your own carriers and bind them to voice agents, one at a time or in bulk from a customer database.",
         "versions": [__version__],
         "integrations": [
             {
@@ -34,7 +34,9 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Bolna",
                 # operators.provisioning holds task callables for the DAGs, not operators
-                "python-modules": [f"{PACKAGE}.operators.sip_trunk", f"{PACKAGE}.operators.phone_numbers"],
+                "python-modules": [
+                    f"{PACKAGE}.operators.sip_trunk", f"{PACKAGE}.operators.phone_numbers", f"{PACKAGE}.operators.agents",
+                ],
             }
         ],
         "sensors": [{"integration-name": "Bolna", "python-modules": [f"{PACKAGE}.sensors.sip_trunk"]}],
@@ -78,6 +80,9 @@ def get_provider_info() -> dict[str, Any]:
                     "max_retries": _field("Max retries", "integer", 5, minimum=0),
                     "max_retry_seconds": _field("Retry budget of one call (seconds)", "number", 120, minimum=0),
                     "requests_per_minute": _field("Rate budget (requests per minute)", "number", 1000, minimum=0),
+                    "agent_requests_per_minute": _field(
+                        "Rate budget of the agent endpoint (requests per minute)", "number", 500, minimum=0
+                    ),
                     "dashboard_url": _field(
                         "Dashboard URL (for links)", "string", "https://platform.bolna.ai", format="url"
                     ),

@@ -1,4 +1,5 @@
-"""Typed shapes and rules of Bolna's ``/sip-trunks`` API: import them all from here.
+"""Typed shapes and rules of Bolna's ``/sip-trunks`` API, and of its agent-binding calls
+(:mod:`~airflow_provider_bolna.agent_binding`): import them all from here.
 
 Requests (this module) validate themselves before anything is sent (each rule's message names
 the field); responses (:mod:`~airflow_provider_bolna.responses`) tolerate extra and missing
@@ -34,6 +35,12 @@ from pydantic import (
     model_validator,
 )
 
+from airflow_provider_bolna import agent_binding
+from airflow_provider_bolna.agent_binding import (  # noqa: F401 - re-exported: import every shape from here
+    SIP_TRUNK_PROVIDER, AccountPhoneNumber, AgentConfigPatch, AgentTelephonyUpdate, AgentUpdateResponse,
+    InboundAgentResponse, InboundSetupRequest, InboundUnlinkRequest, InboundUnlinkResponse, User, UserConcurrency,
+    parse_agent_ids, parse_number_agents,
+)
 from airflow_provider_bolna.exceptions import BolnaValidationError
 from airflow_provider_bolna.responses import (
     ErrorBody,
@@ -79,6 +86,7 @@ __all__ = [
     "TrunkSpec",
     "number_key",
     "parse_trunk_spec",
+    *agent_binding.__all__,
 ]
 
 E164_PATTERN = re.compile(r"^\+[1-9][0-9]{6,14}$")

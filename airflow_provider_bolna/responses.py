@@ -1,5 +1,6 @@
 """What Bolna's ``/sip-trunks`` API returns: tolerant shapes (extra fields allowed, ``null``
-meaning the documented default), so the live API adding a field never breaks a read.
+meaning the documented default), so the live API adding a field never breaks a read. The
+agent-binding API's answers are in :mod:`~airflow_provider_bolna.agent_binding`.
 
 Import them from :mod:`airflow_provider_bolna.models`. Imports neither Airflow nor httpx.
 """
@@ -63,23 +64,38 @@ class IPIdentifierInfo(_Response):
     ip_address: str
 
 
-class PhoneNumber(_Response):
-    """A DID registered on a trunk, as returned by the API."""
+class _AgentMapped(_Response):
+    """A phone number as some listing returns it, maybe with its inbound agent.
+
+    ``agent_id`` is documented by the trunk guide (string or ``null``) but missing from the
+    published schema of the trunk's number list: absent means *unknown*, not *no agent*.
+    """
 
     id: str
     phone_number: str
-    name: str | None = None
-    byot_trunk_id: str | None = None
     telephony_provider: str | None = None
     agent_id: str | None = None
-    deleted: bool = False
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
 
     @property
     def key(self) -> str:
         """Digits without ``+``: how numbers are matched."""
         return number_key(self.phone_number)
+
+    @property
+    def agent_known(self) -> bool:
+        """Whether the response carried ``agent_id`` at all (then ``None`` means "no agent")."""
+        return "agent_id" in self.model_fields_set
+
+
+class PhoneNumber(_AgentMapped):
+    """A DID registered on a trunk, as returned by the API (``agent_id``: see
+    :attr:`agent_known`)."""
+
+    name: str | None = None
+    byot_trunk_id: str | None = None
+    deleted: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 class SIPTrunk(_Response):

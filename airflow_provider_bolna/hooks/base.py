@@ -46,7 +46,7 @@ from airflow_provider_bolna.hooks.settings import BolnaSettings
 from airflow_provider_bolna.ratelimit import RateLimiter
 from airflow_provider_bolna.secrets.redaction import amask_secret, mask_secret, redact
 
-__all__ = ["TIME_LEFT", "USER_AGENT", "BolnaBaseHook", "BolnaSettings", "Flow"]
+__all__ = ["AGENT_BUDGET", "DEFAULT_BUDGET", "TIME_LEFT", "USER_AGENT", "BolnaBaseHook", "BolnaSettings", "Flow"]
 
 T = TypeVar("T")
 
@@ -63,9 +63,19 @@ class Body(Protocol):
     def feed(self, chunk: bytes) -> bool: ...  # True: stop reading
 
 
+#: Rate budgets (a token bucket each): most calls, and the agent endpoint's own (Bolna: 500/min);
+#: the setting that holds each one's requests per minute.
+DEFAULT_BUDGET, AGENT_BUDGET = "default", "agent"
+_BUDGET_SETTINGS = {DEFAULT_BUDGET: "requests_per_minute", AGENT_BUDGET: "agent_requests_per_minute"}
+
+
 @dataclass(frozen=True)
 class _Call:
-    """One HTTP exchange: the request, and a factory of the reader of its success body."""
+    """One HTTP exchange: the request, and a factory of the reader of its success body.
+
+    ``replaces``: a POST that sets state (a second send leaves the same state), so it is safe to
+    resend after an ambiguous failure. ``budget``: the rate budget it draws from.
+    """
 
     method: str
     path: str
@@ -73,11 +83,13 @@ class _Call:
     json: dict[str, Any] | None = None
     params: dict[str, str] | None = None
     secrets: tuple[str, ...] = ()
+    replaces: bool = False
+    budget: str = DEFAULT_BUDGET
 
     @property
     def idempotent(self) -> bool:
-        """Whether resending after an ambiguous failure can do no harm (POST cannot)."""
-        return self.method != "POST"
+        """Whether resending after an ambiguous failure can do no harm (a POST that adds cannot)."""
+        return self.method != "POST" or self.replaces
 
 
 @dataclass(frozen=True)
@@ -114,8 +126,10 @@ class BolnaBaseHook(BaseHook):
     :param timeout: override the connection's request timeout (seconds).
     :param max_retries: override the connection's retry count.
     :param requests_per_minute: override the connection's rate budget.
+    :param agent_requests_per_minute: override the connection's budget of the agent endpoint.
     :param limiter: pace the calls with this instead of a bucket of the hook's own (e.g. a
         :class:`~airflow_provider_bolna.provisioning.budget.RateBudget` shared through the state DB).
+    :param agent_limiter: the same for the agent endpoint's own budget.
     """
 
     conn_name_attr = "bolna_conn_id"
@@ -131,14 +145,18 @@ class BolnaBaseHook(BaseHook):
         timeout: float | None = None,
         max_retries: int | None = None,
         requests_per_minute: float | None = None,
+        agent_requests_per_minute: float | None = None,
         limiter: Any = None,
+        agent_limiter: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.bolna_conn_id = bolna_conn_id
-        self._overrides = {"timeout": timeout, "max_retries": max_retries, "requests_per_minute": requests_per_minute}
+        self._overrides = {"timeout": timeout, "max_retries": max_retries, "requests_per_minute": requests_per_minute,
+                           "agent_requests_per_minute": agent_requests_per_minute}
         self._settings = settings
-        self._limiter: Any = limiter
+        given = {DEFAULT_BUDGET: limiter, AGENT_BUDGET: agent_limiter}
+        self._limiters: dict[str, Any] = {name: lim for name, lim in given.items() if lim is not None}
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
         self._aclient_loop: asyncio.AbstractEventLoop | None = None
@@ -171,11 +189,18 @@ class BolnaBaseHook(BaseHook):
 
     @property
     def limiter(self) -> Any:
-        """The rate budget of every call of this hook, sync and async (a token bucket of its own
-        unless one shared through the state DB was given)."""
-        if self._limiter is None:
-            self._limiter = RateLimiter(self.settings.requests_per_minute)
-        return self._limiter
+        """The rate budget of the default budget: every call of this hook but the agent PATCH (a
+        token bucket of its own unless one shared through the state DB was given)."""
+        return self.limiter_for(DEFAULT_BUDGET)
+
+    def limiter_for(self, call: _Call | str) -> Any:
+        """The rate budget ``call`` draws from (or that of a budget name): one per budget, shared
+        by the sync and async calls of this hook. The one place where a call meets its budget."""
+        budget = call if isinstance(call, str) else call.budget
+        limiter = self._limiters.get(budget)
+        if limiter is None:  # setdefault: two threads racing here still share one bucket
+            limiter = self._limiters.setdefault(budget, RateLimiter(getattr(self.settings, _BUDGET_SETTINGS[budget])))
+        return limiter
 
     def _client_kwargs(self) -> dict[str, Any]:
         s = self.settings
@@ -307,7 +332,7 @@ class BolnaBaseHook(BaseHook):
         policy = self._retry_policy(call, retry, self._budget_end() if until is None else until)
         for attempt in Retrying(**policy):
             with attempt:
-                wait = self.limiter.reserve()
+                wait = self.limiter_for(call).reserve()
                 if wait:
                     time.sleep(wait)
                 return self._exchange(call)
@@ -319,8 +344,9 @@ class BolnaBaseHook(BaseHook):
         policy = self._retry_policy(call, retry, self._budget_end() if until is None else until)
         async for attempt in AsyncRetrying(**policy):
             with attempt:
-                areserve = getattr(self.limiter, "areserve", None)  # a shared budget claims off the loop
-                wait = await areserve() if areserve is not None else self.limiter.reserve()
+                limiter = self.limiter_for(call)
+                areserve = getattr(limiter, "areserve", None)  # a shared budget claims off the loop
+                wait = await areserve() if areserve is not None else limiter.reserve()
                 if wait:
                     await asyncio.sleep(wait)
                 return await self._aexchange(call, client)
@@ -426,7 +452,7 @@ class BolnaBaseHook(BaseHook):
         # headers end up in messages too: redacted like the body (a proxy may echo the key)
         request_id = header_text(response.headers.get("x-request-id") or response.headers.get("request-id"), secrets)
         if response.is_success:
-            self.limiter.on_success()
+            self.limiter_for(call).on_success()
             try:
                 return body.result()
             except (ValueError, ValidationError, TypeError, KeyError, AttributeError, RecursionError) as exc:
@@ -447,7 +473,7 @@ class BolnaBaseHook(BaseHook):
             retry_after = retry_after_seconds(response.headers.get("retry-after"))
             # the server's wait is honoured up to retry_max_delay, in the shared bucket too: an
             # absurd Retry-After (a day, "1e999") must not stall every call of the hook
-            self.limiter.on_throttled(None if retry_after is None else min(retry_after, self.settings.retry_max_delay))
+            self.limiter_for(call).on_throttled(None if retry_after is None else min(retry_after, self.settings.retry_max_delay))
             raise BolnaRateLimitError(message, retry_after=retry_after, **kwargs)
         raise cls(message, **kwargs)
 

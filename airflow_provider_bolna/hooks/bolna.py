@@ -1,4 +1,5 @@
-"""``BolnaHook``: Bolna's ``/sip-trunks`` API as methods, and the idempotent ``ensure_*`` flows.
+"""``BolnaHook``: Bolna's ``/sip-trunks`` API as methods, and the idempotent ``ensure_*`` flows;
+the agent-binding calls come from :class:`~airflow_provider_bolna.hooks.binding.AgentBindingMixin`.
 
 Each endpoint is one line over :mod:`~airflow_provider_bolna.hooks.calls` (what is sent and how
 the answer is read) and :class:`~airflow_provider_bolna.hooks.base.BolnaBaseHook` (the wire:
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -24,9 +25,10 @@ from airflow_provider_bolna.exceptions import (
 )
 from airflow_provider_bolna.failures import means_not_ready
 from airflow_provider_bolna.hooks import calls
-from airflow_provider_bolna.hooks.base import TIME_LEFT, USER_AGENT, BolnaBaseHook, Flow, _Find, _Sleep
+from airflow_provider_bolna.hooks.base import TIME_LEFT, USER_AGENT, Flow, _Find, _Sleep
+from airflow_provider_bolna.hooks.binding import AgentBindingMixin
 from airflow_provider_bolna.hooks.calls import TRUNKS, find_number
-from airflow_provider_bolna.hooks.results import NumberAction, NumberResult, TrunkAction, TrunkResult
+from airflow_provider_bolna.hooks.results import BindingResult, NumberAction, NumberResult, TrunkAction, TrunkResult
 from airflow_provider_bolna.hooks.settings import DEFAULT_BASE_URL, DEFAULT_DASHBOARD_URL, BolnaSettings
 from airflow_provider_bolna.models import (
     PhoneNumber,
@@ -47,20 +49,8 @@ from airflow_provider_bolna.secrets.redaction import redact
 # BolnaSettings, DEFAULT_*, TRUNKS, USER_AGENT, TrunkStatus, evaluate_trunk and trunk_ref moved
 # to hooks.settings, hooks.calls, hooks.base and readiness: importable from here as before.
 __all__ = [
-    "DEFAULT_BASE_URL",
-    "DEFAULT_DASHBOARD_URL",
-    "TRUNKS",
-    "USER_AGENT",
-    "AsyncFinder",
-    "BolnaHook",
-    "BolnaSettings",
-    "Finder",
-    "IfExists",
-    "NumberResult",
-    "TrunkResult",
-    "TrunkStatus",
-    "evaluate_trunk",
-    "trunk_ref",
+    "DEFAULT_BASE_URL", "DEFAULT_DASHBOARD_URL", "TRUNKS", "USER_AGENT", "AsyncFinder", "BindingResult", "BolnaHook",
+    "BolnaSettings", "Finder", "IfExists", "NumberResult", "TrunkResult", "TrunkStatus", "evaluate_trunk", "trunk_ref",
 ]
 
 IfExists = Literal["adopt", "update", "fail"]
@@ -70,8 +60,9 @@ Finder = Callable[[str], "SIPTrunk | None"]
 AsyncFinder = Callable[[str], Awaitable["SIPTrunk | None"]]
 
 
-class BolnaHook(BolnaBaseHook):
-    """Talk to Bolna's SIP-trunk API (constructor: see :class:`BolnaBaseHook`).
+class BolnaHook(AgentBindingMixin):
+    """Talk to Bolna's SIP-trunk API and bind trunks to voice agents (constructor: see
+    :class:`~airflow_provider_bolna.hooks.base.BolnaBaseHook`).
 
     ``BolnaHook()`` reads connection ``bolna_default``; ``BolnaHook("my_bolna", timeout=10)``
     another one, with an override.
@@ -195,13 +186,19 @@ class BolnaHook(BolnaBaseHook):
         trunk_name: str | None = None,
         expect_active: bool = True,
         expect_numbers: Sequence[str] = (),
+        expect_agents: Mapping[str, str] | None = None,
     ) -> TrunkStatus:
-        """Is the trunk ready: found (by id or name), active if asked, expected numbers visible?
+        """Is the trunk ready: found (by id or name), active if asked, expected numbers visible,
+        expected inbound agents mapped where the number list shows them?
 
         GET requests only. Transient errors (already retried) and "not found yet" mean not
         ready; other errors (bad key...) are raised.
+
+        :param expect_agents: number → agent id; a mapping the API does not show is reported as
+            ``unverifiable`` in :attr:`TrunkStatus.agents` (never waited for), one it shows wrong
+            means not ready (see :func:`~airflow_provider_bolna.readiness.evaluate_trunk`).
         """
-        return self._drive(self._trunk_status_flow(trunk_id, trunk_name, expect_active, expect_numbers))
+        return self._drive(self._trunk_status_flow(trunk_id, trunk_name, expect_active, expect_numbers, expect_agents))
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key with ``GET /user/me`` (one list call where that answers 404); never raises."""
@@ -285,9 +282,11 @@ class BolnaHook(BolnaBaseHook):
         trunk_name: str | None = None,
         expect_active: bool = True,
         expect_numbers: Sequence[str] = (),
+        expect_agents: Mapping[str, str] | None = None,
     ) -> TrunkStatus:
         """Async twin of :meth:`check_trunk_ready` (used by the trigger)."""
-        return await self._adrive(self._trunk_status_flow(trunk_id, trunk_name, expect_active, expect_numbers))
+        flow = self._trunk_status_flow(trunk_id, trunk_name, expect_active, expect_numbers, expect_agents)
+        return await self._adrive(flow)
 
     # ------------------------------------------------------------------ flows (written once)
 
@@ -308,7 +307,8 @@ class BolnaHook(BolnaBaseHook):
         return attempts_made <= self.settings.max_retries and left > 0
 
     def _trunk_status_flow(
-        self, trunk_id: str | None, trunk_name: str | None, expect_active: bool, expect_numbers: Sequence[str]
+        self, trunk_id: str | None, trunk_name: str | None, expect_active: bool, expect_numbers: Sequence[str],
+        expect_agents: Mapping[str, str] | None = None,
     ) -> Flow[TrunkStatus]:
         if not trunk_id and not trunk_name:
             raise BolnaValidationError("give trunk_id or trunk_name")
@@ -318,12 +318,14 @@ class BolnaHook(BolnaBaseHook):
                 trunk = yield calls.get_trunk(trunk_id)
             else:
                 trunk = yield from self._find_trunk_flow(str(trunk_name))
-            numbers = (yield calls.list_numbers(trunk.id)) if needs_number_list(trunk, expect_numbers) else None
+            listing = needs_number_list(trunk, expect_numbers, expect_agents)
+            numbers = (yield calls.list_numbers(trunk.id)) if listing else None
         except BolnaError as exc:
             if not means_not_ready(exc):
                 raise
             return not_ready(exc, ref)
-        return evaluate_trunk(trunk, numbers, expect_active=expect_active, expect_numbers=expect_numbers, ref=ref)
+        return evaluate_trunk(trunk, numbers, expect_active=expect_active, expect_numbers=expect_numbers, ref=ref,
+                              expect_agents=expect_agents)
 
     def _delete_trunk_flow(self, trunk_id: str, missing_ok: bool, deactivate_first: bool) -> Flow[bool]:
         try:

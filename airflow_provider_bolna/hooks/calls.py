@@ -10,15 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from airflow_provider_bolna.exceptions import BolnaValidationError
-from airflow_provider_bolna.hooks.base import _Call
+from airflow_provider_bolna.hooks.base import AGENT_BUDGET, _Call
 from airflow_provider_bolna.hooks.reading import JsonItems, WholeJson
 from airflow_provider_bolna.models import (
+    AccountPhoneNumber,
+    AgentTelephonyUpdate,
+    AgentUpdateResponse,
+    InboundAgentResponse,
+    InboundSetupRequest,
+    InboundUnlinkRequest,
+    InboundUnlinkResponse,
     MessageResponse,
     PhoneNumber,
     PhoneNumberRequest,
@@ -26,12 +33,19 @@ from airflow_provider_bolna.models import (
     SIPTrunkUpdateRequest,
     SpecError,
     TrunkSpec,
+    User,
     parse_trunk_spec,
 )
+
+T = TypeVar("T", bound=BaseModel)
 
 TRUNKS = "/sip-trunks/trunks"
 #: The account behind the key: the cheap key check of ``test_connection``.
 USER_ME = "/user/me"
+AGENTS = "/v2/agent"
+INBOUND_SETUP = "/inbound/setup"
+INBOUND_UNLINK = "/inbound/unlink"
+ACCOUNT_NUMBERS = "/phone-numbers/all"
 
 
 def create_trunk(spec: TrunkSpec) -> _Call:
@@ -66,7 +80,7 @@ def count_trunks(is_active: bool | None = None) -> _Call:
 
 
 def get_user() -> _Call:
-    return _Call("GET", USER_ME, partial(WholeJson, _parse_object))
+    return _Call("GET", USER_ME, partial(WholeJson, User.model_validate))
 
 
 def get_trunk(trunk_id: str) -> _Call:
@@ -95,6 +109,33 @@ def list_numbers(trunk_id: str) -> _Call:
 def remove_number(trunk_id: str, phone_number_id: str) -> _Call:
     number = segment(phone_number_id, "phone_number_id")
     return _Call("DELETE", f"{trunk_path(trunk_id)}/numbers/{number}", partial(WholeJson, _parse_message))
+
+
+# ---------------------------------------------------------------------- agent binding
+# setup, unlink and the agent PATCH set state (a second send leaves the same state): safe to
+# resend after an ambiguous failure, so they are retried like GETs (``replaces``).
+
+
+def update_agent(agent_id: str, update: AgentTelephonyUpdate) -> _Call:
+    """``PATCH /v2/agent/{agent_id}``, from the agent endpoint's own rate budget."""
+    return _Call("PATCH", f"{AGENTS}/{segment(agent_id, 'agent_id')}", partial(WholeJson, _parse_agent_update),
+                 json=update.to_request_body(), budget=AGENT_BUDGET)
+
+
+def setup_inbound(request: InboundSetupRequest) -> _Call:
+    """``POST /inbound/setup``: replaces the number's mapping, so safe to resend."""
+    return _Call("POST", INBOUND_SETUP, partial(WholeJson, _parse_inbound), json=request.to_request_body(),
+                 replaces=True)
+
+
+def unlink_inbound(request: InboundUnlinkRequest) -> _Call:
+    """``POST /inbound/unlink``: clears the number's mapping, so safe to resend."""
+    return _Call("POST", INBOUND_UNLINK, partial(WholeJson, _parse_unlink), json=request.to_request_body(),
+                 replaces=True)
+
+
+def list_account_numbers() -> _Call:
+    return _Call("GET", ACCOUNT_NUMBERS, partial(JsonItems, AccountPhoneNumber.model_validate))
 
 
 # ---------------------------------------------------------------------- inputs
@@ -144,6 +185,28 @@ def as_number(number: PhoneNumberRequest | dict[str, Any] | str) -> PhoneNumberR
         raise BolnaValidationError(f"invalid phone number: {SpecError.from_validation_error(exc)}") from None
 
 
+def as_binding(model: type[T], **fields: Any) -> T:
+    """An agent-binding request built from ``fields``; a bad field raises
+    :class:`BolnaValidationError` naming it (never its value), before anything is sent."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise BolnaValidationError(f"invalid {model.__name__}: {SpecError.from_validation_error(exc)}") from None
+
+
+def as_provider(provider: str) -> AgentTelephonyUpdate:
+    """The agent PATCH that sets the telephony provider (refused before sending when blank)."""
+    return as_binding(AgentTelephonyUpdate, agent_config={"telephony_provider": provider})
+
+
+def opaque_id(value: Any, field: str) -> str:
+    """An id as given (ids are opaque: no format is checked), or :class:`BolnaValidationError`
+    naming ``field`` when it is not a non-blank string."""
+    if not isinstance(value, str) or not value.strip():
+        raise BolnaValidationError(f"{field}: must be a non-blank string")
+    return value
+
+
 def find_number(numbers: Iterable[PhoneNumber], key: str) -> PhoneNumber | None:
     """The live number with digits ``key`` among ``numbers``, or ``None``."""
     return next((n for n in numbers if not n.deleted and n.key == key), None)
@@ -169,10 +232,16 @@ def _parse_live_number(item: Any) -> PhoneNumber | None:
     return None if number.deleted else number
 
 
-def _parse_object(data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise TypeError("expected a JSON object")
-    return data
+def _parse_agent_update(data: Any) -> AgentUpdateResponse:
+    return AgentUpdateResponse.model_validate(data or {})
+
+
+def _parse_inbound(data: Any) -> InboundAgentResponse:
+    return InboundAgentResponse.model_validate(data or {})
+
+
+def _parse_unlink(data: Any) -> InboundUnlinkResponse:
+    return InboundUnlinkResponse.model_validate(data or {})
 
 
 def _parse_message(data: Any) -> str:

@@ -7,10 +7,14 @@ from typing import Any, Literal
 
 from airflow_provider_bolna.models import PhoneNumber, SIPTrunk
 
-__all__ = ["NumberAction", "NumberResult", "TrunkAction", "TrunkResult"]
+__all__ = [
+    "BindingAction", "BindingResult", "NumberAction", "NumberResult", "ProviderAction", "TrunkAction", "TrunkResult",
+]
 
 TrunkAction = Literal["created", "adopted", "updated", "unchanged"]
 NumberAction = Literal["created", "unchanged"]
+BindingAction = Literal["bound", "rebound", "unchanged", "unlinked", "absent"]
+ProviderAction = Literal["switched", "unchanged"]
 
 
 @dataclass
@@ -58,4 +62,42 @@ class NumberResult:
             "phone_number": self.phone_number,
             "action": self.action,
             "phone_number_id": self.number.id if self.number else None,
+        }
+
+
+@dataclass
+class BindingResult:
+    """What :meth:`BolnaHook.ensure_inbound_agent` / :meth:`BolnaHook.unlink_inbound_agent` did.
+
+    :param action: ``bound`` (setup sent; no other agent was known on the number),
+        ``rebound`` (setup sent; the number's list entry or the recorded mapping showed another
+        agent), ``unchanged`` (nothing sent: the recorded mapping is current, or the number list
+        showed it), ``unlinked`` (unlink sent) or ``absent`` (nothing to unlink: the number, or
+        its trunk, is gone).
+    :param phone_number: the number as the caller gave it (``None`` when an unlink got only its id).
+    :param phone_number_id: the number's id (``None`` when it is gone).
+    :param agent_id: the agent now answering the number (``None`` after an unlink).
+    :param verified: whether the number's agent could be read from the API in this call:
+        ``True`` the trunk's number list showed it; ``False`` the list was read but carries no
+        ``agent_id`` (the mapping is unverifiable, so it was applied: setup replaces); ``None``
+        nothing was read (a recorded mapping was trusted, or the number's id was given).
+    :param previous_agent_id: the other agent the number had, when known (``rebound``, an unlink).
+    """
+
+    action: BindingAction
+    phone_number: str | None
+    phone_number_id: str | None
+    agent_id: str | None
+    verified: bool | None = None
+    previous_agent_id: str | None = None
+
+    def to_xcom(self) -> dict[str, Any]:
+        """A small, secret-free summary for XCom (ids and numbers only)."""
+        return {
+            "phone_number": self.phone_number,
+            "phone_number_id": self.phone_number_id,
+            "agent_id": self.agent_id,
+            "action": self.action,
+            "verified": self.verified,
+            "previous_agent_id": self.previous_agent_id,
         }

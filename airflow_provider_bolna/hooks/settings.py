@@ -36,7 +36,10 @@ class BolnaSettings:
     :param max_retries: retries after the first attempt for retryable failures.
     :param max_retry_seconds: bound on retrying and waiting in one public call (a flow such as
         ``ensure_trunk`` included): no retry, back-off or poll starts after it.
-    :param requests_per_minute: client-side budget shared by all calls of one hook (0 = off).
+    :param requests_per_minute: client-side budget shared by all calls of one hook (0 = off),
+        except the agent PATCH.
+    :param agent_requests_per_minute: the agent PATCH's own budget (``/v2/agent/{agent_id}``:
+        Bolna allows 500 a minute per organisation there; 0 = off).
     :param retry_base_delay: first back-off delay in seconds (doubles each retry, with jitter).
     :param retry_max_delay: cap of one back-off delay, and of an honoured ``Retry-After``.
     :param number_visibility_timeout: how long to wait for a just-added number to show in reads.
@@ -50,6 +53,7 @@ class BolnaSettings:
     max_retries: int = 5
     max_retry_seconds: float = 120.0
     requests_per_minute: float = 1000.0
+    agent_requests_per_minute: float = 500.0
     retry_base_delay: float = 0.5
     retry_max_delay: float = 30.0
     number_visibility_timeout: float = 10.0
@@ -71,7 +75,7 @@ class BolnaSettings:
         ``host`` is the API base URL (a bare host gets the connection's ``schema`` or
         ``https``); the key is the ``password`` or the ``api_key`` extra. Extras:
         ``timeout``, ``max_retries``, ``max_retry_seconds``, ``requests_per_minute``,
-        ``retry_base_delay``, ``retry_max_delay``, ``number_visibility_timeout``,
+        ``agent_requests_per_minute``, ``retry_base_delay``, ``retry_max_delay``, ``number_visibility_timeout``,
         ``dashboard_url``, ``allow_insecure_http``. Explicit ``overrides`` (not ``None``) win.
 
         :raises BolnaValidationError: naming the connection and the field.
@@ -112,6 +116,7 @@ _NUMERIC_OPTIONS: dict[str, Callable[[Any], Any]] = {
     "max_retries": int,
     "max_retry_seconds": float,
     "requests_per_minute": float,
+    "agent_requests_per_minute": float,
     "retry_base_delay": float,
     "retry_max_delay": float,
     "number_visibility_timeout": float,

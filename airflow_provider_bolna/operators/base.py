@@ -15,7 +15,7 @@ from airflow_provider_bolna.links import push_trunk
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-__all__ = ["BolnaBaseOperator", "trunk_id_of"]
+__all__ = ["BolnaBaseOperator", "BolnaNumberOperator", "trunk_id_of"]
 
 
 class BolnaBaseOperator(BaseOperator):
@@ -43,6 +43,32 @@ class BolnaBaseOperator(BaseOperator):
     def _push_trunk(self, context: Context, trunk_id: str | None) -> None:
         """Push XCom ``trunk_id`` and ``bolna_trunk_url`` (blank while the trunk is unknown)."""
         push_trunk(context, self.hook, trunk_id, self.log)
+
+
+class BolnaNumberOperator(BolnaBaseOperator):
+    """Base of operators acting on one phone number of a trunk, given by number and/or id.
+
+    :param trunk_id: the trunk holding the number (templated).
+    :param phone_number: the number (templated).
+    :param phone_number_id: the number's id on the trunk (templated).
+    :param bolna_conn_id: the Bolna connection (templated).
+    """
+
+    template_fields: Sequence[str] = ("trunk_id", "phone_number", "phone_number_id", "bolna_conn_id")
+
+    def __init__(
+        self,
+        *,
+        trunk_id: str,
+        phone_number: str | None = None,
+        phone_number_id: str | None = None,
+        bolna_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
+        self.trunk_id = trunk_id
+        self.phone_number = phone_number
+        self.phone_number_id = phone_number_id
 
 
 def trunk_id_of(value: Any) -> str:

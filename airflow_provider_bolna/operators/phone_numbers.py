@@ -20,7 +20,7 @@ from airflow_provider_bolna.exceptions import (
 )
 from airflow_provider_bolna.failures import bolna_error_policy, is_permanent
 from airflow_provider_bolna.models import PhoneNumberRequest, SpecError, number_key
-from airflow_provider_bolna.operators.base import BolnaBaseOperator, trunk_id_of
+from airflow_provider_bolna.operators.base import BolnaBaseOperator, BolnaNumberOperator, trunk_id_of
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -134,7 +134,7 @@ class AddPhoneNumbersOperator(BolnaBaseOperator):
         return results, failures, permanent
 
 
-class RemovePhoneNumberOperator(BolnaBaseOperator):
+class RemovePhoneNumberOperator(BolnaNumberOperator):
     """Remove one phone number from a SIP trunk. Already gone (or trunk gone) is success.
 
     Give the number (resolved to its id with one list call, matched with or without ``+``)
@@ -148,22 +148,6 @@ class RemovePhoneNumberOperator(BolnaBaseOperator):
     :param phone_number_id: the number's id on the trunk, instead of ``phone_number`` (templated).
     :param bolna_conn_id: the Bolna connection (templated).
     """
-
-    template_fields: Sequence[str] = ("trunk_id", "phone_number", "phone_number_id", "bolna_conn_id")
-
-    def __init__(
-        self,
-        *,
-        trunk_id: str,
-        phone_number: str | None = None,
-        phone_number_id: str | None = None,
-        bolna_conn_id: str = DEFAULT_CONN_ID,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
-        self.trunk_id = trunk_id
-        self.phone_number = phone_number
-        self.phone_number_id = phone_number_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         trunk_id = trunk_id_of(self.trunk_id)

@@ -1,6 +1,7 @@
 """Operators for Bolna SIP trunks (create, update, delete), and the import path of every Bolna
 operator: the phone-number operators live in :mod:`~airflow_provider_bolna.operators.phone_numbers`,
-the shared base in :mod:`~airflow_provider_bolna.operators.base`.
+the agent-binding ones in :mod:`~airflow_provider_bolna.operators.agents`, the shared base in
+:mod:`~airflow_provider_bolna.operators.base`.
 
 Every operator is safe to retry and to rerun (Airflow retries tasks, users clear them,
 workers die mid-call): creation goes through :meth:`BolnaHook.ensure_trunk` /
@@ -44,7 +45,17 @@ from airflow_provider_bolna.models import (
     SpecError,
     TrunkSpec,
     number_key,
+    parse_agent_ids,
+    parse_number_agents,
     parse_trunk_spec,
+)
+from airflow_provider_bolna.operators.agents import (
+    SetAgentTelephonyProviderOperator,
+    SetInboundAgentOperator,
+    UnlinkInboundAgentOperator,
+    bind_agents,
+    inbound_agents_of,
+    split_number_agents,
 )
 from airflow_provider_bolna.operators.base import BolnaBaseOperator, trunk_id_of
 from airflow_provider_bolna.operators.phone_numbers import AddPhoneNumbersOperator, RemovePhoneNumberOperator
@@ -62,6 +73,9 @@ __all__ = [
     "CreateSIPTrunkOperator",
     "DeleteSIPTrunkOperator",
     "RemovePhoneNumberOperator",
+    "SetAgentTelephonyProviderOperator",
+    "SetInboundAgentOperator",
+    "UnlinkInboundAgentOperator",
     "UpdateSIPTrunkOperator",
     "build_trunk_spec",
 ]
@@ -82,7 +96,7 @@ def _as_trunk_input(trunk: Any) -> TrunkSpec | dict[str, Any]:
 
 def build_trunk_spec(
     trunk: Any, context_name: str | None = None, params: Mapping[str, Any] | None = None,
-    password_refs: PasswordRefPolicy | None = None,
+    password_refs: PasswordRefPolicy | None = None, number_agents: dict[str, str] | None = None,
 ) -> TrunkSpec:
     """Resolve password references, mask passwords, validate: the spec to send.
 
@@ -91,10 +105,15 @@ def build_trunk_spec(
     :param params: the run's params, for ``{"param": name}`` references.
     :param password_refs: which references a param's value (chosen by whoever triggers the run)
         may use; default: none.
+    :param number_agents: receives the ``agent_id`` of each ``phone_numbers`` entry (``{number:
+        agent_id}``), taken out of the spec; without it such an entry is refused as an unknown field.
     :raises SpecError: naming every invalid field (no values).
     :raises SecretRefError: a reference cannot be resolved or is refused.
     """
     raw = _as_trunk_input(trunk)
+    if number_agents is not None:
+        raw, found = split_number_agents(raw)
+        number_agents.update(found)
     if isinstance(raw, TrunkSpec):
         mask_plain_secrets(raw)
         return raw
@@ -103,16 +122,28 @@ def build_trunk_spec(
 
 
 class CreateSIPTrunkOperator(BolnaBaseOperator):
-    """Make a SIP trunk exist (get-or-create by name), optionally wait until it is ready.
+    """Make a SIP trunk exist (get-or-create by name), bind it to voice agents, optionally wait
+    until it is ready: the one-task path for one customer.
 
     Safe to retry and rerun: the trunk is looked up by name first; an existing trunk is
     adopted (``if_exists="adopt"``), patched where it drifted (``"update"``: one PATCH with
     only the differing fields) or refused (``"fail"``). Missing numbers of the spec are
     added, extra ones are left alone.
 
+    Agents (optional): each number of the spec is mapped to its inbound agent (its own from
+    ``inbound_agents`` or its spec entry's ``agent_id``, else ``inbound_agent_id``; a number with
+    neither is left alone), and each agent of ``outbound_agent_ids`` is switched to place calls
+    through the trunk (telephony provider ``sip-trunk``). A mapping the trunk's number list
+    already shows is not sent again; every binding is tried, then the task fails listing the
+    failed ones (without retries when each is permanent, e.g. an unknown agent). With
+    ``wait_for_ready`` the wait also checks the mappings where the API shows them.
+
     Returns (XCom) ``{"trunk_id", "name", "action", "numbers_added", "patched_fields",
-    "numbers"}`` where ``action`` is ``created``, ``adopted``, ``updated`` or ``unchanged``;
-    also pushes XCom ``trunk_id`` (``task.output["trunk_id"]``) and ``bolna_trunk_url``.
+    "numbers"}`` where ``action`` is ``created``, ``adopted``, ``updated`` or ``unchanged``, plus
+    ``"inbound_agents": [{"phone_number", "phone_number_id", "agent_id", "action", "verified",
+    "previous_agent_id"}]`` and ``"outbound_agents": [{"agent_id", "provider", "action"}]`` when
+    agents are given; also pushes XCom ``trunk_id`` (``task.output["trunk_id"]``) and
+    ``bolna_trunk_url``.
 
     :param trunk: the trunk spec — a dict (templated; may come from XCom or params), a JSON
         string or a :class:`~airflow_provider_bolna.models.TrunkSpec`. Password fields may be
@@ -131,10 +162,19 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
         whoever triggers the run): a :class:`~airflow_provider_bolna.secrets.refs.PasswordRefPolicy`
         or its dict, e.g. ``{"conn_prefixes": ["carrier_"]}``; default: none. References written
         in the DAG file itself are the author's and always resolve. Not templated.
+    :param inbound_agent_id: the agent that answers every number of the spec without one of its
+        own (templated).
+    :param inbound_agents: ``{number: agent_id}`` for numbers with their own agent (templated);
+        a ``phone_numbers`` entry of the spec may instead carry ``agent_id``.
+    :param outbound_agent_ids: agents that place calls through this trunk (templated).
     """
 
-    template_fields: Sequence[str] = ("trunk", "if_exists", "bolna_conn_id")
-    template_fields_renderers: ClassVar[dict[str, str]] = {"trunk": "json"}
+    template_fields: Sequence[str] = (
+        "trunk", "if_exists", "bolna_conn_id", "inbound_agent_id", "inbound_agents", "outbound_agent_ids",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "trunk": "json", "inbound_agents": "json", "outbound_agent_ids": "json",
+    }
     operator_extra_links = (BolnaSIPTrunkLink(),)
 
     def __init__(
@@ -148,6 +188,9 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
         poll_interval: float = 5.0,
         ready_timeout: float = 300.0,
         password_refs: PasswordRefPolicy | Mapping[str, Any] | None = None,
+        inbound_agent_id: str | None = None,
+        inbound_agents: Mapping[str, str] | None = None,
+        outbound_agent_ids: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(bolna_conn_id=bolna_conn_id, **kwargs)
@@ -158,6 +201,9 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.ready_timeout = ready_timeout
+        self.inbound_agent_id = inbound_agent_id
+        self.inbound_agents = inbound_agents
+        self.outbound_agent_ids = outbound_agent_ids
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         """Render, then mask plain-text passwords before Airflow stores the rendered fields."""
@@ -170,7 +216,10 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
         try:
             self._push_trunk(context, None)
             with bolna_error_policy(self.bolna_conn_id):
-                spec = build_trunk_spec(self.trunk, params=context.get("params"), password_refs=self.password_refs)
+                entry_agents: dict[str, str] = {}
+                spec = build_trunk_spec(self.trunk, params=context.get("params"), password_refs=self.password_refs,
+                                        number_agents=entry_agents)
+                inbound, outbound = self._agents(spec, entry_agents)
                 self.log.info("Ensuring SIP trunk %s exists (if_exists=%s)", spec.name, self.if_exists)
                 result = self.hook.ensure_trunk(spec, if_exists=self.if_exists)
                 xcom = result.to_xcom()
@@ -181,6 +230,9 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
                     result.trunk.name, result.trunk.id, result.action,
                     ", ".join(result.numbers_added) or "none", ", ".join(result.patched_fields) or "none",
                 )
+                if inbound or outbound:
+                    xcom["inbound_agents"], xcom["outbound_agents"] = bind_agents(
+                        self.hook, result.trunk.id, inbound, outbound, result.trunk.active_numbers, self.log)
                 if not self.wait_for_ready:
                     return xcom
                 expect = [n.phone_number for n in spec.phone_numbers]
@@ -189,22 +241,32 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
                     self.log.info("Deferring until trunk %s is ready (deadline in %ss)", result.trunk.id, self.ready_timeout)
                     self.defer(
                         trigger=sip_trunk_trigger(
-                            trunk_id=result.trunk.id, expect_active=True, expect_numbers=expect,
+                            trunk_id=result.trunk.id, expect_active=True, expect_numbers=expect, expect_agents=inbound,
                             poll_interval=self.poll_interval, deadline=deadline, bolna_conn_id=self.bolna_conn_id,
                         ),
                         method_name="execute_complete",
                         kwargs={"result": xcom},
                         timeout=timedelta(seconds=float(self.ready_timeout) + DEFER_GRACE_SECONDS),
                     )
-                self._wait_sync(result.trunk.id, expect)
+                self._wait_sync(result.trunk.id, expect, inbound)
                 return xcom
         finally:
             self._close_hook()
 
-    def _wait_sync(self, trunk_id: str, expect: list[str]) -> None:
+    def _agents(self, spec: TrunkSpec, entry_agents: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+        """``({number: inbound agent}, outbound agent ids)`` from the arguments, checked."""
+        default = self.inbound_agent_id or None  # a template that rendered empty: no default agent
+        if default is not None and (not isinstance(default, str) or not default.strip()):
+            raise BolnaValidationError("inbound_agent_id: must be a non-blank string")
+        per_number = parse_number_agents(self.inbound_agents, "inbound_agents")
+        inbound = inbound_agents_of(spec, default, per_number, entry_agents)
+        return inbound, parse_agent_ids(self.outbound_agent_ids, "outbound_agent_ids")
+
+    def _wait_sync(self, trunk_id: str, expect: list[str], agents: Mapping[str, str]) -> None:
         deadline = time.monotonic() + float(self.ready_timeout)
         while True:
-            status = self.hook.check_trunk_ready(trunk_id=trunk_id, expect_active=True, expect_numbers=expect)
+            status = self.hook.check_trunk_ready(
+                trunk_id=trunk_id, expect_active=True, expect_numbers=expect, expect_agents=agents)
             if status.done:
                 self.log.info("%s", status.message)
                 return

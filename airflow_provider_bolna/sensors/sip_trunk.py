@@ -1,9 +1,10 @@
-"""Sensor: wait until a SIP trunk exists, is active and shows the expected numbers."""
+"""Sensor: wait until a SIP trunk exists, is active, shows the expected numbers and (where the API
+shows it) maps them to the expected inbound agents."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -19,6 +20,7 @@ from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.failures import bolna_error_policy, raise_for_error_event
 from airflow_provider_bolna.hooks.bolna import BolnaHook
 from airflow_provider_bolna.links import BolnaSIPTrunkLink, push_trunk
+from airflow_provider_bolna.models import parse_number_agents
 from airflow_provider_bolna.readiness import DEFER_GRACE_SECONDS, TrunkStatus
 from airflow_provider_bolna.triggers import sip_trunk_trigger, validate_event
 
@@ -39,20 +41,28 @@ class SIPTrunkSensor(BaseSensorOperator):
     Deferrable: pokes once, then defers to :class:`SIPTrunkTrigger` with the absolute deadline
     ``start + timeout``; a passed deadline raises ``AirflowSensorTimeout`` (``soft_fail`` applies).
 
-    Returns (XCom) ``{"trunk_id", "name", "is_active", "numbers"}``; pushes XCom ``trunk_id``
-    and ``bolna_trunk_url`` as soon as the trunk is found.
+    Inbound agents (``expect_agents``): a number whose entry in the trunk's number list carries
+    ``agent_id`` must show the expected agent (another one, or none, means not ready yet); where
+    the list carries no ``agent_id`` the mapping cannot be read back and is reported as
+    ``unverifiable`` (never waited for).
+
+    Returns (XCom) ``{"trunk_id", "name", "is_active", "numbers"}``, plus ``"agents": {number:
+    "verified" | "unverifiable"}`` when ``expect_agents`` is given; pushes XCom ``trunk_id`` and
+    ``bolna_trunk_url`` as soon as the trunk is found.
 
     :param trunk_id: the trunk's id (templated), or give ``trunk_name``.
     :param trunk_name: the trunk's name (templated), looked up on every check.
     :param expect_active: require the trunk to be active.
     :param expect_numbers: numbers that must be visible on the trunk (templated).
+    :param expect_agents: number → the agent id that must answer it (templated; the numbers must
+        be visible too).
     :param bolna_conn_id: the Bolna connection (templated).
     :param deferrable: wait in the triggerer instead of on a worker slot.
     :param poll_interval: seconds between checks (sets ``poke_interval``).
     """
 
-    template_fields: Sequence[str] = ("trunk_id", "trunk_name", "expect_numbers", "bolna_conn_id")
-    template_fields_renderers: ClassVar[dict[str, str]] = {"expect_numbers": "json"}
+    template_fields: Sequence[str] = ("trunk_id", "trunk_name", "expect_numbers", "expect_agents", "bolna_conn_id")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"expect_numbers": "json", "expect_agents": "json"}
     operator_extra_links = (BolnaSIPTrunkLink(),)
 
     def __init__(
@@ -65,6 +75,7 @@ class SIPTrunkSensor(BaseSensorOperator):
         bolna_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 5.0,
+        expect_agents: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", poll_interval)
@@ -77,6 +88,7 @@ class SIPTrunkSensor(BaseSensorOperator):
         self.trunk_name = trunk_name
         self.expect_active = expect_active
         self.expect_numbers = expect_numbers if expect_numbers is not None else []
+        self.expect_agents = expect_agents if expect_agents is not None else {}
         self.bolna_conn_id = bolna_conn_id
         self.deferrable = deferrable
         self._pushed_trunk_id: str | None = None
@@ -99,6 +111,7 @@ class SIPTrunkSensor(BaseSensorOperator):
                 trunk_name=str(self.trunk_name) if self.trunk_name else None,
                 expect_active=self.expect_active,
                 expect_numbers=self._expect_numbers(),
+                expect_agents=parse_number_agents(self.expect_agents, "expect_agents"),
             )
         self.log.info("%s", status.message)
         if status.trunk_id and status.trunk_id != self._pushed_trunk_id:
@@ -132,6 +145,7 @@ class SIPTrunkSensor(BaseSensorOperator):
                 trunk_name=str(self.trunk_name) if self.trunk_name else None,
                 expect_active=self.expect_active,
                 expect_numbers=self._expect_numbers(),
+                expect_agents=parse_number_agents(self.expect_agents, "expect_agents"),  # checked by the poke above
                 poll_interval=float(self.poke_interval),
                 deadline=deadline,
                 bolna_conn_id=self.bolna_conn_id,
@@ -147,12 +161,15 @@ class SIPTrunkSensor(BaseSensorOperator):
             self._push_trunk(context, str(event["trunk_id"]))
         if event["status"] == "success":
             self.log.info("%s", event["message"])
-            return {
+            xcom = {
                 "trunk_id": event.get("trunk_id"),
                 "name": event.get("name"),
                 "is_active": event.get("is_active"),
                 "numbers": list(event.get("numbers") or []),
             }
+            if isinstance(event.get("agents"), dict):
+                xcom["agents"] = dict(event["agents"])
+            return xcom
         if event["status"] == "timeout":
             raise AirflowSensorTimeout(f"Sensor has timed out: {event['message']}")
         raise_for_error_event(event, self.bolna_conn_id)

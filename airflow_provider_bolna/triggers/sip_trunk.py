@@ -1,7 +1,7 @@
 """The deferrable wait for a SIP trunk to be ready: :class:`SIPTrunkTrigger`.
 
 "Ready" is :mod:`airflow_provider_bolna.readiness`'s (exists, active when asked, expected
-numbers visible), checked with the hook's ``acheck_trunk_ready`` (GET requests only), exactly as
+numbers visible, expected inbound agents mapped where the API shows them), checked with the hook's ``acheck_trunk_ready`` (GET requests only), exactly as
 the sensor's poke mode does. Errors follow :mod:`airflow_provider_bolna.failures`: transient
 ones and "not found yet" mean *not ready, keep polling*; anything else ends the wait with an
 error event that the task turns into the same outcome as in poke mode.
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.failures import error_event
+from airflow_provider_bolna.models import parse_number_agents
 from airflow_provider_bolna.readiness import TrunkStatus, trunk_ref
 
 if TYPE_CHECKING:
@@ -32,12 +33,15 @@ class SIPTrunkTrigger(BaseTrigger):
     Safe to restart at any time: it only reads, so a triggerer restart never re-sends a write.
     Yields exactly one event ``{"status": "success"|"timeout"|"error", "message": ...,
     "trunk_id": ...}`` (success/timeout also carry ``name``, ``is_active``, ``numbers``,
-    ``missing``; error carries ``error_type`` and ``retryable``, false when no retry can fix it).
+    ``missing``, and ``agents`` when ``expect_agents`` is given; error carries ``error_type`` and
+    ``retryable``, false when no retry can fix it).
 
     :param trunk_id: the trunk's id (or give ``trunk_name``).
     :param trunk_name: the trunk's name, looked up on each check.
     :param expect_active: require ``is_active``.
     :param expect_numbers: numbers that must be visible on the trunk.
+    :param expect_agents: number → the agent that must answer it (verified where the number list
+        shows ``agent_id``, else reported as ``unverifiable``).
     :param poll_interval: seconds between checks.
     :param deadline: absolute deadline, epoch seconds (UTC). At least one check is made.
     :param bolna_conn_id: the Bolna connection.
@@ -53,6 +57,7 @@ class SIPTrunkTrigger(BaseTrigger):
         poll_interval: float = 5.0,
         deadline: float,
         bolna_conn_id: str = DEFAULT_CONN_ID,
+        expect_agents: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         if bool(trunk_id) == bool(trunk_name):
@@ -61,6 +66,7 @@ class SIPTrunkTrigger(BaseTrigger):
         self.trunk_name = str(trunk_name) if trunk_name else None
         self.expect_active = bool(expect_active)
         self.expect_numbers = [str(n) for n in (expect_numbers or [])]
+        self.expect_agents = parse_number_agents(expect_agents, "expect_agents")
         self.poll_interval = float(poll_interval)
         self.deadline = float(deadline)
         self.bolna_conn_id = bolna_conn_id
@@ -77,6 +83,7 @@ class SIPTrunkTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
                 "bolna_conn_id": self.bolna_conn_id,
+                "expect_agents": dict(self.expect_agents),
             },
         )
 
@@ -95,6 +102,7 @@ class SIPTrunkTrigger(BaseTrigger):
                     status = await hook.acheck_trunk_ready(
                         trunk_id=self.trunk_id, trunk_name=self.trunk_name,
                         expect_active=self.expect_active, expect_numbers=self.expect_numbers,
+                        expect_agents=self.expect_agents,
                     )
                 except Exception as exc:  # noqa: BLE001 - what check_trunk_ready raises ends the wait
                     self.log.error("Checking %s failed: %s", ref, exc)
@@ -118,7 +126,7 @@ class SIPTrunkTrigger(BaseTrigger):
                 self.log.debug("Closing the Bolna client failed: %s", exc)
 
     def _payload(self, kind: str, status: TrunkStatus, prefix: str = "") -> dict[str, Any]:
-        return {
+        payload = {
             "status": kind,
             "message": prefix + status.message,
             "trunk_id": status.trunk_id or self.trunk_id,
@@ -127,3 +135,6 @@ class SIPTrunkTrigger(BaseTrigger):
             "numbers": list(status.numbers),
             "missing": list(status.missing),
         }
+        if status.agents is not None:
+            payload["agents"] = dict(status.agents)
+        return payload

@@ -33,6 +33,9 @@ from hypothesis import strategies as st
 from airflow_provider_bolna.exceptions import BolnaError
 from airflow_provider_bolna.models import SIPTrunkUpdateRequest, TrunkSpec
 from airflow_provider_bolna.operators.sip_trunk import (
+    SetAgentTelephonyProviderOperator,
+    SetInboundAgentOperator,
+    UnlinkInboundAgentOperator,
     AddPhoneNumbersOperator,
     CreateSIPTrunkOperator,
     DeleteSIPTrunkOperator,
@@ -98,6 +101,8 @@ def _int_above_int32(value: Any) -> bool:
 
 
 PATH = re.compile(r"^/sip-trunks/trunks(/[^/]+(/numbers(/[^/]+)?)?)?$")
+#: where the agent-binding operators may go: one agent, setup / unlink, one trunk's numbers
+BINDING_PATH = re.compile(r"^(/v2/agent/[^/]+|/inbound/(setup|unlink)|/sip-trunks/trunks/[^/]+/numbers)$")
 FIELDS = set(TrunkSpec.model_fields) | set(SIPTrunkUpdateRequest.model_fields) | {
     "trunk", "update", "numbers", "if_exists", "trunk_id", "phone_number", "phone_number_id"}
 
@@ -185,12 +190,12 @@ def execute(operator: Any) -> tuple[Any, Api]:
     return outcome, server
 
 
-def check_common(outcome: Any, server: Api, scan: SecretScanner) -> bool:
+def check_common(outcome: Any, server: Api, scan: SecretScanner, path: re.Pattern[str] = PATH) -> bool:
     """Shared properties; returns True when the task failed."""
     from airflow.providers.common.compat.sdk import AirflowFailException
 
     for request in server.requests:
-        assert PATH.match(request.url.raw_path.decode()), f"request outside the API: {request.method} {request.url.raw_path!r}"
+        assert path.match(request.url.raw_path.decode()), f"request outside the API: {request.method} {request.url.raw_path!r}"
     if isinstance(outcome, BaseException):
         assert isinstance(outcome, (AirflowFailException, BolnaError)), (
             f"raw {type(outcome).__name__}: {''.join(traceback.format_exception(outcome))[-1500:]}")
@@ -472,6 +477,35 @@ def test_fuzz_ids_never_leave_the_api_path(api: None, scenario: Scenario, scanne
                 [f"{r.method} {r.url.raw_path!r}" for r in server.requests]
 
     _fuzz(scenario, scanner, "fuzz: trunk / number ids", examples(300), st.tuples(IDS, IDS, st.integers(0, 3)), body)
+
+
+def test_fuzz_agent_binding_ids_stay_on_their_resource(api: None, scenario: Scenario, scanner: SecretScanner) -> None:
+    """The agent-binding operators with hostile agent / number / trunk ids: an agent id is one
+    path segment (or a body field, verbatim); nothing else is reached, nothing leaks."""
+    from urllib.parse import unquote
+
+    def body(args: tuple[Any, Any, Any, int]) -> None:
+        trunk_id, agent_id, number_id, which = args
+        common = {"task_id": "fuzz", "bolna_conn_id": CONN_ID}
+        ops = [
+            lambda: SetAgentTelephonyProviderOperator(agent_id=agent_id, **common),
+            lambda: SetInboundAgentOperator(trunk_id=TRUNK_ID, phone_number="+14155550100", agent_id=agent_id,
+                                            phone_number_id=number_id, **common),
+            lambda: SetInboundAgentOperator(trunk_id=trunk_id, phone_number="+14155550100", agent_id="A1", **common),
+            lambda: UnlinkInboundAgentOperator(trunk_id=trunk_id, phone_number="+14155550100", **common),
+            lambda: UnlinkInboundAgentOperator(trunk_id=TRUNK_ID, phone_number_id=number_id, **common),
+        ]
+        outcome, server = execute(ops[which]())
+        check_common(outcome, server, scanner, BINDING_PATH)
+        for request in server.requests:
+            if request.method == "PATCH":
+                assert unquote(request.url.raw_path.decode().removeprefix("/v2/agent/")) == agent_id
+            if request.method == "POST":  # ids travel verbatim in the body, and nothing else does
+                sent = json.loads(request.content)
+                assert set(sent) <= {"agent_id", "phone_number_id"} and sent["phone_number_id"] in (number_id, "N1")
+
+    ids = st.one_of(IDS, st.sampled_from(["3c90c3cc-0d44-4b50-8888-8dd25736052a", "a?b=1", "x/../../sip-trunks"]))
+    _fuzz(scenario, scanner, "fuzz: agent-binding ids", examples(300), st.tuples(IDS, ids, ids, st.integers(0, 4)), body)
 
 
 def test_regression_dot_segment_ids_cannot_delete_a_trunk(start_sandbox: Any, monkeypatch: pytest.MonkeyPatch,

@@ -52,6 +52,10 @@ TRUNK = {
     "created_at": "2026-01-01T00:00:00.000Z",
 }
 NUMBER = {"id": "N1", "phone_number": "+14155550100", "deleted": False}
+AGENT_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
+#: the published InboundAgentResponse (the other documented answer is a bare {"message"})
+INBOUND = {"url": f"https://api.bolna.ai/inbound_call?agent_id={AGENT_ID}&user_id=u1", "phone_number": "+14155550100",
+           "id": "N1"}
 
 #: (name, sends the password (documentation), sync call, async call or None)
 CALLS: list[tuple[str, bool, Callable[[BolnaHook], Any], Callable[[BolnaHook], Any] | None]] = [
@@ -71,6 +75,22 @@ CALLS: list[tuple[str, bool, Callable[[BolnaHook], Any], Callable[[BolnaHook], A
      lambda h: h.aensure_number(TRUNK_ID, "+14155550199")),
     ("check_trunk_ready", False, lambda h: h.check_trunk_ready(trunk_id=TRUNK_ID, expect_numbers=["+14155550100"]),
      lambda h: h.acheck_trunk_ready(trunk_name="cust-fuzz")),
+    # agent binding
+    ("get_user", False, lambda h: h.get_user(), lambda h: h.aget_user()),
+    ("update_agent_telephony", False, lambda h: h.update_agent_telephony(AGENT_ID),
+     lambda h: h.aupdate_agent_telephony(AGENT_ID)),
+    ("setup_inbound", False, lambda h: h.setup_inbound(AGENT_ID, "N1"), lambda h: h.asetup_inbound(AGENT_ID, "N1")),
+    ("unlink_inbound", False, lambda h: h.unlink_inbound("N1"), lambda h: h.aunlink_inbound("N1", AGENT_ID)),
+    ("list_account_numbers", False, lambda h: h.list_account_numbers(), lambda h: h.alist_account_numbers()),
+    ("ensure_inbound_agent", False, lambda h: h.ensure_inbound_agent(TRUNK_ID, "+14155550100", AGENT_ID),
+     lambda h: h.aensure_inbound_agent(TRUNK_ID, "+14155550100", AGENT_ID, phone_number_id="N1")),
+    ("unlink_inbound_agent", False, lambda h: h.unlink_inbound_agent(TRUNK_ID, "+14155550100"),
+     lambda h: h.aunlink_inbound_agent(TRUNK_ID, "+14155550100")),
+    ("ensure_outbound_provider", False, lambda h: h.ensure_outbound_provider(AGENT_ID),
+     lambda h: h.aensure_outbound_provider(AGENT_ID)),
+    ("check_trunk_ready(agents)", False,
+     lambda h: h.check_trunk_ready(trunk_id=TRUNK_ID, expect_agents={"+14155550100": AGENT_ID}),
+     lambda h: h.acheck_trunk_ready(trunk_id=TRUNK_ID, expect_agents={"+14155550100": AGENT_ID})),
 ]
 
 # ---------------------------------------------------------------------- strategies
@@ -131,6 +151,8 @@ BODIES = st.one_of(
     JSON.map(lambda v: json.dumps(v).encode()),
     mutated(TRUNK).map(lambda v: json.dumps(v).encode()),
     mutated(NUMBER).map(lambda v: json.dumps(v).encode()),
+    mutated({**NUMBER, "agent_id": AGENT_ID}).map(lambda v: json.dumps(v).encode()),
+    mutated(INBOUND).map(lambda v: json.dumps(v).encode()),
     error_bodies().map(lambda v: json.dumps(v).encode()),
     st.tuples(st.one_of(mutated(TRUNK), error_bodies()), st.floats(0, 1)).map(
         lambda t: (s := json.dumps(t[0]).encode())[: int(len(s) * t[1])]),       # truncated JSON
@@ -155,7 +177,8 @@ HEADERS = st.fixed_dictionaries({}, optional={
 def make_hook() -> BolnaHook:
     settings = BolnaSettings(api_key=SecretStr(KEY), base_url=BASE, timeout=2.0, max_retries=1,
                              retry_base_delay=0.001, retry_max_delay=0.01, max_retry_seconds=2.0,
-                             requests_per_minute=60_000, number_visibility_timeout=0.02)
+                             requests_per_minute=60_000, agent_requests_per_minute=60_000,
+                             number_visibility_timeout=0.02)
     return BolnaHook(settings=settings)
 
 

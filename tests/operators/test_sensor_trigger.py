@@ -45,7 +45,8 @@ def trigger(bolna_conn: str, **kw: Any) -> SIPTrunkTrigger:
 
 
 def test_serialize_round_trips(bolna_conn: str) -> None:
-    original = trigger(bolna_conn, expect_numbers=["+911", "912"], expect_active=False, deadline=1_900_000_000.5)
+    original = trigger(bolna_conn, expect_numbers=["+911", "912"], expect_active=False, deadline=1_900_000_000.5,
+                       expect_agents={"+911": "agent/1"})
     classpath, kwargs = original.serialize()
     assert classpath == CLASSPATH
     assert json.loads(json.dumps(kwargs)) == kwargs, "kwargs must be JSON-only"
@@ -54,6 +55,7 @@ def test_serialize_round_trips(bolna_conn: str) -> None:
     assert kwargs == {
         "trunk_id": TRUNK_ID, "trunk_name": None, "expect_active": False, "expect_numbers": ["+911", "912"],
         "poll_interval": 0.01, "deadline": 1_900_000_000.5, "bolna_conn_id": bolna_conn,
+        "expect_agents": {"+911": "agent/1"},
     }
     by_name = SIPTrunkTrigger(trunk_name="acme", deadline=1.0)
     assert import_string(CLASSPATH)(**by_name.serialize()[1]).serialize() == by_name.serialize()

@@ -125,6 +125,7 @@ def make_hook(**overrides: Any) -> BolnaHook:
         "retry_base_delay": 0.001,
         "number_visibility_timeout": 0.05,
         "requests_per_minute": 0,
+        "agent_requests_per_minute": 0,
     }
     values.update(overrides)
     return BolnaHook(settings=BolnaSettings(**values))

@@ -120,6 +120,7 @@ CONN_FIELD_VALUES = {
     "max_retry_seconds": (9.5, 9.5),
     "allow_insecure_http": (True, True),
     "requests_per_minute": (60, 60.0),
+    "agent_requests_per_minute": (30, 30.0),
     "dashboard_url": ("https://dash.example/", "https://dash.example"),
 }
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 import respx
 
+from airflow_provider_bolna.hooks.base import DEFAULT_BUDGET
 from airflow_provider_bolna.ratelimit import RateLimiter
 from tests.unit.helpers import TRUNKS_PATH, Runner, make_hook
 
@@ -166,7 +167,7 @@ def test_sync_and_async_calls_of_one_hook_share_one_bucket(api: respx.MockRouter
     api.get(TRUNKS_PATH).respond(200, json=[])
     hook = make_hook(requests_per_minute=6000)  # 10 ms a request
     clock = FakeClock()
-    hook._limiter = RateLimiter(6000, clock=clock)
+    hook._limiters[DEFAULT_BUDGET] = RateLimiter(6000, clock=clock)
     waits: list[float] = []
     reserve = hook.limiter.reserve
 
@@ -211,7 +212,7 @@ def test_every_attempt_draws_from_the_bucket(api: respx.MockRouter) -> None:
     )
     hook = make_hook(requests_per_minute=6000)
     clock = FakeClock()
-    hook._limiter = RateLimiter(6000, clock=clock)
+    hook._limiters[DEFAULT_BUDGET] = RateLimiter(6000, clock=clock)
     hook.list_trunks()
     assert hook.limiter.reserve() == pytest.approx(0.03)  # three slots were taken before
 
