@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_bolna.exceptions import BolnaAuthError
-from airflow_provider_bolna.provisioning.engine import ProvisionOptions, plan_batches, provision_batch
+from airflow_provider_bolna.provisioning.engine import ProvisionOptions, plan_batches, plan_run, provision_batch
 from tests.chaos.chaoslib import Customers, SecretScanner, bolna_conn, new_api_key
 from tests.chaos.ledger import Scenario
 
@@ -78,7 +78,7 @@ def test_bad_key_mid_apply_stops_the_batch(keys: tuple[Any, str, str], customers
     server, good, bad = keys
     customers.seed(60, seed=3)
     scenario.customers = 60
-    options = ProvisionOptions(concurrency=8, requests_per_minute=0, deprovision=True)
+    options = ProvisionOptions(concurrency=8, requests_per_minute=0, deprovision=True, max_delete_fraction=1.0)
     monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", bolna_conn(server.url, good))
     assert provision_batch(customers.conn_id, customers.query, {"first": None, "last": None}, options=options).counts["created"] == 60
     conn = customers.connect()
@@ -86,10 +86,11 @@ def test_bad_key_mid_apply_stops_the_batch(keys: tuple[Any, str, str], customers
     # the spec hashes are keyed with the API key, so a new key means a fresh look)
     conn.commit()
     conn.close()
+    (batch,) = plan_run(customers.conn_id, customers.query, options=options).batches  # the deletes it may make
     server.admin.reset_counters()
     monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", bolna_conn(server.url, bad))
     with pytest.raises(BaseException) as caught:
-        provision_batch(customers.conn_id, customers.query, {"first": None, "last": None}, options=options)
+        provision_batch(customers.conn_id, customers.query, batch, options=options)
     errors = _auth_errors(caught.value)
     scanner.text("auth error", "".join(traceback.format_exception(caught.value)))
     scenario.faults["bad_key"] += 1
@@ -117,30 +118,33 @@ def test_bad_key_mid_apply_raises_bolna_auth_error(keys: tuple[Any, str, str], c
     scenario.name = "bad key: mid-apply error type "
     server, good, bad = keys
     customers.seed(12, seed=4)
-    options = ProvisionOptions(concurrency=4, requests_per_minute=0, deprovision=True)
+    options = ProvisionOptions(concurrency=4, requests_per_minute=0, deprovision=True, max_delete_fraction=1.0)
     monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", bolna_conn(server.url, good))
     provision_batch(customers.conn_id, customers.query, {"first": None, "last": None}, options=options)
     conn = customers.connect()
     conn.execute("UPDATE customers SET status = 'churned'")
     conn.commit()
     conn.close()
+    (batch,) = plan_run(customers.conn_id, customers.query, options=options).batches
     monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", bolna_conn(server.url, bad))
     with pytest.raises(BolnaAuthError):
-        provision_batch(customers.conn_id, customers.query, {"first": None, "last": None}, options=options)
+        provision_batch(customers.conn_id, customers.query, batch, options=options)
 
 
 def test_bad_key_fails_the_dag_task_without_retries(keys: tuple[Any, str, str], customers: Customers,
                                                     scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.providers.common.compat.sdk import AirflowFailException
 
-    from airflow_provider_bolna.operators.provisioning import provision_batch_task
+    from airflow_provider_bolna.provisioning.settings import Deployment
+    from airflow_provider_bolna.provisioning.tasks import provision_batch_task
 
     scenario.name = "bad key: DAG task fails without retries "
     server, _, bad = keys
     customers.seed(10, seed=5)
     monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", bolna_conn(server.url, bad))
+    deployment = Deployment(scope="chaos", customers_conn_id=customers.conn_id, requests_per_minute=0)
     with pytest.raises(AirflowFailException):
-        provision_batch_task({"first": None, "last": None}, {"params": {"requests_per_minute": 0}})
+        provision_batch_task(deployment, None, {"first": None, "last": None}, {"params": {}})
 
 
 def test_bad_key_sip_trunk_operator(keys: tuple[Any, str, str], scanner: SecretScanner, scenario: Scenario,
