@@ -32,6 +32,7 @@ __all__ = [
     "BolnaConflictError",
     "BolnaRateLimitError",
     "BolnaServerError",
+    "BolnaTimeoutError",
     "BolnaTransportError",
     "BolnaResponseError",
     "BolnaPhoneNumbersError",
@@ -139,6 +140,11 @@ class BolnaTransportError(BolnaError):
     @property
     def retryable(self) -> bool:
         return True
+
+
+class BolnaTimeoutError(BolnaTransportError):
+    """No complete answer within the timeout: the request may still be in flight (a proxy may
+    deliver it later)."""
 
 
 class BolnaResponseError(BolnaError):

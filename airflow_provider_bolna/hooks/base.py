@@ -37,6 +37,7 @@ from airflow_provider_bolna.exceptions import (
     BolnaError,
     BolnaRateLimitError,
     BolnaResponseError,
+    BolnaTimeoutError,
     BolnaTransportError,
     error_for_status,
 )
@@ -389,7 +390,7 @@ class BolnaBaseHook(BaseHook):
                 finally:
                     await response.aclose()
         except TimeoutError:
-            raise BolnaTransportError(
+            raise BolnaTimeoutError(
                 f"no complete answer within the {timeout:g}s timeout", method=call.method, path=call.path,
                 ambiguous=progress.sent and not call.idempotent,
             ) from None
@@ -437,7 +438,8 @@ class BolnaBaseHook(BaseHook):
     def _transport_error(self, call: _Call, exc: httpx.HTTPError) -> BolnaTransportError:
         sent = not isinstance(exc, _NOT_SENT)
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return BolnaTransportError(
+        kind = BolnaTimeoutError if isinstance(exc, httpx.TimeoutException) else BolnaTransportError
+        return kind(
             redact(what, (*self._secrets_or_empty(), *call.secrets)),
             method=call.method, path=call.path, ambiguous=sent and not call.idempotent,
         )

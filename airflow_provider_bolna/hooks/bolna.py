@@ -21,6 +21,7 @@ from airflow_provider_bolna.exceptions import (
     BolnaConflictError,
     BolnaError,
     BolnaNotFoundError,
+    BolnaTimeoutError,
     BolnaValidationError,
 )
 from airflow_provider_bolna.failures import means_not_ready
@@ -301,6 +302,17 @@ class BolnaHook(AgentBindingMixin):
         found: SIPTrunk | None = yield _Find(name, self._find_trunk_flow(name))
         return found
 
+    def _late_commit_flow(self, exc: BolnaError) -> Flow[None]:
+        """After a write that timed out (no answer: the request may still be in flight), give it
+        time to land before looking: a proxy that held it would otherwise deliver it after our
+        look-up found nothing and we wrote again. An answer (a 5xx) or a cut connection means
+        the other side is done with it: no wait."""
+        if isinstance(exc, BolnaTimeoutError):
+            left: float = yield TIME_LEFT
+            grace = min(self.settings.grace, max(0.0, left))
+            if grace > 0:
+                yield _Sleep(grace)
+
     def _may_retry_flow(self, attempts_made: int) -> Flow[bool]:
         """Whether a flow may send a write again: retries and time budget left."""
         left: float = yield TIME_LEFT
@@ -408,6 +420,7 @@ class BolnaHook(AgentBindingMixin):
                 if not exc.ambiguous:
                     raise
                 self.log.warning("Creating trunk %s may or may not have worked (%s); looking before retrying", spec.name, exc)
+                yield from self._late_commit_flow(exc)
                 found = yield from self._lookup_flow(spec.name)
                 if found is not None:
                     return "recovered", found
@@ -438,6 +451,7 @@ class BolnaHook(AgentBindingMixin):
                 # one look, no waiting: if the add landed but is not visible yet, sending it
                 # again gets a 409 "on this trunk", which settles it at once
                 self.log.warning("Adding number %s may or may not have worked (%s); looking once", number.phone_number, exc)
+                yield from self._late_commit_flow(exc)
                 found = find_number((yield calls.list_numbers(trunk_id)), number.key)
                 if found is not None:
                     return NumberResult("created", number.phone_number, found)

@@ -43,6 +43,8 @@ class BolnaSettings:
     :param retry_base_delay: first back-off delay in seconds (doubles each retry, with jitter).
     :param retry_max_delay: cap of one back-off delay, and of an honoured ``Retry-After``.
     :param number_visibility_timeout: how long to wait for a just-added number to show in reads.
+    :param late_commit_grace: after a create that got no answer at all (timeout, cut
+        connection), how long to let it land before looking it up (``None``: the ``timeout``).
     :param dashboard_url: Bolna dashboard root for extra links.
     :param allow_insecure_http: accept an ``http://`` API host that is not loopback.
     """
@@ -57,11 +59,17 @@ class BolnaSettings:
     retry_base_delay: float = 0.5
     retry_max_delay: float = 30.0
     number_visibility_timeout: float = 10.0
+    late_commit_grace: float | None = None
     dashboard_url: str = DEFAULT_DASHBOARD_URL
     allow_insecure_http: bool = False
 
     def __post_init__(self) -> None:
         _check_transport(self.base_url, self.allow_insecure_http, "base_url")
+
+    @property
+    def grace(self) -> float:
+        """Seconds a write that got no answer may still take to land (``late_commit_grace``)."""
+        return self.timeout if self.late_commit_grace is None else max(0.0, self.late_commit_grace)
 
     @property
     def insecure(self) -> bool:
@@ -76,6 +84,7 @@ class BolnaSettings:
         ``https``); the key is the ``password`` or the ``api_key`` extra. Extras:
         ``timeout``, ``max_retries``, ``max_retry_seconds``, ``requests_per_minute``,
         ``agent_requests_per_minute``, ``retry_base_delay``, ``retry_max_delay``, ``number_visibility_timeout``,
+        ``late_commit_grace``,
         ``dashboard_url``, ``allow_insecure_http``. Explicit ``overrides`` (not ``None``) win.
 
         :raises BolnaValidationError: naming the connection and the field.
@@ -120,6 +129,7 @@ _NUMERIC_OPTIONS: dict[str, Callable[[Any], Any]] = {
     "retry_base_delay": float,
     "retry_max_delay": float,
     "number_visibility_timeout": float,
+    "late_commit_grace": float,
 }
 
 

@@ -126,6 +126,7 @@ def make_hook(**overrides: Any) -> BolnaHook:
         "number_visibility_timeout": 0.05,
         "requests_per_minute": 0,
         "agent_requests_per_minute": 0,
+        "late_commit_grace": 0.0,  # tests of the grace itself set it
     }
     values.update(overrides)
     return BolnaHook(settings=BolnaSettings(**values))

@@ -7,6 +7,7 @@ duplicate POST (the one thing these operations exist to prevent) cannot go unnot
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -557,3 +558,27 @@ def test_finder_errors_reach_the_flow(api: respx.MockRouter, run: Runner) -> Non
     with pytest.raises(BolnaServerError, match="listing failed"):
         run(make_hook(), "ensure_trunk", spec(), existing=None, finder=failing)
     assert calls_of(api) == [CREATE]
+
+
+@pytest.mark.parametrize(("failure", "waits"), [
+    (httpx.ReadTimeout("no answer"), True),          # may still be in flight: let it land first
+    (httpx.Response(503), False),                    # answered: the server is done with it
+    (httpx.RemoteProtocolError("cut"), False),       # the other side closed: done with it
+], ids=["timeout", "503", "cut"])
+def test_a_timed_out_create_is_given_time_to_land_before_the_look_up(
+    api: respx.MockRouter, run: Runner, failure: Any, waits: bool
+) -> None:
+    """A proxy may deliver a POST after the client gave up: looking at once would find nothing,
+    and the second POST would make a duplicate where the API accepts duplicate names."""
+    looked_at: list[float] = []
+
+    def listing(request: httpx.Request) -> httpx.Response:
+        looked_at.append(time.monotonic())
+        return _listing(trunk_json())
+
+    api.post(TRUNKS_PATH).mock(side_effect=[failure])
+    api.get(TRUNKS_PATH).mock(side_effect=listing)
+    started = time.monotonic()
+    result = run(make_hook(late_commit_grace=0.4), "ensure_trunk", spec(), existing=None)
+    assert (result.action, calls_of(api)) == ("created", [CREATE, LIST])
+    assert (looked_at[0] - started >= 0.4) is waits
