@@ -224,16 +224,19 @@ async def abatch_hook(bolna_conn_id: str, options: ProvisionOptions, batches: in
     :param state_conn: the state DB (``None``: no shared budget).
     """
     from airflow_provider_bolna.hooks.bolna import BolnaHook
-    from airflow_provider_bolna.provisioning.budget import RateBudget, budget_key, budget_table_beside
+    from airflow_provider_bolna.provisioning.budget import budget_table_beside, connection_budgets
 
     rpm = options.requests_per_minute
     if rpm is None:
-        budget = (await BolnaHook(bolna_conn_id).aget_settings()).requests_per_minute
+        settings = await BolnaHook(bolna_conn_id).aget_settings()
+        budget = settings.requests_per_minute
         if budget and state_conn is not None:
             log.info("Shared rate budget: %s requests/minute for %s", budget, bolna_conn_id)
-            shared = RateBudget(state_conn, budget_key(bolna_conn_id), budget,
-                                table=budget_table_beside(options.state_table))
-            return BolnaHook(bolna_conn_id, limiter=shared)
+            shared = connection_budgets(state_conn, bolna_conn_id, settings,
+                                        table=budget_table_beside(options.state_table))
+            # the agent endpoint's budget (shared["agent"]) is built but unclaimed until the hook
+            # takes one limiter per budget
+            return BolnaHook(bolna_conn_id, limiter=shared["default"])
         sharing = min(options.parallel_batches, batches) if batches else options.parallel_batches
         rpm = budget / max(1, sharing) if budget else 0.0
     log.info("Batch rate budget: %s requests/minute", rpm or "unlimited")

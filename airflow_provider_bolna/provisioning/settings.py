@@ -192,9 +192,10 @@ class ProvisionOptions:
     :param concurrency: customers in flight at once in a batch; ``None``: sized from the budget's
         rate and the measured latency (Little's law), from 10 ms to 2 s of latency without tuning.
     :param deactivate_first: deactivate a trunk before deleting it.
-    :param requests_per_minute: the request budget; ``None`` = the connection's budget divided
-        by ``parallel_batches``.
-    :param parallel_batches: how many batches run at once (the pool size), to share the budget.
+    :param requests_per_minute: a bucket of each batch's own at this rate; ``None`` = the
+        connection's budget, shared by every batch through the state DB (divided by
+        ``parallel_batches`` only where there is no state DB).
+    :param parallel_batches: how many batches run at once (the pool size).
     :param page_size: rows per keyset query.
     :param max_failed_rows: failed rows listed in a batch summary (the count is always exact).
     :param state_table: the state table (``schema.table`` allowed).

@@ -355,3 +355,31 @@ async def test_fewer_batches_than_parallel_slots_share_the_budget_among_themselv
         assert hook.limiter.rate * 60 == pytest.approx(expected)
     finally:
         await hook.aclose()
+
+
+async def test_with_a_state_db_every_batch_hook_draws_from_the_connections_shared_budget(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """No split by parallel_batches: the row ``<conn>/sip-trunks`` beside the state table, at the
+    connection's whole rate."""
+    import json
+
+    from airflow_provider_bolna.provisioning.budget import RateBudget
+    from airflow_provider_bolna.provisioning.engine import abatch_hook
+    from tests.provisioning.budget_load import RawDb
+
+    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_BUDGET", json.dumps({
+        "conn_type": "bolna", "host": "http://127.0.0.1:9", "password": "k" * 20,
+        "extra": {"requests_per_minute": 1200}}))
+    state = RawDb("sqlite", str(tmp_path / "state.db"))
+    hook = await abatch_hook("bolna_budget", ProvisionOptions(parallel_batches=4), batches=8, state_conn=state)
+    try:
+        assert isinstance(hook.limiter, RateBudget)
+        assert (hook.limiter.key, hook.limiter.limit) == ("bolna_budget/sip-trunks", 1200.0)
+        await hook.limiter.areserve()
+    finally:
+        await hook.aclose()
+        await hook.limiter.aclose()
+    with sqlite3.connect(state.target) as db:
+        assert [key for key, granted in db.execute("SELECT bucket_key, granted FROM bolna_rate_budget")
+                if granted >= 1] == ["bolna_budget/sip-trunks"]
