@@ -26,7 +26,7 @@ import pytest
 
 from tests.e2e.stack import AirflowREST, RunResult, watch_runs
 from tests.e2e_celery.conftest import CUSTOMERS, FIGURES, RATE, database_sql, drop_provider_tables
-from tests.e2e_celery.rates import RateFigures
+from airflow_provider_bolna.sandbox.rates import RateFigures
 from tests.e2e_celery.stack import CeleryStack, alive
 
 pytestmark = [pytest.mark.e2e_celery, pytest.mark.timeout(2400)]

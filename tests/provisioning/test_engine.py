@@ -260,19 +260,23 @@ def test_a_batch_shares_one_rate_budget(sqlite_db: CustomerDB, bolna_api: Any) -
     assert elapsed >= 19 / 20 * 0.9  # 20 requests at 20/s: about a second, whatever the concurrency
 
 
+@pytest.mark.parametrize(("connection_rpm", "deployment_rpm"), [(1200, None), (60_000, 1200)],
+                         ids=["connection-limit", "deployment-limit"])
 def test_batches_at_once_share_the_connection_budget_through_the_state_db(
-    customer_db: CustomerDB, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+    customer_db: CustomerDB, sandbox: Any, monkeypatch: pytest.MonkeyPatch, connection_rpm: int,
+    deployment_rpm: int | None,
 ) -> None:
     """Two batches provisioned at once (two processes on a real deployment) together send at
-    the connection's 1,200/min, not 1,200/min each; the budget row in the state DB counts them."""
+    1,200/min — the connection's, or the deployment's own limit — not 1,200/min each; the budget
+    row in the state DB counts them."""
     import asyncio
 
     from airflow_provider_bolna.provisioning import aprovision_batch
     from airflow_provider_bolna.provisioning.budget import BudgetTable, budget_table_beside
 
-    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", sandbox.airflow_conn_json(requests_per_minute=1200))
+    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", sandbox.airflow_conn_json(requests_per_minute=connection_rpm))
     customer_db.seed(40, seed=11)
-    options = ProvisionOptions(state_table=customer_db.state_table, concurrency=16)
+    options = ProvisionOptions(state_table=customer_db.state_table, concurrency=16, requests_per_minute=deployment_rpm)
 
     async def both() -> list[Any]:
         return await asyncio.gather(*(aprovision_batch(customer_db.conn_id, customer_db.query, batch, options=options)
