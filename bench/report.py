@@ -18,12 +18,13 @@ PEER_LABEL = {
     "ours_pb1": "ours, parallel_batches=1",
     "ours_pb4": "ours, parallel_batches=4 (default)",
     "ours_pb8": "ours, parallel_batches=8",
+    "ours_1batch": "ours, one batch (batch_size 2000)",
     "naive": "naive (mapped HttpOperator)",
     "loop": "loop (sequential httpx, no Airflow)",
 }
 SCENARIO_ORDER = {"lat0": 0, "lat50": 1, "rate": 2, "rate50": 3, "rate1s": 4}
-PEER_ORDER = {"ours": 0, "ours_pb1": 1, "ours_pb4": 2, "ours_pb8": 3, "naive": 4, "loop": 5}
-PEER_COLOR = {"ours": "tab:blue", "ours_pb1": "#9ecae1", "ours_pb4": "#3182bd", "ours_pb8": "#08306b",
+PEER_ORDER = {"ours": 0, "ours_pb1": 1, "ours_pb4": 2, "ours_pb8": 3, "ours_1batch": 4, "naive": 5, "loop": 6}
+PEER_COLOR = {"ours": "tab:blue", "ours_pb1": "#9ecae1", "ours_pb4": "#3182bd", "ours_pb8": "#08306b", "ours_1batch": "tab:green",
               "naive": "tab:red", "loop": "tab:gray"}
 TARGETS = {
     "marginal_ratio_lat50": 50.0,
@@ -154,7 +155,7 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     rate_scenarios = sorted({s for s, _, _ in groups if is_rate(s) and any(
         r.get("per_second") for (s2, _, _), rs in groups.items() if s2 == s for r in rs)},
         key=lambda s: SCENARIO_ORDER.get(s, 9))
-    fig, axes = plt.subplots(1, 1 + len(rate_scenarios), figsize=(7 + 6 * len(rate_scenarios), 5), squeeze=False)
+    fig, axes = plt.subplots(1, 1 + len(rate_scenarios), figsize=(7 + 7 * len(rate_scenarios), 6.5), squeeze=False)
     ax = axes[0][0]
     styles = {"lat0": "-", "lat50": "--"}
     for scenario in ("lat0", "lat50"):
@@ -179,17 +180,19 @@ def plot(results: dict[str, Any], path: Path) -> bool:
             if not counts:
                 continue
             limit = rs[0]["rate_limit_per_min"]
-            ax.plot(range(len(counts)), counts, color=PEER_COLOR.get(peer, "black"), lw=1,
-                    label=f"{PEER_LABEL.get(peer, peer)}, N={n:,}")
+            ours = peer.startswith("ours")
+            ax.plot(range(len(counts)), counts, color=PEER_COLOR.get(peer, "black"), lw=1.2 if ours else 0.8,
+                    alpha=1.0 if ours else 0.6, label=f"{PEER_LABEL.get(peer, peer)}, N={n:,}")
         if limit:
             ax.axhline(limit / 60, color="black", ls=":", lw=1, label=f"R = {limit:,.0f}/min")
         latency = next(r["latency_ms"] for (s, _, _), rs in groups.items() if s == scenario for r in rs)
         ax.set_xlabel("seconds from the first request")
         ax.set_ylabel("requests answered per second (sandbox's count)")
         ax.set_title(f"Under R, {latency:g} ms latency (median run of each peer)")
-        ax.set_xlim(0, 130)
+        ax.set_xlim(0, 100)
+        ax.set_ylim(0, 22)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="center right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -230,8 +233,11 @@ def write_report(results: dict[str, Any], out: Path, suffix: str = "") -> None:
     if shas:
         w(f"- Provider code measured by the `ours` runs: {', '.join(shas)} (sha256 of `airflow_provider_bolna/**.py` "
           f"+ the DAG, per run in `results.json`). The naive DAG and the loop do not use it.")
-    w("- Peers: **ours** = `dags/bolna_bulk_provision.py` via `airflow dags test` (batch_size 500, concurrency 8, "
-      "connection `requests_per_minute` 0 = no client budget except in the rate scenario); **naive** = "
+    w("- Peers: **ours** = `dags/bolna_bulk_provision.py` via `airflow dags test` (batch_size 500; concurrency 8 in "
+      "the lat0/lat50 runs, then the default, and sized from latency, today's default, in the rate runs; deployment "
+      "settings such as `parallel_batches` through the Variable `bolna_provisioning`; connection "
+      "`requests_per_minute` 0 = no client budget, except in the rate scenarios where it is R, shared by the "
+      "batches through the state DB); **naive** = "
       "`bench/dags/naive_http_provision.py` via `airflow dags test` (one mapped `HttpOperator` per customer and "
       "per number, `AIRFLOW__CORE__MAX_MAP_LENGTH` raised from 1024); **loop** = `bench/loop_peer.py`, sequential "
       "httpx, numbers inline. Same seeded customers (`provisioning.seed`, 1–3 numbers each), same sandbox "
@@ -374,6 +380,28 @@ def write_report(results: dict[str, Any], out: Path, suffix: str = "") -> None:
         if has_plot:
             w("Per-second timelines: the right-hand panels of the plot above.")
             w("")
+
+    # ------------------------------------------------------------------ listing a big account
+    listing = results.get("listing_http", [])
+    if listing:
+        size = listing[0]["account_trunks"]
+        w(f"## Listing a {size:,}-trunk account")
+        w("")
+        w("`python -m bench.micro listing-http 100000 OLD_TREE NEW_TREE --record`: the hook's "
+          "`list_trunks(names=<a batch's 500 names>)` over HTTP against a sandbox holding the account, each call in "
+          "a fresh process; wall time (the sandbox rendering the list included), the client's CPU and its peak RSS "
+          "growth (medians).")
+        w("")
+        w("| code | account trunks | calls | seconds | client CPU s | peak RSS growth MB | trunks kept | load after |")
+        w("|---|---:|---:|---:|---:|---:|---:|---|")
+        by_commit: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in listing:
+            by_commit[row["commit"]].append(row)
+        for commit, rows in by_commit.items():
+            w(f"| `{commit}` | {rows[0]['account_trunks']:,} | {len(rows)} | {fmt(med([r['seconds'] for r in rows]), 2)} | "
+              f"{fmt(med([r['client_cpu_s'] for r in rows]), 2)} | {fmt(med([r['peak_rss_growth_mb'] for r in rows]), 1)} | "
+              f"{fmt(med([r['kept'] for r in rows]), 0)} | {', '.join(str(x) for x in sorted({r['load_after'] for r in rows}))} |")
+        w("")
 
     # ------------------------------------------------------------------ start-up
     if startup:

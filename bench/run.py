@@ -79,9 +79,13 @@ def matrix(quick: bool) -> list[Scenario]:
         # under Bolna's R at 50 ms and 1 s: our DAG at parallel_batches 1, 4 (the default) and 8 (a
         # deployment setting: the Variable), the naive DAG and the loop (both far below R there:
         # smaller N for them, the rate is what is compared)
-        *(Scenario(name, latency, {**{peer: [1000] for peer in RATE_PEERS}, "naive": [naive_n], "loop": [loop_n]},
-                   rate_limit_per_min=R, conf={peer: {"parallel_batches": pb} for peer, pb in RATE_PEERS.items()},
-                   conn_rpm=dict.fromkeys(RATE_PEERS, R), once={("naive", naive_n)})
+        # ours_1batch: the whole run in one batch (batch_size 2000), to show what a batch
+        # boundary costs when batches run one after another (`dags test`)
+        *(Scenario(name, latency, {**{peer: [1000] for peer in RATE_PEERS}, "ours_1batch": [1000], "naive": [naive_n],
+                                   "loop": [loop_n]},
+                   rate_limit_per_min=R, conf={**{peer: {"parallel_batches": pb} for peer, pb in RATE_PEERS.items()},
+                                               "ours_1batch": {"batch_size": 2000}},
+                   conn_rpm=dict.fromkeys([*RATE_PEERS, "ours_1batch"], R), once={("naive", naive_n)})
           for name, latency, naive_n, loop_n in (("rate50", 50, 250, 1000), ("rate1s", 1000, 100, 200))),
         Scenario("lat0", 0, {"ours": [1000, 10_000, 100_000], "naive": [250, 500, 1000],
                              "loop": [1000, 10_000, 100_000]}, once={("naive", 500)}),
