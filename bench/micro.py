@@ -2,7 +2,7 @@
 
     python -m bench.micro masking   # cost of bulk-registering passwords as the masker grows
     python -m bench.micro listing   # memory/CPU of one account-wide list response vs account size
-    python -m bench.micro listing-http [N [CODE_ROOT ...]]   # list_trunks(names=) over HTTP, N trunks
+    python -m bench.micro listing-http [N [CODE_ROOT ...]] [--record]   # list_trunks(names=) over HTTP, N trunks
     python -m bench.micro httpx     # client CPU per request: httpx sync vs async (concurrency 1, 8)
 
 ``masking`` times ``provisioning.masking._bulk_add`` for one page of 500 passwords on a masker
@@ -209,6 +209,24 @@ def listing_http(size: int = 100_000, code_roots: tuple[str, ...] = (), repeats:
     return out
 
 
+def record_listing(rows: list[dict[str, Any]], results_path: Path) -> None:
+    """Keep these ``listing-http`` rows in ``results.json`` (``listing_http``; the report's
+    listing table), each with its source tree's git commit and the load average."""
+    import os
+    import subprocess
+    from datetime import UTC, datetime
+
+    def commit(root: str) -> str:
+        done = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=False, timeout=10)
+        return done.stdout.strip() or "?"
+
+    results = json.loads(results_path.read_text()) if results_path.exists() else {"meta": {}, "runs": []}
+    stamp = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "load_after": round(os.getloadavg()[0], 2)}
+    results.setdefault("listing_http", []).extend({**row, "commit": commit(row["code"]), **stamp} for row in rows)
+    results_path.write_text(json.dumps(results, indent=1, default=str))
+
+
 def listing_http_one(root: str, url: str, key: str, size: int) -> None:
     """One measurement of :func:`listing_http` (in its own process, code from ``root``)."""
     sys.path.insert(0, root)
@@ -279,6 +297,10 @@ if __name__ == "__main__":
     elif what == "listing-http-one":
         listing_http_one(args[0], args[1], args[2], int(args[3]))
     elif what == "listing-http":
-        listing_http(int(args[0]) if args else 100_000, tuple(args[1:]))
+        record = "--record" in args
+        args = [a for a in args if a != "--record"]
+        rows = listing_http(int(args[0]) if args else 100_000, tuple(args[1:]))
+        if record:
+            record_listing(rows, BENCH / "results.json")
     else:
         {"masking": masking, "listing": listing, "httpx": httpx_cost}[what]()

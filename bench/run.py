@@ -42,6 +42,8 @@ SEED = 2026
 OUR_DAG = REPO / "dags" / "bolna_bulk_provision.py"
 NAIVE_DAG = BENCH / "dags" / "naive_http_provision.py"
 PEERS = ("ours", "naive", "loop")
+#: our DAG in the rate scenarios, by its deployment's parallel_batches
+RATE_PEERS = {"ours_pb1": 1, "ours_pb4": 4, "ours_pb8": 8}
 
 
 # ---------------------------------------------------------------------- the matrix
@@ -74,8 +76,17 @@ def matrix(quick: bool) -> list[Scenario]:
         ]
     R = 1000  # Bolna's documented limit; N = R customers ≈ one minute of requests
     return [
-        Scenario("rate", 0, {"ours": [1000], "ours_pb4": [1000], "loop": [1000]}, rate_limit_per_min=R,
-                 conf={"ours": {"parallel_batches": 1}, "ours_pb4": {}}, conn_rpm={"ours": R, "ours_pb4": R}),
+        # under Bolna's R at 50 ms and 1 s: our DAG at parallel_batches 1, 4 (the default) and 8 (a
+        # deployment setting: the Variable), the naive DAG and the loop (both far below R there:
+        # smaller N for them, the rate is what is compared)
+        # ours_1batch: the whole run in one batch (batch_size 2000), to show what a batch
+        # boundary costs when batches run one after another (`dags test`)
+        *(Scenario(name, latency, {**{peer: [1000] for peer in RATE_PEERS}, "ours_1batch": [1000], "naive": [naive_n],
+                                   "loop": [loop_n]},
+                   rate_limit_per_min=R, conf={**{peer: {"parallel_batches": pb} for peer, pb in RATE_PEERS.items()},
+                                               "ours_1batch": {"batch_size": 2000}},
+                   conn_rpm=dict.fromkeys([*RATE_PEERS, "ours_1batch"], R), once={("naive", naive_n)})
+          for name, latency, naive_n, loop_n in (("rate50", 50, 250, 1000), ("rate1s", 1000, 100, 200))),
         Scenario("lat0", 0, {"ours": [1000, 10_000, 100_000], "naive": [250, 500, 1000],
                              "loop": [1000, 10_000, 100_000]}, once={("naive", 500)}),
         # the loop at 50 ms is latency-bound (50 ms per customer, sequential): 1k shows it
@@ -271,6 +282,12 @@ def run_one(ws: Workspace, sc: Scenario, peer: str, n: int, rep: int, args: argp
         "duplicate_names": len(audit.get("duplicate_trunk_names", [])),
         **steady_rate(m.timeline),
     }
+    if sc.rate_limit_per_min:  # as the server saw it: every second, and the busiest 60 s
+        from airflow_provider_bolna.sandbox.rates import RateFigures
+
+        figures = RateFigures.from_timeline(counters["per_second"], sc.rate_limit_per_min)
+        record.update(per_second=figures.per_second, busiest_window=figures.busiest_window,
+                      server_active_s=figures.active_s, server_share=figures.share_of_rate)
     if peer == "loop":
         line = next((ln for ln in text.splitlines()[::-1] if ln.startswith("{")), "{}")
         record["loop"] = json.loads(line)

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name-template", default=DEFAULT_NAME_TEMPLATE)
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--concurrency", type=int, default=None, help="customers in flight per batch (default: from latency)")
-    p.add_argument("--requests-per-minute", type=float, default=None, help="per-batch budget (0 = unlimited)")
+    p.add_argument("--requests-per-minute", type=float, default=None, help="the budget instead of the connection's (0 = unlimited)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     p.add_argument("--deprovision", action="store_true", help="delete trunks of churned / vanished customers")
     p.add_argument("--max-deletes", type=int, default=100, help="most trunks one run may delete")

@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -213,11 +214,12 @@ async def abatch_hook(bolna_conn_id: str, options: ProvisionOptions, batches: in
                       state_conn: Any = None) -> Any:
     """One hook per batch, paced by the account's budget.
 
-    * ``options.requests_per_minute`` set: a bucket of the batch's own at that rate;
-    * else, with a state DB: every batch, sign-up run and worker of any machine using this Bolna
-      connection draws from one :class:`~.budget.RateBudget` there (the connection's
-      ``requests_per_minute``, Bolna's 1,000 by default) — work-conserving, never above it;
-    * else: the connection's budget shared out over ``min(parallel_batches, batches)``.
+    * with a state DB: every batch, sign-up run and worker of any machine using this Bolna
+      connection draws from one :class:`~.budget.RateBudget` there — work-conserving, never above
+      its limit: ``options.requests_per_minute`` (the deployment's own limit) or else the
+      connection's ``requests_per_minute`` (Bolna's 1,000 by default);
+    * else: that limit shared out over ``min(parallel_batches, batches)``;
+    * a limit of ``0``: no client-side limit.
 
     :param bolna_conn_id: the Bolna connection.
     :param options: ``requests_per_minute`` (override), ``parallel_batches``, ``state_table``.
@@ -225,18 +227,20 @@ async def abatch_hook(bolna_conn_id: str, options: ProvisionOptions, batches: in
     :param state_conn: the state DB (``None``: no shared budget).
     """
     from airflow_provider_bolna.hooks.bolna import BolnaHook
-    from airflow_provider_bolna.provisioning.budget import RateBudget, budget_key, budget_table_beside
+    from airflow_provider_bolna.provisioning.budget import budget_table_beside, connection_budgets
 
-    rpm = options.requests_per_minute
-    if rpm is None:
-        budget = (await BolnaHook(bolna_conn_id).aget_settings()).requests_per_minute
-        if budget and state_conn is not None:
-            log.info("Shared rate budget: %s requests/minute for %s", budget, bolna_conn_id)
-            shared = RateBudget(state_conn, budget_key(bolna_conn_id), budget,
-                                table=budget_table_beside(options.state_table))
-            return BolnaHook(bolna_conn_id, limiter=shared)
-        sharing = min(options.parallel_batches, batches) if batches else options.parallel_batches
-        rpm = budget / max(1, sharing) if budget else 0.0
+    settings = await BolnaHook(bolna_conn_id).aget_settings()
+    if options.requests_per_minute is not None:  # the deployment's limit, still shared by its batches
+        settings = dataclasses.replace(settings, requests_per_minute=options.requests_per_minute)
+    budget = settings.requests_per_minute
+    if budget and state_conn is not None:
+        log.info("Shared rate budget: %s requests/minute for %s", budget, bolna_conn_id)
+        shared = connection_budgets(state_conn, bolna_conn_id, settings, table=budget_table_beside(options.state_table))
+        # the agent endpoint's budget (shared["agent"]) is built but unclaimed until the hook
+        # takes one limiter per budget
+        return BolnaHook(bolna_conn_id, limiter=shared["default"])
+    sharing = min(options.parallel_batches, batches) if batches else options.parallel_batches
+    rpm = budget / max(1, sharing) if budget else 0.0
     log.info("Batch rate budget: %s requests/minute", rpm or "unlimited")
     return BolnaHook(bolna_conn_id, requests_per_minute=rpm)
 

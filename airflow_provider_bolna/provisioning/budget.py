@@ -64,11 +64,13 @@ from airflow_provider_bolna.provisioning.budget_table import (
     budget_table_beside,
     schedule,
 )
+from airflow_provider_bolna.provisioning.db import get_db_hook
 
 __all__ = [
     "AGENT_REQUESTS_PER_MINUTE",
     "AGENT_SCOPE",
     "DEFAULT_BUDGET_TABLE",
+    "HOOK_BUDGETS",
     "SIP_TRUNKS_REQUESTS_PER_MINUTE",
     "SIP_TRUNKS_SCOPE",
     "BudgetRow",
@@ -79,10 +81,19 @@ __all__ = [
     "RateBudgetError",
     "budget_key",
     "budget_table_beside",
+    "connection_budgets",
     "schedule",
 ]
 
 log = logging.getLogger(__name__)
+
+#: The hook's budget names (``default``: every call but the agent PATCH; ``agent``:
+#: ``/v2/agent/{id}``) → the row's scope, the connection setting holding the limit, and Bolna's
+#: limit for a connection that has no such setting.
+HOOK_BUDGETS: dict[str, tuple[str, str, float]] = {
+    "default": (SIP_TRUNKS_SCOPE, "requests_per_minute", SIP_TRUNKS_REQUESTS_PER_MINUTE),
+    "agent": (AGENT_SCOPE, "agent_requests_per_minute", AGENT_REQUESTS_PER_MINUTE),
+}
 
 
 # ---------------------------------------------------------------------- the claimant
@@ -425,3 +436,30 @@ class RateBudget:
                               "given back" if grant.gave_back else "lost (claimed after)")
         finally:
             self._table.close()
+
+
+# ---------------------------------------------------------------------- one connection's budgets
+
+
+def connection_budgets(state_conn: Any, bolna_conn_id: str, settings: Any, *,
+                       table: str = DEFAULT_BUDGET_TABLE, **kwargs: Any) -> dict[str, RateBudget]:
+    """The shared budgets of one Bolna connection, one per endpoint family, keyed like
+    :data:`HOOK_BUDGETS` (the hook's budget names).
+
+    Each is a claimant of the row :func:`budget_key` ``(bolna_conn_id, scope)``, so every batch,
+    sign-up run and worker using the connection draws from the same two budgets. A budget
+    claims nothing (and opens no DB connection) until its first ``reserve``.
+
+    :param state_conn: the state DB: an Airflow connection id or a ``DbApiHook`` (resolved once).
+    :param bolna_conn_id: the Bolna connection (the rows' key).
+    :param settings: the connection's settings (``requests_per_minute``, and
+        ``agent_requests_per_minute`` when it has one: Bolna's 500 otherwise); ``0`` disables a budget.
+    :param table: the budget table (:func:`budget_table_beside` the state table).
+    :param kwargs: passed to every :class:`RateBudget`.
+    """
+    db = get_db_hook(state_conn)
+    return {
+        name: RateBudget(db, budget_key(bolna_conn_id, scope), getattr(settings, setting, default), table=table,
+                         **kwargs)
+        for name, (scope, setting, default) in HOOK_BUDGETS.items()
+    }

@@ -219,9 +219,10 @@ class ProvisionOptions:
     :param concurrency: customers in flight at once in a batch; ``None``: sized from the budget's
         rate and the measured latency (Little's law), from 10 ms to 2 s of latency without tuning.
     :param deactivate_first: deactivate a trunk before deleting it.
-    :param requests_per_minute: the request budget; ``None`` = the connection's budget divided
-        by ``parallel_batches``.
-    :param parallel_batches: how many batches run at once (the pool size), to share the budget.
+    :param requests_per_minute: the request budget instead of the connection's (``None``: the
+        connection's; ``0``: no client-side limit); shared by every batch through the state DB,
+        divided by ``parallel_batches`` only where there is no state DB.
+    :param parallel_batches: how many batches run at once (the pool size).
     :param page_size: rows per keyset query.
     :param max_failed_rows: failed rows listed in a batch summary (the count is always exact).
     :param state_table: the state table (``schema.table`` allowed).
@@ -404,7 +405,8 @@ class Deployment(BaseModel):
     :param password_refs: which password references rows and params may use (off by default).
     :param verify_interval: how often every recorded trunk is checked on Bolna (one list call per
         batch), so a trunk deleted in the dashboard comes back; ``0`` = every run.
-    :param requests_per_minute: the request budget (default: the Bolna connection's).
+    :param requests_per_minute: the request budget (default: the Bolna connection's), shared by
+        every batch and sign-up run of the deployment through the state DB.
     :param parallel_batches: batches running at once (the pool's size).
     :param max_concurrency: upper bound of a run's ``concurrency``.
     :param default_concurrency: customers in flight per batch when a run does not say (``None``:

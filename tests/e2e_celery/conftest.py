@@ -8,7 +8,8 @@
   provider's tables (workers on several machines share no SQLite file). The runs use the DAG's
   default query and state table, so their conf holds only what any trigger may set;
 * ``redis`` — Debian's ``redis-server`` on a free loopback port (the broker);
-* ``rate_sandbox`` — the Bolna sandbox limited to :data:`RATE` requests a minute;
+* ``rate_sandbox`` — the Bolna sandbox limited to :data:`RATE` requests a minute (latency
+  :data:`LATENCY_MS`, ``$BOLNA_E2E_CELERY_LATENCY_MS``);
 * ``celery_stack`` — scheduler, api-server, dag-processor, triggerer and two Celery workers of two
   slots each; ``celery_rest`` — its REST client, with pool ``bolna_api`` of four slots.
 """
@@ -36,6 +37,8 @@ REPO = HERE.parents[1]
 RATE = 1000
 #: Seeded customers (one create request each: numbers go inline).
 CUSTOMERS = int(os.environ.get("BOLNA_E2E_CELERY_CUSTOMERS", "3000"))
+#: The sandbox's latency per request (0 by default; e.g. 1000 to check the in-flight sizing).
+LATENCY_MS = float(os.environ.get("BOLNA_E2E_CELERY_LATENCY_MS", "0"))
 WORKERS, WORKER_SLOTS = 2, 2
 #: Figures of every scenario, written to ``figures.json`` and printed at the end.
 FIGURES: dict[str, Any] = {}
@@ -112,7 +115,8 @@ def rate_sandbox(celery_output: Path) -> Iterator[Any]:
     """The sandbox at R = :data:`RATE`/min (token bucket of one second), log in the output."""
     from airflow_provider_bolna.sandbox.testing import SandboxServer
 
-    server = SandboxServer(celery_output / "sandbox.db", log_level="warning", rate_limit_per_min=RATE)
+    server = SandboxServer(celery_output / "sandbox.db", log_level="warning", rate_limit_per_min=RATE,
+                           latency_ms=LATENCY_MS)
     server.log_path = celery_output / "logs" / "sandbox.log"
     server.start()
     yield server

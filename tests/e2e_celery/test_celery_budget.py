@@ -25,8 +25,8 @@ import httpx
 import pytest
 
 from tests.e2e.stack import AirflowREST, RunResult, watch_runs
-from tests.e2e_celery.conftest import CUSTOMERS, FIGURES, RATE, database_sql, drop_provider_tables
-from tests.e2e_celery.rates import RateFigures
+from tests.e2e_celery.conftest import CUSTOMERS, FIGURES, LATENCY_MS, RATE, database_sql, drop_provider_tables
+from airflow_provider_bolna.sandbox.rates import RateFigures
 from tests.e2e_celery.stack import CeleryStack, alive
 
 pytestmark = [pytest.mark.e2e_celery, pytest.mark.timeout(2400)]
@@ -50,7 +50,7 @@ class Scenario:
 
     def figures(self) -> dict[str, Any]:
         return {
-            "customers": CUSTOMERS, **asdict(self.rate), "wall_s": round(self.wall_s, 1),
+            "customers": CUSTOMERS, "latency_ms": LATENCY_MS, **asdict(self.rate), "wall_s": round(self.wall_s, 1),
             "runs": [f"{r.run_id}: {r.run['state']}" for r in self.runs],
             "creates": self.counters["writes"]["create_trunk"], "trunks": self.counters["trunks"],
             "duplicate_names_attempted": self.counters["duplicate_names_attempted"], "state": self.state,

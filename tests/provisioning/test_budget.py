@@ -19,6 +19,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -34,6 +35,7 @@ from airflow_provider_bolna.provisioning.budget import (
     RateBudgetError,
     budget_key,
     budget_table_beside,
+    connection_budgets,
     schedule,
 )
 from tests.provisioning.budget_load import RawDb
@@ -193,6 +195,35 @@ def test_budget_key_names_connection_and_scope() -> None:
 def test_budget_table_lives_beside_the_state_table() -> None:
     assert budget_table_beside("bolna_provisioning_state") == "bolna_rate_budget"
     assert budget_table_beside("ops.bolna_provisioning_state") == "ops.bolna_rate_budget"
+
+
+def test_a_connection_has_a_budget_per_endpoint_family_keyed_by_the_hooks_budget_names(budget_db: BudgetDb) -> None:
+    """The SIP-trunk endpoints and the agent endpoint (Bolna: 1,000 and 500 a minute) are two
+    rows: slots taken on one do not delay the other; the limits are the connection's."""
+    settings = SimpleNamespace(requests_per_minute=1200.0, agent_requests_per_minute=300.0)
+    budgets = connection_budgets(budget_db.raw, "acct", settings, table=budget_db.table)
+    assert {name: (b.key, b.limit) for name, b in budgets.items()} == {
+        "default": ("acct/sip-trunks", 1200.0), "agent": ("acct/agent", 300.0)}
+    try:
+        agent_sends = [time.monotonic() + budgets["agent"].reserve() for _ in range(6)]
+        assert agent_sends[-1] - agent_sends[0] == pytest.approx(5 / budgets["agent"].max_rate, abs=0.05)
+        assert budgets["default"].reserve() < 0.05  # not behind the agent's six slots
+    finally:
+        for budget in budgets.values():
+            budget.close()
+    agent_row, default_row = budget_db.row("acct/agent"), budget_db.row("acct/sip-trunks")
+    assert agent_row is not None and agent_row.granted >= 6
+    assert default_row is not None and 1 <= default_row.granted < 6
+
+
+def test_a_connection_without_an_agent_setting_gets_bolnas_agent_limit(tmp_path: Path) -> None:
+    path = tmp_path / "untouched.db"
+    budgets = connection_budgets(RawDb("sqlite", str(path)), "acct", SimpleNamespace(requests_per_minute=0))
+    assert budgets["agent"].limit == 500.0 and budgets["agent"].enabled
+    assert not budgets["default"].enabled  # 0 = no client-side limit, as for the per-hook bucket
+    for budget in budgets.values():
+        budget.close()
+    assert not path.exists()  # nothing claimed, nothing opened
 
 
 def test_rates_keep_any_window_within_the_limit() -> None:

@@ -260,19 +260,23 @@ def test_a_batch_shares_one_rate_budget(sqlite_db: CustomerDB, bolna_api: Any) -
     assert elapsed >= 19 / 20 * 0.9  # 20 requests at 20/s: about a second, whatever the concurrency
 
 
+@pytest.mark.parametrize(("connection_rpm", "deployment_rpm"), [(1200, None), (60_000, 1200)],
+                         ids=["connection-limit", "deployment-limit"])
 def test_batches_at_once_share_the_connection_budget_through_the_state_db(
-    customer_db: CustomerDB, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+    customer_db: CustomerDB, sandbox: Any, monkeypatch: pytest.MonkeyPatch, connection_rpm: int,
+    deployment_rpm: int | None,
 ) -> None:
     """Two batches provisioned at once (two processes on a real deployment) together send at
-    the connection's 1,200/min, not 1,200/min each; the budget row in the state DB counts them."""
+    1,200/min — the connection's, or the deployment's own limit — not 1,200/min each; the budget
+    row in the state DB counts them."""
     import asyncio
 
     from airflow_provider_bolna.provisioning import aprovision_batch
     from airflow_provider_bolna.provisioning.budget import BudgetTable, budget_table_beside
 
-    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", sandbox.airflow_conn_json(requests_per_minute=1200))
+    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", sandbox.airflow_conn_json(requests_per_minute=connection_rpm))
     customer_db.seed(40, seed=11)
-    options = ProvisionOptions(state_table=customer_db.state_table, concurrency=16)
+    options = ProvisionOptions(state_table=customer_db.state_table, concurrency=16, requests_per_minute=deployment_rpm)
 
     async def both() -> list[Any]:
         return await asyncio.gather(*(aprovision_batch(customer_db.conn_id, customer_db.query, batch, options=options)
@@ -356,3 +360,31 @@ async def test_fewer_batches_than_parallel_slots_share_the_budget_among_themselv
         assert hook.limiter.rate * 60 == pytest.approx(expected)
     finally:
         await hook.aclose()
+
+
+async def test_with_a_state_db_every_batch_hook_draws_from_the_connections_shared_budget(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """No split by parallel_batches: the row ``<conn>/sip-trunks`` beside the state table, at the
+    connection's whole rate."""
+    import json
+
+    from airflow_provider_bolna.provisioning.budget import RateBudget
+    from airflow_provider_bolna.provisioning.engine import abatch_hook
+    from tests.provisioning.budget_load import RawDb
+
+    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_BUDGET", json.dumps({
+        "conn_type": "bolna", "host": "http://127.0.0.1:9", "password": "k" * 20,
+        "extra": {"requests_per_minute": 1200}}))
+    state = RawDb("sqlite", str(tmp_path / "state.db"))
+    hook = await abatch_hook("bolna_budget", ProvisionOptions(parallel_batches=4), batches=8, state_conn=state)
+    try:
+        assert isinstance(hook.limiter, RateBudget)
+        assert (hook.limiter.key, hook.limiter.limit) == ("bolna_budget/sip-trunks", 1200.0)
+        await hook.limiter.areserve()
+    finally:
+        await hook.aclose()
+        await hook.limiter.aclose()
+    with sqlite3.connect(state.target) as db:
+        assert [key for key, granted in db.execute("SELECT bucket_key, granted FROM bolna_rate_budget")
+                if granted >= 1] == ["bolna_budget/sip-trunks"]

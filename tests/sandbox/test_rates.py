@@ -1,10 +1,10 @@
-"""The rate measurement of the Celery run (no services needed)."""
+"""Rate figures from the sandbox's per-second counts (make e2e-celery and the rate benchmarks)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.e2e_celery.rates import RateFigures
+from airflow_provider_bolna.sandbox.rates import RateFigures
 
 
 def test_sliding_windows_over_a_per_second_timeline() -> None:

@@ -1,4 +1,8 @@
-"""The request rate as the sandbox saw it: sliding 60-second windows over per-second counts."""
+"""The request rate as the sandbox saw it: sliding 60-second windows over per-second counts.
+
+Reads the ``per_second`` of ``GET /__sandbox__/counters`` (``{epoch second: [requests, 429s]}``,
+counted when each request is answered); used by ``make e2e-celery`` and the rate benchmarks.
+"""
 
 from __future__ import annotations
 
