@@ -236,21 +236,24 @@ async def abatch_hook(bolna_conn_id: str, options: ProvisionOptions, batches: in
     if budget and state_conn is not None:
         log.info("Shared rate budget: %s requests/minute for %s", budget, bolna_conn_id)
         shared = connection_budgets(state_conn, bolna_conn_id, settings, table=budget_table_beside(options.state_table))
-        # the agent endpoint's budget (shared["agent"]) is built but unclaimed until the hook
-        # takes one limiter per budget
-        return BolnaHook(bolna_conn_id, limiter=shared["default"])
+        # the SIP-trunk calls and the agent endpoint each draw from their own shared budget
+        return BolnaHook(bolna_conn_id, limiter=shared["default"], agent_limiter=shared["agent"])
     sharing = min(options.parallel_batches, batches) if batches else options.parallel_batches
     rpm = budget / max(1, sharing) if budget else 0.0
+    agent_rpm = settings.agent_requests_per_minute / max(1, sharing) if settings.agent_requests_per_minute else 0.0
     log.info("Batch rate budget: %s requests/minute", rpm or "unlimited")
-    return BolnaHook(bolna_conn_id, requests_per_minute=rpm)
+    return BolnaHook(bolna_conn_id, requests_per_minute=rpm, agent_requests_per_minute=agent_rpm)
 
 
 async def aclose_batch_hook(hook: Any) -> None:
-    """Close a batch's hook; a shared budget gives its unused slots back to the other claimants."""
+    """Close a batch's hook; shared budgets give their unused slots back to the other claimants."""
+    from airflow_provider_bolna.hooks.base import AGENT_BUDGET, DEFAULT_BUDGET
+
     await hook.aclose()
-    close = getattr(hook.limiter, "aclose", None)
-    if close is not None:
-        await close()
+    for name in (DEFAULT_BUDGET, AGENT_BUDGET):
+        close = getattr(hook.limiter_for(name), "aclose", None)
+        if close is not None:
+            await close()
 
 
 async def apply_plan(

@@ -136,3 +136,30 @@ def test_a_dry_run_shows_the_binding_work(sqlite_db: CustomerDB, agents_api: Any
     summary = provision_batch(sqlite_db.conn_id, sqlite_db.query, {"first": None, "last": None}, options=options)
     assert "bind +" in summary.plan and "→a9e" in summary.plan and "switch agent" in summary.plan
     assert agents_api.admin.counters()["binding_writes"] == {"update_agent": 0, "inbound_setup": 0, "inbound_unlink": 0}
+
+
+def test_agent_switches_draw_from_the_shared_agent_budget(sqlite_db: CustomerDB, agents_api: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent endpoint's own 500/min (here 120/min) is shared through the state DB like the
+    trunk calls' budget: every batch's provider switch is a slot of the ``<conn>/agent`` row."""
+    import threading
+
+    from airflow_provider_bolna.provisioning.budget import BudgetTable, budget_key, budget_table_beside
+
+    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", agents_api.airflow_conn_json(
+        requests_per_minute=6000, agent_requests_per_minute=120))
+    agents_api.admin.config(agent_rate_limit_per_min=120)
+    sqlite_db.seed(60, seed=10, agents=AGENTS)
+    options = ProvisionOptions(state_table=sqlite_db.state_table)
+    batches = plan_run(sqlite_db.conn_id, sqlite_db.query, options=options, batch_size=30).batches
+    threads = [threading.Thread(target=provision_batch, args=(sqlite_db.conn_id, sqlite_db.query, b),
+                                kwargs={"options": options}) for b in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    switches = sum(agents_api.agent_update_attempts_by_agent().values())
+    assert switches == len(desired(sqlite_db)[1]) and agents_api.admin.counters()["faults"]["agent_rate_limited"] == 0
+    row = BudgetTable(sqlite_db.conn_id, budget_table_beside(sqlite_db.state_table)).read(
+        budget_key("bolna_default", "agent"))
+    assert row is not None and row.granted >= switches
