@@ -64,6 +64,12 @@ class Body(Protocol):
     def feed(self, chunk: bytes) -> bool: ...  # True: stop reading
 
 
+class SuccessBody(Body, Protocol):
+    """A success body: redacts ``secrets`` from what it decodes before parsing it."""
+
+    secrets: tuple[str, ...]
+
+
 #: Rate budgets (a token bucket each): most calls, and the agent endpoint's own (Bolna: 500/min);
 #: the setting that holds each one's requests per minute.
 DEFAULT_BUDGET, AGENT_BUDGET = "default", "agent"
@@ -444,9 +450,12 @@ class BolnaBaseHook(BaseHook):
             method=call.method, path=call.path, ambiguous=sent and not call.idempotent,
         )
 
-    @staticmethod
-    def _body_for(call: _Call, response: httpx.Response) -> Body:
-        return call.body() if response.is_success else ErrorBytes()
+    def _body_for(self, call: _Call, response: httpx.Response) -> Body:
+        if not response.is_success:
+            return ErrorBytes()
+        body: SuccessBody = call.body()
+        body.secrets = (*self._secrets_or_empty(), *call.secrets)
+        return body
 
     def _read(self, call: _Call, response: httpx.Response, body: Any) -> Any:
         """Map the response to a parsed result or a :class:`BolnaError`; feed the rate limiter."""

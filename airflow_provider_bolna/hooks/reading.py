@@ -10,6 +10,9 @@ and turns error bodies and headers into messages with every known secret redacte
   characters; a hostile server may send gigabytes).
 
 A body never raises from :meth:`feed`: the first error is kept and raised by ``result()``.
+A success body is redacted before it is parsed: a server that echoes the API key or a SIP
+password in any field (a proxy's debug page, a misconfigured gateway) cannot put it into a
+returned model, and so into a log line, an XCom or the state table.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import httpx
 from pydantic import ValidationError
 
 from airflow_provider_bolna.models import ErrorBody
-from airflow_provider_bolna.secrets.redaction import excerpt, redact, redact_strings
+from airflow_provider_bolna.secrets.redaction import excerpt, may_hold, redact, redact_strings
 
 __all__ = ["ErrorBytes", "JsonArrayReader", "JsonItems", "WholeJson", "error_text", "header_text", "retry_after_seconds"]
 
@@ -43,10 +46,12 @@ class WholeJson:
     """A success body decoded as one JSON document, then parsed.
 
     :param parse: decoded JSON (``None`` for an empty body) → the call's result.
+    :param secrets: values redacted from every string of the body before it is parsed.
     """
 
-    def __init__(self, parse: Callable[[Any], Any]) -> None:
+    def __init__(self, parse: Callable[[Any], Any], secrets: tuple[str, ...] = ()) -> None:
         self._parse = parse
+        self.secrets = secrets
         self._parts: list[bytes] = []
         self.size = 0
 
@@ -59,7 +64,10 @@ class WholeJson:
     def result(self) -> Any:
         """The parsed body. :raises ValueError, ValidationError, TypeError: a bad body."""
         body = b"".join(self._parts)
-        return self._parse(json.loads(body) if body else None)
+        data = json.loads(body) if body else None
+        if self.secrets and may_hold(body.decode("utf-8", "replace"), self.secrets):
+            data = redact_strings(data, self.secrets)
+        return self._parse(data)
 
 
 class JsonArrayReader:
@@ -71,10 +79,13 @@ class JsonArrayReader:
 
     :param on_item: called with each decoded item, in order.
     :param max_item_chars: an item longer than this is an error (a trunk is a few kilobytes).
+    :param secrets: values redacted from every string of an item before ``on_item`` sees it.
     """
 
-    def __init__(self, on_item: Callable[[Any], None], max_item_chars: int = 16 * 2**20) -> None:
+    def __init__(self, on_item: Callable[[Any], None], max_item_chars: int = 16 * 2**20,
+                 secrets: tuple[str, ...] = ()) -> None:
         self._on_item = on_item
+        self.secrets = secrets
         self._max_item = max_item_chars
         self._decode = json.JSONDecoder().raw_decode
         self._text = codecs.getincrementaldecoder("utf-8")("strict")
@@ -139,6 +150,8 @@ class JsonArrayReader:
         self._retry_from = 0
         self._pos, self._state = end, "next"
         self.count += 1
+        if self.secrets and may_hold(buf, self.secrets, pos, end):
+            value = redact_strings(value, self.secrets)
         self._on_item(value)
         return True
 
@@ -157,6 +170,15 @@ class JsonItems:
         self._reader = JsonArrayReader(self._on_item)
         self._error: BaseException | None = None
         self.size = 0
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values redacted from every item before it is kept."""
+        return self._reader.secrets
+
+    @secrets.setter
+    def secrets(self, value: tuple[str, ...]) -> None:
+        self._reader.secrets = value
 
     def _on_item(self, item: Any) -> None:
         value = self._keep(item)

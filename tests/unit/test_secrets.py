@@ -268,6 +268,34 @@ def test_successful_calls_log_nothing_secret(capture: Capture, api: respx.MockRo
     )  # sent, only on the wire
 
 
+@pytest.mark.parametrize("escaped", [False, True], ids=["plain", "json-escaped"])
+def test_success_bodies_echoing_secrets_are_redacted_before_parsing(
+    api: respx.MockRouter, run: Runner, escaped: bool
+) -> None:
+    """A 2xx answer that echoes the key (a listing) or the password the call sent (a create),
+    whole or as a cut piece, plainly or spelled with JSON escapes: the returned models hold
+    ``***`` and nothing of either secret; clean fields come back as sent."""
+
+    def spell(secret: str) -> str:
+        return "".join(f"\\u{ord(c):04x}" for c in secret) if escaped else secret
+
+    def echoing(**fields: str) -> bytes:
+        placeholders = {k: f"@{k}@" for k in fields}
+        text = json.dumps(trunk_json(**placeholders))
+        for key, value in fields.items():
+            text = text.replace(f"@{key}@", value)
+        return text.encode()
+
+    api.get(TRUNKS_PATH).respond(200, content=b"[" + echoing(description=spell(API_KEY), allow=spell(API_KEY[:20])) + b"]")
+    api.post(TRUNKS_PATH).respond(201, content=echoing(allow=spell(SIP_PASSWORD)))
+    hook = make_hook()
+    listed = run(hook, "list_trunks")
+    created = run(hook, "create_trunk", spec())
+    assert (listed[0].description, listed[0].allow, created.allow) == ("***", "***", "***")
+    assert listed[0].name == created.name == trunk_json()["name"]
+    assert_no_secret(repr(listed) + repr(created) + created.model_dump_json())
+
+
 def test_reprs_hide_secrets() -> None:
     hook = make_hook()
     parsed = parse_trunk_spec(spec())
