@@ -88,7 +88,8 @@ def suites(posargs: list[str]) -> list[str]:
     ],
 )
 def tests(session: nox.Session, airflow: str, python: str) -> None:
-    """Install the provider with Airflow ``airflow`` on Python ``python`` in a fresh venv; test."""
+    """A fresh uv venv with the provider and this Airflow on this Python; the unit, operators and
+    provisioning suites (or the pytest arguments given after ``--``)."""
     uv = shutil.which("uv")
     if uv is None:
         session.error("uv is not on PATH (pip install uv)")
