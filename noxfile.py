@@ -109,8 +109,10 @@ def tests(session: nox.Session, airflow: str, python: str) -> None:
     )
     session.log("%s, installed in %.0f s", (version or "").strip(), installed)
     env = {"VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
-    session.run(
-        str(venv / "bin" / "pytest"), "-m", "not chaos and not e2e", "-p", "no:cacheprovider",
-        *suites(session.posargs), env=env, external=True,
-    )
-    session.log("airflow %s / python %s: %.0f s in all", airflow, python, time.monotonic() - started)
+    try:
+        session.run(
+            str(venv / "bin" / "pytest"), "-m", "not chaos and not e2e", "-p", "no:cacheprovider",
+            *suites(session.posargs), env=env, external=True,
+        )
+    finally:
+        session.log("airflow %s / python %s: %.0f s in all", airflow, python, time.monotonic() - started)
