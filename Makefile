@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 # pytest arguments for `make test` (CI passes the same target)
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-fast demo sandbox bench-deps bench bench-quick chaos e2e e2e-celery postgres clean dist mutate
+.PHONY: venv test test-fast test-matrix test-matrix-full demo sandbox bench-deps bench bench-quick chaos e2e e2e-celery postgres clean dist mutate
 
 venv: $(VENV)/.installed
 
@@ -22,6 +22,18 @@ test: venv
 ## Quick loop while coding: no slow suites.
 test-fast: venv
 	$(BIN)/pytest -m "not slow and not chaos and not e2e and not e2e_celery" -x $(PYTEST_ARGS)
+
+## The compatibility matrix (noxfile.py): the CI (Airflow, Python) pairs, each in a fresh uv venv,
+## running the unit, operators and provisioning suites. One pair, or pytest arguments:
+##   make test-matrix NOX_ARGS="-s \"tests(airflow='3.1', python='3.12')\" -- tests/unit -x"
+NOX      ?= uv tool run --from nox==2026.10.20 nox
+NOX_ARGS ?=
+test-matrix:
+	$(NOX) $(NOX_ARGS)
+
+## Every supported (Airflow, Python) pair (17 of them).
+test-matrix-full:
+	$(NOX) -t full $(NOX_ARGS)
 
 ## Seed 1,000 customers in SQLite, start the sandbox, run the bulk DAG twice, print the summary.
 demo: venv
@@ -60,7 +72,7 @@ postgres:
 	@bash scripts/postgres-up.sh
 
 clean:
-	rm -rf $(VENV) .demo .airflow .pytest_cache build *.egg-info
+	rm -rf $(VENV) .nox .demo .airflow .pytest_cache build *.egg-info
 
 ## The wheel and the sdist in dist/, checked with twine.
 dist: venv
