@@ -29,7 +29,9 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import timedelta
-from typing import Any, Self
+from typing import Any
+
+from typing_extensions import Self  # typing.Self: Python 3.11+
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 

@@ -21,7 +21,9 @@ import time
 from collections import Counter
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
+
+from typing_extensions import Self  # typing.Self: Python 3.11+
 from urllib.parse import quote
 
 import httpx
