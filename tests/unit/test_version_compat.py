@@ -18,8 +18,10 @@ from airflow_provider_bolna.version_compat import (
     AIRFLOW_V_3_1_PLUS,
     AIRFLOW_V_3_2_PLUS,
     AIRFLOW_V_3_3_PLUS,
+    TRIGGERING_ASSET_EVENTS_KEY,
     amask_secret,
     mask_secret,
+    secrets_masker_parts,
 )
 
 
@@ -63,3 +65,38 @@ def test_amask_secret_masks(without_compat_mask_secret: str) -> None:
     secret = f"vc-async-{without_compat_mask_secret}-8d2c4b6a1e"
     asyncio.run(amask_secret(secret))
     assert secret not in str(redact(f"token {secret} end"))
+
+
+def test_triggering_events_key_is_a_context_key_of_the_installed_airflow() -> None:
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk.definitions.context import Context
+
+        keys = set(Context.__annotations__)
+    else:
+        from airflow.utils.context import KNOWN_CONTEXT_KEYS as keys
+    assert TRIGGERING_ASSET_EVENTS_KEY in keys
+
+
+def test_the_process_masker_is_found_and_bulk_masking_matches_add_mask() -> None:
+    """The bulk path (one compile for a whole batch) must add exactly what ``add_mask`` adds,
+    escaped and compiled by the same engine (re2 on Airflow 2), with the same skip list and
+    minimum length; otherwise batches fall back to one compile per password."""
+    from airflow_provider_bolna.secrets.masker import BatchSecrets
+
+    parts = secrets_masker_parts()
+    assert parts is not None
+    masker = parts.masker
+    values = ["Bulk-Same-As-Add (1) $x.y*@!=", "airflow", "tiny", "p\\ath\ttab"]
+    before = set(masker.patterns)
+    batch = BatchSecrets()
+    batch.add(values)
+    bulk = set(masker.patterns) - before
+    batch.release()
+    assert set(masker.patterns) == before
+    for value in values:
+        masker.add_mask(value)
+    one_by_one = set(masker.patterns) - before
+    assert bulk == one_by_one and bulk, (bulk, one_by_one)
+    assert "***" in str(redact("a Bulk-Same-As-Add (1) $x.y*@!= b"))
+    masker.patterns.difference_update(one_by_one)
+    masker.replacer = parts.regex.compile("|".join(masker.patterns)) if masker.patterns else None
