@@ -23,17 +23,19 @@ test: venv
 test-fast: venv
 	$(BIN)/pytest -m "not slow and not chaos and not e2e and not e2e_celery" -x $(PYTEST_ARGS)
 
-## The compatibility matrix (noxfile.py): the CI (Airflow, Python) pairs, each in a fresh uv venv,
-## running the unit, operators and provisioning suites. One pair, or pytest arguments:
+## The compatibility matrix (noxfile.py): the CI (Airflow, Python) pairs, each in a fresh uv venv
+## running the unit, operators and provisioning suites, MATRIX_JOBS (3) pairs at a time
+## (scripts/test_matrix.py). One pair, or pytest arguments after --:
 ##   make test-matrix NOX_ARGS="-s \"tests(airflow='3.1', python='3.12')\" -- tests/unit -x"
-NOX      ?= uv tool run --from nox==2026.10.20 nox
-NOX_ARGS ?=
+NOX         ?= uv tool run --from nox==2026.10.20 nox
+NOX_ARGS    ?=
+MATRIX_JOBS ?= 3
 test-matrix:
-	$(NOX) $(NOX_ARGS)
+	NOX="$(NOX)" MATRIX_JOBS=$(MATRIX_JOBS) python3 scripts/test_matrix.py $(NOX_ARGS)
 
-## Every supported (Airflow, Python) pair (17 of them).
+## Every supported (Airflow, Python) pair (18 of them).
 test-matrix-full:
-	$(NOX) -t full $(NOX_ARGS)
+	NOX="$(NOX)" MATRIX_JOBS=$(MATRIX_JOBS) python3 scripts/test_matrix.py -t full $(NOX_ARGS)
 
 ## Seed 1,000 customers in SQLite, start the sandbox, run the bulk DAG twice, print the summary.
 demo: venv

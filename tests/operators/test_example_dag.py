@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_bolna.version_compat import AIRFLOW_V_3_0_PLUS
-from tests.airflow_cli import DAGS_TEST_PRINTS_MASKED_VALUES
+from tests.airflow_cli import scannable
 
 DAG_ID = "example_bolna_sip_trunk"
 API_KEY = "sk-LEAKCHECK-api-7d41c9e2"
@@ -161,8 +161,7 @@ def test_dags_test_twice_creates_once_and_leaks_nothing(
             assert BolnaSIPTrunkLink().get_link(None, ti_key=key) == url
 
     texts = stored_text(airflow_home, {run1, run2})
-    if not DAGS_TEST_PRINTS_MASKED_VALUES:
-        texts["stdout:run1"], texts["stdout:run2"] = first.stdout, second.stdout  # `dags test` prints task logs
+    texts["stdout:run1"], texts["stdout:run2"] = scannable(first.stdout), scannable(second.stdout)  # task logs
     assert f"SIP trunk {name} ({trunk_id}): created" in first.stdout, "the scan covers the task logs"
     # the rendered template holds the reference only (its value redacted by key name)
     assert '"auth_password": {"param": "***"}' in texts["rendered_task_instance_fields"]
@@ -185,6 +184,5 @@ def test_dags_test_with_plain_password_param_leaks_nothing(
     trunk_id = xcoms(airflow_home, run)[("create_trunk", -1, "trunk_id")]
     assert password_matches(server.db_path, trunk_id, PLAIN_PASSWORD)
     texts = stored_text(airflow_home, {run})
-    if not DAGS_TEST_PRINTS_MASKED_VALUES:
-        texts["stdout"] = proc.stdout
+    texts["stdout"] = scannable(proc.stdout)
     assert_no_secrets(texts, [API_KEY, PLAIN_PASSWORD, CONN_PASSWORD])
