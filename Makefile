@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 # pytest arguments for `make test` (CI passes the same target)
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-fast demo sandbox bench-deps bench bench-quick chaos e2e e2e-celery postgres clean dist mutate
+.PHONY: venv test test-fast test-matrix test-matrix-full demo sandbox bench-deps bench bench-quick chaos e2e e2e-celery postgres clean dist mutate
 
 venv: $(VENV)/.installed
 
@@ -22,6 +22,20 @@ test: venv
 ## Quick loop while coding: no slow suites.
 test-fast: venv
 	$(BIN)/pytest -m "not slow and not chaos and not e2e and not e2e_celery" -x $(PYTEST_ARGS)
+
+## The compatibility matrix (noxfile.py): the CI (Airflow, Python) pairs, each in a fresh uv venv
+## running the unit, operators and provisioning suites, MATRIX_JOBS (3) pairs at a time
+## (scripts/test_matrix.py). One pair, or pytest arguments after --:
+##   make test-matrix NOX_ARGS="-s \"tests(airflow='3.1', python='3.12')\" -- tests/unit -x"
+NOX         ?= uv tool run --from nox==2026.10.20 nox
+NOX_ARGS    ?=
+MATRIX_JOBS ?= 3
+test-matrix:
+	NOX="$(NOX)" MATRIX_JOBS=$(MATRIX_JOBS) python3 scripts/test_matrix.py $(NOX_ARGS)
+
+## Every supported (Airflow, Python) pair (18 of them).
+test-matrix-full:
+	NOX="$(NOX)" MATRIX_JOBS=$(MATRIX_JOBS) python3 scripts/test_matrix.py -t full $(NOX_ARGS)
 
 ## Seed 1,000 customers in SQLite, start the sandbox, run the bulk DAG twice, print the summary.
 demo: venv
@@ -60,7 +74,7 @@ postgres:
 	@bash scripts/postgres-up.sh
 
 clean:
-	rm -rf $(VENV) .demo .airflow .pytest_cache build *.egg-info
+	rm -rf $(VENV) .nox .demo .airflow .pytest_cache build *.egg-info
 
 ## The wheel and the sdist in dist/, checked with twine.
 dist: venv

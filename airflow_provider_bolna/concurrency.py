@@ -28,12 +28,14 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from typing import Self
+from typing import Any
 
-__all__ = ["AdaptiveConcurrency", "note_request"]
+from typing_extensions import Self  # typing.Self: Python 3.11+
+
+__all__ = ["AdaptiveConcurrency", "gather_or_cancel", "note_request"]
 
 
 @dataclass
@@ -183,3 +185,23 @@ class AdaptiveConcurrency:
             if not waiter.done():
                 self._in_flight += 1
                 waiter.set_result(None)
+
+
+async def gather_or_cancel(awaitables: Iterable[Awaitable[Any]]) -> list[Any]:
+    """Run ``awaitables`` concurrently; on the first error cancel the others, wait for them to
+    end, and raise that error itself (not an exception group).
+
+    What ``asyncio.TaskGroup`` with ``except*`` gives on Python 3.11+, written for 3.10 too.
+    Cancelling the caller cancels every one of them as well.
+
+    :param awaitables: coroutines or futures.
+    :returns: their results, in order.
+    """
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.providers.common.compat.sdk import Param, XComArg, dag, task
@@ -39,7 +39,7 @@ def bulk_provision_dag(
     scope: str | None = None,
     settings_variable: str | None = None,
     schedule: Any = "@hourly",
-    start_date: datetime = datetime(2026, 1, 1, tzinfo=UTC),
+    start_date: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc),
     pool: str = DEFAULT_POOL,
     batch_retries: int = 2,
     plan_timeout: timedelta = timedelta(minutes=30),
@@ -91,8 +91,10 @@ def bulk_provision_dag(
 
             return plan_task(deployment, settings_variable, context)
 
+        # multiple_outputs=False on the tasks returning a dict: one XCom each, not one per key (Airflow
+        # infers multiple outputs from `-> dict`, and 3.0's API refuses an XCom whose value is null)
         @task(pool=pool, retries=batch_retries, retry_delay=timedelta(seconds=30), execution_timeout=batch_timeout,
-              map_index_template="{{ batch_range }}")
+              map_index_template="{{ batch_range }}", multiple_outputs=False)
         def provision_batch(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
             """Plan, apply and record one key range; returns its summary."""
             from airflow.providers.common.compat.sdk import get_current_context
@@ -102,14 +104,15 @@ def bulk_provision_dag(
             get_current_context()["batch_range"] = f"{batch['first']}..{batch['last']}"  # the map index label
             return provision_batch_task(deployment, settings_variable, batch, context)
 
-        @task(pool=pool, retries=1, retry_delay=timedelta(seconds=30), execution_timeout=batch_timeout)
+        @task(pool=pool, retries=1, retry_delay=timedelta(seconds=30), execution_timeout=batch_timeout,
+              multiple_outputs=False)
         def deprovision_gone(gone: list[str], **context: Any) -> dict[str, Any]:
             """Delete the trunks of the planned customers gone from the query."""
             from airflow_provider_bolna.provisioning.tasks import deprovision_gone_task
 
             return deprovision_gone_task(deployment, settings_variable, gone, context)
 
-        @task(trigger_rule="all_done", execution_timeout=timedelta(minutes=15))
+        @task(trigger_rule="all_done", execution_timeout=timedelta(minutes=15), multiple_outputs=False)
         def summarize(results: list[dict[str, Any]], gone: dict[str, Any] | None, budget: dict[str, Any] | None,
                       **context: Any) -> dict[str, Any]:
             """Totals and failed rows; fails on withheld deletes, or on failures with ``fail_on_error``."""

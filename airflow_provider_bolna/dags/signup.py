@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.providers.common.compat.sdk import Asset, Param, dag, task
@@ -36,7 +36,7 @@ def customer_signup_dag(
     scope: str | None = None,
     settings_variable: str | None = None,
     asset_uri: str = SIGNUP_ASSET_URI,
-    start_date: datetime = datetime(2026, 1, 1, tzinfo=UTC),
+    start_date: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc),
     max_active_runs: int = 16,
     pool: str = DEFAULT_POOL,
     provision_timeout: timedelta = timedelta(minutes=15),

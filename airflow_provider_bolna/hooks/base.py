@@ -385,17 +385,21 @@ class BolnaBaseHook(BaseHook):
         progress = _Progress()
         request = client.build_request(call.method, call.path, json=call.json, params=call.params,
                                        timeout=_phase_timeouts(timeout), extensions={"trace": progress.trace})
-        try:
-            async with asyncio.timeout(timeout):
-                response = await client.send(request, stream=True)
-                try:
-                    body = self._body_for(call, response)
-                    async for chunk in response.aiter_bytes():
-                        if body.feed(chunk):
-                            break
-                finally:
-                    await response.aclose()
-        except TimeoutError:
+
+        async def send_and_read() -> tuple[httpx.Response, Any]:
+            response = await client.send(request, stream=True)
+            try:
+                body = self._body_for(call, response)
+                async for chunk in response.aiter_bytes():
+                    if body.feed(chunk):
+                        break
+            finally:
+                await response.aclose()
+            return response, body
+
+        try:  # wait_for, not asyncio.timeout (3.11+); its TimeoutError is asyncio's own before 3.11
+            response, body = await asyncio.wait_for(send_and_read(), timeout)
+        except (TimeoutError, asyncio.TimeoutError):
             raise BolnaTimeoutError(
                 f"no complete answer within the {timeout:g}s timeout", method=call.method, path=call.path,
                 ambiguous=progress.sent and not call.idempotent,

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, 
 from typing import Any, Literal
 from urllib.parse import quote
 
+from airflow_provider_bolna.connection_form import connection_form_widgets, ui_field_behaviour
 from airflow_provider_bolna.exceptions import (
     BolnaConflictError,
     BolnaError,
@@ -68,6 +69,18 @@ class BolnaHook(AgentBindingMixin):
     ``BolnaHook()`` reads connection ``bolna_default``; ``BolnaHook("my_bolna", timeout=10)``
     another one, with an override.
     """
+
+    # The connection form before Airflow 3.2 (3.2+ reads provider info). Defined on this class:
+    # Airflow looks for them in the registered hook class's own __dict__.
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form (Airflow < 3.2), from provider info's ``conn-fields``."""
+        return connection_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden and relabelled standard fields (Airflow < 3.2), from provider info."""
+        return ui_field_behaviour()
 
     def trunk_url(self, trunk_id: str) -> str:
         """The trunk's page in Bolna's dashboard."""

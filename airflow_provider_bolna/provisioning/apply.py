@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_bolna.concurrency import AdaptiveConcurrency
+from airflow_provider_bolna.concurrency import AdaptiveConcurrency, gather_or_cancel
 from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaError
 from airflow_provider_bolna.models import SIPTrunk
 from airflow_provider_bolna.provisioning.binder import Binder, known_number_ids
@@ -312,12 +312,8 @@ async def apply_plan(
             for wave in (phase[:1], phase[1:]):
                 if not wave:
                     continue
-                try:
-                    async with asyncio.TaskGroup() as group:
-                        for item in wave:
-                            group.create_task(apply.guarded(item, semaphore, emit))
-                except* _STOPPERS as stopped:
-                    raise stopped.exceptions[0] from None  # every other request would fail the same way
+                # a stopper cancels the wave: every other request would fail the same way
+                await gather_or_cancel(apply.guarded(item, semaphore, emit) for item in wave)
     finally:
         await listing.aclose()
     return results

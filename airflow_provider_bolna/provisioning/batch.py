@@ -26,7 +26,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_bolna import DEFAULT_CONN_ID
@@ -214,7 +214,7 @@ def _ids(drafts: Iterable[Draft], actual: Listing | None) -> list[str]:
 def _verify_before(options: ProvisionOptions) -> datetime | None:
     if options.verify_interval is None:
         return None
-    return datetime.now(UTC) - options.verify_interval
+    return datetime.now(timezone.utc) - options.verify_interval
 
 
 def _skip_reason(options: ProvisionOptions, batch: Mapping[str, Any]) -> str:

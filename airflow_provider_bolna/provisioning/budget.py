@@ -46,7 +46,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Self
+from typing import Any
+
+from typing_extensions import Self  # typing.Self: Python 3.11+
 
 from airflow_provider_bolna.concurrency import note_request
 from airflow_provider_bolna.provisioning.budget_table import (
@@ -94,6 +96,9 @@ HOOK_BUDGETS: dict[str, tuple[str, str, float]] = {
     "default": (SIP_TRUNKS_SCOPE, "requests_per_minute", SIP_TRUNKS_REQUESTS_PER_MINUTE),
     "agent": (AGENT_SCOPE, "agent_requests_per_minute", AGENT_REQUESTS_PER_MINUTE),
 }
+
+#: a wait that ran out: the builtin, and (Python 3.10) concurrent.futures' and asyncio's own
+_TIMEOUTS = (TimeoutError, concurrent.futures.TimeoutError, asyncio.TimeoutError)
 
 
 # ---------------------------------------------------------------------- the claimant
@@ -351,7 +356,7 @@ class RateBudget:
             raise exc
         left = give_up - self._clock()
         if left <= 0:
-            if isinstance(exc, TimeoutError) and self.last_error is not None:
+            if isinstance(exc, _TIMEOUTS) and self.last_error is not None:
                 exc = self.last_error  # the DB's reason beats "the caller stopped waiting"
             raise RateBudgetError(
                 f"could not claim from the shared rate budget {self.key!r} within {self.claim_timeout:g}s: "

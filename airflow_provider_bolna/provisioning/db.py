@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any
+
+from typing_extensions import Self  # typing.Self: Python 3.11+
 
 __all__ = ["IN_CHUNK", "DbSession", "dialect_of", "get_db_hook", "placeholder_of"]
 

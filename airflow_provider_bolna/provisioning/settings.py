@@ -29,9 +29,10 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import timedelta
-from typing import Any, Self
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing_extensions import Self  # typing.Self: Python 3.11+
 
 from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.secrets.refs import PasswordRefPolicy

@@ -56,8 +56,10 @@ import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal, Self
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from typing_extensions import Self  # typing.Self: Python 3.11+
 
 from airflow_provider_bolna.provisioning.db import IN_CHUNK, DbSession
 from airflow_provider_bolna.provisioning.settings import DEFAULT_STATE_TABLE, TABLE_NAME
@@ -479,12 +481,12 @@ def _json(value: Any, default: Any) -> Any:
 def _as_datetime(value: Any) -> datetime | None:
     """A stored timestamp as an aware UTC datetime (SQLite returns text)."""
     if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+        return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
     try:
         parsed = datetime.fromisoformat(str(value))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 class StateWriter:

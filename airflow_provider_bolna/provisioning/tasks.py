@@ -33,6 +33,7 @@ from airflow_provider_bolna.provisioning.settings import (
 )
 from airflow_provider_bolna.provisioning.summary import format_summary, summarize
 from airflow_provider_bolna.provisioning.sweep import deprovision_gone
+from airflow_provider_bolna.version_compat import TRIGGERING_ASSET_EVENTS_KEY
 
 __all__ = [
     "BUDGET_XCOM_KEY",
@@ -91,7 +92,7 @@ def resolve_deployment(deployment: Deployment, settings_variable: str | None) ->
     from airflow.providers.common.compat.sdk import Variable
 
     try:
-        value = Variable.get(settings_variable, default=None, deserialize_json=True)
+        value = Variable.get(settings_variable, None, deserialize_json=True)  # default: positional on 2.x and 3.x
     except ValueError as exc:
         raise RunRefused(f"deployment variable {settings_variable!r} is not JSON ({type(exc).__name__})") from None
     try:
@@ -273,7 +274,7 @@ def resolve_signup_customers(context: Mapping[str, Any]) -> list[Any]:
     _only_customer_id(conf, "the run's conf")
     if conf.get("customer_id") is not None:
         ids.append(_customer_id(conf["customer_id"], "conf"))
-    for asset_events in _event_lists(context.get("triggering_asset_events") or {}):
+    for asset_events in _event_lists(context.get(TRIGGERING_ASSET_EVENTS_KEY) or {}):
         for event in asset_events:
             extra = dict(getattr(event, "extra", None) or {})
             _only_customer_id({k: v for k, v in extra.items() if k not in _AIRFLOW_EVENT_KEYS}, "an asset event")

@@ -21,10 +21,11 @@ import time
 from collections import Counter
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import httpx
+from typing_extensions import Self  # typing.Self: Python 3.11+
 
 from . import ADMIN_PREFIX, DEFAULT_API_KEY, PID_HEADER
 from .config import SWITCHES, SandboxConfig

@@ -18,10 +18,14 @@ a real task's logs, keeps its copy until the task ends.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING
+
+from airflow_provider_bolna.secrets.redaction import mask_secret
+
+if TYPE_CHECKING:
+    from airflow_provider_bolna.version_compat import SecretsMaskerParts
 
 __all__ = ["BatchSecrets", "mask_secrets"]
 
@@ -45,7 +49,7 @@ class BatchSecrets:
 
     def __init__(self) -> None:
         self._added: set[str] = set()
-        self._masker: Any = None
+        self._parts: SecretsMaskerParts | None = None
 
     def add(self, values: Iterable[str]) -> int:
         """Mask ``values`` (one compile, one message to the supervisor); return how many distinct values.
@@ -55,71 +59,65 @@ class BatchSecrets:
         secrets = [v for v in dict.fromkeys(values) if isinstance(v, str) and v]
         if not secrets:
             return 0
-        masker = _sdk_masker()
+        parts = _masker_parts()
         added: set[str] = set()
-        if masker is None or not _bulk_add(masker, secrets, added):
+        if parts is None or not _bulk_add(parts, secrets, added):
             _one_by_one(secrets)
             return len(secrets)
-        self._masker = masker
+        self._parts = parts
         self._added |= added
         _tell_supervisor(secrets)
         return len(secrets)
 
     def release(self) -> None:
         """Remove the patterns this batch added from the process's masker (compiling once)."""
-        masker, added = self._masker, self._added
-        self._masker, self._added = None, set()
-        if masker is None or not added:
+        parts, added = self._parts, self._added
+        self._parts, self._added = None, set()
+        if parts is None or not added:
             return
         try:
-            patterns = masker.patterns
+            patterns = parts.masker.patterns
             patterns.difference_update(added)
-            masker.replacer = re.compile("|".join(patterns)) if patterns else None
+            parts.masker.replacer = parts.regex.compile("|".join(patterns)) if patterns else None
         except Exception:  # noqa: BLE001 - a masker that keeps too much is safe, only slower
             log.debug("Could not release the batch's masks", exc_info=True)
 
 
-def _sdk_masker() -> Any:
+def _masker_parts() -> SecretsMaskerParts | None:
     try:
-        from airflow.sdk._shared.secrets_masker import _secrets_masker
-    except ImportError:  # pragma: no cover - other Airflow versions
-        return None
-    try:
-        return _secrets_masker()
+        from airflow_provider_bolna.version_compat import secrets_masker_parts
+
+        return secrets_masker_parts()
     except Exception:  # noqa: BLE001 - never break a task because of masking
         return None
 
 
-def _bulk_add(masker: Any, secrets: list[str], added_patterns: set[str] | None = None) -> bool:
+def _bulk_add(parts: SecretsMaskerParts, secrets: list[str], added_patterns: set[str] | None = None) -> bool:
     """Add patterns the way ``SecretsMasker.add_mask`` does, compiling once. False if unsure.
 
     :param added_patterns: receives the patterns that were not in the masker before.
     """
+    masker, regex, skip, min_length = parts.masker, parts.regex, parts.skip, parts.min_length
     patterns = getattr(masker, "patterns", None)
     adaptations = getattr(masker, "_adaptations", None)
     if not isinstance(patterns, set) or not callable(adaptations) or not hasattr(masker, "replacer"):
         return False
-    try:
-        from airflow.sdk._shared.secrets_masker.secrets_masker import SECRETS_TO_SKIP_MASKING
-    except ImportError:  # pragma: no cover
-        return False
-    min_length = int(getattr(masker, "min_length_to_mask", 0) or 0)
     added = False
     try:
         for secret in secrets:
-            if len(secret) < min_length or secret.lower() in SECRETS_TO_SKIP_MASKING:
+            if len(secret) < min_length or secret.lower() in skip:
                 continue
             for variant in adaptations(secret):
-                if not variant or len(variant) < min_length or variant.lower() in SECRETS_TO_SKIP_MASKING:
+                if not variant or len(variant) < min_length or variant.lower() in skip:
                     continue
-                pattern = re.escape(variant)
+                pattern = regex.escape(variant)
                 if pattern not in patterns:
                     patterns.add(pattern)
                     added = True
                     if added_patterns is not None:
                         added_patterns.add(pattern)
         if added:
-            masker.replacer = re.compile("|".join(patterns))
+            masker.replacer = regex.compile("|".join(patterns))
     except Exception:
         log.debug("Bulk masking failed; falling back to mask_secret per value", exc_info=True)
         return False
@@ -138,10 +136,5 @@ def _tell_supervisor(secrets: list[str]) -> None:
 
 
 def _one_by_one(secrets: list[str]) -> None:
-    try:
-        from airflow.providers.common.compat.sdk import mask_secret
-    except ImportError:  # pragma: no cover
-        return
     for secret in secrets:
-        with suppress(Exception):
-            mask_secret(secret)
+        mask_secret(secret)  # never raises

@@ -92,17 +92,14 @@ def excerpt(text: str, secrets: Iterable[str], limit: int) -> str:
 def mask_secret(secret: str) -> None:
     """Register ``secret`` with Airflow's log masker (no-op without Airflow; never raises)."""
     with contextlib.suppress(Exception):  # masking must never break a call
-        from airflow.providers.common.compat.sdk import mask_secret as airflow_mask_secret
+        from airflow_provider_bolna.version_compat import mask_secret as airflow_mask_secret
 
         airflow_mask_secret(secret)
 
 
 async def amask_secret(secret: str) -> None:
     """Async twin of :func:`mask_secret`, safe on the triggerer's event loop."""
-    try:
-        from airflow.sdk.log import amask_secret as airflow_amask_secret
-    except ImportError:  # pragma: no cover - older task SDK
-        mask_secret(secret)
-        return
     with contextlib.suppress(Exception):
+        from airflow_provider_bolna.version_compat import amask_secret as airflow_amask_secret
+
         await airflow_amask_secret(secret)

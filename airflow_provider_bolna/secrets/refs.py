@@ -381,7 +381,7 @@ def _safe_mask(mask: Callable[[str], None], value: str) -> None:
 
 
 def _mask_secret(value: str) -> None:
-    from airflow.providers.common.compat.sdk import mask_secret
+    from airflow_provider_bolna.version_compat import mask_secret
 
     mask_secret(value)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from functools import partial
 from importlib.resources import files
 from typing import Annotated, Any, Literal
@@ -84,8 +84,8 @@ _SECURITY_HEADERS = {
 def _when(value: datetime | None) -> str:
     if value is None:
         return "—"
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return aware.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _environment() -> Environment:
@@ -108,7 +108,7 @@ def _render(request: Request, template: str, *, status_code: int = 200, nav: Ite
 
     html = request.app.state.templates.get_template(template).render(
         url=url, airflow_url=lambda path: f"{airflow_root}{path}", nav=list(nav), current=current,
-        generated_at=datetime.now(UTC), statuses=STATUSES, max_key=MAX_KEY_LENGTH, **context)
+        generated_at=datetime.now(timezone.utc), statuses=STATUSES, max_key=MAX_KEY_LENGTH, **context)
     return HTMLResponse(html, status_code=status_code)
 
 

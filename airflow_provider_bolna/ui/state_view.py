@@ -25,7 +25,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
+
+from typing_extensions import Self  # typing.Self: Python 3.11+
 
 from airflow_provider_bolna.provisioning.db import IN_CHUNK
 from airflow_provider_bolna.provisioning.state import StateStore, _as_datetime

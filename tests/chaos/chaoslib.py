@@ -25,7 +25,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
+
+from typing_extensions import Self  # typing.Self: Python 3.11+
 
 from airflow_provider_bolna.sandbox.seed import (
     create_customers_table,

@@ -16,7 +16,7 @@ import platform
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 #: Fault kinds in the order they are shown (others are appended).
@@ -198,7 +198,7 @@ class Ledger:
 
         :param complete: every chaos module ran (else the page says it covers a part only).
         """
-        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         try:
             load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         except OSError:  # pragma: no cover

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.airflow_cli import scannable
 from tests.provisioning.conftest import CustomerDB, writes
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -73,15 +74,21 @@ def test_bulk_dag_params_form_holds_run_options_only() -> None:
                         "concurrency": None, "look_before_create": False}
     schema = params.get_param("batch_size").schema
     assert schema["type"] == "integer" and schema["minimum"] == 10 and schema["maximum"] == 20000
-    assert str(dag.schedule) == "@hourly" or "hour" in str(dag.timetable.summary).lower()
+    schedule = dag.schedule if hasattr(dag, "schedule") else dag.schedule_interval  # Airflow 2: schedule_interval
+    assert str(schedule) == "@hourly" or "hour" in str(dag.timetable.summary).lower()
     assert dag.catchup is False and dag.max_active_runs == 1
 
 
 def test_signup_dag_is_asset_scheduled_and_validates_customer_id() -> None:
-    from airflow.sdk.definitions.param import ParamsDict
+    try:
+        from airflow.sdk.definitions.param import ParamsDict
+    except ImportError:  # Airflow 2
+        from airflow.models.param import ParamsDict
 
     dag = _dag(SIGNUP, "bolna_customer_signup")
-    assert "bolna://customers/signup" in str(dag.timetable.asset_condition)
+    # Airflow 2 schedules on datasets (compat's Asset is a Dataset there)
+    condition = getattr(dag.timetable, "asset_condition", None) or dag.timetable.dataset_condition
+    assert "bolna://customers/signup" in str(condition)
     assert set(dag.params) == {"customer_id"}
     params = ParamsDict(dict(dag.params.items()))
     params.update({"customer_id": 42})
@@ -108,7 +115,7 @@ def test_bulk_dag_with_airflow_dags_test_sqlite(sqlite_db: CustomerDB, bolna_api
     assert _summary_from(second.stdout)["counts"]["unchanged"] == 297
     assert bolna_api.admin.counters()["total_requests"] == before  # zero requests, zero writes
     for secret in [r[0] for r in sqlite_db.execute("SELECT auth_password FROM {t} WHERE auth_password IS NOT NULL")]:
-        assert secret not in first.stdout and secret not in second.stdout
+        assert secret not in scannable(first.stdout) and secret not in scannable(second.stdout)
 
 
 @pytest.mark.integration

@@ -22,6 +22,7 @@ from airflow_provider_bolna.provisioning.tasks import (
     summarize_task,
 )
 from airflow_provider_bolna.secrets.masker import mask_secrets
+from airflow_provider_bolna.version_compat import TRIGGERING_ASSET_EVENTS_KEY
 from tests.provisioning.conftest import CustomerDB, writes
 
 
@@ -93,17 +94,17 @@ def test_signup_customers_from_conf_or_asset_events() -> None:
     assert resolve_signup_customers(ctx(conf={"customer_id": 42})) == [42]
     events = {"bolna://customers/signup": [Event({"customer_id": 7}), Event({"customer_id": "8"}),
                                            Event({"customer_id": 7, "from_rest_api": True})]}
-    assert resolve_signup_customers({**ctx(), "triggering_asset_events": events}) == [7, "8"]
+    assert resolve_signup_customers({**ctx(), TRIGGERING_ASSET_EVENTS_KEY: events}) == [7, "8"]
     with pytest.raises(RunRefused, match="customer_id"):
-        resolve_signup_customers({**ctx(), "triggering_asset_events": {}})
+        resolve_signup_customers({**ctx(), TRIGGERING_ASSET_EVENTS_KEY: {}})
 
 
 @pytest.mark.parametrize("context", [
     ctx(conf={"customer_id": 1, "query": "SELECT 1"}),
     ctx(conf={"customer_id": "x" * 129}),
     ctx(conf={"customer_id": {"nested": 1}}),
-    {**ctx(), "triggering_asset_events": {"a": [Event({"customer_id": 1, "customers_conn_id": "other"})]}},
-    {**ctx(), "triggering_asset_events": {"a": [Event({"customer_ids": [1, 2]})]}},
+    {**ctx(), TRIGGERING_ASSET_EVENTS_KEY: {"a": [Event({"customer_id": 1, "customers_conn_id": "other"})]}},
+    {**ctx(), TRIGGERING_ASSET_EVENTS_KEY: {"a": [Event({"customer_ids": [1, 2]})]}},
 ])
 def test_signup_refuses_anything_but_a_customer_id(context: dict[str, Any]) -> None:
     with pytest.raises(RunRefused):
@@ -156,7 +157,7 @@ def test_signup_task_reports_missing_and_invalid_customers(sqlite_db: CustomerDB
 def test_bulk_masking_is_fast_and_effective() -> None:
     import time
 
-    from airflow.sdk._shared.secrets_masker import redact
+    from airflow.providers.common.compat.sdk import redact
 
     secrets = [f"Bulk-Mask-Secret-{i:05d}" for i in range(2000)]
     started = time.perf_counter()
@@ -167,12 +168,15 @@ def test_bulk_masking_is_fast_and_effective() -> None:
 
 def test_a_batch_releases_its_passwords_but_not_older_secrets() -> None:
     """A process running many batches must not carry every password it read (dags test, CLI)."""
-    from airflow.sdk._shared.secrets_masker import _secrets_masker, redact
+    from airflow.providers.common.compat.sdk import redact
 
     from airflow_provider_bolna.secrets.masker import BatchSecrets
+    from airflow_provider_bolna.version_compat import secrets_masker_parts
 
     mask_secrets(["Older-Secret-Kept-0001"])
-    masker = _secrets_masker()
+    parts = secrets_masker_parts()
+    assert parts is not None, "no process masker found: every batch would mask one password at a time"
+    masker = parts.masker
     before = set(masker.patterns)
     batch = BatchSecrets()
     assert batch.add([f"Batch-Secret-{i:05d}" for i in range(500)] + ["Older-Secret-Kept-0001"]) == 501

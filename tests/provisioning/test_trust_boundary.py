@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.airflow_cli import scannable
 from tests.chaos.chaoslib import SecretScanner
 from tests.provisioning.conftest import CustomerDB, total_requests, writes
 
@@ -26,7 +27,7 @@ AWS_SECRET = "AwsSecretKey-0123456789-must-never-leave"
 
 
 def _scan(scanner: SecretScanner, output: str, airflow_home: Path, db: CustomerDB) -> None:
-    scanner.text("dags test output", output)
+    scanner.text("dags test output", scannable(output))
     scanner.tree(airflow_home / "logs", "task logs")
     scanner.sqlite(airflow_home / "airflow.db", "metadata DB", tables=["xcom", "rendered_task_instance_fields"])
     if db.execute("SELECT name FROM sqlite_master WHERE name = '{s}'".replace("{s}", db.state_table)):
@@ -147,6 +148,6 @@ def test_the_example_dags_params_cannot_reach_a_secret_or_another_trunk(
         "AIRFLOW_CONN_AWS_DEFAULT": aws, "AIRFLOW_CONN_BOLNA_EXAMPLE_CARRIER": carrier})
     assert "state=success" not in result.stdout.split("DagRun Finished")[-1][:300]
     assert sandbox.admin.counters()["writes"]["create_trunk"] == 0
-    scanner.text("dags test output", result.stdout)
+    scanner.text("dags test output", scannable(result.stdout))
     scanner.tree(airflow_home / "logs", "task logs")
     assert not scanner.hits, scanner.summary()

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_bolna.concurrency import AdaptiveConcurrency, note_request
+from airflow_provider_bolna.concurrency import AdaptiveConcurrency, gather_or_cancel, note_request
 from airflow_provider_bolna.provisioning.budget import BudgetTable, RateBudget
 from airflow_provider_bolna.ratelimit import RateLimiter
 from tests.provisioning.budget_load import RawDb
@@ -195,3 +195,57 @@ def test_rejects_nonsense() -> None:
         AdaptiveConcurrency(1.0, minimum=0)
     with pytest.raises(ValueError, match="headroom"):
         AdaptiveConcurrency(1.0, headroom=0.5)
+
+
+class Refused(Exception):
+    """Stands for an error that must stop the other requests (a refused key)."""
+
+
+async def test_gather_or_cancel_returns_results_in_order() -> None:
+    async def after(seconds: float, value: int) -> int:
+        await asyncio.sleep(seconds)
+        return value
+
+    assert await gather_or_cancel([after(0.03, 1), after(0.0, 2), after(0.01, 3)]) == [1, 2, 3]
+
+
+async def test_gather_or_cancel_stops_the_others_and_raises_the_first_error_itself() -> None:
+    """What TaskGroup + except* did, on Python 3.10 too: no exception group, nobody left running."""
+    finished: list[str] = []
+    cancelled: list[str] = []
+
+    async def slow(name: str) -> None:
+        try:
+            await asyncio.sleep(5)
+            finished.append(name)
+        except asyncio.CancelledError:
+            cancelled.append(name)
+            raise
+
+    async def refuse() -> None:
+        await asyncio.sleep(0.01)
+        raise Refused("403")
+
+    started = time.monotonic()
+    with pytest.raises(Refused, match="403"):
+        await gather_or_cancel([slow("a"), refuse(), slow("b")])
+    assert time.monotonic() - started < 2
+    assert sorted(cancelled) == ["a", "b"] and finished == []  # cancelled and awaited before the raise
+
+
+async def test_gather_or_cancel_cancelled_from_outside_cancels_every_one() -> None:
+    cancelled: list[int] = []
+
+    async def wait(i: int) -> None:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            cancelled.append(i)
+            raise
+
+    outer = asyncio.ensure_future(gather_or_cancel([wait(i) for i in range(3)]))
+    await asyncio.sleep(0.01)
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer
+    assert sorted(cancelled) == [0, 1, 2]

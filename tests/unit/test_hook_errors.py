@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
 
@@ -226,7 +226,7 @@ def test_request_id_is_carried(once: BolnaHook, api: respx.MockRouter, run: Runn
 
 
 def _http_date(seconds_from_now: float) -> str:
-    return format_datetime(datetime.now(UTC) + timedelta(seconds=seconds_from_now), usegmt=True)
+    return format_datetime(datetime.now(timezone.utc) + timedelta(seconds=seconds_from_now), usegmt=True)
 
 
 @pytest.mark.parametrize(

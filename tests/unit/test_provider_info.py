@@ -95,7 +95,7 @@ def test_hook_class_matches_its_connection_type(info: dict[str, Any]) -> None:
 
 
 def test_extra_links_are_operator_links(info: dict[str, Any]) -> None:
-    from airflow.sdk import BaseOperatorLink
+    from airflow.providers.common.compat.sdk import BaseOperatorLink
 
     assert info["extra-links"], "no extra link listed"
     for path in info["extra-links"]:
@@ -126,14 +126,14 @@ CONN_FIELD_VALUES = {
 
 
 def test_every_conn_field_is_read_by_the_hook(info: dict[str, Any]) -> None:
-    from airflow.sdk import Connection
+    from airflow.providers.common.compat.sdk import Connection
 
     from airflow_provider_bolna.hooks.bolna import BolnaSettings
 
     fields = _connection_type(info)["conn-fields"]
     assert set(fields) == set(CONN_FIELD_VALUES)
     extra = {name: raw for name, (raw, _) in CONN_FIELD_VALUES.items()}
-    conn = Connection(conn_id="c", conn_type="bolna", password="k", extra=json.dumps(extra))
+    conn = Connection(conn_id="c", conn_type="bolna", password="dummy-key", extra=json.dumps(extra))
     settings = BolnaSettings.from_connection(conn)
     for name, (_, expected) in CONN_FIELD_VALUES.items():
         assert getattr(settings, name) == expected, name

@@ -312,7 +312,7 @@ def test_reprs_hide_secrets() -> None:
 
 
 def test_connection_key_is_registered_with_airflow_masker(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk.log import redact
+    from airflow.providers.common.compat.sdk import redact
 
     key = "bk-conn-only-4c1d9e77aa02"
     monkeypatch.setenv(
@@ -323,7 +323,7 @@ def test_connection_key_is_registered_with_airflow_masker(monkeypatch: pytest.Mo
 
 
 def test_connection_key_is_registered_with_airflow_masker_async(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk.log import redact
+    from airflow.providers.common.compat.sdk import redact
 
     key = "bk-conn-async-77f0b3c2d9e1"
     monkeypatch.setenv(
