@@ -83,6 +83,10 @@ def get_provider_info() -> dict[str, Any]:
                     "agent_requests_per_minute": _field(
                         "Rate budget of the agent endpoint (requests per minute)", "number", 500, minimum=0
                     ),
+                    "late_commit_grace": _field(
+                        "After a create got no answer, seconds to let it land before looking it up "
+                        "(empty: the request timeout)", "number", None, minimum=0
+                    ),
                     "dashboard_url": _field(
                         "Dashboard URL (for links)", "string", "https://platform.bolna.ai", format="url"
                     ),

@@ -121,6 +121,7 @@ CONN_FIELD_VALUES = {
     "allow_insecure_http": (True, True),
     "requests_per_minute": (60, 60.0),
     "agent_requests_per_minute": (30, 30.0),
+    "late_commit_grace": (4, 4.0),
     "dashboard_url": ("https://dash.example/", "https://dash.example"),
 }
 
