@@ -26,16 +26,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import sys
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 
 from typing_extensions import Self  # typing.Self: Python 3.11+
 
-__all__ = ["AdaptiveConcurrency", "gather_or_cancel", "note_request"]
+__all__ = ["AdaptiveConcurrency", "gather_or_cancel", "note_request", "timeout_after"]
 
 
 @dataclass
@@ -205,3 +206,40 @@ async def gather_or_cancel(awaitables: Iterable[Awaitable[Any]]) -> list[Any]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+@contextlib.asynccontextmanager
+async def _timeout_after_py310(delay: float) -> AsyncIterator[None]:
+    """``asyncio.timeout`` for Python 3.10: cancel the current task after ``delay`` seconds and
+    raise :class:`TimeoutError` in its place; any other cancellation goes through as it came.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it can swallow the caller's own cancellation
+    when the inner task ends at that moment, and a trigger the triggerer cancels would then go
+    on polling until its deadline.
+    """
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("timeout_after must be used inside a task")
+    fired = False
+
+    def expire() -> None:
+        nonlocal fired
+        fired = True
+        task.cancel()
+
+    handle = asyncio.get_running_loop().call_later(max(0.0, delay), expire)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if fired:
+            raise TimeoutError(f"no answer within {delay:g}s") from None
+        raise
+    finally:
+        handle.cancel()
+
+
+#: ``async with timeout_after(seconds):`` raises :class:`TimeoutError` when the block takes
+#: longer, and never swallows a cancellation of the caller (``asyncio.timeout`` on 3.11+).
+timeout_after: Callable[[float], contextlib.AbstractAsyncContextManager[None]] = (
+    asyncio.timeout if sys.version_info >= (3, 11) else _timeout_after_py310  # type: ignore[assignment]
+)

@@ -332,7 +332,8 @@ class RateBudget:
         while (taken := self._take()) is None:
             try:
                 with self._refilling() as refill:
-                    await asyncio.wait_for(asyncio.wrap_future(refill), max(0.0, give_up - self._clock()))
+                    async with timeout_after(max(0.0, give_up - self._clock())):
+                        await asyncio.wrap_future(refill)
             except Exception as exc:  # noqa: BLE001 - retried until claim_timeout
                 failures += 1
                 await asyncio.sleep(self._backoff(exc, failures, give_up))

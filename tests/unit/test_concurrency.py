@@ -9,6 +9,7 @@ at once on one loop (about 12 s; the whole module about 21 s).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,13 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_bolna.concurrency import AdaptiveConcurrency, gather_or_cancel, note_request
+from airflow_provider_bolna.concurrency import (
+    AdaptiveConcurrency,
+    _timeout_after_py310,
+    gather_or_cancel,
+    note_request,
+    timeout_after,
+)
 from airflow_provider_bolna.provisioning.budget import BudgetTable, RateBudget
 from airflow_provider_bolna.ratelimit import RateLimiter
 from tests.provisioning.budget_load import RawDb
@@ -249,3 +256,65 @@ async def test_gather_or_cancel_cancelled_from_outside_cancels_every_one() -> No
     with pytest.raises(asyncio.CancelledError):
         await outer
     assert sorted(cancelled) == [0, 1, 2]
+
+
+# ---------------------------------------------------------------------- timeout_after
+
+TIMEOUTS = [pytest.param(timeout_after, id="this-python"), pytest.param(_timeout_after_py310, id="py310-fallback")]
+
+
+@pytest.mark.parametrize("timeout", TIMEOUTS)
+def test_timeout_after_cuts_a_slow_block_with_timeout_error(timeout: Any) -> None:
+    reached = []
+
+    async def main() -> float:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            async with timeout(0.05):
+                await asyncio.sleep(5)
+                reached.append("after the sleep")
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) < 2 and not reached
+
+
+@pytest.mark.parametrize("timeout", TIMEOUTS)
+def test_timeout_after_lets_a_quick_block_finish_and_never_fires_later(timeout: Any) -> None:
+    async def main() -> str:
+        async with timeout(0.05):
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.15)  # past the delay: a timer left armed would cancel this task here
+        return "done"
+
+    assert asyncio.run(main()) == "done"
+
+
+@pytest.mark.parametrize("timeout", TIMEOUTS)
+def test_timeout_after_passes_the_callers_cancellation_through(timeout: Any) -> None:
+    """A task cancelled from outside (a triggerer stopping a trigger) ends cancelled, not with
+    TimeoutError, and not carried on: even when the block's own work ends at that moment."""
+    progress = []
+
+    async def worker() -> None:
+        while True:
+            async with timeout(10):
+                await asyncio.sleep(0)  # the inner work ends as the cancel lands
+            progress.append(1)
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(worker())
+        for turn in range(60):
+            for _ in range(turn % 6):  # the cancel lands at every point of the loop in turn
+                await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert task.cancelled()
+            task = asyncio.ensure_future(worker())
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert progress, "the worker ran between cancellations"
