@@ -22,13 +22,14 @@ from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.provisioning.apply import abatch_hook, aclose_batch_hook, lookup_trunks
 from airflow_provider_bolna.provisioning.leases import LeaseSet, new_holder
 from airflow_provider_bolna.provisioning.mapping import MappedCustomer, customer_key
-from airflow_provider_bolna.provisioning.plan import Action, Plan, PlanItem
+from airflow_provider_bolna.provisioning.options import ProvisionOptions
+from airflow_provider_bolna.provisioning.plan_items import Action, Plan, PlanItem
 from airflow_provider_bolna.provisioning.record import apply_and_record
 from airflow_provider_bolna.provisioning.results import OUTCOMES
 from airflow_provider_bolna.provisioning.run import DeletionBudget
-from airflow_provider_bolna.provisioning.settings import ProvisionOptions
 from airflow_provider_bolna.provisioning.source import CustomerSource
-from airflow_provider_bolna.provisioning.state import StateRow, StateStore
+from airflow_provider_bolna.provisioning.state import StateStore
+from airflow_provider_bolna.provisioning.state_schema import StateRow
 from airflow_provider_bolna.provisioning.summary import BatchSummary, RequestCounter, batch_summary
 
 __all__ = ["GoneLimitExceeded", "adeprovision_gone", "deprovision_gone"]
