@@ -54,22 +54,11 @@ __all__ = ["abatch_hook", "aprovision_batch", "provision_batch", "provision_cust
 log = logging.getLogger(__name__)
 
 
-def provision_batch(
-    customers_conn: Any,
-    query: str,
-    batch: Mapping[str, Any],
-    *,
-    bolna_conn_id: str = DEFAULT_CONN_ID,
-    state_conn: Any = None,
-    options: ProvisionOptions | None = None,
-    hook: Any = None,
-    include_customers: bool = False,
-) -> BatchSummary:
-    """Plan, apply and record one batch (sync wrapper of :func:`aprovision_batch`)."""
-    return asyncio.run(
-        aprovision_batch(customers_conn, query, batch, bolna_conn_id=bolna_conn_id, state_conn=state_conn,
-                         options=options, hook=hook, include_customers=include_customers)
-    )
+def provision_batch(customers_conn: Any, query: str, batch: Mapping[str, Any], **kwargs: Any) -> BatchSummary:
+    """Plan, apply and record one batch: sync wrapper of :func:`aprovision_batch`, whose
+    keyword arguments it takes (``bolna_conn_id``, ``state_conn``, ``options``, ``hook``,
+    ``include_customers``)."""
+    return asyncio.run(aprovision_batch(customers_conn, query, batch, **kwargs))
 
 
 def provision_customers(

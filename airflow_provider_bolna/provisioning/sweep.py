@@ -41,24 +41,13 @@ class GoneLimitExceeded(RuntimeError):
     """More customers vanished from the source than the deletion budget allows (nothing deleted)."""
 
 
-def deprovision_gone(
-    customers_conn: Any,
-    query: str,
-    *,
-    keys: Sequence[str] | None = None,
-    bolna_conn_id: str = DEFAULT_CONN_ID,
-    state_conn: Any = None,
-    options: ProvisionOptions | None = None,
-    hook: Any = None,
-) -> BatchSummary:
+def deprovision_gone(customers_conn: Any, query: str, **kwargs: Any) -> BatchSummary:
     """Delete the trunks of customers recorded by this scope but gone from the source.
 
-    Sync wrapper of :func:`adeprovision_gone`.
+    Sync wrapper of :func:`adeprovision_gone`, whose keyword arguments it takes (``keys``,
+    ``bolna_conn_id``, ``state_conn``, ``options``, ``hook``).
     """
-    return asyncio.run(
-        adeprovision_gone(customers_conn, query, keys=keys, bolna_conn_id=bolna_conn_id, state_conn=state_conn,
-                          options=options, hook=hook)
-    )
+    return asyncio.run(adeprovision_gone(customers_conn, query, **kwargs))
 
 
 async def adeprovision_gone(
