@@ -21,8 +21,9 @@ from collections.abc import Sequence
 
 from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.provisioning.batch import provision_batch
+from airflow_provider_bolna.provisioning.names import DEFAULT_NAME_TEMPLATE, DEFAULT_STATE_TABLE
+from airflow_provider_bolna.provisioning.options import ProvisionOptions
 from airflow_provider_bolna.provisioning.run import plan_run
-from airflow_provider_bolna.provisioning.settings import DEFAULT_NAME_TEMPLATE, DEFAULT_STATE_TABLE, ProvisionOptions
 from airflow_provider_bolna.provisioning.summary import format_summary, summarize
 from airflow_provider_bolna.provisioning.sweep import deprovision_gone
 

@@ -38,9 +38,9 @@ from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaError
 from airflow_provider_bolna.models import SIPTrunk
 from airflow_provider_bolna.provisioning.binder import Binder, known_number_ids
 from airflow_provider_bolna.provisioning.leases import LeaseLost
-from airflow_provider_bolna.provisioning.plan import Action, Plan, PlanItem
+from airflow_provider_bolna.provisioning.options import ProvisionOptions
+from airflow_provider_bolna.provisioning.plan_items import Action, Plan, PlanItem
 from airflow_provider_bolna.provisioning.results import OUTCOMES, ItemResult, count_outcomes
-from airflow_provider_bolna.provisioning.settings import ProvisionOptions
 
 __all__ = ["OUTCOMES", "AccountListing", "abatch_hook", "aclose_batch_hook", "ItemResult", "Listing", "apply_plan", "count_outcomes", "lookup_trunks"]
 

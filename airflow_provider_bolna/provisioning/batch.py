@@ -32,16 +32,21 @@ from typing import Any
 from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.models import FieldError, SpecError
 from airflow_provider_bolna.provisioning.apply import Listing, abatch_hook, aclose_batch_hook, lookup_trunks
+from airflow_provider_bolna.provisioning.bindings import OUTBOUND_PROVIDER
 from airflow_provider_bolna.provisioning.leases import LeaseSet, new_holder
 from airflow_provider_bolna.provisioning.mapping import MappedCustomer, RowMapper, shown_key
-from airflow_provider_bolna.provisioning.bindings import OUTBOUND_PROVIDER
+from airflow_provider_bolna.provisioning.options import ProvisionOptions
 from airflow_provider_bolna.provisioning.plan import Draft, Planner, hmac_key_for
 from airflow_provider_bolna.provisioning.record import apply_and_record, mark_pending
 from airflow_provider_bolna.provisioning.results import ItemResult
-from airflow_provider_bolna.provisioning.settings import ProvisionOptions
 from airflow_provider_bolna.provisioning.source import CustomerSource
 from airflow_provider_bolna.provisioning.state import StateStore
-from airflow_provider_bolna.provisioning.summary import BatchSummary, RequestCounter, batch_summary, fmt_counts
+from airflow_provider_bolna.provisioning.summary import (
+    BatchSummary,
+    RequestCounter,
+    batch_summary,
+    fmt_counts,
+)
 from airflow_provider_bolna.secrets.masker import BatchSecrets
 
 __all__ = ["abatch_hook", "aprovision_batch", "provision_batch", "provision_customers"]  # abatch_hook: old path
@@ -49,22 +54,11 @@ __all__ = ["abatch_hook", "aprovision_batch", "provision_batch", "provision_cust
 log = logging.getLogger(__name__)
 
 
-def provision_batch(
-    customers_conn: Any,
-    query: str,
-    batch: Mapping[str, Any],
-    *,
-    bolna_conn_id: str = DEFAULT_CONN_ID,
-    state_conn: Any = None,
-    options: ProvisionOptions | None = None,
-    hook: Any = None,
-    include_customers: bool = False,
-) -> BatchSummary:
-    """Plan, apply and record one batch (sync wrapper of :func:`aprovision_batch`)."""
-    return asyncio.run(
-        aprovision_batch(customers_conn, query, batch, bolna_conn_id=bolna_conn_id, state_conn=state_conn,
-                         options=options, hook=hook, include_customers=include_customers)
-    )
+def provision_batch(customers_conn: Any, query: str, batch: Mapping[str, Any], **kwargs: Any) -> BatchSummary:
+    """Plan, apply and record one batch: sync wrapper of :func:`aprovision_batch`, whose
+    keyword arguments it takes (``bolna_conn_id``, ``state_conn``, ``options``, ``hook``,
+    ``include_customers``)."""
+    return asyncio.run(aprovision_batch(customers_conn, query, batch, **kwargs))
 
 
 def provision_customers(

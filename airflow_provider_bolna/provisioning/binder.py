@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_bolna.provisioning.bindings import OUTBOUND_PROVIDER
-from airflow_provider_bolna.provisioning.plan import PlanItem
+from airflow_provider_bolna.provisioning.plan_items import PlanItem
 
 __all__ = ["BindOutcome", "Binder"]
 

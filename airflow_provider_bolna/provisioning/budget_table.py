@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from airflow_provider_bolna.provisioning.db import DbSession
-from airflow_provider_bolna.provisioning.settings import TABLE_NAME
+from airflow_provider_bolna.provisioning.names import TABLE_NAME
 
 __all__ = [
     "AGENT_REQUESTS_PER_MINUTE",

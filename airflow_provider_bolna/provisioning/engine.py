@@ -28,9 +28,9 @@ from __future__ import annotations
 from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.provisioning.apply import abatch_hook
 from airflow_provider_bolna.provisioning.batch import aprovision_batch, provision_batch, provision_customers
+from airflow_provider_bolna.provisioning.options import ProvisionOptions
 from airflow_provider_bolna.provisioning.record import apply_and_record, mark_pending
 from airflow_provider_bolna.provisioning.run import DeletionBudget, RunPlan, plan_batches, plan_run
-from airflow_provider_bolna.provisioning.settings import ProvisionOptions
 from airflow_provider_bolna.provisioning.summary import BatchSummary, format_summary, summarize
 
 __all__ = [

@@ -10,9 +10,11 @@ from typing import Any
 
 from airflow_provider_bolna.provisioning.apply import apply_plan
 from airflow_provider_bolna.provisioning.bindings import OUTBOUND_PROVIDER
-from airflow_provider_bolna.provisioning.plan import Action, Plan
+from airflow_provider_bolna.provisioning.plan_items import Action, Plan
 from airflow_provider_bolna.provisioning.results import ItemResult
-from airflow_provider_bolna.provisioning.state import StateRecord, StateStore, StateWriter
+from airflow_provider_bolna.provisioning.state import StateStore
+from airflow_provider_bolna.provisioning.state_schema import StateRecord
+from airflow_provider_bolna.provisioning.writer import StateWriter
 
 __all__ = ["apply_and_record", "mark_pending", "state_record"]
 

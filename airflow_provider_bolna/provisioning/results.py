@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_bolna.provisioning.plan import PlanItem
+from airflow_provider_bolna.provisioning.plan_items import PlanItem
 
 __all__ = ["OUTCOMES", "ItemResult", "Outcome", "count_outcomes"]
 

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from airflow_provider_bolna.provisioning.mapping import customer_key
-from airflow_provider_bolna.provisioning.settings import ProvisionOptions
+from airflow_provider_bolna.provisioning.options import ProvisionOptions
 from airflow_provider_bolna.provisioning.source import CustomerSource
 from airflow_provider_bolna.provisioning.state import StateStore
 

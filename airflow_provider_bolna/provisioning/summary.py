@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airflow_provider_bolna.provisioning.plan_items import Action
 from airflow_provider_bolna.provisioning.results import OUTCOMES, ItemResult, count_outcomes
-from airflow_provider_bolna.provisioning.plan import Action
 
 #: what the binding step counts, in summary order
 BINDING_COUNTS: tuple[str, ...] = ("bound", "rebound", "unlinked", "switched")

@@ -22,13 +22,14 @@ from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.provisioning.apply import abatch_hook, aclose_batch_hook, lookup_trunks
 from airflow_provider_bolna.provisioning.leases import LeaseSet, new_holder
 from airflow_provider_bolna.provisioning.mapping import MappedCustomer, customer_key
-from airflow_provider_bolna.provisioning.plan import Action, Plan, PlanItem
+from airflow_provider_bolna.provisioning.options import ProvisionOptions
+from airflow_provider_bolna.provisioning.plan_items import Action, Plan, PlanItem
 from airflow_provider_bolna.provisioning.record import apply_and_record
 from airflow_provider_bolna.provisioning.results import OUTCOMES
 from airflow_provider_bolna.provisioning.run import DeletionBudget
-from airflow_provider_bolna.provisioning.settings import ProvisionOptions
 from airflow_provider_bolna.provisioning.source import CustomerSource
-from airflow_provider_bolna.provisioning.state import StateRow, StateStore
+from airflow_provider_bolna.provisioning.state import StateStore
+from airflow_provider_bolna.provisioning.state_schema import StateRow
 from airflow_provider_bolna.provisioning.summary import BatchSummary, RequestCounter, batch_summary
 
 __all__ = ["GoneLimitExceeded", "adeprovision_gone", "deprovision_gone"]
@@ -40,24 +41,13 @@ class GoneLimitExceeded(RuntimeError):
     """More customers vanished from the source than the deletion budget allows (nothing deleted)."""
 
 
-def deprovision_gone(
-    customers_conn: Any,
-    query: str,
-    *,
-    keys: Sequence[str] | None = None,
-    bolna_conn_id: str = DEFAULT_CONN_ID,
-    state_conn: Any = None,
-    options: ProvisionOptions | None = None,
-    hook: Any = None,
-) -> BatchSummary:
+def deprovision_gone(customers_conn: Any, query: str, **kwargs: Any) -> BatchSummary:
     """Delete the trunks of customers recorded by this scope but gone from the source.
 
-    Sync wrapper of :func:`adeprovision_gone`.
+    Sync wrapper of :func:`adeprovision_gone`, whose keyword arguments it takes (``keys``,
+    ``bolna_conn_id``, ``state_conn``, ``options``, ``hook``).
     """
-    return asyncio.run(
-        adeprovision_gone(customers_conn, query, keys=keys, bolna_conn_id=bolna_conn_id, state_conn=state_conn,
-                          options=options, hook=hook)
-    )
+    return asyncio.run(adeprovision_gone(customers_conn, query, **kwargs))
 
 
 async def adeprovision_gone(

@@ -22,15 +22,15 @@ from typing import Any
 from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_bolna.provisioning.batch import provision_batch, provision_customers
-from airflow_provider_bolna.provisioning.run import plan_run
-from airflow_provider_bolna.provisioning.settings import (
-    MAX_CUSTOMER_ID_LENGTH,
+from airflow_provider_bolna.provisioning.names import MAX_CUSTOMER_ID_LENGTH
+from airflow_provider_bolna.provisioning.options import (
     RUN_OPTION_KEYS,
-    Deployment,
     ProvisionOptions,
     RunOptions,
     SettingsError,
 )
+from airflow_provider_bolna.provisioning.run import plan_run
+from airflow_provider_bolna.provisioning.settings import Deployment
 from airflow_provider_bolna.provisioning.summary import format_summary, summarize
 from airflow_provider_bolna.provisioning.sweep import deprovision_gone
 from airflow_provider_bolna.version_compat import TRIGGERING_ASSET_EVENTS_KEY

@@ -30,7 +30,8 @@ from typing import Any
 from typing_extensions import Self  # typing.Self: Python 3.11+
 
 from airflow_provider_bolna.provisioning.db import IN_CHUNK
-from airflow_provider_bolna.provisioning.state import StateStore, _as_datetime
+from airflow_provider_bolna.provisioning.state import StateStore
+from airflow_provider_bolna.provisioning.state_schema import _as_datetime
 
 __all__ = [
     "BINDINGS_COLUMNS",
