@@ -18,12 +18,12 @@ Imports neither Airflow nor httpx.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from airflow_provider_bolna.dag_input import json_object
 from airflow_provider_bolna.exceptions import BolnaValidationError
 from airflow_provider_bolna.responses import _AgentMapped, _Response
 
@@ -192,13 +192,8 @@ def parse_number_agents(value: Any, field_name: str) -> dict[str, str]:
     """
     if value is None or value == "":
         return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise BolnaValidationError(f"{field_name}: a string must be a JSON object of number to agent id") from None
-    if not isinstance(value, Mapping):
-        raise BolnaValidationError(f"{field_name}: must be a mapping of phone number to agent id, not {type(value).__name__}")
+    value = json_object(value, field_name, not_json="a string must be a JSON object of number to agent id",
+                        expected="a mapping of phone number to agent id")
     agents: dict[str, str] = {}
     for number, agent in value.items():
         if not isinstance(agent, str) or not agent.strip() or not str(number).strip():

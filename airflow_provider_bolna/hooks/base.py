@@ -1,13 +1,15 @@
 """``BolnaBaseHook``: the wire layer under :class:`~airflow_provider_bolna.hooks.bolna.BolnaHook`.
 
 It owns the connection's settings, the sync and async httpx clients (one keep-alive pool each),
-the rate budget, the exchange of one request (one overall deadline: ``timeout``), retries with
-back-off, the reading of bodies and the mapping of error responses to
-:mod:`airflow_provider_bolna.exceptions`. It knows no endpoint.
+the rate budget, the exchange of one request (one overall deadline: ``timeout``) and the two
+drivers of flows. It knows no endpoint. Its parts live next to it: the retry policy in
+:mod:`~airflow_provider_bolna.hooks.retry`, what an answer means (result or error) in
+:mod:`~airflow_provider_bolna.hooks.answers`, the reading of bodies in
+:mod:`~airflow_provider_bolna.hooks.reading`.
 
-Design: every request is described once as a :class:`_Call` (request + how to read its body).
-Operations of several calls are written once as generator *flows* that yield instructions
-(:class:`_Call`, :class:`_Sleep`, :class:`_Find`, :data:`TIME_LEFT`) and receive results; the
+Design: every request is described once as a :class:`~airflow_provider_bolna.hooks.instructions._Call`
+(request + how to read its body). Operations of several calls are written once as generator
+*flows* that yield instructions (see :mod:`~airflow_provider_bolna.hooks.instructions`) and receive results; the
 two drivers, :meth:`BolnaBaseHook._drive` and :meth:`BolnaBaseHook._adrive`, run them the sync
 or the async way: the only code written twice.
 
@@ -21,107 +23,47 @@ from __future__ import annotations
 
 import asyncio
 import platform
-import random
 import time
-from collections.abc import AsyncIterator, Callable, Generator
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import httpx
 from airflow.providers.common.compat.sdk import BaseHook
-from pydantic import ValidationError
-from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
+from tenacity import AsyncRetrying, Retrying
 
 from airflow_provider_bolna import DEFAULT_CONN_ID, __version__
-from airflow_provider_bolna.exceptions import (
-    BolnaError,
-    BolnaRateLimitError,
-    BolnaResponseError,
-    BolnaTimeoutError,
-    BolnaTransportError,
-    error_for_status,
-)
+from airflow_provider_bolna.exceptions import BolnaError, BolnaTimeoutError, BolnaTransportError
+from airflow_provider_bolna.hooks.answers import body_for, read_answer, transport_error
 from airflow_provider_bolna.hooks.deadline import bound_client, within
-from airflow_provider_bolna.hooks.reading import ErrorBytes, error_text, header_text, retry_after_seconds
+from airflow_provider_bolna.hooks.instructions import (
+    _BUDGET_SETTINGS,
+    AGENT_BUDGET,
+    DEFAULT_BUDGET,
+    TIME_LEFT,
+    Body,
+    Flow,
+    SuccessBody,
+    _Call,
+    _Find,
+    _Sleep,
+    _TimeLeft,
+)
+from airflow_provider_bolna.hooks.retry import retry_policy
 from airflow_provider_bolna.hooks.settings import BolnaSettings
 from airflow_provider_bolna.ratelimit import RateLimiter
-from airflow_provider_bolna.secrets.redaction import amask_secret, mask_secret, redact
+from airflow_provider_bolna.secrets.redaction import amask_secret, mask_secret
 
-__all__ = ["AGENT_BUDGET", "DEFAULT_BUDGET", "TIME_LEFT", "USER_AGENT", "BolnaBaseHook", "BolnaSettings", "Flow"]
+# The flow vocabulary (_Call, _Sleep, _Find, TIME_LEFT, Flow, the budgets) moved to hooks.instructions,
+# the retry policy to hooks.retry and the reading of an answer to hooks.answers: the names
+# stay importable from here.
+__all__ = [
+    "AGENT_BUDGET", "DEFAULT_BUDGET", "TIME_LEFT", "USER_AGENT", "Body", "BolnaBaseHook", "BolnaSettings", "Flow",
+    "SuccessBody",
+]
 
 T = TypeVar("T")
 
 USER_AGENT = f"airflow-provider-bolna/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
-#: Errors from which nothing reached the server: safe to resend any request.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
-
-
-class Body(Protocol):
-    """A response body being read (see :mod:`~airflow_provider_bolna.hooks.reading`)."""
-
-    size: int
-
-    def feed(self, chunk: bytes) -> bool: ...  # True: stop reading
-
-
-class SuccessBody(Body, Protocol):
-    """A success body: redacts ``secrets`` from what it decodes before parsing it."""
-
-    secrets: tuple[str, ...]
-
-
-#: Rate budgets (a token bucket each): most calls, and the agent endpoint's own (Bolna: 500/min);
-#: the setting that holds each one's requests per minute.
-DEFAULT_BUDGET, AGENT_BUDGET = "default", "agent"
-_BUDGET_SETTINGS = {DEFAULT_BUDGET: "requests_per_minute", AGENT_BUDGET: "agent_requests_per_minute"}
-
-
-@dataclass(frozen=True)
-class _Call:
-    """One HTTP exchange: the request, and a factory of the reader of its success body.
-
-    ``replaces``: a POST that sets state (a second send leaves the same state), so it is safe to
-    resend after an ambiguous failure. ``budget``: the rate budget it draws from.
-    """
-
-    method: str
-    path: str
-    body: Callable[[], Any]
-    json: dict[str, Any] | None = None
-    params: dict[str, str] | None = None
-    secrets: tuple[str, ...] = ()
-    replaces: bool = False
-    budget: str = DEFAULT_BUDGET
-
-    @property
-    def idempotent(self) -> bool:
-        """Whether resending after an ambiguous failure can do no harm (a POST that adds cannot)."""
-        return self.method != "POST" or self.replaces
-
-
-@dataclass(frozen=True)
-class _Sleep:
-    """A pause requested by a flow (the driver sleeps the sync or async way, within the budget)."""
-
-    seconds: float
-
-
-@dataclass(frozen=True)
-class _Find:
-    """Look a trunk up by name: with the caller's finder when the public call got one, else by
-    running ``fallback`` (the hook's own look-up flow)."""
-
-    name: str
-    fallback: Generator[Any, Any, Any]
-
-
-class _TimeLeft:
-    """Asks the driver how many seconds are left of the public call's retry budget."""
-
-
-TIME_LEFT = _TimeLeft()
-
-Flow = Generator["_Call | _Sleep | _Find | _TimeLeft", Any, T]
 
 
 class BolnaBaseHook(BaseHook):
@@ -336,7 +278,7 @@ class BolnaBaseHook(BaseHook):
 
     def _request(self, call: _Call, *, retry: bool = True, until: float | None = None) -> Any:
         """Send ``call`` with the sync client, retrying what is safe to retry until ``until``."""
-        policy = self._retry_policy(call, retry, self._budget_end() if until is None else until)
+        policy = retry_policy(call, self.settings, self.log, retry=retry, until=self._budget_end() if until is None else until)
         for attempt in Retrying(**policy):
             with attempt:
                 wait = self.limiter_for(call).reserve()
@@ -348,7 +290,7 @@ class BolnaBaseHook(BaseHook):
     async def _arequest(self, call: _Call, *, retry: bool = True, until: float | None = None) -> Any:
         """Send ``call`` with the async client, retrying what is safe to retry until ``until``."""
         client = await self.aclient()
-        policy = self._retry_policy(call, retry, self._budget_end() if until is None else until)
+        policy = retry_policy(call, self.settings, self.log, retry=retry, until=self._budget_end() if until is None else until)
         async for attempt in AsyncRetrying(**policy):
             with attempt:
                 limiter = self.limiter_for(call)
@@ -408,89 +350,25 @@ class BolnaBaseHook(BaseHook):
             raise self._transport_error(call, exc) from None
         return self._read(call, response, body)
 
-    # ------------------------------------------------------------------ retry policy & errors
-
-    def _retry_policy(self, call: _Call, retry: bool, until: float) -> dict[str, Any]:
-        attempts = (self.settings.max_retries + 1) if retry else 1
-
-        def stop(state: RetryCallState) -> bool:
-            # never start a wait that would end past the budget
-            return state.attempt_number >= attempts or time.monotonic() + (state.upcoming_sleep or 0) >= until
-
-        return {
-            "stop": stop,
-            "wait": self._backoff,
-            "retry": retry_if_exception(_should_retry),
-            "before_sleep": lambda state: self._log_retry(call, state),
-            "reraise": True,
-        }
-
-    def _backoff(self, state: RetryCallState) -> float:
-        """Exponential back-off with full jitter; a server's ``Retry-After`` wins (capped)."""
-        s = self.settings
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, BolnaRateLimitError) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), s.retry_max_delay)
-        ceiling = min(s.retry_max_delay, s.retry_base_delay * 2 ** (state.attempt_number - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-    def _log_retry(self, call: _Call, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        delay = state.next_action.sleep if state.next_action else 0.0
-        self.log.warning(
-            "Bolna %s %s failed on attempt %d (%s); retrying in %.2fs",
-            call.method, call.path, state.attempt_number, exc, delay,
-        )
+    # ------------------------------------------------------------------ secrets & answers
 
     def _secrets_or_empty(self) -> tuple[str, ...]:
         return (self._settings.api_key.get_secret_value(),) if self._settings else ()
 
+    def _secrets_of(self, call: _Call) -> tuple[str, ...]:
+        """What must never leave an exchange of ``call``: the API key and the call's own secrets."""
+        return (*self._secrets_or_empty(), *call.secrets)
+
     def _transport_error(self, call: _Call, exc: httpx.HTTPError) -> BolnaTransportError:
-        sent = not isinstance(exc, _NOT_SENT)
-        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        kind = BolnaTimeoutError if isinstance(exc, httpx.TimeoutException) else BolnaTransportError
-        return kind(
-            redact(what, (*self._secrets_or_empty(), *call.secrets)),
-            method=call.method, path=call.path, ambiguous=sent and not call.idempotent,
-        )
+        return transport_error(call, exc, self._secrets_of(call))
 
     def _body_for(self, call: _Call, response: httpx.Response) -> Body:
-        if not response.is_success:
-            return ErrorBytes()
-        body: SuccessBody = call.body()
-        body.secrets = (*self._secrets_or_empty(), *call.secrets)
-        return body
+        return body_for(call, response, self._secrets_of(call))
 
     def _read(self, call: _Call, response: httpx.Response, body: Any) -> Any:
         """Map the response to a parsed result or a :class:`BolnaError`; feed the rate limiter."""
-        secrets = (*self._secrets_or_empty(), *call.secrets)
-        # headers end up in messages too: redacted like the body (a proxy may echo the key)
-        request_id = header_text(response.headers.get("x-request-id") or response.headers.get("request-id"), secrets)
-        if response.is_success:
-            self.limiter_for(call).on_success()
-            try:
-                return body.result()
-            except (ValueError, ValidationError, TypeError, KeyError, AttributeError, RecursionError) as exc:
-                # RecursionError: a pathologically nested body (json and pydantic both recurse)
-                kind = "is not JSON" if isinstance(exc, ValueError) and not isinstance(exc, ValidationError) else "has an unexpected shape"
-                raise BolnaResponseError(
-                    f"the {response.status_code} response body {kind} ({body.size} bytes, "
-                    f"content-type {header_text(response.headers.get('content-type'), secrets) or 'unknown'!r})",
-                    status_code=response.status_code, method=call.method, path=call.path, request_id=request_id,
-                ) from None
-        message = error_text(body.content, response, secrets)
-        cls = error_for_status(response.status_code)
-        kwargs: dict[str, Any] = {
-            "status_code": response.status_code, "method": call.method, "path": call.path, "request_id": request_id,
-            "ambiguous": response.status_code >= 500 and not call.idempotent,
-        }
-        if cls is BolnaRateLimitError:
-            retry_after = retry_after_seconds(response.headers.get("retry-after"))
-            # the server's wait is honoured up to retry_max_delay, in the shared bucket too: an
-            # absurd Retry-After (a day, "1e999") must not stall every call of the hook
-            self.limiter_for(call).on_throttled(None if retry_after is None else min(retry_after, self.settings.retry_max_delay))
-            raise BolnaRateLimitError(message, retry_after=retry_after, **kwargs)
-        raise cls(message, **kwargs)
+        return read_answer(call, response, body, self._secrets_of(call), self.limiter_for(call),
+                           self.settings.retry_max_delay)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -522,7 +400,3 @@ async def _closed_with_its_loop(client: httpx.AsyncClient) -> AsyncIterator[None
 async def _close_keeper(keeper: AsyncIterator[None]) -> None:
     await keeper.aclose()  # type: ignore[attr-defined]
 
-
-def _should_retry(exc: BaseException) -> bool:
-    """Retry what failed transiently, but never resend a POST whose effect is unknown."""
-    return isinstance(exc, BolnaError) and exc.retryable and not exc.ambiguous

@@ -28,9 +28,10 @@ from airflow_provider_bolna.exceptions import (
     BolnaValidationError,
 )
 from airflow_provider_bolna.hooks import calls
-from airflow_provider_bolna.hooks.base import BolnaBaseHook, Flow
+from airflow_provider_bolna.hooks.base import Flow
 from airflow_provider_bolna.hooks.calls import find_number
 from airflow_provider_bolna.hooks.results import BindingResult, ProviderAction
+from airflow_provider_bolna.hooks.trunk_flows import TrunkFlowsMixin
 from airflow_provider_bolna.models import SIP_TRUNK_PROVIDER, InboundSetupRequest, InboundUnlinkRequest
 
 if TYPE_CHECKING:
@@ -54,13 +55,9 @@ _AGENT = re.compile(r"\bagent", re.IGNORECASE)
 _NUMBER = re.compile(r"\bnumber|\bphone", re.IGNORECASE)
 
 
-class AgentBindingMixin(BolnaBaseHook):
-    """Agent binding for :class:`~airflow_provider_bolna.hooks.bolna.BolnaHook` (which provides
-    the trunk flows used here, such as waiting for a just-added number to show)."""
-
-    if TYPE_CHECKING:
-
-        def _await_number_flow(self, trunk_id: str, key: str, timeout: float | None = None) -> Flow[PhoneNumber | None]: ...
+class AgentBindingMixin(TrunkFlowsMixin):
+    """Agent binding for :class:`~airflow_provider_bolna.hooks.bolna.BolnaHook`, on top of the
+    trunk flows it uses (such as waiting for a just-added number to show)."""
 
     # ------------------------------------------------------------------ endpoints (sync)
 

@@ -21,7 +21,6 @@ resolved inside ``execute()`` only; plain passwords are masked right after rende
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.providers.common.compat.sdk import AirflowFailException, conf
 
 from airflow_provider_bolna import DEFAULT_CONN_ID
+from airflow_provider_bolna.dag_input import json_object
 from airflow_provider_bolna.exceptions import (
     BolnaPhoneNumbersError,
     BolnaTrunkNotReadyError,
@@ -84,14 +84,8 @@ __all__ = [
 def _as_trunk_input(trunk: Any) -> TrunkSpec | dict[str, Any]:
     if isinstance(trunk, TrunkSpec):
         return trunk
-    if isinstance(trunk, str):
-        try:
-            trunk = json.loads(trunk)
-        except ValueError:
-            raise BolnaValidationError("trunk: a string trunk must be a JSON object; pass a dict") from None
-    if not isinstance(trunk, Mapping):
-        raise BolnaValidationError(f"trunk: must be a dict or TrunkSpec, not {type(trunk).__name__}")
-    return dict(trunk)
+    return json_object(trunk, "trunk", not_json="a string trunk must be a JSON object; pass a dict",
+                       expected="a dict or TrunkSpec")
 
 
 def build_trunk_spec(
@@ -340,19 +334,12 @@ class UpdateSIPTrunkOperator(BolnaBaseOperator):
         if isinstance(self.update, SIPTrunkUpdateRequest):
             mask_plain_secrets(self.update)
             return self.update
-        update = self.update
-        if isinstance(update, str):
-            try:
-                update = json.loads(update)
-            except ValueError:
-                raise BolnaValidationError("update: a string update must be a JSON object") from None
-        if not isinstance(update, Mapping):
-            raise BolnaValidationError(f"update: must be a dict, not {type(update).__name__}")
+        update = json_object(self.update, "update", not_json="a string update must be a JSON object", expected="a dict")
         from pydantic import ValidationError
 
         try:
             return SIPTrunkUpdateRequest.model_validate(
-                resolve_secret_refs(dict(update), params=params, param_policy=self.password_refs))
+                resolve_secret_refs(update, params=params, param_policy=self.password_refs))
         except ValidationError as exc:
             raise SpecError.from_validation_error(exc, context="update") from None
 
