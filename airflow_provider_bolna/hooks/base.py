@@ -32,6 +32,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 from tenacity import AsyncRetrying, Retrying
 
 from airflow_provider_bolna import DEFAULT_CONN_ID, __version__
+from airflow_provider_bolna.concurrency import timeout_after
 from airflow_provider_bolna.exceptions import BolnaError, BolnaTimeoutError, BolnaTransportError
 from airflow_provider_bolna.hooks.answers import body_for, read_answer, transport_error
 from airflow_provider_bolna.hooks.deadline import bound_client, within
@@ -328,20 +329,17 @@ class BolnaBaseHook(BaseHook):
         request = client.build_request(call.method, call.path, json=call.json, params=call.params,
                                        timeout=_phase_timeouts(timeout), extensions={"trace": progress.trace})
 
-        async def send_and_read() -> tuple[httpx.Response, Any]:
-            response = await client.send(request, stream=True)
-            try:
-                body = self._body_for(call, response)
-                async for chunk in response.aiter_bytes():
-                    if body.feed(chunk):
-                        break
-            finally:
-                await response.aclose()
-            return response, body
-
-        try:  # wait_for, not asyncio.timeout (3.11+); its TimeoutError is asyncio's own before 3.11
-            response, body = await asyncio.wait_for(send_and_read(), timeout)
-        except (TimeoutError, asyncio.TimeoutError):
+        try:  # timeout_after, not asyncio.wait_for: that can swallow a cancellation before 3.12
+            async with timeout_after(timeout):
+                response = await client.send(request, stream=True)
+                try:
+                    body = self._body_for(call, response)
+                    async for chunk in response.aiter_bytes():
+                        if body.feed(chunk):
+                            break
+                finally:
+                    await response.aclose()
+        except TimeoutError:
             raise BolnaTimeoutError(
                 f"no complete answer within the {timeout:g}s timeout", method=call.method, path=call.path,
                 ambiguous=progress.sent and not call.idempotent,

@@ -308,9 +308,8 @@ def test_timeout_after_passes_the_callers_cancellation_through(timeout: Any) -> 
             for _ in range(turn % 6):  # the cancel lands at every point of the loop in turn
                 await asyncio.sleep(0)
             task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            assert task.cancelled()
+            await asyncio.wait([task], timeout=2)  # a swallowed cancel leaves it running
+            assert task.cancelled(), f"turn {turn}: the cancellation was swallowed"
             task = asyncio.ensure_future(worker())
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
