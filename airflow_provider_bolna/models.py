@@ -27,6 +27,7 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -251,6 +252,18 @@ class PhoneNumberRequest(_Request):
         return number_key(self.phone_number)
 
 
+
+
+def _number_entry(value: Any) -> Any:
+    """``"+14155550100"`` is shorthand for ``{"phone_number": "+14155550100"}``; a bad shorthand
+    is named by its position (``phone_numbers.0``), since it has no ``phone_number`` inside."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        number = str(value).strip()
+        if not DID_PATTERN.match(number):
+            raise ValueError("must be 3 to 15 digits, optionally after a leading '+'")
+        return {"phone_number": number}
+    return value
+
 class TrunkSpec(_Request):
     """What a SIP trunk should be: the create request, with Bolna's documented defaults.
 
@@ -278,7 +291,7 @@ class TrunkSpec(_Request):
     qualify_frequency: Annotated[int, Field(ge=0)] = TRUNK_DEFAULTS["qualify_frequency"]
     inbound_enabled: bool = TRUNK_DEFAULTS["inbound_enabled"]
     outbound_leading_plus_enabled: bool = TRUNK_DEFAULTS["outbound_leading_plus_enabled"]
-    phone_numbers: list[PhoneNumberRequest] = Field(default_factory=list)
+    phone_numbers: list[Annotated[PhoneNumberRequest, BeforeValidator(_number_entry)]] = Field(default_factory=list)
 
     @field_validator("media_encryption", mode="before")
     @classmethod
@@ -297,13 +310,9 @@ class TrunkSpec(_Request):
 
     @field_validator("phone_numbers", mode="before")
     @classmethod
-    def _number_shorthand(cls, v: Any) -> Any:
-        """``"+14155550100"`` is shorthand for ``{"phone_number": "+14155550100"}``."""
-        if isinstance(v, (str, int)) and not isinstance(v, bool):
-            v = [v]
-        if isinstance(v, (list, tuple)):
-            return [{"phone_number": str(n)} if isinstance(n, (str, int)) and not isinstance(n, bool) else n for n in v]
-        return v
+    def _one_number_shorthand(cls, v: Any) -> Any:
+        """One number alone stands for a list of it."""
+        return [v] if isinstance(v, (str, int)) and not isinstance(v, bool) else v
 
     @field_validator("gateways", mode="before")
     @classmethod

@@ -364,6 +364,9 @@ INVALID_CASES = [
         "phone_numbers.0.agent",
         id="unknown-number-field",
     ),
+    pytest.param(USERPASS_SPEC, {"phone_numbers": ["+919876543210", "12"]}, "phone_numbers.1", id="bad-number-shorthand"),
+    pytest.param(USERPASS_SPEC, {"phone_numbers": [{"phone_number": "12"}]}, "phone_numbers.0.phone_number",
+                 id="bad-number-object"),
 ]
 
 
