@@ -96,8 +96,7 @@ def customer_signup_dag(
 
         provisioned = provision(resolve_customers())
         SIPTrunkSensor.partial(
-            task_id="wait_until_ready",
-            bolna_conn_id=deployment.bolna_conn_id,
+            task_id="wait_until_ready",  # bolna_conn_id comes with each item (the run's settings)
             expect_active=True,
             deferrable=True,
             poll_interval=2.0,

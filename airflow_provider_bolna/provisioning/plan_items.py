@@ -112,10 +112,11 @@ class PlanItem:
                 parts.append(self.reason)
             if self.patch is not None:
                 parts.append("patch " + ", ".join(self.patch.fields))
+            # "add" / "remove", not "+" / "-": numbers carry their own leading "+"
             if self.add_numbers:
-                parts.append("+" + " +".join(self.add_numbers))
+                parts.append("add " + ", ".join(self.add_numbers))
             if self.remove_numbers:
-                parts.append("-" + " -".join(n.phone_number for n in self.remove_numbers))
+                parts.append("remove " + ", ".join(n.phone_number for n in self.remove_numbers))
             return "; ".join(parts)
         if self.action is Action.DEPROVISION:
             return f"delete trunk {self.trunk_id}" if self.trunk_id else "trunk already gone"

@@ -106,7 +106,8 @@ class Deployment(BaseModel):
         has recorded (a first run on a populated account); off: such a customer fails.
     :param password_refs: which password references rows and params may use (off by default).
     :param verify_interval: how often every recorded trunk is checked on Bolna (one list call per
-        batch), so a trunk deleted in the dashboard comes back; ``0`` = every run.
+        batch), so a trunk deleted in the dashboard comes back; ``0`` = every run, ``None`` =
+        never (a large account that checks with ``drift_check`` runs instead).
     :param requests_per_minute: the request budget (default: the Bolna connection's), shared by
         every batch and sign-up run of the deployment through the state DB.
     :param parallel_batches: batches running at once (the pool's size).
@@ -137,7 +138,7 @@ class Deployment(BaseModel):
     confirm_deletes: int | None = Field(None, ge=0)
     adopt_existing: bool = True
     password_refs: PasswordRefPolicy = PasswordRefPolicy()
-    verify_interval: timedelta = timedelta(days=1)
+    verify_interval: timedelta | None = timedelta(days=1)
     requests_per_minute: float | None = Field(None, ge=0)
     parallel_batches: int = Field(4, ge=1, le=256)
     max_concurrency: int = Field(64, ge=1, le=256)
@@ -190,7 +191,7 @@ class Deployment(BaseModel):
             raise ValueError(f"defaults.batch_size: must be at most max_batch_size ({self.max_batch_size})")
         if self.defaults.concurrency is not None and self.defaults.concurrency > self.max_concurrency:
             raise ValueError(f"defaults.concurrency: must be at most max_concurrency ({self.max_concurrency})")
-        if self.verify_interval < timedelta(0):
+        if self.verify_interval is not None and self.verify_interval < timedelta(0):
             raise ValueError("verify_interval: must not be negative")
         return self
 

@@ -316,14 +316,17 @@ def provision_signup_task(deployment: Deployment, settings_variable: str | None,
                           context: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Provision the sign-up customers now (create, numbers inline) and record them.
 
-    :return: ``[{"trunk_id", "expect_numbers", "expect_agents"}]`` — the sensor's arguments, one
-        per customer (``expect_agents`` only where the customer's numbers have agents).
+    :return: ``[{"trunk_id", "expect_numbers", "bolna_conn_id", "expect_agents"}]`` — the
+        sensor's arguments, one per customer (``expect_agents`` only where the customer's numbers
+        have agents; ``bolna_conn_id`` as resolved with the settings Variable).
     :raises ProvisioningFailed: a customer could not be provisioned (reason in the message).
     """
     from airflow_provider_bolna.failures import bolna_error_policy
 
     deployment = resolve_deployment(deployment, settings_variable)
-    options = replace(deployment.options(RunOptions(), run_id=_run_id(context)), deprovision=False)  # never deletes
+    # the deployment's run-option defaults apply, but a sign-up is never a dry run and never deletes
+    run = deployment.defaults.model_copy(update={"dry_run": False})
+    options = replace(deployment.options(run, run_id=_run_id(context)), deprovision=False)
     with bolna_error_policy(deployment.bolna_conn_id):
         summary = provision_customers(deployment.customers_conn_id, render_query(deployment, context), customer_ids,
                                       options=options, include_customers=True, **_connections(deployment))
@@ -336,6 +339,7 @@ def provision_signup_task(deployment: Deployment, settings_variable: str | None,
     if summary.failed_total or missing:
         reasons = [str(r["reason"]) for r in summary.failed] + [f"customer {c}: not returned by the query" for c in missing]
         raise ProvisioningFailed("; ".join(reasons))
-    return [{"trunk_id": c["trunk_id"], "expect_numbers": c["numbers"],
+    # the connection travels with each item: the settings Variable may have changed it since parse time
+    return [{"trunk_id": c["trunk_id"], "expect_numbers": c["numbers"], "bolna_conn_id": deployment.bolna_conn_id,
              **({"expect_agents": c["agents"]} if c.get("agents") else {})}
             for c in summary.customers if c["trunk_id"]]

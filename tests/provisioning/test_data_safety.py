@@ -23,6 +23,7 @@ from airflow_provider_bolna.provisioning import (
     provision_customers,
     summarize,
 )
+from airflow_provider_bolna.provisioning.settings import Deployment, RunOptions
 from airflow_provider_bolna.provisioning.leases import LeaseSet, new_holder
 from airflow_provider_bolna.provisioning.plan import hmac_key_for
 from airflow_provider_bolna.provisioning.state import StateStore, StateWriter, StateWriterError
@@ -361,6 +362,8 @@ def test_a_trunk_deleted_in_the_dashboard_comes_back_within_the_verify_interval(
     before = total_requests(bolna_api)
     assert run(sqlite_db)["counts"]["unchanged"] == 8 and total_requests(bolna_api) == before  # verified today
     sqlite_db.execute("UPDATE {s} SET verified_at = '2020-01-01 00:00:00'")  # a day (and more) later
+    never = Deployment(scope="default", verify_interval=None).options(RunOptions()).verify_interval
+    assert never is None and run(sqlite_db, verify_interval=never)["requests"]["total"] == 0  # "never" lists nothing
     healed = run(sqlite_db)
     assert healed["counts"]["created"] == 1 and healed["counts"]["unchanged"] == 7
     assert healed["requests"]["GET"] == 1  # one list call per batch, not one per customer

@@ -115,6 +115,7 @@ def test_missing_and_extra_numbers() -> None:
     assert item.action is Action.UPDATE and item.patch is None
     assert item.add_numbers == ["+14155550002"]
     assert [n.phone_number for n in item.remove_numbers] == ["+14155559999"]
+    assert item.details() == "add +14155550002; remove +14155559999"  # each number once, as written
     item, _ = plan_one(c, recorded(c, spec_hash="old"), actual, remove_extra_numbers=False)
     assert item.remove_numbers == []
 

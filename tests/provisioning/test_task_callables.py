@@ -3,6 +3,8 @@ boundary between a trigger and the deployment."""
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +25,7 @@ from airflow_provider_bolna.provisioning.tasks import (
 )
 from airflow_provider_bolna.secrets.masker import mask_secrets
 from airflow_provider_bolna.version_compat import TRIGGERING_ASSET_EVENTS_KEY
-from tests.provisioning.conftest import CustomerDB, writes
+from tests.provisioning.conftest import CustomerDB, total_requests, writes
 
 
 class FakeTask:
@@ -152,6 +154,26 @@ def test_signup_task_reports_missing_and_invalid_customers(sqlite_db: CustomerDB
     with pytest.raises(ProvisioningFailed, match=f"customer {bad}: "):
         provision_signup_task(DEPLOYMENT, None, [bad], ctx())
     assert writes(bolna_api)["create_trunk"] == 1
+
+
+@pytest.mark.integration
+def test_signup_follows_the_settings_variable(sqlite_db: CustomerDB, bolna_api: Any,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Variable's Bolna connection reaches the sensor's items (not the DAG file's, read at
+    parse time), and its run-option defaults apply to the sign-up, but for dry_run."""
+    sqlite_db.seed(3, seed=63)
+    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_SIGNUP", bolna_api.airflow_conn_json(requests_per_minute=0))
+    monkeypatch.setenv("AIRFLOW_VAR_BOLNA_SIGNUP_SETTINGS", json.dumps({"bolna_conn_id": "bolna_signup"}))
+    deployment = DEPLOYMENT.model_copy(update={"customers_conn_id": sqlite_db.conn_id})
+    (item,) = provision_signup_task(deployment, "bolna_signup_settings", [1], ctx())
+    assert item["bolna_conn_id"] == "bolna_signup" and item["trunk_id"]
+    assert total_requests(bolna_api) == 1  # one create, numbers inline
+    monkeypatch.setenv("AIRFLOW_VAR_BOLNA_SIGNUP_SETTINGS",
+                       json.dumps({"defaults": {"look_before_create": True, "dry_run": True}}))
+    (item,) = provision_signup_task(deployment, "bolna_signup_settings", [2], ctx())
+    assert item["bolna_conn_id"] == "bolna_default" and item["trunk_id"]
+    assert total_requests(bolna_api) == 3  # looked first (a list call), then created: not a dry run
+    assert writes(bolna_api)["create_trunk"] == 2
 
 
 def test_bulk_masking_is_fast_and_effective() -> None:
