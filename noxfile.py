@@ -98,22 +98,38 @@ def tests(session: nox.Session, airflow: str, python: str) -> None:
     started = time.monotonic()
     session.run(uv, "venv", "-q", "--clear", "--python", interpreter(python), str(venv), external=True)
     session.run(
-        uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
-        "-e", ".[test]", f"apache-airflow=={AIRFLOW[airflow]}", *PINS.get(airflow, ()),
+        uv,
+        "pip",
+        "install",
+        "-q",
+        "--python",
+        str(venv / "bin" / "python"),
+        "-e",
+        ".[test]",
+        f"apache-airflow=={AIRFLOW[airflow]}",
+        *PINS.get(airflow, ()),
         external=True,
     )
     installed = time.monotonic() - started
     version = session.run(
-        str(venv / "bin" / "python"), "-c",
+        str(venv / "bin" / "python"),
+        "-c",
         "import sys, airflow; print(f'apache-airflow {airflow.__version__} on Python {sys.version.split()[0]}')",
-        external=True, silent=True,
+        external=True,
+        silent=True,
     )
     session.log("%s, installed in %.0f s", (version or "").strip(), installed)
     env = {"VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
     try:
         session.run(
-            str(venv / "bin" / "pytest"), "-m", "not chaos and not e2e and not e2e_celery", "-p", "no:cacheprovider",
-            *suites(session.posargs), env=env, external=True,
+            str(venv / "bin" / "pytest"),
+            "-m",
+            "not chaos and not e2e and not e2e_celery",
+            "-p",
+            "no:cacheprovider",
+            *suites(session.posargs),
+            env=env,
+            external=True,
         )
     finally:
         session.log("airflow %s / python %s: %.0f s in all", airflow, python, time.monotonic() - started)

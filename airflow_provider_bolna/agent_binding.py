@@ -192,12 +192,18 @@ def parse_number_agents(value: Any, field_name: str) -> dict[str, str]:
     """
     if value is None or value == "":
         return {}
-    value = json_object(value, field_name, not_json="a string must be a JSON object of number to agent id",
-                        expected="a mapping of phone number to agent id")
+    value = json_object(
+        value,
+        field_name,
+        not_json="a string must be a JSON object of number to agent id",
+        expected="a mapping of phone number to agent id",
+    )
     agents: dict[str, str] = {}
     for number, agent in value.items():
         if not isinstance(agent, str) or not agent.strip() or not str(number).strip():
-            raise BolnaValidationError(f"{field_name}: the agent of number {str(number)[:40]!r} must be a non-blank string")
+            raise BolnaValidationError(
+                f"{field_name}: the agent of number {str(number)[:40]!r} must be a non-blank string"
+            )
         agents[str(number)] = agent
     return agents
 
@@ -218,7 +224,9 @@ def parse_agent_ids(value: Any, field_name: str) -> list[str]:
             try:
                 value = json.loads(value)
             except ValueError:
-                raise BolnaValidationError(f"{field_name}: a string must be one agent id or a JSON list of them") from None
+                raise BolnaValidationError(
+                    f"{field_name}: a string must be one agent id or a JSON list of them"
+                ) from None
     if not isinstance(value, (list, tuple)):
         raise BolnaValidationError(f"{field_name}: must be a list of agent ids, not {type(value).__name__}")
     ids: list[str] = []

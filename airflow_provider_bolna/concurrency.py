@@ -136,7 +136,9 @@ class AdaptiveConcurrency:
         """
         sample = max(0.0, service_seconds) / max(1, requests)
         self.samples += 1
-        self._latency = sample if self._latency is None else self._latency + self.smoothing * (sample - self._latency)
+        self._latency = (
+            sample if self._latency is None else self._latency + self.smoothing * (sample - self._latency)
+        )
         rate = self.current_rate()
         if rate is not None:
             wanted = math.ceil(rate * self._latency * self.headroom)

@@ -42,10 +42,16 @@ def connection_form_widgets() -> dict[str, Any]:
         if "boolean" in types:
             widgets[name] = BooleanField(label, default=default)
         elif "integer" in types:
-            widgets[name] = IntegerField(label, widget=BS3TextFieldWidget(), validators=[Optional()], default=default)
+            widgets[name] = IntegerField(
+                label, widget=BS3TextFieldWidget(), validators=[Optional()], default=default
+            )
         else:
-            widgets[name] = StringField(label, widget=BS3TextFieldWidget(), validators=[Optional()],
-                                        default=None if default is None else str(default))
+            widgets[name] = StringField(
+                label,
+                widget=BS3TextFieldWidget(),
+                validators=[Optional()],
+                default=None if default is None else str(default),
+            )
     return widgets
 
 

@@ -24,20 +24,20 @@ only after known secrets are redacted, and never from request bodies.
 from __future__ import annotations
 
 __all__ = [
-    "BolnaError",
-    "BolnaAuthError",
-    "BolnaNotFoundError",
     "BolnaAgentNotFoundError",
-    "BolnaValidationError",
+    "BolnaAuthError",
+    "BolnaBindingError",
     "BolnaConflictError",
+    "BolnaError",
+    "BolnaNotFoundError",
+    "BolnaPhoneNumbersError",
     "BolnaRateLimitError",
+    "BolnaResponseError",
     "BolnaServerError",
     "BolnaTimeoutError",
     "BolnaTransportError",
-    "BolnaResponseError",
-    "BolnaPhoneNumbersError",
-    "BolnaBindingError",
     "BolnaTrunkNotReadyError",
+    "BolnaValidationError",
     "error_for_status",
 ]
 

@@ -35,7 +35,9 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Bolna",
                 # operators.provisioning holds task callables for the DAGs, not operators
                 "python-modules": [
-                    f"{PACKAGE}.operators.sip_trunk", f"{PACKAGE}.operators.phone_numbers", f"{PACKAGE}.operators.agents",
+                    f"{PACKAGE}.operators.sip_trunk",
+                    f"{PACKAGE}.operators.phone_numbers",
+                    f"{PACKAGE}.operators.agents",
                 ],
             }
         ],
@@ -78,20 +80,29 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "timeout": _field("Request timeout (seconds)", "number", 30, minimum=1),
                     "max_retries": _field("Max retries", "integer", 5, minimum=0),
-                    "max_retry_seconds": _field("Retry budget of one call (seconds)", "number", 120, minimum=0),
-                    "requests_per_minute": _field("Rate budget (requests per minute)", "number", 1000, minimum=0),
+                    "max_retry_seconds": _field(
+                        "Retry budget of one call (seconds)", "number", 120, minimum=0
+                    ),
+                    "requests_per_minute": _field(
+                        "Rate budget (requests per minute)", "number", 1000, minimum=0
+                    ),
                     "agent_requests_per_minute": _field(
                         "Rate budget of the agent endpoint (requests per minute)", "number", 500, minimum=0
                     ),
                     "late_commit_grace": _field(
                         "After a create got no answer, seconds to let it land before looking it up "
-                        "(empty: the request timeout)", "number", None, minimum=0
+                        "(empty: the request timeout)",
+                        "number",
+                        None,
+                        minimum=0,
                     ),
                     "dashboard_url": _field(
                         "Dashboard URL (for links)", "string", "https://platform.bolna.ai", format="url"
                     ),
                     "allow_insecure_http": _field(
-                        "Allow plain http:// to a non-loopback host (sends the key in clear text)", "boolean", False
+                        "Allow plain http:// to a non-loopback host (sends the key in clear text)",
+                        "boolean",
+                        False,
                     ),
                 },
             }

@@ -28,7 +28,7 @@ TRUNK_ID_XCOM_KEY = "trunk_id"
 
 
 class BolnaSIPTrunkLink(BaseOperatorLink):
-    """"Bolna trunk" button: opens the trunk in Bolna's dashboard (base = connection extra ``dashboard_url``)."""
+    """ "Bolna trunk" button: opens the trunk in Bolna's dashboard (base = connection extra ``dashboard_url``)."""
 
     name = "Bolna trunk"
 
@@ -38,7 +38,9 @@ class BolnaSIPTrunkLink(BaseOperatorLink):
         return url if isinstance(url, str) else ""
 
 
-def push_trunk(context: Mapping[str, Any], hook: BolnaHook, trunk_id: str | None, log: logging.Logger | Any) -> None:
+def push_trunk(
+    context: Mapping[str, Any], hook: BolnaHook, trunk_id: str | None, log: logging.Logger | Any
+) -> None:
     """Push XCom ``trunk_id`` and the trunk's dashboard URL (``bolna_trunk_url``, the link's).
 
     Without an id, pushes an empty URL: the link is then blank instead of the worker logging

@@ -38,9 +38,19 @@ from pydantic import (
 
 from airflow_provider_bolna import agent_binding
 from airflow_provider_bolna.agent_binding import (  # noqa: F401 - re-exported: import every shape from here
-    SIP_TRUNK_PROVIDER, AccountPhoneNumber, AgentConfigPatch, AgentTelephonyUpdate, AgentUpdateResponse,
-    InboundAgentResponse, InboundSetupRequest, InboundUnlinkRequest, InboundUnlinkResponse, User, UserConcurrency,
-    parse_agent_ids, parse_number_agents,
+    SIP_TRUNK_PROVIDER,
+    AccountPhoneNumber,
+    AgentConfigPatch,
+    AgentTelephonyUpdate,
+    AgentUpdateResponse,
+    InboundAgentResponse,
+    InboundSetupRequest,
+    InboundUnlinkRequest,
+    InboundUnlinkResponse,
+    User,
+    UserConcurrency,
+    parse_agent_ids,
+    parse_number_agents,
 )
 from airflow_provider_bolna.exceptions import BolnaValidationError
 from airflow_provider_bolna.responses import (
@@ -64,7 +74,7 @@ from airflow_provider_bolna.trunk_settings import (
     plain,
 )
 
-__all__ = [
+__all__ = [  # noqa: PLE0604 - the agent-binding shapes are re-exported by name
     "IMMUTABLE_FIELDS",
     "TRUNK_DEFAULTS",
     "UPDATABLE_FIELDS",
@@ -95,6 +105,7 @@ E164_PATTERN = re.compile(r"^\+[1-9][0-9]{6,14}$")
 DID_PATTERN = re.compile(r"^\+?[0-9]{3,15}$")
 _FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 CODEC_TOKEN = re.compile(r"^!?[a-z0-9][a-z0-9_.\-]*$")
+
 
 class FieldError(BaseModel):
     """One rejected field: a dotted path such as ``gateways.0.port`` and why."""
@@ -139,8 +150,7 @@ class SpecError(BolnaValidationError):
         for err in exc.errors(include_input=False, include_url=False):
             loc = ".".join(str(p) for p in err["loc"])
             msg = err["msg"]
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, ") :]
+            msg = msg.removeprefix("Value error, ")
             # model-level rules put the field name at the front of the message: "field: why"
             head, sep, rest = msg.partition(": ")
             if sep and _FIELD_NAME.match(head):
@@ -241,7 +251,9 @@ class PhoneNumberRequest(_Request):
     @model_validator(mode="after")
     def _check_number(self) -> PhoneNumberRequest:
         if self.e164_check_enabled and not E164_PATTERN.match(self.phone_number):
-            raise ValueError("phone_number: must be E.164 ('+' then 7 to 15 digits) when e164_check_enabled is true")
+            raise ValueError(
+                "phone_number: must be E.164 ('+' then 7 to 15 digits) when e164_check_enabled is true"
+            )
         if not DID_PATTERN.match(self.phone_number):
             raise ValueError("phone_number: must be 3 to 15 digits, optionally after a leading '+'")
         return self
@@ -250,8 +262,6 @@ class PhoneNumberRequest(_Request):
     def key(self) -> str:
         """The idempotency key of a number: its digits without ``+``."""
         return number_key(self.phone_number)
-
-
 
 
 def _number_entry(value: Any) -> Any:
@@ -263,6 +273,7 @@ def _number_entry(value: Any) -> Any:
             raise ValueError("must be 3 to 15 digits, optionally after a leading '+'")
         return {"phone_number": number}
     return value
+
 
 class TrunkSpec(_Request):
     """What a SIP trunk should be: the create request, with Bolna's documented defaults.
@@ -291,7 +302,9 @@ class TrunkSpec(_Request):
     qualify_frequency: Annotated[int, Field(ge=0)] = TRUNK_DEFAULTS["qualify_frequency"]
     inbound_enabled: bool = TRUNK_DEFAULTS["inbound_enabled"]
     outbound_leading_plus_enabled: bool = TRUNK_DEFAULTS["outbound_leading_plus_enabled"]
-    phone_numbers: list[Annotated[PhoneNumberRequest, BeforeValidator(_number_entry)]] = Field(default_factory=list)
+    phone_numbers: list[Annotated[PhoneNumberRequest, BeforeValidator(_number_entry)]] = Field(
+        default_factory=list
+    )
 
     @field_validator("media_encryption", mode="before")
     @classmethod
@@ -329,7 +342,9 @@ class TrunkSpec(_Request):
             if self.auth_password is None or not self.auth_password.get_secret_value().strip():
                 raise ValueError("auth_password: required when auth_type is 'userpass'")
         if self.auth_type is AuthType.IP_BASED and not self.ip_identifiers:
-            raise ValueError("ip_identifiers: at least one IP address or CIDR is required when auth_type is 'ip-based'")
+            raise ValueError(
+                "ip_identifiers: at least one IP address or CIDR is required when auth_type is 'ip-based'"
+            )
         if self.media_encryption is MediaEncryption.SDES and self.transport is not Transport.TLS:
             raise ValueError("media_encryption: 'sdes' requires transport 'transport-tls'")
         seen: set[str] = set()
@@ -366,7 +381,9 @@ class TrunkSpec(_Request):
         :param secret_key: key for the password's HMAC; ``None`` leaves the password out.
         """
         data = self.model_dump(mode="json", exclude={"auth_password"})
-        data["gateways"] = sorted(data["gateways"], key=lambda g: (g["priority"], g["gateway_address"], g["port"]))
+        data["gateways"] = sorted(
+            data["gateways"], key=lambda g: (g["priority"], g["gateway_address"], g["port"])
+        )
         data["ip_identifiers"] = sorted(i["ip_address"] for i in data["ip_identifiers"])
         data["phone_numbers"] = sorted(data["phone_numbers"], key=lambda n: number_key(n["phone_number"]))
         password_hash = self.password_hash(secret_key) if secret_key is not None else None
@@ -398,7 +415,10 @@ class TrunkSpec(_Request):
         :raises SpecError: when an immutable field (``provider``, ``auth_type``) differs.
         """
         immutable = [
-            FieldError(field=f, message=f"cannot be changed by update (is {getattr(actual, f)!r}, spec wants {plain(getattr(self, f))!r}); delete and recreate the trunk")
+            FieldError(
+                field=f,
+                message=f"cannot be changed by update (is {getattr(actual, f)!r}, spec wants {plain(getattr(self, f))!r}); delete and recreate the trunk",
+            )
             for f in IMMUTABLE_FIELDS
             if getattr(actual, f) is not None and plain(getattr(actual, f)) != plain(getattr(self, f))
         ]
@@ -484,7 +504,9 @@ class SIPTrunkUpdateRequest(_Request):
         if not self.model_fields_set:
             raise ValueError("an update needs at least one field")
         if self.media_encryption is MediaEncryption.SDES and self.transport is not Transport.TLS:
-            raise ValueError("transport: must be sent as 'transport-tls' in the same update that sets media_encryption 'sdes'")
+            raise ValueError(
+                "transport: must be sent as 'transport-tls' in the same update that sets media_encryption 'sdes'"
+            )
         if self.gateways is not None and not self.gateways:
             raise ValueError("gateways: an update cannot remove every gateway")
         return self

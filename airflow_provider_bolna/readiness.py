@@ -24,7 +24,13 @@ from airflow_provider_bolna.exceptions import BolnaNotFoundError
 from airflow_provider_bolna.models import PhoneNumber, SIPTrunk, number_key
 
 __all__ = [
-    "DEFER_GRACE_SECONDS", "AgentCheck", "TrunkStatus", "evaluate_trunk", "needs_number_list", "not_ready", "trunk_ref",
+    "DEFER_GRACE_SECONDS",
+    "AgentCheck",
+    "TrunkStatus",
+    "evaluate_trunk",
+    "needs_number_list",
+    "not_ready",
+    "trunk_ref",
 ]
 
 #: How an expected mapping looked: shown and right, not shown at all, or shown and wrong (yet).
@@ -102,28 +108,45 @@ def evaluate_trunk(
     seen = [n for n in (numbers if numbers is not None else trunk.phone_numbers) if not n.deleted]
     by_key = {n.key: n for n in seen}
     missing = [n for n in _expected_numbers(expect_numbers, expect_agents) if number_key(n) not in by_key]
-    agents = {n: _agent_check(by_key[number_key(n)], agent) for n, agent in expect_agents.items() if number_key(n) in by_key}
+    agents = {
+        n: _agent_check(by_key[number_key(n)], agent)
+        for n, agent in expect_agents.items()
+        if number_key(n) in by_key
+    }
     status = TrunkStatus(
-        False, "", trunk_id=trunk.id, name=trunk.name, is_active=trunk.is_active,
-        numbers=[n.phone_number for n in seen], missing=missing, agents=agents if expect_agents else None,
+        False,
+        "",
+        trunk_id=trunk.id,
+        name=trunk.name,
+        is_active=trunk.is_active,
+        numbers=[n.phone_number for n in seen],
+        missing=missing,
+        agents=agents if expect_agents else None,
     )
     problems = []
     if expect_active and not trunk.is_active:
         problems.append("is not active")
     if missing:
         problems.append(f"does not show number(s) {', '.join(missing)} yet")
-    wrong = [f"{n} ({_agent_of(by_key[number_key(n)])}, expected {expect_agents[n]})"
-             for n, check in agents.items() if check == "mismatch"]
+    wrong = [
+        f"{n} ({_agent_of(by_key[number_key(n)])}, expected {expect_agents[n]})"
+        for n, check in agents.items()
+        if check == "mismatch"
+    ]
     if wrong:
         problems.append(f"does not map number(s) {', '.join(wrong)} to their agent yet")
     if problems:
         status.message = f"trunk {trunk.id} ({trunk.name}) {' and '.join(problems)}"
     else:
         status.done = True
-        expected = len(_expected_numbers(expect_numbers, expect_agents)) if expect_agents else len(expect_numbers)
-        status.message = f"trunk {trunk.id} ({trunk.name}) is ready" + (
-            f" with {expected} expected number(s)" if expected else ""
-        ) + _agents_summary(agents)
+        expected = (
+            len(_expected_numbers(expect_numbers, expect_agents)) if expect_agents else len(expect_numbers)
+        )
+        status.message = (
+            f"trunk {trunk.id} ({trunk.name}) is ready"
+            + (f" with {expected} expected number(s)" if expected else "")
+            + _agents_summary(agents)
+        )
     return status
 
 

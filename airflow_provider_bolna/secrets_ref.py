@@ -2,5 +2,5 @@
 
 from __future__ import annotations
 
-from airflow_provider_bolna.secrets.refs import *  # noqa: F403
+from airflow_provider_bolna.secrets.refs import *
 from airflow_provider_bolna.secrets.refs import __all__  # noqa: F401

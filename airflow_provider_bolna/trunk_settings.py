@@ -117,7 +117,10 @@ def canonical(data: dict[str, Any]) -> dict[str, Any]:
             out[codecs] = ",".join(t.strip() for t in out[codecs].split(","))
     if out.get("gateways") is not None:
         out["gateways"] = sorted(
-            ({"gateway_address": g["gateway_address"], "port": g["port"], "priority": g["priority"]} for g in out["gateways"]),
+            (
+                {"gateway_address": g["gateway_address"], "port": g["port"], "priority": g["priority"]}
+                for g in out["gateways"]
+            ),
             key=lambda g: (g["priority"], g["gateway_address"], g["port"]),
         )
     if out.get("ip_identifiers") is not None:

@@ -54,8 +54,19 @@ def main(argv: list[str] | None = None) -> int:
                 created += 1
             else:
                 failed += 1
-    print(json.dumps({"customers": len(rows), "created": created, "failed": failed, "requests": sent,
-                      "throttled": throttled, "seconds": round(time.monotonic() - started, 3)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "customers": len(rows),
+                "created": created,
+                "failed": failed,
+                "requests": sent,
+                "throttled": throttled,
+                "seconds": round(time.monotonic() - started, 3),
+            }
+        ),
+        flush=True,
+    )
     return 0 if failed == 0 else 1
 
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
@@ -79,17 +80,16 @@ def run_measured(
     stop = threading.Event()
     with open(output, "wb") as out:
         started = time.monotonic()
-        child = subprocess.Popen(cmd, env=env, cwd=str(cwd), stdout=out, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL)
+        child = subprocess.Popen(
+            cmd, env=env, cwd=str(cwd), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         proc = psutil.Process(child.pid)
 
         def sample_counters() -> None:
             while not stop.is_set():
-                try:
+                with contextlib.suppress(Exception):  # a missed sample is fine
                     total, limited = _requests_429(sandbox.admin.counters())
                     timeline.append((round(time.monotonic() - started, 3), total, limited))
-                except Exception:  # noqa: BLE001 - a missed sample is fine
-                    pass
                 stop.wait(counter_interval)
 
         sampler = threading.Thread(target=sample_counters, daemon=True)
@@ -114,11 +114,9 @@ def run_measured(
             stop.set()
             sampler.join(timeout=5)
         child.returncode = os.waitstatus_to_exitcode(status)
-    try:
+    with contextlib.suppress(Exception):  # the sandbox may be gone: the sample is optional
         total, limited = _requests_429(sandbox.admin.counters())
         timeline.append((round(wall, 3), total, limited))
-    except Exception:  # noqa: BLE001
-        pass
     sandbox_cpu = sum(sandbox_proc.cpu_times()[:2]) - sandbox_cpu0
     assert rusage is not None
     return Measured(
@@ -134,7 +132,9 @@ def run_measured(
     )
 
 
-def steady_rate(timeline: list[tuple[float, int, int]], lo: float = 0.05, hi: float = 0.95) -> dict[str, float]:
+def steady_rate(
+    timeline: list[tuple[float, int, int]], lo: float = 0.05, hi: float = 0.95
+) -> dict[str, float]:
     """Requests per minute while the run was sending, from the sampled counters.
 
     ``active``: from the first to the last sample in which the count moved (the window that
@@ -155,7 +155,9 @@ def steady_rate(timeline: list[tuple[float, int, int]], lo: float = 0.05, hi: fl
     a = next(i for i, (_, n, _) in enumerate(timeline) if n >= lo * total)
     b = next(i for i, (_, n, _) in enumerate(timeline) if n >= hi * total)
     if timeline[b][0] > timeline[a][0]:
-        out["steady_rpm"] = round((timeline[b][1] - timeline[a][1]) / (timeline[b][0] - timeline[a][0]) * 60, 1)
+        out["steady_rpm"] = round(
+            (timeline[b][1] - timeline[a][1]) / (timeline[b][0] - timeline[a][0]) * 60, 1
+        )
         # successes only (429s excluded)
         ok = (timeline[b][1] - timeline[b][2]) - (timeline[a][1] - timeline[a][2])
         out["steady_ok_rpm"] = round(ok / (timeline[b][0] - timeline[a][0]) * 60, 1)

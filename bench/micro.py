@@ -77,9 +77,17 @@ def masking(sizes: tuple[int, ...] = (0, 5_000, 20_000, 65_000)) -> list[dict[st
         for _ in range(20):
             masker.redact(line)
         redact_ms = (time.perf_counter() - t1) / 20 * 1000
-        out.append({"passwords_before": k, "page_compile_s": round(wall, 3), "page_cpu_s": round(_cpu() - c0, 3),
-                    "redact_one_log_line_ms": round(redact_ms, 3), "rss_mb": round(_rss_mb(), 1),
-                    "rss_growth_mb": round(_rss_mb() - rss0, 1), "patterns": len(masker.patterns)})
+        out.append(
+            {
+                "passwords_before": k,
+                "page_compile_s": round(wall, 3),
+                "page_cpu_s": round(_cpu() - c0, 3),
+                "redact_one_log_line_ms": round(redact_ms, 3),
+                "rss_mb": round(_rss_mb(), 1),
+                "rss_growth_mb": round(_rss_mb() - rss0, 1),
+                "patterns": len(masker.patterns),
+            }
+        )
         print(json.dumps(out[-1]), flush=True)
     return out
 
@@ -139,8 +147,13 @@ def listing(sizes: tuple[int, ...] = (10_000, 50_000, 100_000)) -> list[dict[str
         del items
         gc.collect()
         for way in ("whole-body", "item-by-item"):
-            done = subprocess.run([sys.executable, "-m", "bench.micro", "listing-one", way, f.name, str(size)],
-                                  cwd=REPO, capture_output=True, text=True, check=True)
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.micro", "listing-one", way, f.name, str(size)],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             out.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(json.dumps(out[-1]), flush=True)
         Path(f.name).unlink()
@@ -161,17 +174,31 @@ def listing_one(way: str, path: str, size: int) -> None:
         data = json.loads(body)  # what httpx Response.json() does
         trunks = [SIPTrunk.model_validate(d) for d in data if isinstance(d, dict) and d.get("name") in wanted]
     else:
-        reader = JsonItems(lambda d: SIPTrunk.model_validate(d) if isinstance(d, dict) and d.get("name") in wanted else None)
+        reader = JsonItems(
+            lambda d: SIPTrunk.model_validate(d) if isinstance(d, dict) and d.get("name") in wanted else None
+        )
         for start in range(0, len(body), 65536):
-            reader.feed(body[start:start + 65536])
+            reader.feed(body[start : start + 65536])
         trunks = reader.result()
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
-    print(json.dumps({"way": way, "account_trunks": size, "body_mb": round(len(body) / 2**20, 1),
-                      "seconds": round(wall, 3), "cpu_s": round(cpu, 3),
-                      "peak_rss_growth_mb": round(_peak_mb() - rss0, 1), "kept": len(trunks)}))
+    print(
+        json.dumps(
+            {
+                "way": way,
+                "account_trunks": size,
+                "body_mb": round(len(body) / 2**20, 1),
+                "seconds": round(wall, 3),
+                "cpu_s": round(cpu, 3),
+                "peak_rss_growth_mb": round(_peak_mb() - rss0, 1),
+                "kept": len(trunks),
+            }
+        )
+    )
 
 
-def listing_http(size: int = 100_000, code_roots: tuple[str, ...] = (), repeats: int = 2) -> list[dict[str, Any]]:
+def listing_http(
+    size: int = 100_000, code_roots: tuple[str, ...] = (), repeats: int = 2
+) -> list[dict[str, Any]]:
     """``BolnaHook.list_trunks(names=<500 names>)`` over real HTTP against a sandbox holding
     ``size`` trunks: client wall time and peak RSS growth, each call in a fresh process.
 
@@ -192,17 +219,34 @@ def listing_http(size: int = 100_000, code_roots: tuple[str, ...] = (), repeats:
         db = str(Path(tmp) / "listing.db")
         store = Store(db)
         body = trunk_body(next(generate_customers(1, seed=2026)), inline_numbers=True)
-        store.import_trunks(validate_create({
-            **body, "name": f"cust-{i + 1}", "phone_numbers": [{"phone_number": f"+1415{i:07d}"}],
-        }) for i in range(size))
+        store.import_trunks(
+            validate_create(
+                {
+                    **body,
+                    "name": f"cust-{i + 1}",
+                    "phone_numbers": [{"phone_number": f"+1415{i:07d}"}],
+                }
+            )
+            for i in range(size)
+        )
         store.close()
         with SandboxServer(db_path=db) as server:
             for root in code_roots or (str(REPO),):
                 for _ in range(repeats):
                     done = subprocess.run(
-                        [sys.executable, str(BENCH / "micro.py"), "listing-http-one", root, server.url,
-                         server.api_key, str(size)],
-                        cwd=tmp, capture_output=True, text=True, check=True,
+                        [
+                            sys.executable,
+                            str(BENCH / "micro.py"),
+                            "listing-http-one",
+                            root,
+                            server.url,
+                            server.api_key,
+                            str(size),
+                        ],
+                        cwd=tmp,
+                        capture_output=True,
+                        text=True,
+                        check=True,
                     )
                     out.append(json.loads(done.stdout.strip().splitlines()[-1]))
                     print(json.dumps(out[-1]), flush=True)
@@ -217,13 +261,23 @@ def record_listing(rows: list[dict[str, Any]], results_path: Path) -> None:
     from datetime import UTC, datetime
 
     def commit(root: str) -> str:
-        done = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=False, timeout=10)
+        done = subprocess.run(
+            ["git", "-C", root, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
         return done.stdout.strip() or "?"
 
     results = json.loads(results_path.read_text()) if results_path.exists() else {"meta": {}, "runs": []}
-    stamp = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "load_after": round(os.getloadavg()[0], 2)}
-    results.setdefault("listing_http", []).extend({**row, "commit": commit(row["code"]), **stamp} for row in rows)
+    stamp = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_after": round(os.getloadavg()[0], 2),
+    }
+    results.setdefault("listing_http", []).extend(
+        {**row, "commit": commit(row["code"]), **stamp} for row in rows
+    )
     results_path.write_text(json.dumps(results, indent=1, default=str))
 
 
@@ -236,7 +290,9 @@ def listing_http_one(root: str, url: str, key: str, size: int) -> None:
     from airflow_provider_bolna.hooks.bolna import BolnaHook, BolnaSettings
 
     assert airflow_provider_bolna.__file__.startswith(root), airflow_provider_bolna.__file__
-    hook = BolnaHook(settings=BolnaSettings(api_key=SecretStr(key), base_url=url, timeout=300, requests_per_minute=0))
+    hook = BolnaHook(
+        settings=BolnaSettings(api_key=SecretStr(key), base_url=url, timeout=300, requests_per_minute=0)
+    )
     hook.get_trunk  # noqa: B018 - imports done
     wanted = _wanted(size)
     rss0 = _rss_mb()
@@ -244,8 +300,18 @@ def listing_http_one(root: str, url: str, key: str, size: int) -> None:
     c0, t0 = _cpu(), time.perf_counter()
     trunks = hook.list_trunks(names=wanted)
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
-    print(json.dumps({"code": root, "account_trunks": size, "seconds": round(wall, 3), "client_cpu_s": round(cpu, 3),
-                      "peak_rss_growth_mb": round(_peak_mb() - rss0, 1), "kept": len(trunks)}))
+    print(
+        json.dumps(
+            {
+                "code": root,
+                "account_trunks": size,
+                "seconds": round(wall, 3),
+                "client_cpu_s": round(cpu, 3),
+                "peak_rss_growth_mb": round(_peak_mb() - rss0, 1),
+                "kept": len(trunks),
+            }
+        )
+    )
 
 
 def httpx_cost(requests: int = 2000) -> list[dict[str, Any]]:
@@ -260,9 +326,15 @@ def httpx_cost(requests: int = 2000) -> list[dict[str, Any]]:
     out = []
 
     def record(kind: str, concurrency: int, c0: float, t0: float) -> None:
-        out.append({"client": kind, "concurrency": concurrency, "requests": requests,
-                    "cpu_ms_per_request": round((_cpu() - c0) * 1000 / requests, 3),
-                    "wall_ms_per_request": round((time.perf_counter() - t0) * 1000 / requests, 3)})
+        out.append(
+            {
+                "client": kind,
+                "concurrency": concurrency,
+                "requests": requests,
+                "cpu_ms_per_request": round((_cpu() - c0) * 1000 / requests, 3),
+                "wall_ms_per_request": round((time.perf_counter() - t0) * 1000 / requests, 3),
+            }
+        )
         print(json.dumps(out[-1]), flush=True)
 
     with SandboxServer() as server:
@@ -273,6 +345,7 @@ def httpx_cost(requests: int = 2000) -> list[dict[str, Any]]:
                 client.get("/sip-trunks/trunks/nope")
             record("httpx.Client", 1, c0, t0)
         for concurrency in (1, 8):
+
             async def go(concurrency: int = concurrency) -> None:
                 async with httpx.AsyncClient(base_url=server.url, headers=server.auth_headers) as client:
                     await client.get("/sip-trunks/trunks/warm-up")

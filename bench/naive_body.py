@@ -22,8 +22,14 @@ def _bool(value: Any) -> bool:
 def _gateways(raw: str) -> list[dict[str, Any]]:
     raw = raw.strip()
     if raw.startswith("["):
-        return [{"gateway_address": g["gateway_address"], "port": int(g.get("port", 5060)),
-                 "priority": int(g.get("priority", i + 1))} for i, g in enumerate(json.loads(raw))]
+        return [
+            {
+                "gateway_address": g["gateway_address"],
+                "port": int(g.get("port", 5060)),
+                "priority": int(g.get("priority", i + 1)),
+            }
+            for i, g in enumerate(json.loads(raw))
+        ]
     out = []
     for i, item in enumerate(p for p in re.split(r"[;,\s]+", raw) if p):
         host, _, port = item.partition(":")

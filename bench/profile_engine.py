@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import os
-import sqlite3
 import sys
 import tempfile
 import time
@@ -39,10 +38,14 @@ def prefill(server, count: int, chunk: int = 200) -> None:  # type: ignore[no-un
 
             async def one(i: int) -> None:
                 async with sem:
-                    body = {"name": f"other-{i}", "provider": "twilio", "auth_type": "ip-based",
-                            "gateways": [{"gateway_address": f"gw{i}.example.net", "port": 5060, "priority": 1}],
-                            "ip_identifiers": [{"ip_address": "198.51.100.7"}],
-                            "phone_numbers": [{"phone_number": f"+1{3_000_000_000 + i}"}]}
+                    body = {
+                        "name": f"other-{i}",
+                        "provider": "twilio",
+                        "auth_type": "ip-based",
+                        "gateways": [{"gateway_address": f"gw{i}.example.net", "port": 5060, "priority": 1}],
+                        "ip_identifiers": [{"ip_address": "198.51.100.7"}],
+                        "phone_numbers": [{"phone_number": f"+1{3_000_000_000 + i}"}],
+                    }
                     r = await client.post("/sip-trunks/trunks", json=body)
                     r.raise_for_status()
 
@@ -78,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
             prefill(server, args.prefill)
             print(f"prefilled {args.prefill} trunks in {time.monotonic() - t:.1f}s", flush=True)
         server.admin.reset_counters()
-        from airflow_provider_bolna.provisioning import ProvisionOptions, plan_batches, provision_batch, summarize
+        from airflow_provider_bolna.provisioning import (
+            ProvisionOptions,
+            plan_batches,
+            provision_batch,
+            summarize,
+        )
 
         options = ProvisionOptions(concurrency=args.concurrency)
         query = "SELECT * FROM customers"
@@ -95,21 +103,37 @@ def main(argv: list[str] | None = None) -> int:
             bt = time.monotonic()
             s = provision_batch("bolna_customers", query, b, options=options)
             summaries.append(s)
-            print(f"batch {b['index']}: {s.counts['created']} created, {s.requests.get('total')} requests, "
-                  f"{time.monotonic() - bt:.2f}s", flush=True)
+            print(
+                f"batch {b['index']}: {s.counts['created']} created, {s.requests.get('total')} requests, "
+                f"{time.monotonic() - bt:.2f}s",
+                flush=True,
+            )
         wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
         if profiler is not None:
             profiler.stop()
         run = summarize(summaries)
         counters = server.admin.counters()
-        print(json.dumps({"n": args.n, "prefill": args.prefill, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                          "ms_per_customer_wall": round(wall * 1000 / args.n, 3),
-                          "ms_per_customer_cpu": round(cpu * 1000 / args.n, 3),
-                          "counts": run["counts"], "requests": counters["total_requests"]}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "n": args.n,
+                    "prefill": args.prefill,
+                    "wall_s": round(wall, 2),
+                    "cpu_s": round(cpu, 2),
+                    "ms_per_customer_wall": round(wall * 1000 / args.n, 3),
+                    "ms_per_customer_cpu": round(cpu * 1000 / args.n, 3),
+                    "counts": run["counts"],
+                    "requests": counters["total_requests"],
+                }
+            ),
+            flush=True,
+        )
         if profiler is not None:
             args.out.mkdir(parents=True, exist_ok=True)
             stem = f"engine-n{args.n}-lat{int(args.latency_ms)}-prefill{args.prefill}"
-            (args.out / f"{stem}.txt").write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+            (args.out / f"{stem}.txt").write_text(
+                profiler.output_text(unicode=False, color=False, show_all=False)
+            )
             (args.out / f"{stem}.html").write_text(profiler.output_html())
             print(f"profile: {args.out / (stem + '.txt')}")
     return 0

@@ -7,6 +7,7 @@ Hand-written analysis lives in ``bench/findings.md`` and is appended verbatim.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -24,8 +25,15 @@ PEER_LABEL = {
 }
 SCENARIO_ORDER = {"lat0": 0, "lat50": 1, "rate": 2, "rate50": 3, "rate1s": 4}
 PEER_ORDER = {"ours": 0, "ours_pb1": 1, "ours_pb4": 2, "ours_pb8": 3, "ours_1batch": 4, "naive": 5, "loop": 6}
-PEER_COLOR = {"ours": "tab:blue", "ours_pb1": "#9ecae1", "ours_pb4": "#3182bd", "ours_pb8": "#08306b", "ours_1batch": "tab:green",
-              "naive": "tab:red", "loop": "tab:gray"}
+PEER_COLOR = {
+    "ours": "tab:blue",
+    "ours_pb1": "#9ecae1",
+    "ours_pb4": "#3182bd",
+    "ours_pb8": "#08306b",
+    "ours_1batch": "tab:green",
+    "naive": "tab:red",
+    "loop": "tab:gray",
+}
 TARGETS = {
     "marginal_ratio_lat50": 50.0,
     "wall_ratio_1k": 30.0,
@@ -80,16 +88,24 @@ def summarize_group(rs: list[dict[str, Any]]) -> dict[str, Any]:
 
     ok = all(r.get("ok") for r in rs)
     return {
-        "reps": len(rs), "ok": ok,
-        "wall_s": m("wall_s"), "wall_runs": [r["wall_s"] for r in rs],
+        "reps": len(rs),
+        "ok": ok,
+        "wall_s": m("wall_s"),
+        "wall_runs": [r["wall_s"] for r in rs],
         "task_window_s": m("task_window_s"),
         "tps": m("throughput_tps"),
-        "requests": m("requests_total"), "minimal": m("minimal_requests"), "req_ratio": m("requests_vs_minimal"),
+        "requests": m("requests_total"),
+        "minimal": m("minimal_requests"),
+        "req_ratio": m("requests_vs_minimal"),
         "rate_limited": m("rate_limited"),
-        "rss_tree": m("peak_rss_tree_mb"), "rss_single": m("max_rss_single_mb"),
-        "cpu_s": m("cpu_s"), "sandbox_cpu_s": m("sandbox_cpu_s"),
+        "rss_tree": m("peak_rss_tree_mb"),
+        "rss_single": m("max_rss_single_mb"),
+        "cpu_s": m("cpu_s"),
+        "sandbox_cpu_s": m("sandbox_cpu_s"),
         "load": [r.get("load_before") for r in rs],
-        "steady_ok_rpm": m("steady_ok_rpm"), "active_rpm": m("active_rpm"), "steady_rpm": m("steady_rpm"),
+        "steady_ok_rpm": m("steady_ok_rpm"),
+        "active_rpm": m("active_rpm"),
+        "steady_rpm": m("steady_rpm"),
         "task_instances": m("task_instances"),
     }
 
@@ -108,7 +124,7 @@ def slopes(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
         sizes = sorted({r["n"] for r in rs})
         medians = {n: med([r["wall_s"] for r in rs if r["n"] == n]) for n in sizes}
         segments = []
-        for a, b in zip(sizes, sizes[1:]):
+        for a, b in itertools.pairwise(sizes):
             segments.append((a, b, (medians[b] - medians[a]) / (b - a)))
         out[key] = {
             "sizes": sizes,
@@ -152,20 +168,37 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     except ImportError:
         return False
     groups = group([r for r in results["runs"] if r.get("ok")])
-    rate_scenarios = sorted({s for s, _, _ in groups if is_rate(s) and any(
-        r.get("per_second") for (s2, _, _), rs in groups.items() if s2 == s for r in rs)},
-        key=lambda s: SCENARIO_ORDER.get(s, 9))
-    fig, axes = plt.subplots(1, 1 + len(rate_scenarios), figsize=(7 + 7 * len(rate_scenarios), 6.5), squeeze=False)
+    rate_scenarios = sorted(
+        {
+            s
+            for s, _, _ in groups
+            if is_rate(s)
+            and any(r.get("per_second") for (s2, _, _), rs in groups.items() if s2 == s for r in rs)
+        },
+        key=lambda s: SCENARIO_ORDER.get(s, 9),
+    )
+    fig, axes = plt.subplots(
+        1, 1 + len(rate_scenarios), figsize=(7 + 7 * len(rate_scenarios), 6.5), squeeze=False
+    )
     ax = axes[0][0]
     styles = {"lat0": "-", "lat50": "--"}
     for scenario in ("lat0", "lat50"):
         for peer in ("ours", "naive", "loop"):
-            pts = sorted((n, summarize_group(rs)["tps"]) for (s, p, n), rs in groups.items()
-                         if s == scenario and p == peer)
+            pts = sorted(
+                (n, summarize_group(rs)["tps"])
+                for (s, p, n), rs in groups.items()
+                if s == scenario and p == peer
+            )
             if not pts:
                 continue
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], styles[scenario], marker="o", color=PEER_COLOR[peer],
-                    label=f"{peer}, {scenario.replace('lat', '')} ms latency")
+            ax.plot(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                styles[scenario],
+                marker="o",
+                color=PEER_COLOR[peer],
+                label=f"{peer}, {scenario.replace('lat', '')} ms latency",
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("customers (N)")
@@ -181,8 +214,14 @@ def plot(results: dict[str, Any], path: Path) -> bool:
                 continue
             limit = rs[0]["rate_limit_per_min"]
             ours = peer.startswith("ours")
-            ax.plot(range(len(counts)), counts, color=PEER_COLOR.get(peer, "black"), lw=1.2 if ours else 0.8,
-                    alpha=1.0 if ours else 0.6, label=f"{PEER_LABEL.get(peer, peer)}, N={n:,}")
+            ax.plot(
+                range(len(counts)),
+                counts,
+                color=PEER_COLOR.get(peer, "black"),
+                lw=1.2 if ours else 0.8,
+                alpha=1.0 if ours else 0.6,
+                label=f"{PEER_LABEL.get(peer, peer)}, N={n:,}",
+            )
         if limit:
             ax.axhline(limit / 60, color="black", ls=":", lw=1, label=f"R = {limit:,.0f}/min")
         latency = next(r["latency_ms"] for (s, _, _), rs in groups.items() if s == scenario for r in rs)
@@ -217,50 +256,75 @@ def write_report(results: dict[str, Any], out: Path, suffix: str = "") -> None:
     w(f"# Benchmarks: bulk provisioning vs the naive peers{' (quick run)' if suffix else ''}")
     w("")
     w("Generated by `python -m bench.run` from `results.json` (raw runs, including per-second request")
-    w("timelines); hand-written analysis at the end (`bench/findings.md`). See `bench/README.md` for the method.")
+    w(
+        "timelines); hand-written analysis at the end (`bench/findings.md`). See `bench/README.md` for the method."
+    )
     w("")
     loads = [r.get("load_before") for r in runs if r.get("load_before") is not None]
-    w(f"- Machine: {meta.get('cpus')} CPUs, {meta.get('platform')}, Python {meta.get('python')}; "
-      f"Airflow {meta.get('apache-airflow')}, providers-http {meta.get('apache-airflow-providers-http')}, "
-      f"httpx {meta.get('httpx')}, pydantic {meta.get('pydantic')}.")
+    w(
+        f"- Machine: {meta.get('cpus')} CPUs, {meta.get('platform')}, Python {meta.get('python')}; "
+        f"Airflow {meta.get('apache-airflow')}, providers-http {meta.get('apache-airflow-providers-http')}, "
+        f"httpx {meta.get('httpx')}, pydantic {meta.get('pydantic')}."
+    )
     if loads:
-        w(f"- 1-minute load average at the start of the {len(loads)} runs: min {min(loads):.1f}, median "
-          f"{statistics.median(loads):.1f}, max {max(loads):.1f} (the machine is shared; see *Noise*).")
-    w(f"- Last run: {meta.get('last_started')} → {meta.get('last_finished')} "
-      f"({fmt((meta.get('last_duration_s') or 0) / 60, 0)} min).")
-    shas = sorted({f"{r.get('code_sha')} (git {r.get('git_head')})" for r in runs
-                   if r.get("code_sha") and r["peer"].startswith("ours")})
+        w(
+            f"- 1-minute load average at the start of the {len(loads)} runs: min {min(loads):.1f}, median "
+            f"{statistics.median(loads):.1f}, max {max(loads):.1f} (the machine is shared; see *Noise*)."
+        )
+    w(
+        f"- Last run: {meta.get('last_started')} → {meta.get('last_finished')} "
+        f"({fmt((meta.get('last_duration_s') or 0) / 60, 0)} min)."
+    )
+    shas = sorted(
+        {
+            f"{r.get('code_sha')} (git {r.get('git_head')})"
+            for r in runs
+            if r.get("code_sha") and r["peer"].startswith("ours")
+        }
+    )
     if shas:
-        w(f"- Provider code measured by the `ours` runs: {', '.join(shas)} (sha256 of `airflow_provider_bolna/**.py` "
-          f"+ the DAG, per run in `results.json`). The naive DAG and the loop do not use it.")
-    w("- Peers: **ours** = `dags/bolna_bulk_provision.py` via `airflow dags test` (batch_size 500; concurrency 8 in "
-      "the lat0/lat50 runs, then the default, and sized from latency, today's default, in the rate runs; deployment "
-      "settings such as `parallel_batches` through the Variable `bolna_provisioning`; connection "
-      "`requests_per_minute` 0 = no client budget, except in the rate scenarios where it is R, shared by the "
-      "batches through the state DB); **naive** = "
-      "`bench/dags/naive_http_provision.py` via `airflow dags test` (one mapped `HttpOperator` per customer and "
-      "per number, `AIRFLOW__CORE__MAX_MAP_LENGTH` raised from 1024); **loop** = `bench/loop_peer.py`, sequential "
-      "httpx, numbers inline. Same seeded customers (`sandbox.seed`, 1–3 numbers each), same sandbox "
-      "process, empty account and no state table before every run.")
+        w(
+            f"- Provider code measured by the `ours` runs: {', '.join(shas)} (sha256 of `airflow_provider_bolna/**.py` "
+            f"+ the DAG, per run in `results.json`). The naive DAG and the loop do not use it."
+        )
+    w(
+        "- Peers: **ours** = `dags/bolna_bulk_provision.py` via `airflow dags test` (batch_size 500; concurrency 8 in "
+        "the lat0/lat50 runs, then the default, and sized from latency, today's default, in the rate runs; deployment "
+        "settings such as `parallel_batches` through the Variable `bolna_provisioning`; connection "
+        "`requests_per_minute` 0 = no client budget, except in the rate scenarios where it is R, shared by the "
+        "batches through the state DB); **naive** = "
+        "`bench/dags/naive_http_provision.py` via `airflow dags test` (one mapped `HttpOperator` per customer and "
+        "per number, `AIRFLOW__CORE__MAX_MAP_LENGTH` raised from 1024); **loop** = `bench/loop_peer.py`, sequential "
+        "httpx, numbers inline. Same seeded customers (`sandbox.seed`, 1–3 numbers each), same sandbox "
+        "process, empty account and no state table before every run."
+    )
     w("")
 
     # ------------------------------------------------------------------ main table
     w("## Results (medians over repeats)")
     w("")
-    w("Wall = the whole command (Airflow start-up included); window = first task start → DagRun finished "
-      "(for the loop: its own run time). Requests and 429s from the sandbox's counters; minimal = one create per "
-      "customer (numbers inline), the least any client can send to an empty account. RSS = peak sum over the process tree (psutil, "
-      "0.25 s polls) / largest single process (`ru_maxrss`). CPU = user+sys of the peer's process tree; "
-      "sandbox CPU separately.")
+    w(
+        "Wall = the whole command (Airflow start-up included); window = first task start → DagRun finished "
+        "(for the loop: its own run time). Requests and 429s from the sandbox's counters; minimal = one create per "
+        "customer (numbers inline), the least any client can send to an empty account. RSS = peak sum over the process tree (psutil, "
+        "0.25 s polls) / largest single process (`ru_maxrss`). CPU = user+sys of the peer's process tree; "
+        "sandbox CPU separately."
+    )
     w("")
-    w("| scenario | peer | N | runs | wall s | window s | trunks/s | requests | ÷ minimal | 429s | peak RSS MB (tree / max proc) | CPU s | sandbox CPU s | load at start | ok |")
+    w(
+        "| scenario | peer | N | runs | wall s | window s | trunks/s | requests | ÷ minimal | 429s | peak RSS MB (tree / max proc) | CPU s | sandbox CPU s | load at start | ok |"
+    )
     w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     order, porder = SCENARIO_ORDER, PEER_ORDER
-    for (s, p, n), g in sorted(sums.items(), key=lambda kv: (order.get(kv[0][0], 9), porder.get(kv[0][1], 9), kv[0][2])):
-        w(f"| {s} | {p} | {n:,} | {g['reps']} | {fmt(g['wall_s'])} | {fmt(g['task_window_s'])} | {fmt(g['tps'], 1)} | "
-          f"{fmt(g['requests'], 0)} | {fmt(g['req_ratio'], 3)} | {fmt(g['rate_limited'], 0)} | "
-          f"{fmt(g['rss_tree'], 0)} / {fmt(g['rss_single'], 0)} | {fmt(g['cpu_s'])} | {fmt(g['sandbox_cpu_s'])} | "
-          f"{', '.join(fmt(x) for x in g['load'])} | {'yes' if g['ok'] else 'NO'} |")
+    for (s, p, n), g in sorted(
+        sums.items(), key=lambda kv: (order.get(kv[0][0], 9), porder.get(kv[0][1], 9), kv[0][2])
+    ):
+        w(
+            f"| {s} | {p} | {n:,} | {g['reps']} | {fmt(g['wall_s'])} | {fmt(g['task_window_s'])} | {fmt(g['tps'], 1)} | "
+            f"{fmt(g['requests'], 0)} | {fmt(g['req_ratio'], 3)} | {fmt(g['rate_limited'], 0)} | "
+            f"{fmt(g['rss_tree'], 0)} / {fmt(g['rss_single'], 0)} | {fmt(g['cpu_s'])} | {fmt(g['sandbox_cpu_s'])} | "
+            f"{', '.join(fmt(x) for x in g['load'])} | {'yes' if g['ok'] else 'NO'} |"
+        )
     w("")
     if has_plot:
         w(f"![throughput vs N]({png.name})")
@@ -269,18 +333,24 @@ def write_report(results: dict[str, Any], out: Path, suffix: str = "") -> None:
     # ------------------------------------------------------------------ slopes
     w("## Cost per customer (slope of wall time over N)")
     w("")
-    w("Least-squares slope over every run of the peer (the intercept is the fixed cost: interpreter, Airflow "
-      "start-up, DAG run bookkeeping). Segment slopes between the medians at consecutive sizes show whether the "
-      "cost per customer is constant.")
+    w(
+        "Least-squares slope over every run of the peer (the intercept is the fixed cost: interpreter, Airflow "
+        "start-up, DAG run bookkeeping). Segment slopes between the medians at consecutive sizes show whether the "
+        "cost per customer is constant."
+    )
     w("")
-    w("| scenario | peer | sizes | wall ms / customer | fixed s (intercept) | task-window ms / customer | CPU ms / customer | segments (ms / customer) |")
+    w(
+        "| scenario | peer | sizes | wall ms / customer | fixed s (intercept) | task-window ms / customer | CPU ms / customer | segments (ms / customer) |"
+    )
     w("|---|---|---|---:|---:|---:|---:|---|")
     for (s, p), v in sorted(sl.items(), key=lambda kv: (order.get(kv[0][0], 9), porder.get(kv[0][1], 9))):
         if is_rate(s):
             continue
         segs = "; ".join(f"{a:,}→{b:,}: {x:.2f}" for a, b, x in v["segments_ms"])
-        w(f"| {s} | {p} | {', '.join(f'{n:,}' for n in v['sizes'])} | {fmt(v['wall_ms_per_customer'], 2)} | "
-          f"{fmt(v['fixed_s'])} | {fmt(v['window_ms_per_customer'], 2)} | {fmt(v['cpu_ms_per_customer'], 2)} | {segs} |")
+        w(
+            f"| {s} | {p} | {', '.join(f'{n:,}' for n in v['sizes'])} | {fmt(v['wall_ms_per_customer'], 2)} | "
+            f"{fmt(v['fixed_s'])} | {fmt(v['window_ms_per_customer'], 2)} | {fmt(v['cpu_ms_per_customer'], 2)} | {segs} |"
+        )
     w("")
 
     # ------------------------------------------------------------------ ratios
@@ -302,20 +372,42 @@ def write_report(results: dict[str, Any], out: Path, suffix: str = "") -> None:
         return next((x for lo, hi, x in (v["segments_ms"] if v else []) if lo == a and hi == b), None)
 
     rows = [
-        ("whole-run wall time at N=1,000: naive ÷ ours", lambda s: ratio(wall(s, "naive", 1000), wall(s, "ours", 1000))),
-        ("marginal cost per customer: naive (fit 250–1k) ÷ ours (1k→10k)",
-         lambda s: ratio(mslope(s, "naive"), seg(s, "ours", 1000, 10_000))),
-        ("marginal cost per customer: naive (fit 250–1k) ÷ ours (10k→100k)",
-         lambda s: ratio(mslope(s, "naive"), seg(s, "ours", 10_000, 100_000))),
-        ("marginal cost per customer: naive ÷ ours (least-squares fits over all sizes)",
-         lambda s: ratio(mslope(s, "naive"), mslope(s, "ours"))),
-        ("whole-run wall time at N=1,000: ours ÷ loop", lambda s: ratio(wall(s, "ours", 1000), wall(s, "loop", 1000))),
-        ("whole-run wall time at N=10,000: ours ÷ loop", lambda s: ratio(wall(s, "ours", 10_000), wall(s, "loop", 10_000))),
-        ("whole-run wall time at N=100,000: ours ÷ loop", lambda s: ratio(wall(s, "ours", 100_000), wall(s, "loop", 100_000))),
-        ("marginal cost per customer: ours ÷ loop (1k→10k)",
-         lambda s: ratio(seg(s, "ours", 1000, 10_000), seg(s, "loop", 1000, 10_000))),
-        ("marginal cost per customer: ours ÷ loop (10k→100k)",
-         lambda s: ratio(seg(s, "ours", 10_000, 100_000), seg(s, "loop", 10_000, 100_000))),
+        (
+            "whole-run wall time at N=1,000: naive ÷ ours",
+            lambda s: ratio(wall(s, "naive", 1000), wall(s, "ours", 1000)),
+        ),
+        (
+            "marginal cost per customer: naive (fit 250–1k) ÷ ours (1k→10k)",
+            lambda s: ratio(mslope(s, "naive"), seg(s, "ours", 1000, 10_000)),
+        ),
+        (
+            "marginal cost per customer: naive (fit 250–1k) ÷ ours (10k→100k)",
+            lambda s: ratio(mslope(s, "naive"), seg(s, "ours", 10_000, 100_000)),
+        ),
+        (
+            "marginal cost per customer: naive ÷ ours (least-squares fits over all sizes)",
+            lambda s: ratio(mslope(s, "naive"), mslope(s, "ours")),
+        ),
+        (
+            "whole-run wall time at N=1,000: ours ÷ loop",
+            lambda s: ratio(wall(s, "ours", 1000), wall(s, "loop", 1000)),
+        ),
+        (
+            "whole-run wall time at N=10,000: ours ÷ loop",
+            lambda s: ratio(wall(s, "ours", 10_000), wall(s, "loop", 10_000)),
+        ),
+        (
+            "whole-run wall time at N=100,000: ours ÷ loop",
+            lambda s: ratio(wall(s, "ours", 100_000), wall(s, "loop", 100_000)),
+        ),
+        (
+            "marginal cost per customer: ours ÷ loop (1k→10k)",
+            lambda s: ratio(seg(s, "ours", 1000, 10_000), seg(s, "loop", 1000, 10_000)),
+        ),
+        (
+            "marginal cost per customer: ours ÷ loop (10k→100k)",
+            lambda s: ratio(seg(s, "ours", 10_000, 100_000), seg(s, "loop", 10_000, 100_000)),
+        ),
     ]
     for label, f in rows:
         w(f"| {label} | {fmt(f('lat0'), 2)} | {fmt(f('lat50'), 2)} |")
@@ -325,15 +417,19 @@ def write_report(results: dict[str, Any], out: Path, suffix: str = "") -> None:
         v = sl.get((s, "naive"))
         if v and v["wall_ms_per_customer"]:
             est = (v["fixed_s"] + v["wall_ms_per_customer"] * 10) / 60
-            w(f"- Naive DAG at N=10,000 ({s}), extrapolated from its slope: ≈ {est:,.0f} min "
-              f"(not run: it would also need `max_map_length` ≥ ~20,000 mapped number tasks).")
+            w(
+                f"- Naive DAG at N=10,000 ({s}), extrapolated from its slope: ≈ {est:,.0f} min "
+                f"(not run: it would also need `max_map_length` ≥ ~20,000 mapped number tasks)."
+            )
     if naive_fit:
         w("")
 
     # ------------------------------------------------------------------ cost growth
     w("## Cost growth 1k → 10k → 100k (ours)")
     w("")
-    w("| scenario | N | wall s | wall ÷ N (ms) | CPU s | CPU ÷ N (ms) | requests | list calls | peak RSS MB |")
+    w(
+        "| scenario | N | wall s | wall ÷ N (ms) | CPU s | CPU ÷ N (ms) | requests | list calls | peak RSS MB |"
+    )
     w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in ("lat0", "lat50"):
         for n in (1000, 10_000, 100_000):
@@ -341,30 +437,40 @@ def write_report(results: dict[str, Any], out: Path, suffix: str = "") -> None:
             if not g:
                 continue
             rs = groups[(s, "ours", n)]
-            lists = med([r["requests_by_endpoint"].get("GET /sip-trunks/trunks", {}).get("200", 0) for r in rs])
-            w(f"| {s} | {n:,} | {fmt(g['wall_s'])} | {fmt(g['wall_s'] * 1000 / n, 2)} | {fmt(g['cpu_s'])} | "
-              f"{fmt(g['cpu_s'] * 1000 / n, 2)} | {fmt(g['requests'], 0)} | {fmt(lists, 0)} | {fmt(g['rss_tree'], 0)} |")
+            lists = med(
+                [r["requests_by_endpoint"].get("GET /sip-trunks/trunks", {}).get("200", 0) for r in rs]
+            )
+            w(
+                f"| {s} | {n:,} | {fmt(g['wall_s'])} | {fmt(g['wall_s'] * 1000 / n, 2)} | {fmt(g['cpu_s'])} | "
+                f"{fmt(g['cpu_s'] * 1000 / n, 2)} | {fmt(g['requests'], 0)} | {fmt(lists, 0)} | {fmt(g['rss_tree'], 0)} |"
+            )
     w("")
 
     # ------------------------------------------------------------------ rate limit
-    rate_keys = sorted(((s, p, n) for (s, p, n) in sums if is_rate(s)),
-                       key=lambda k: (order.get(k[0], 9), porder.get(k[1], 9), k[2]))
+    rate_keys = sorted(
+        ((s, p, n) for (s, p, n) in sums if is_rate(s)),
+        key=lambda k: (order.get(k[0], 9), porder.get(k[1], 9), k[2]),
+    )
     rate_runs = [r for r in runs if is_rate(r["scenario"])]
     R = rate_runs[0]["rate_limit_per_min"] if rate_runs else None
     if rate_keys:
         w(f"## Under the sandbox's rate limit R = {fmt(R, 0)} requests/min")
         w("")
-        w("The sandbox refuses (429) what exceeds R (a token bucket refilled every second); our connection's "
-          "`requests_per_minute` is R. *Steady* = successful requests per minute between 5 % and 95 % of the "
-          "run's requests (the harness's 1 s polls of the counters); *active* = every request ÷ the seconds "
-          "from the first to the last answered request, and *busiest 60 s* = the most requests answered in any "
-          "60 consecutive seconds, both from the sandbox's own per-second counts (runs recorded before those "
-          "counts existed show the polled figure for *active* and – for the busiest window). Our shared budget "
-          f"grants at most (R − 1) / 61 s = {(R - 1) / 61 * 60 / R * 100:.1f} % of R (see docs/rate-budget.md). "
-          "The naive DAG and the loop are "
-          "far below R at these latencies, so they ran at a smaller N (the rate is what is compared).")
+        w(
+            "The sandbox refuses (429) what exceeds R (a token bucket refilled every second); our connection's "
+            "`requests_per_minute` is R. *Steady* = successful requests per minute between 5 % and 95 % of the "
+            "run's requests (the harness's 1 s polls of the counters); *active* = every request ÷ the seconds "
+            "from the first to the last answered request, and *busiest 60 s* = the most requests answered in any "
+            "60 consecutive seconds, both from the sandbox's own per-second counts (runs recorded before those "
+            "counts existed show the polled figure for *active* and – for the busiest window). Our shared budget "
+            f"grants at most (R − 1) / 61 s = {(R - 1) / 61 * 60 / R * 100:.1f} % of R (see docs/rate-budget.md). "
+            "The naive DAG and the loop are "
+            "far below R at these latencies, so they ran at a smaller N (the rate is what is compared)."
+        )
         w("")
-        w("| scenario | latency | peer | N | runs | wall s | steady ok/min | share of R (steady) | share of R (active) | busiest 60 s | requests | 429s | load at start | ok |")
+        w(
+            "| scenario | latency | peer | N | runs | wall s | steady ok/min | share of R (steady) | share of R (active) | busiest 60 s | requests | 429s | load at start | ok |"
+        )
         w("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
         for key in rate_keys:
             s, p, n = key
@@ -373,10 +479,12 @@ def write_report(results: dict[str, Any], out: Path, suffix: str = "") -> None:
             server = med([r.get("server_share") for r in rs])
             active = server if server is not None else ratio(g["active_rpm"], R)
             busiest = med([r.get("busiest_window") for r in rs])
-            w(f"| {s} | {fmt(rs[0]['latency_ms'], 0)} ms | {PEER_LABEL.get(p, p)} | {n:,} | {g['reps']} | {fmt(g['wall_s'])} | "
-              f"{fmt(g['steady_ok_rpm'], 0)} | {fmt(share * 100 if share else None, 1, ' %')} | "
-              f"{fmt(active * 100 if active else None, 1, ' %')} | {fmt(busiest, 0)} | {fmt(g['requests'], 0)} | "
-              f"{fmt(g['rate_limited'], 0)} | {', '.join(fmt(x) for x in g['load'])} | {'yes' if g['ok'] else 'NO'} |")
+            w(
+                f"| {s} | {fmt(rs[0]['latency_ms'], 0)} ms | {PEER_LABEL.get(p, p)} | {n:,} | {g['reps']} | {fmt(g['wall_s'])} | "
+                f"{fmt(g['steady_ok_rpm'], 0)} | {fmt(share * 100 if share else None, 1, ' %')} | "
+                f"{fmt(active * 100 if active else None, 1, ' %')} | {fmt(busiest, 0)} | {fmt(g['requests'], 0)} | "
+                f"{fmt(g['rate_limited'], 0)} | {', '.join(fmt(x) for x in g['load'])} | {'yes' if g['ok'] else 'NO'} |"
+            )
         w("")
         if has_plot:
             w("Per-second timelines: the right-hand panels of the plot above.")
@@ -388,51 +496,71 @@ def write_report(results: dict[str, Any], out: Path, suffix: str = "") -> None:
         size = listing[0]["account_trunks"]
         w(f"## Listing a {size:,}-trunk account")
         w("")
-        w("`python -m bench.micro listing-http 100000 OLD_TREE NEW_TREE --record`: the hook's "
-          "`list_trunks(names=<a batch's 500 names>)` over HTTP against a sandbox holding the account, each call in "
-          "a fresh process; wall time (the sandbox rendering the list included), the client's CPU and its peak RSS "
-          "growth (medians).")
+        w(
+            "`python -m bench.micro listing-http 100000 OLD_TREE NEW_TREE --record`: the hook's "
+            "`list_trunks(names=<a batch's 500 names>)` over HTTP against a sandbox holding the account, each call in "
+            "a fresh process; wall time (the sandbox rendering the list included), the client's CPU and its peak RSS "
+            "growth (medians)."
+        )
         w("")
-        w("| code | account trunks | calls | seconds | client CPU s | peak RSS growth MB | trunks kept | load after |")
+        w(
+            "| code | account trunks | calls | seconds | client CPU s | peak RSS growth MB | trunks kept | load after |"
+        )
         w("|---|---:|---:|---:|---:|---:|---:|---|")
         by_commit: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in listing:
             by_commit[row["commit"]].append(row)
         for commit, rows in by_commit.items():
-            w(f"| `{commit}` | {rows[0]['account_trunks']:,} | {len(rows)} | {fmt(med([r['seconds'] for r in rows]), 2)} | "
-              f"{fmt(med([r['client_cpu_s'] for r in rows]), 2)} | {fmt(med([r['peak_rss_growth_mb'] for r in rows]), 1)} | "
-              f"{fmt(med([r['kept'] for r in rows]), 0)} | {', '.join(str(x) for x in sorted({r['load_after'] for r in rows}))} |")
+            w(
+                f"| `{commit}` | {rows[0]['account_trunks']:,} | {len(rows)} | {fmt(med([r['seconds'] for r in rows]), 2)} | "
+                f"{fmt(med([r['client_cpu_s'] for r in rows]), 2)} | {fmt(med([r['peak_rss_growth_mb'] for r in rows]), 1)} | "
+                f"{fmt(med([r['kept'] for r in rows]), 0)} | {', '.join(str(x) for x in sorted({r['load_after'] for r in rows}))} |"
+            )
         w("")
 
     # ------------------------------------------------------------------ start-up
     if startup:
         w("## Import and parse time")
         w("")
-        w(f"Fresh interpreter per measurement, medians (load {startup.get('load_before')} → {startup.get('load_after')}).")
-        w("`-X importtime` cumulative time, split by who imported what: Airflow's own modules (imported by our "
-          "code), other libraries imported by our code directly (pydantic, httpx, tenacity, stdlib), and our own "
-          "modules' code.")
+        w(
+            f"Fresh interpreter per measurement, medians (load {startup.get('load_before')} → {startup.get('load_after')})."
+        )
+        w(
+            "`-X importtime` cumulative time, split by who imported what: Airflow's own modules (imported by our "
+            "code), other libraries imported by our code directly (pydantic, httpx, tenacity, stdlib), and our own "
+            "modules' code."
+        )
         w("")
-        w("| module | importtime total s | Airflow's part s | other libraries s | our code s | wall s (CPU s), fresh interpreter | wall s (CPU s) after `import airflow.sdk` |")
+        w(
+            "| module | importtime total s | Airflow's part s | other libraries s | our code s | wall s (CPU s), fresh interpreter | wall s (CPU s) after `import airflow.sdk` |"
+        )
         w("|---|---:|---:|---:|---:|---:|---:|")
         for mod, v in startup.get("imports", {}).items():
             if "total_s" not in v:
                 continue
-            w(f"| `import {mod}` | {fmt(v.get('total_s'), 3)} | {fmt(v.get('airflow_s'), 3)} | "
-              f"{fmt(v.get('other_libs_s'), 3)} | {fmt(v.get('own_s'), 3)} | {fmt(v.get('wall_s'), 3)} ({fmt(v.get('cpu_s'), 3)}) | "
-              f"{fmt(v.get('after_airflow_wall_s'), 3)} ({fmt(v.get('after_airflow_cpu_s'), 3)}) |")
+            w(
+                f"| `import {mod}` | {fmt(v.get('total_s'), 3)} | {fmt(v.get('airflow_s'), 3)} | "
+                f"{fmt(v.get('other_libs_s'), 3)} | {fmt(v.get('own_s'), 3)} | {fmt(v.get('wall_s'), 3)} ({fmt(v.get('cpu_s'), 3)}) | "
+                f"{fmt(v.get('after_airflow_wall_s'), 3)} ({fmt(v.get('after_airflow_cpu_s'), 3)}) |"
+            )
         base = startup.get("imports", {}).get("airflow.sdk")
         if base:
-            w(f"| `import airflow.sdk` alone (reference) | | | | | {fmt(base.get('wall_s'), 3)} ({fmt(base.get('cpu_s'), 3)}) | |")
+            w(
+                f"| `import airflow.sdk` alone (reference) | | | | | {fmt(base.get('wall_s'), 3)} ({fmt(base.get('cpu_s'), 3)}) | |"
+            )
         w("")
-        w("| DAG file | cold parse s (first DagBag load, Airflow already imported) | DagBag's own file stat s | warm re-parse s | runs (cold) |")
+        w(
+            "| DAG file | cold parse s (first DagBag load, Airflow already imported) | DagBag's own file stat s | warm re-parse s | runs (cold) |"
+        )
         w("|---|---:|---:|---:|---|")
         for label, v in startup.get("parse", {}).items():
             if "error" in v:
                 w(f"| {label} | error | | | |")
                 continue
-            w(f"| {label} (`{', '.join(v.get('dags', []))}`) | {fmt(v.get('cold_s'), 3)} | {fmt(v.get('dagbag_file_s'), 3)} | {fmt(v.get('warm_s'), 3)} | "
-              f"{', '.join(fmt(x, 3) for x in v.get('cold_runs', []))} |")
+            w(
+                f"| {label} (`{', '.join(v.get('dags', []))}`) | {fmt(v.get('cold_s'), 3)} | {fmt(v.get('dagbag_file_s'), 3)} | {fmt(v.get('warm_s'), 3)} | "
+                f"{', '.join(fmt(x, 3) for x in v.get('cold_runs', []))} |"
+            )
         w("")
 
     # ------------------------------------------------------------------ targets
@@ -444,14 +572,18 @@ def write_report(results: dict[str, Any], out: Path, suffix: str = "") -> None:
     for lo, hi in ((1000, 10_000), (10_000, 100_000)):
         ours50 = seg("lat50", "ours", lo, hi)
         r50 = ratio(mslope("lat50", "naive"), ours50)
-        w(f"| marginal cost per customer ≥ {t['marginal_ratio_lat50']:.0f}× lower than naive at 50 ms (ours {lo:,}→{hi:,}) | "
-          f"{fmt(r50, 1, '×')} ({fmt(mslope('lat50', 'naive'), 1)} vs {fmt(ours50, 2)} ms/customer) | "
-          f"{verdict(None if r50 is None else r50 >= t['marginal_ratio_lat50'])} |")
+        w(
+            f"| marginal cost per customer ≥ {t['marginal_ratio_lat50']:.0f}× lower than naive at 50 ms (ours {lo:,}→{hi:,}) | "
+            f"{fmt(r50, 1, '×')} ({fmt(mslope('lat50', 'naive'), 1)} vs {fmt(ours50, 2)} ms/customer) | "
+            f"{verdict(None if r50 is None else r50 >= t['marginal_ratio_lat50'])} |"
+        )
     for s in ("lat0", "lat50"):
         r1k = ratio(wall(s, "naive", 1000), wall(s, "ours", 1000))
-        w(f"| whole-run wall time ≥ {t['wall_ratio_1k']:.0f}× faster at 1k ({s}) | {fmt(r1k, 1, '×')} "
-          f"({fmt(wall(s, 'naive', 1000))} s vs {fmt(wall(s, 'ours', 1000))} s) | "
-          f"{verdict(None if r1k is None else r1k >= t['wall_ratio_1k'])} |")
+        w(
+            f"| whole-run wall time ≥ {t['wall_ratio_1k']:.0f}× faster at 1k ({s}) | {fmt(r1k, 1, '×')} "
+            f"({fmt(wall(s, 'naive', 1000))} s vs {fmt(wall(s, 'ours', 1000))} s) | "
+            f"{verdict(None if r1k is None else r1k >= t['wall_ratio_1k'])} |"
+        )
     for key in rate_keys:
         s, p, n = key
         if not p.startswith("ours"):
@@ -462,36 +594,48 @@ def write_report(results: dict[str, Any], out: Path, suffix: str = "") -> None:
         busiest = max((r.get("busiest_window") or 0) for r in rs) or None
         q = (g["rate_limited"] or 0) / g["requests"] if g["requests"] else None
         label = f"{s}, {PEER_LABEL.get(p, p)}"
-        w(f"| ≥ {t['rate_share'] * 100:.0f} % of R while there is work ({label}) | steady "
-          f"{fmt(share * 100 if share else None, 1, ' %')}, active window {fmt(server * 100 if server else None, 1, ' %')} | "
-          f"{verdict(None if server is None and share is None else (server if server is not None else share) >= t['rate_share'])} |")
-        w(f"| never above R in any 60 s, < 1 % 429s ({label}) | busiest 60 s {fmt(busiest, 0)}, 429s "
-          f"{fmt(q * 100 if q is not None else None, 2, ' %')} | "
-          f"{verdict(None if q is None else (q < t['rate_429_share'] and (busiest is None or busiest <= (R or 0))))} |")
+        w(
+            f"| ≥ {t['rate_share'] * 100:.0f} % of R while there is work ({label}) | steady "
+            f"{fmt(share * 100 if share else None, 1, ' %')}, active window {fmt(server * 100 if server else None, 1, ' %')} | "
+            f"{verdict(None if server is None and share is None else (server if server is not None else share) >= t['rate_share'])} |"
+        )
+        w(
+            f"| never above R in any 60 s, < 1 % 429s ({label}) | busiest 60 s {fmt(busiest, 0)}, 429s "
+            f"{fmt(q * 100 if q is not None else None, 2, ' %')} | "
+            f"{verdict(None if q is None else (q < t['rate_429_share'] and (busiest is None or busiest <= (R or 0))))} |"
+        )
     ratios = [(k, v["req_ratio"]) for k, v in sums.items() if k[1] == "ours" and v["req_ratio"]]
     if ratios:
         worst = max(r for _, r in ratios)
-        w(f"| requests sent ≤ {t['requests_vs_minimal']} × minimal (ours, every run) | worst {worst:.3f} | "
-          f"{verdict(worst <= t['requests_vs_minimal'])} |")
+        w(
+            f"| requests sent ≤ {t['requests_vs_minimal']} × minimal (ours, every run) | worst {worst:.3f} | "
+            f"{verdict(worst <= t['requests_vs_minimal'])} |"
+        )
     for s in ("lat0", "lat50"):
         a, b = sums.get((s, "ours", 10_000)), sums.get((s, "ours", 100_000))
         if a and b and a["rss_tree"] and b["rss_tree"]:
             rr = b["rss_tree"] / a["rss_tree"]
-            w(f"| peak RSS at 100k within {t['rss_100k_over_10k']}× of 10k ({s}) | {rr:.2f}× "
-              f"({b['rss_tree']:.0f} vs {a['rss_tree']:.0f} MB) | {verdict(rr <= t['rss_100k_over_10k'])} |")
+            w(
+                f"| peak RSS at 100k within {t['rss_100k_over_10k']}× of 10k ({s}) | {rr:.2f}× "
+                f"({b['rss_tree']:.0f} vs {a['rss_tree']:.0f} MB) | {verdict(rr <= t['rss_100k_over_10k'])} |"
+            )
     parse = startup.get("parse", {}).get("ours", {})
     if parse.get("cold_s") is not None:
-        w(f"| DAG parse < {t['parse_s']} s | cold {parse['cold_s']:.3f} s, warm {parse['warm_s']:.3f} s | "
-          f"{verdict(parse['cold_s'] < t['parse_s'])} |")
+        w(
+            f"| DAG parse < {t['parse_s']} s | cold {parse['cold_s']:.3f} s, warm {parse['warm_s']:.3f} s | "
+            f"{verdict(parse['cold_s'] < t['parse_s'])} |"
+        )
     for mod, v in startup.get("imports", {}).items():
         if v.get("total_s") is None:
             continue
         own = v["total_s"] - v.get("airflow_s", 0)
         after = v.get("after_airflow_wall_s")
-        w(f"| `import {mod}` < {t['import_s']} s | fresh interpreter {v['total_s']:.3f} s, of which Airflow "
-          f"{v.get('airflow_s', 0):.3f} s; without Airflow's part {own:.3f} s; after `import airflow.sdk` "
-          f"{fmt(after, 3)} s | total {verdict(v['total_s'] < t['import_s'])}; without Airflow "
-          f"{verdict(own < t['import_s'])}; in an Airflow process {verdict(None if after is None else after < t['import_s'])} |")
+        w(
+            f"| `import {mod}` < {t['import_s']} s | fresh interpreter {v['total_s']:.3f} s, of which Airflow "
+            f"{v.get('airflow_s', 0):.3f} s; without Airflow's part {own:.3f} s; after `import airflow.sdk` "
+            f"{fmt(after, 3)} s | total {verdict(v['total_s'] < t['import_s'])}; without Airflow "
+            f"{verdict(own < t['import_s'])}; in an Airflow process {verdict(None if after is None else after < t['import_s'])} |"
+        )
     w("")
 
     findings = BENCH / "findings.md"

@@ -33,10 +33,10 @@ REPO = BENCH.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from airflow_provider_bolna.sandbox.seed import seed_sqlite  # noqa: E402
-from airflow_provider_bolna.sandbox.testing import SandboxServer  # noqa: E402
-from bench.measure import run_measured, steady_rate  # noqa: E402
-from bench.naive_body import numbers_of  # noqa: E402
+from airflow_provider_bolna.sandbox.seed import seed_sqlite
+from airflow_provider_bolna.sandbox.testing import SandboxServer
+from bench.measure import run_measured, steady_rate
+from bench.naive_body import numbers_of
 
 SEED = 2026
 OUR_DAG = REPO / "dags" / "bolna_bulk_provision.py"
@@ -71,8 +71,15 @@ def matrix(quick: bool) -> list[Scenario]:
     if quick:
         return [
             Scenario("lat0", 0, {"ours": [200], "naive": [30], "loop": [200]}, repeats=1),
-            Scenario("rate", 0, {"ours": [150]}, rate_limit_per_min=1200,
-                     conf={"ours": {"parallel_batches": 1}}, conn_rpm={"ours": 1200}, repeats=1),
+            Scenario(
+                "rate",
+                0,
+                {"ours": [150]},
+                rate_limit_per_min=1200,
+                conf={"ours": {"parallel_batches": 1}},
+                conn_rpm={"ours": 1200},
+                repeats=1,
+            ),
         ]
     R = 1000  # Bolna's documented limit; N = R customers ≈ one minute of requests
     return [
@@ -81,17 +88,39 @@ def matrix(quick: bool) -> list[Scenario]:
         # smaller N for them, the rate is what is compared)
         # ours_1batch: the whole run in one batch (batch_size 2000), to show what a batch
         # boundary costs when batches run one after another (`dags test`)
-        *(Scenario(name, latency, {**{peer: [1000] for peer in RATE_PEERS}, "ours_1batch": [1000], "naive": [naive_n],
-                                   "loop": [loop_n]},
-                   rate_limit_per_min=R, conf={**{peer: {"parallel_batches": pb} for peer, pb in RATE_PEERS.items()},
-                                               "ours_1batch": {"batch_size": 2000}},
-                   conn_rpm=dict.fromkeys([*RATE_PEERS, "ours_1batch"], R), once={("naive", naive_n)})
-          for name, latency, naive_n, loop_n in (("rate50", 50, 250, 1000), ("rate1s", 1000, 100, 200))),
-        Scenario("lat0", 0, {"ours": [1000, 10_000, 100_000], "naive": [250, 500, 1000],
-                             "loop": [1000, 10_000, 100_000]}, once={("naive", 500)}),
+        *(
+            Scenario(
+                name,
+                latency,
+                {
+                    **{peer: [1000] for peer in RATE_PEERS},
+                    "ours_1batch": [1000],
+                    "naive": [naive_n],
+                    "loop": [loop_n],
+                },
+                rate_limit_per_min=R,
+                conf={
+                    **{peer: {"parallel_batches": pb} for peer, pb in RATE_PEERS.items()},
+                    "ours_1batch": {"batch_size": 2000},
+                },
+                conn_rpm=dict.fromkeys([*RATE_PEERS, "ours_1batch"], R),
+                once={("naive", naive_n)},
+            )
+            for name, latency, naive_n, loop_n in (("rate50", 50, 250, 1000), ("rate1s", 1000, 100, 200))
+        ),
+        Scenario(
+            "lat0",
+            0,
+            {"ours": [1000, 10_000, 100_000], "naive": [250, 500, 1000], "loop": [1000, 10_000, 100_000]},
+            once={("naive", 500)},
+        ),
         # the loop at 50 ms is latency-bound (50 ms per customer, sequential): 1k shows it
-        Scenario("lat50", 50, {"ours": [1000, 10_000, 100_000], "naive": [250, 1000], "loop": [1000]},
-                 once={("naive", 1000)}),
+        Scenario(
+            "lat50",
+            50,
+            {"ours": [1000, 10_000, 100_000], "naive": [250, 1000], "loop": [1000]},
+            once={("naive", 1000)},
+        ),
     ]
 
 
@@ -114,15 +143,17 @@ class Workspace:
 
     def base_env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "AIRFLOW_HOME": str(self.airflow_home),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.airflow_home}/airflow.db",
-            # the naive DAG maps one task per customer and per number; the default is 1024
-            "AIRFLOW__CORE__MAX_MAP_LENGTH": "1000000",
-            "PYTHONPATH": str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.airflow_home),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.airflow_home}/airflow.db",
+                # the naive DAG maps one task per customer and per number; the default is 1024
+                "AIRFLOW__CORE__MAX_MAP_LENGTH": "1000000",
+                "PYTHONPATH": str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         for name in [k for k in env if k.startswith("AIRFLOW_CONN_")]:
             env.pop(name)
         return env
@@ -140,8 +171,14 @@ class Workspace:
 
         self.airflow_home.mkdir(exist_ok=True)
         started = time.monotonic()
-        subprocess.run([self.python, "-m", "airflow", "db", "migrate"], env=self.base_env(), check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=900)
+        subprocess.run(
+            [self.python, "-m", "airflow", "db", "migrate"],
+            env=self.base_env(),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            timeout=900,
+        )
         marker.touch()
         return time.monotonic() - started
 
@@ -159,8 +196,9 @@ class Workspace:
         if n not in self._numbers:
             conn = sqlite3.connect(self.customers(n))
             try:
-                self._numbers[n] = sum(len(numbers_of({"numbers": r[0]}))
-                                       for r in conn.execute("SELECT numbers FROM customers"))
+                self._numbers[n] = sum(
+                    len(numbers_of({"numbers": r[0]})) for r in conn.execute("SELECT numbers FROM customers")
+                )
             finally:
                 conn.close()
         return self._numbers[n]
@@ -229,7 +267,9 @@ def parse_dag_output(text: str) -> dict[str, Any]:
     return out
 
 
-def run_one(ws: Workspace, sc: Scenario, peer: str, n: int, rep: int, args: argparse.Namespace) -> dict[str, Any]:
+def run_one(
+    ws: Workspace, sc: Scenario, peer: str, n: int, rep: int, args: argparse.Namespace
+) -> dict[str, Any]:
     sandbox = ws.sandbox
     assert sandbox is not None
     sandbox.admin.config(latency_ms=sc.latency_ms, rate_limit_per_min=sc.rate_limit_per_min)
@@ -240,9 +280,15 @@ def run_one(ws: Workspace, sc: Scenario, peer: str, n: int, rep: int, args: argp
     env["AIRFLOW_CONN_BOLNA_CUSTOMERS"] = json.dumps({"conn_type": "sqlite", "host": str(db)})
     rpm = sc.conn_rpm.get(peer, 0.0)  # 0 = no client-side budget: measure the machinery
     env["AIRFLOW_CONN_BOLNA_DEFAULT"] = sandbox.airflow_conn_json(requests_per_minute=rpm)
-    env["AIRFLOW_CONN_BOLNA_HTTP"] = json.dumps({
-        "conn_type": "http", "host": "127.0.0.1", "port": sandbox.port, "schema": "http",
-        "extra": {"Authorization": f"Bearer {sandbox.api_key}"}})
+    env["AIRFLOW_CONN_BOLNA_HTTP"] = json.dumps(
+        {
+            "conn_type": "http",
+            "host": "127.0.0.1",
+            "port": sandbox.port,
+            "schema": "http",
+            "extra": {"Authorization": f"Bearer {sandbox.api_key}"},
+        }
+    )
     conf = dict(sc.conf.get(peer, {}))
     if peer.startswith("ours"):
         from airflow_provider_bolna.provisioning.settings import RUN_OPTION_KEYS
@@ -256,8 +302,19 @@ def run_one(ws: Workspace, sc: Scenario, peer: str, n: int, rep: int, args: argp
         env["AIRFLOW__CORE__DAGS_FOLDER"] = str(NAIVE_DAG.parent)
         cmd = [ws.python, "-m", "airflow", "dags", "test", "naive_http_provision"]
     else:
-        cmd = [ws.python, "-m", "bench.loop_peer", "--db", str(db), "--url", sandbox.url, "--key", sandbox.api_key,
-               "--max-seconds", str(args.timeout)]
+        cmd = [
+            ws.python,
+            "-m",
+            "bench.loop_peer",
+            "--db",
+            str(db),
+            "--url",
+            sandbox.url,
+            "--key",
+            sandbox.api_key,
+            "--max-seconds",
+            str(args.timeout),
+        ]
     load_before, waited = wait_for_quiet(args.load_max, args.load_wait)
     log = ws.logs / f"{sc.name}-{peer}-{n}-rep{rep}.log"
     m = run_measured(cmd, env=env, cwd=REPO, output=log, sandbox=sandbox, timeout=args.timeout)
@@ -265,11 +322,20 @@ def run_one(ws: Workspace, sc: Scenario, peer: str, n: int, rep: int, args: argp
     audit = sandbox.admin.audit()
     text = log.read_text(errors="replace")
     record: dict[str, Any] = {
-        "key": run_key(sc, peer, n, rep), "scenario": sc.name, "peer": peer, "n": n, "rep": rep,
-        "latency_ms": sc.latency_ms, "rate_limit_per_min": sc.rate_limit_per_min, "conn_rpm": rpm, "conf": conf,
+        "key": run_key(sc, peer, n, rep),
+        "scenario": sc.name,
+        "peer": peer,
+        "n": n,
+        "rep": rep,
+        "latency_ms": sc.latency_ms,
+        "rate_limit_per_min": sc.rate_limit_per_min,
+        "conn_rpm": rpm,
+        "conf": conf,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **code_fingerprint(),
-        "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2), "waited_for_load_s": waited,
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+        "waited_for_load_s": waited,
         **{k: v for k, v in asdict(m).items() if k not in ("timeline",)},
         "cpu_s": round(m.cpu_s, 3),
         "timeline": m.timeline,
@@ -277,7 +343,8 @@ def run_one(ws: Workspace, sc: Scenario, peer: str, n: int, rep: int, args: argp
         "requests_by_endpoint": counters["requests"],
         "rate_limited": counters["faults"]["rate_limited"],
         "writes": counters["writes"],
-        "trunks": counters["trunks"], "numbers": counters["numbers"],
+        "trunks": counters["trunks"],
+        "numbers": counters["numbers"],
         "expected_numbers": ws.expected_numbers(n),
         "duplicate_names": len(audit.get("duplicate_trunk_names", [])),
         **steady_rate(m.timeline),
@@ -286,16 +353,24 @@ def run_one(ws: Workspace, sc: Scenario, peer: str, n: int, rep: int, args: argp
         from airflow_provider_bolna.sandbox.rates import RateFigures
 
         figures = RateFigures.from_timeline(counters["per_second"], sc.rate_limit_per_min)
-        record.update(per_second=figures.per_second, busiest_window=figures.busiest_window,
-                      server_active_s=figures.active_s, server_share=figures.share_of_rate)
+        record.update(
+            per_second=figures.per_second,
+            busiest_window=figures.busiest_window,
+            server_active_s=figures.active_s,
+            server_share=figures.share_of_rate,
+        )
     if peer == "loop":
         line = next((ln for ln in text.splitlines()[::-1] if ln.startswith("{")), "{}")
         record["loop"] = json.loads(line)
         record["task_window_s"] = record["loop"].get("seconds")
     else:
         record.update(parse_dag_output(text))
-    record["ok"] = (m.returncode == 0 and counters["trunks"] == n and counters["numbers"] == record["expected_numbers"]
-                    and record["duplicate_names"] == 0)
+    record["ok"] = (
+        m.returncode == 0
+        and counters["trunks"] == n
+        and counters["numbers"] == record["expected_numbers"]
+        and record["duplicate_names"] == 0
+    )
     record["throughput_tps"] = round(n / m.wall_s, 2)
     # the least any client can send to create N trunks on an empty account: one POST each,
     # numbers inline (a list call is needed only to find trunks that may already exist)
@@ -334,8 +409,14 @@ def code_fingerprint() -> dict[str, str]:
         digest.update(str(path.relative_to(REPO)).encode())
         digest.update(path.read_bytes())
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         head = ""
     return {"git_head": head, "code_sha": digest.hexdigest()[:12]}
@@ -351,9 +432,14 @@ def machine_meta(python: str) -> dict[str, Any]:
             return None
 
     return {
-        "python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-        "apache-airflow": ver("apache-airflow"), "apache-airflow-providers-http": ver("apache-airflow-providers-http"),
-        "httpx": ver("httpx"), "pydantic": ver("pydantic"), "uvloop": ver("uvloop"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "apache-airflow": ver("apache-airflow"),
+        "apache-airflow-providers-http": ver("apache-airflow-providers-http"),
+        "httpx": ver("httpx"),
+        "pydantic": ver("pydantic"),
+        "uvloop": ver("uvloop"),
         "interpreter": python,
     }
 
@@ -364,16 +450,30 @@ def machine_meta(python: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI size: one small run per peer (< 5 min)")
-    parser.add_argument("--only", action="append", default=[],
-                        help="run only keys containing this text (scenario/peer/N/repK); repeatable")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="run only keys containing this text (scenario/peer/N/repK); repeatable",
+    )
     parser.add_argument("--fresh", action="store_true", help="forget recorded runs (of the selected keys)")
     parser.add_argument("--repeats", type=int, default=None, help="override the repeats of every scenario")
     parser.add_argument("--report-only", action="store_true", help="only rebuild REPORT.md and the plot")
-    parser.add_argument("--skip-startup", action="store_true", help="do not (re)measure import and parse times")
-    parser.add_argument("--startup", action="store_true", help="measure import and parse times even with --only")
-    parser.add_argument("--load-max", type=float, default=2.0, help="wait for the 1-min load to drop below this")
-    parser.add_argument("--load-wait", type=float, default=None,
-                        help="most seconds to wait for it before running anyway (default 600; quick: 0)")
+    parser.add_argument(
+        "--skip-startup", action="store_true", help="do not (re)measure import and parse times"
+    )
+    parser.add_argument(
+        "--startup", action="store_true", help="measure import and parse times even with --only"
+    )
+    parser.add_argument(
+        "--load-max", type=float, default=2.0, help="wait for the 1-min load to drop below this"
+    )
+    parser.add_argument(
+        "--load-wait",
+        type=float,
+        default=None,
+        help="most seconds to wait for it before running anyway (default 600; quick: 0)",
+    )
     parser.add_argument("--timeout", type=float, default=7200, help="kill a run after this many seconds")
     parser.add_argument("--workdir", type=Path, default=None, help="scratch space (default bench/.work)")
     parser.add_argument("--out", type=Path, default=None, help="directory of results.json / REPORT.md / PNG")
@@ -395,12 +495,18 @@ def main(argv: list[str] | None = None) -> int:
 
     python = sys.executable
     ws = Workspace(args.workdir or (BENCH / ".work" / ("quick" if args.quick else "full")), python)
-    results["meta"] = {**results.get("meta", {}), **machine_meta(python), "quick": args.quick,
-                       "last_started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    results["meta"] = {
+        **results.get("meta", {}),
+        **machine_meta(python),
+        "quick": args.quick,
+        "last_started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     bench_started = time.monotonic()
     print(f"[bench] preparing Airflow home in {ws.airflow_home} (load {os.getloadavg()[0]:.2f})", flush=True)
     migrate_s = ws.prepare_airflow()
-    results["meta"]["airflow_migrate_s"] = round(migrate_s, 1) if migrate_s else results["meta"].get("airflow_migrate_s")
+    results["meta"]["airflow_migrate_s"] = (
+        round(migrate_s, 1) if migrate_s else results["meta"].get("airflow_migrate_s")
+    )
 
     if not args.skip_startup and (args.startup or not args.only):
         from bench.startup import import_times, parse_times
@@ -417,7 +523,9 @@ def main(argv: list[str] | None = None) -> int:
         save_results(results_path, results)
 
     if args.fresh:  # forget the selected runs (all of them without --only)
-        results["runs"] = [r for r in results["runs"] if args.only and not any(o in r["key"] for o in args.only)]
+        results["runs"] = [
+            r for r in results["runs"] if args.only and not any(o in r["key"] for o in args.only)
+        ]
     done = {r["key"] for r in results["runs"] if r.get("ok")}
     import threading
 
@@ -426,7 +534,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def sample_load() -> None:
         while not stop_sampling.wait(30):
-            timeline.append((datetime.now(timezone.utc).isoformat(timespec="seconds"), round(os.getloadavg()[0], 2)))
+            timeline.append(
+                (datetime.now(timezone.utc).isoformat(timespec="seconds"), round(os.getloadavg()[0], 2))
+            )
 
     threading.Thread(target=sample_load, daemon=True).start()
     ws.start_sandbox()
@@ -448,11 +558,13 @@ def main(argv: list[str] | None = None) -> int:
                             continue
                         print(f"[bench] {key}: load {os.getloadavg()[0]:.2f} ...", flush=True)
                         record = run_one(ws, sc, peer, n, rep, args)
-                        print(f"[bench] {key}: {'ok' if record['ok'] else 'FAILED'} wall {record['wall_s']:.1f}s, "
-                              f"{record['throughput_tps']:.1f} trunks/s, {record['requests_total']} requests, "
-                              f"{record['rate_limited']} x 429, cpu {record['cpu_s']:.1f}s, "
-                              f"rss {record['peak_rss_tree_mb']:.0f} MB, load {record['load_before']}→{record['load_after']}",
-                              flush=True)
+                        print(
+                            f"[bench] {key}: {'ok' if record['ok'] else 'FAILED'} wall {record['wall_s']:.1f}s, "
+                            f"{record['throughput_tps']:.1f} trunks/s, {record['requests_total']} requests, "
+                            f"{record['rate_limited']} x 429, cpu {record['cpu_s']:.1f}s, "
+                            f"rss {record['peak_rss_tree_mb']:.0f} MB, load {record['load_before']}→{record['load_after']}",
+                            flush=True,
+                        )
                         results["runs"] = [r for r in results["runs"] if r["key"] != key] + [record]
                         save_results(results_path, results)
     finally:
@@ -462,8 +574,10 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["last_duration_s"] = round(time.monotonic() - bench_started, 1)
     save_results(results_path, results)
     write_report(results, out, suffix)
-    print(f"[bench] wrote {results_path}, {out / f'REPORT{suffix}.md'} in {time.monotonic() - bench_started:.0f}s",
-          flush=True)
+    print(
+        f"[bench] wrote {results_path}, {out / f'REPORT{suffix}.md'} in {time.monotonic() - bench_started:.0f}s",
+        flush=True,
+    )
     failed = [r["key"] for r in results["runs"] if not r.get("ok")]
     if failed:
         print(f"[bench] runs that did not provision everything: {failed}", flush=True)

@@ -45,7 +45,7 @@ def _tree(stderr: str) -> list[tuple[int, str, int]]:
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "imported package" in line:
             continue
-        parts = line[len("import time:"):].split("|")
+        parts = line[len("import time:") :].split("|")
         if len(parts) != 3:
             continue
         name = parts[2].rstrip()
@@ -94,8 +94,12 @@ def split_import(stderr: str, module: str) -> dict[str, float]:
             group = parent_group
         stack.append((level, group))
     total = lines[idx][2]
-    return {"total_s": total / 1e6, "airflow_s": airflow / 1e6, "other_libs_s": other / 1e6,
-            "own_s": max(0, total - airflow - other) / 1e6}
+    return {
+        "total_s": total / 1e6,
+        "airflow_s": airflow / 1e6,
+        "other_libs_s": other / 1e6,
+        "own_s": max(0, total - airflow - other) / 1e6,
+    }
 
 
 _TIMED_IMPORT = r"""
@@ -115,9 +119,18 @@ print(json.dumps({"wall_s": time.perf_counter() - w0, "cpu_s": cpu() - c0}))
 AIRFLOW_PRELUDE = "airflow.sdk"
 
 
-def _timed(python: str, cwd: Path, env: dict[str, str], module: str, pre: str = "") -> dict[str, float] | None:
-    proc = subprocess.run([python, "-c", _TIMED_IMPORT, module, pre], cwd=str(cwd), env=env,
-                          capture_output=True, text=True, timeout=300)
+def _timed(
+    python: str, cwd: Path, env: dict[str, str], module: str, pre: str = ""
+) -> dict[str, float] | None:
+    proc = subprocess.run(
+        [python, "-c", _TIMED_IMPORT, module, pre],
+        cwd=str(cwd),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     line = next((ln for ln in proc.stdout.splitlines()[::-1] if ln.startswith("{")), None)
     return json.loads(line) if proc.returncode == 0 and line else None
 
@@ -135,33 +148,59 @@ def import_times(python: str, cwd: Path, repeats: int = 5) -> dict[str, Any]:
     for module in ("airflow_provider_bolna", "airflow_provider_bolna.hooks.bolna"):
         runs: list[dict[str, float]] = []
         for _ in range(repeats):
-            proc = subprocess.run([python, "-X", "importtime", "-c", f"import {module}"], cwd=str(cwd), env=env,
-                                  capture_output=True, text=True, timeout=300)
+            proc = subprocess.run(
+                [python, "-X", "importtime", "-c", f"import {module}"],
+                cwd=str(cwd),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
             split = split_import(proc.stderr, module)
             plain = _timed(python, cwd, env, module)
             after = _timed(python, cwd, env, module, AIRFLOW_PRELUDE)
             if split and plain and after:
-                runs.append({**split, **plain, "after_airflow_wall_s": after["wall_s"],
-                             "after_airflow_cpu_s": after["cpu_s"]})
-        results[module] = {k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0]} if runs else {}
+                runs.append(
+                    {
+                        **split,
+                        **plain,
+                        "after_airflow_wall_s": after["wall_s"],
+                        "after_airflow_cpu_s": after["cpu_s"],
+                    }
+                )
+        results[module] = (
+            {k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0]} if runs else {}
+        )
         results[module]["runs"] = len(runs)
     base = [_timed(python, cwd, env, AIRFLOW_PRELUDE) for _ in range(repeats)]
     base = [b for b in base if b]
     if base:
-        results[AIRFLOW_PRELUDE] = {"wall_s": round(statistics.median(b["wall_s"] for b in base), 4),
-                                    "cpu_s": round(statistics.median(b["cpu_s"] for b in base), 4),
-                                    "runs": len(base)}
+        results[AIRFLOW_PRELUDE] = {
+            "wall_s": round(statistics.median(b["wall_s"] for b in base), 4),
+            "cpu_s": round(statistics.median(b["cpu_s"] for b in base), 4),
+            "runs": len(base),
+        }
     return results
 
 
-def parse_times(python: str, cwd: Path, files: dict[str, Path], env: dict[str, str], repeats: int = 5) -> dict[str, Any]:
+def parse_times(
+    python: str, cwd: Path, files: dict[str, Path], env: dict[str, str], repeats: int = 5
+) -> dict[str, Any]:
     """Median cold/warm parse time of each DAG file (fresh interpreter per repeat)."""
     out: dict[str, Any] = {}
     for label, path in files.items():
         runs = []
         for _ in range(repeats):
-            proc = subprocess.run([python, "-c", _PARSE_SNIPPET, str(path)], cwd=str(cwd), env=env,
-                                  capture_output=True, text=True, timeout=300)
+            proc = subprocess.run(
+                [python, "-c", _PARSE_SNIPPET, str(path)],
+                cwd=str(cwd),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
             line = next((ln for ln in proc.stdout.splitlines()[::-1] if ln.startswith("{")), None)
             if proc.returncode != 0 or line is None:
                 out[label] = {"error": (proc.stderr or proc.stdout)[-2000:]}

@@ -26,7 +26,15 @@ REPEAT = 7
 
 
 def _status(i: int) -> str:
-    return "failed" if i % 20 == 0 else "pending" if i % 100 == 1 else "deprovisioned" if i % 50 == 2 else "provisioned"
+    return (
+        "failed"
+        if i % 20 == 0
+        else "pending"
+        if i % 100 == 1
+        else "deprovisioned"
+        if i % 50 == 2
+        else "provisioned"
+    )
 
 
 def fill(conn_id: str, table: str, scope: str, n: int) -> None:
@@ -35,9 +43,17 @@ def fill(conn_id: str, table: str, scope: str, n: int) -> None:
         batch: list[StateRecord] = []
         for i in range(n):
             status = _status(i)
-            batch.append(StateRecord(f"{i:07d}", f"cust-{i:07d}", status, "failed" if status == "failed" else "created",  # type: ignore[arg-type]
-                                     trunk_id=f"T{i}", last_error="customer x: transport: bad" if status == "failed" else None,
-                                     error_fields=("transport",) if status == "failed" else ()))
+            batch.append(
+                StateRecord(
+                    f"{i:07d}",
+                    f"cust-{i:07d}",
+                    status,
+                    "failed" if status == "failed" else "created",  # type: ignore[arg-type]
+                    trunk_id=f"T{i}",
+                    last_error="customer x: transport: bad" if status == "failed" else None,
+                    error_fields=("transport",) if status == "failed" else (),
+                )
+            )
             if len(batch) == 5000:
                 store.upsert(batch)
                 batch = []
@@ -100,7 +116,11 @@ def main(argv: list[str] | None = None) -> None:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
             admin.close()
     names = list(next(iter(results.values())))
-    print(f"| query ({args.n:,} customers, median of {REPEAT}) | " + " | ".join(f"{db} (ms)" for db in results) + " |")
+    print(
+        f"| query ({args.n:,} customers, median of {REPEAT}) | "
+        + " | ".join(f"{db} (ms)" for db in results)
+        + " |"
+    )
     print("|---|" + "---:|" * len(results))
     for name in names:
         print(f"| {name} | " + " | ".join(f"{results[db][name]:.1f}" for db in results) + " |")

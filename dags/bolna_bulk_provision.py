@@ -6,5 +6,9 @@ Every setting is the DAG author's, here; an admin may override them in the Varia
 
 from airflow_provider_bolna.dags import bulk_provision_dag
 
-bulk_provision_dag("bolna_bulk_provision", scope="bolna", customers_conn_id="bolna_customers",
-                   settings_variable="bolna_provisioning")
+bulk_provision_dag(
+    "bolna_bulk_provision",
+    scope="bolna",
+    customers_conn_id="bolna_customers",
+    settings_variable="bolna_provisioning",
+)

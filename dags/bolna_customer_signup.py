@@ -2,5 +2,9 @@
 
 from airflow_provider_bolna.dags import customer_signup_dag
 
-customer_signup_dag("bolna_customer_signup", scope="bolna", customers_conn_id="bolna_customers",
-                    settings_variable="bolna_provisioning")
+customer_signup_dag(
+    "bolna_customer_signup",
+    scope="bolna",
+    customers_conn_id="bolna_customers",
+    settings_variable="bolna_provisioning",
+)

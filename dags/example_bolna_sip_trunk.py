@@ -54,8 +54,12 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     params={
-        "trunk_name": Param("example-acme-trunk", type="string", pattern="^example-[a-z0-9-]{1,60}$",
-                            description="Trunk name (unique per account), in the example- namespace."),
+        "trunk_name": Param(
+            "example-acme-trunk",
+            type="string",
+            pattern="^example-[a-z0-9-]{1,60}$",
+            description="Trunk name (unique per account), in the example- namespace.",
+        ),
         "sip_username": Param("acme-user", type="string"),
         "sip_password": Param(
             {"conn": "bolna_example_carrier"},

@@ -52,10 +52,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SPEC = REPO / "tests" / "mutations.toml"
@@ -147,8 +148,10 @@ class Mutation:
                 hits.append((path, at))
                 start = at + 1
         if not hits:
-            raise MutationError(f"{self.id}: anchor not found in {self.files} (the code changed: update the "
-                                f"mutation)\n--- anchor ---\n{self.anchor}")
+            raise MutationError(
+                f"{self.id}: anchor not found in {self.files} (the code changed: update the "
+                f"mutation)\n--- anchor ---\n{self.anchor}"
+            )
         if len(hits) > 1:
             where = ", ".join(f"{p.relative_to(root)}@{at}" for p, at in hits)
             raise MutationError(f"{self.id}: anchor found {len(hits)} times ({where}); make it longer")
@@ -158,7 +161,7 @@ class Mutation:
         """Apply the mutation to the tree at ``root``; return the file changed."""
         path, at = self.locate(root)
         text = path.read_text(encoding="utf-8")
-        mutated = text[:at] + self.replacement + text[at + len(self.anchor):]
+        mutated = text[:at] + self.replacement + text[at + len(self.anchor) :]
         if mutated == text:
             raise MutationError(f"{self.id}: the replacement equals the anchor")
         path.write_text(mutated, encoding="utf-8")
@@ -199,8 +202,11 @@ def load_mutations(spec: Path) -> list[Mutation]:
 
 def source_files(repo: Path) -> list[str]:
     """Tracked files plus untracked, not ignored ones (what ``HEAD`` + the working tree hold)."""
-    out = subprocess.run(["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                         capture_output=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=True,
+    ).stdout
     return sorted({name for name in out.decode().split("\0") if name and (repo / name).is_file()})
 
 
@@ -243,12 +249,18 @@ def copy_env(root: Path, repo: Path) -> dict[str, str]:
 
 def check_imports(python: str, root: Path, env: dict[str, str]) -> None:
     """Fail unless ``python`` imports the package and the tests from ``root``."""
-    code = "import airflow_provider_bolna, tests; print(airflow_provider_bolna.__file__); print(tests.__file__)"
-    out = subprocess.run([python, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    code = (
+        "import airflow_provider_bolna, tests; print(airflow_provider_bolna.__file__); print(tests.__file__)"
+    )
+    out = subprocess.run(
+        [python, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     paths = out.stdout.split()
     real = os.path.realpath(root) + os.sep
     if out.returncode != 0 or len(paths) != 2 or not all(os.path.realpath(p).startswith(real) for p in paths):
-        raise RuntimeError(f"the copy at {root} is not what gets imported: {out.stdout!r} {out.stderr[-2000:]!r}")
+        raise RuntimeError(
+            f"the copy at {root} is not what gets imported: {out.stdout!r} {out.stderr[-2000:]!r}"
+        )
 
 
 # ---------------------------------------------------------------------- runs
@@ -270,9 +282,23 @@ class Outcome:
     changed: str = ""
 
 
-def pytest_command(python: str, selection: list[str], keyword: str | None, extra: list[str], fail_fast: bool) -> list[str]:
-    cmd = [python, "-m", "pytest", "-p", GUARD_MODULE, "-p", "no:cacheprovider", "-m", MAKE_TEST_MARKERS,
-           "-q", "-rfE", "--color=no"]
+def pytest_command(
+    python: str, selection: list[str], keyword: str | None, extra: list[str], fail_fast: bool
+) -> list[str]:
+    cmd = [
+        python,
+        "-m",
+        "pytest",
+        "-p",
+        GUARD_MODULE,
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        MAKE_TEST_MARKERS,
+        "-q",
+        "-rfE",
+        "--color=no",
+    ]
     if fail_fast:
         cmd.append("-x")
     if keyword:
@@ -284,12 +310,21 @@ _FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
 _COUNTS = re.compile(r"^=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s", re.MULTILINE)
 
 
-def run_pytest(cmd: list[str], root: Path, env: dict[str, str], log: Path, timeout: float) -> tuple[int | None, float, str]:
+def run_pytest(
+    cmd: list[str], root: Path, env: dict[str, str], log: Path, timeout: float
+) -> tuple[int | None, float, str]:
     """Run ``cmd`` in ``root`` (own process group, killed whole on timeout); return status, time, output."""
     started = time.monotonic()
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             status: int | None = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -319,7 +354,9 @@ class Settings:
     tests_override: list[str] | None
 
 
-def selection_of(mutation: Mutation | None, settings: Settings, union: list[str] | None = None) -> tuple[list[str], str | None]:
+def selection_of(
+    mutation: Mutation | None, settings: Settings, union: list[str] | None = None
+) -> tuple[list[str], str | None]:
     if settings.full:
         return [], None
     if settings.tests_override is not None:
@@ -329,7 +366,9 @@ def selection_of(mutation: Mutation | None, settings: Settings, union: list[str]
     return list(mutation.tests), mutation.keyword
 
 
-def run_one(mutation: Mutation | None, base: Path, settings: Settings, union: list[str] | None = None) -> Outcome:
+def run_one(
+    mutation: Mutation | None, base: Path, settings: Settings, union: list[str] | None = None
+) -> Outcome:
     """Copy, mutate (``None``: the baseline), check the imports, run pytest, judge."""
     label = mutation.id if mutation else "baseline"
     selection, keyword = selection_of(mutation, settings, union)
@@ -351,8 +390,9 @@ def run_one(mutation: Mutation | None, base: Path, settings: Settings, union: li
         log = settings.logs / f"{_slug(label)}.log"
         outcome.log = log
         # the baseline runs to the end (to show every failure); mutants stop at the first
-        cmd = pytest_command(settings.python, selection, keyword, settings.extra,
-                             settings.fail_fast and mutation is not None)
+        cmd = pytest_command(
+            settings.python, selection, keyword, settings.extra, settings.fail_fast and mutation is not None
+        )
         status, seconds, output = run_pytest(cmd, root, env, log, settings.timeout)
         outcome.exit_status, outcome.seconds = status, seconds
         _summarise(outcome, output)
@@ -385,31 +425,49 @@ def run_one(mutation: Mutation | None, base: Path, settings: Settings, union: li
 
 def describe_checkout(repo: Path) -> str:
     """``<short commit>`` and whether the working tree differs from it."""
-    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True,
-                           text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True, check=False
+    ).stdout.strip()
     return f"`{commit}`" + (" + working-tree changes" if dirty else "")
 
 
-def render(outcomes: list[Outcome], baseline: Outcome | None, settings: Settings, mutations: dict[str, Mutation],
-           wall: float, checkout: str) -> str:
+def render(
+    outcomes: list[Outcome],
+    baseline: Outcome | None,
+    settings: Settings,
+    mutations: dict[str, Mutation],
+    wall: float,
+    checkout: str,
+) -> str:
     """A markdown report: one row per mutation, then details."""
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"# make mutate — {now}",
         "",
-        f"* checkout: {checkout}; "
-        f"selection: {'all of `make test`' if settings.full else 'per mutation'} "
-        f"(`-m \"{MAKE_TEST_MARKERS}\"`{', -x' if settings.fail_fast else ''}); wall time {wall:.0f} s",
+        (
+            f"* checkout: {checkout}; "
+            f"selection: {'all of `make test`' if settings.full else 'per mutation'} "
+            f'(`-m "{MAKE_TEST_MARKERS}"`{", -x" if settings.fail_fast else ""}); wall time {wall:.0f} s'
+        ),
     ]
     if baseline is not None:
-        lines.append(f"* baseline (no mutation, same tests): **{baseline.verdict}** in {baseline.seconds:.0f} s"
-                     f" ({baseline.counts or 'no counts'})" + (f" — {baseline.detail}" if baseline.detail else ""))
-    lines += ["", "| mutation | verdict | caught by (first failure) | s | tests run |", "| --- | --- | --- | ---: | --- |"]
+        lines.append(
+            f"* baseline (no mutation, same tests): **{baseline.verdict}** in {baseline.seconds:.0f} s"
+            f" ({baseline.counts or 'no counts'})" + (f" — {baseline.detail}" if baseline.detail else "")
+        )
+    lines += [
+        "",
+        "| mutation | verdict | caught by (first failure) | s | tests run |",
+        "| --- | --- | --- | ---: | --- |",
+    ]
     for o in outcomes:
-        lines.append(f"| `{o.id}` | **{o.verdict}** | {('`' + o.first_failure + '`') if o.first_failure else '–'} | "
-                     f"{o.seconds:.0f} | {o.selection} |")
+        lines.append(
+            f"| `{o.id}` | **{o.verdict}** | {('`' + o.first_failure + '`') if o.first_failure else '–'} | "
+            f"{o.seconds:.0f} | {o.selection} |"
+        )
     caught = sum(o.verdict == "CAUGHT" for o in outcomes)
     lines += ["", f"{caught} of {len(outcomes)} caught."]
     details = [o for o in outcomes if o.verdict != "CAUGHT"]
@@ -417,20 +475,31 @@ def render(outcomes: list[Outcome], baseline: Outcome | None, settings: Settings
         lines += ["", "## Not caught", ""]
         for o in details:
             m = mutations.get(o.id)
-            lines.append(f"* `{o.id}` ({o.verdict}): {m.description if m else ''}"
-                         + (f" — {o.detail}" if o.detail else "") + (f" Needs: {m.needs}" if m and m.needs else ""))
+            lines.append(
+                f"* `{o.id}` ({o.verdict}): {m.description if m else ''}"
+                + (f" — {o.detail}" if o.detail else "")
+                + (f" Needs: {m.needs}" if m and m.needs else "")
+            )
     lines.append("")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="the mutations (TOML)")
-    parser.add_argument("--only", action="append", default=[], metavar="ID",
-                        help="run these mutations only (repeatable; fnmatch patterns)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run these mutations only (repeatable; fnmatch patterns)",
+    )
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
-    parser.add_argument("--check", action="store_true", help="only check that every anchor applies (no tests)")
+    parser.add_argument(
+        "--check", action="store_true", help="only check that every anchor applies (no tests)"
+    )
     parser.add_argument("--full", action="store_true", help="run all of `make test` for every mutation")
     parser.add_argument("--tests", nargs="+", metavar="PATH", help="run these tests for every mutation")
     parser.add_argument("--no-fail-fast", action="store_true", help="do not stop at the first failure (-x)")
@@ -438,7 +507,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="mutations run at once (default 1)")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per run before it is killed")
     parser.add_argument("--keep", action="store_true", help="keep the copies (paths in the logs)")
-    parser.add_argument("--out", type=Path, default=REPO / ".mutate", help="logs and report (default .mutate/)")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / ".mutate", help="logs and report (default .mutate/)"
+    )
     parser.add_argument("--report", type=Path, help="markdown report path (default <out>/report.md)")
     parser.add_argument("--python", default=sys.executable, help="interpreter with the test dependencies")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
@@ -474,9 +545,17 @@ def main(argv: list[str] | None = None) -> int:
     logs = args.out / f"logs-{stamp}-{os.getpid()}"
     logs.mkdir(parents=True)
     workdir = Path(tempfile.mkdtemp(prefix="bolna-mutate-"))
-    settings = Settings(python=args.python, full=args.full, fail_fast=not args.no_fail_fast, timeout=args.timeout,
-                        extra=args.pytest_args, keep=args.keep, workdir=workdir, logs=logs,
-                        tests_override=args.tests)
+    settings = Settings(
+        python=args.python,
+        full=args.full,
+        fail_fast=not args.no_fail_fast,
+        timeout=args.timeout,
+        extra=args.pytest_args,
+        keep=args.keep,
+        workdir=workdir,
+        logs=logs,
+        tests_override=args.tests,
+    )
     started = time.monotonic()
     status = 0
     baseline = None
@@ -485,14 +564,22 @@ def main(argv: list[str] | None = None) -> int:
         base = snapshot(REPO, workdir)
         if not args.no_baseline:
             union = sorted({t for m in chosen for t in m.tests})
-            print(f"baseline: {' '.join(selection_of(None, settings, union)[0]) or 'all of make test'} ...", flush=True)
+            print(
+                f"baseline: {' '.join(selection_of(None, settings, union)[0]) or 'all of make test'} ...",
+                flush=True,
+            )
             baseline = run_one(None, base, settings, union)
-            print(f"baseline: {baseline.verdict} in {baseline.seconds:.0f} s ({baseline.counts}) {baseline.detail}",
-                  flush=True)
+            print(
+                f"baseline: {baseline.verdict} in {baseline.seconds:.0f} s ({baseline.counts}) {baseline.detail}",
+                flush=True,
+            )
             if baseline.verdict != "PASSED":
                 status = 1
-                print(f"mutate: the selection fails without any mutation (log: {baseline.log}); "
-                      "verdicts below would mean nothing", file=sys.stderr)
+                print(
+                    f"mutate: the selection fails without any mutation (log: {baseline.log}); "
+                    "verdicts below would mean nothing",
+                    file=sys.stderr,
+                )
         outcomes: list[Outcome] = []
         if status == 0:
             with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
@@ -500,12 +587,17 @@ def main(argv: list[str] | None = None) -> int:
                 for future in concurrent.futures.as_completed(futures):
                     o = future.result()
                     outcomes.append(o)
-                    print(f"{o.verdict:8} {o.id:32} {o.seconds:6.0f} s  {o.first_failure or o.detail}", flush=True)
+                    print(
+                        f"{o.verdict:8} {o.id:32} {o.seconds:6.0f} s  {o.first_failure or o.detail}",
+                        flush=True,
+                    )
             order = {m.id: i for i, m in enumerate(chosen)}
             outcomes.sort(key=lambda o: order[o.id])
             if any(o.verdict != "CAUGHT" for o in outcomes):
                 status = 1
-        report = render(outcomes, baseline, settings, {m.id: m for m in mutations}, time.monotonic() - started, checkout)
+        report = render(
+            outcomes, baseline, settings, {m.id: m for m in mutations}, time.monotonic() - started, checkout
+        )
         target = args.report or (args.out / "report.md")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(report, encoding="utf-8")

@@ -55,12 +55,15 @@ def main(argv: list[str] | None = None) -> int:
             conn = psycopg2.connect(args.postgres)
         try:
             create_customers_table(conn, args.table, drop=True)
-            count = insert_customers(conn, generate_customers(args.count, args.invalid, args.seed), args.table,
-                                     placeholder="%s")
+            count = insert_customers(
+                conn, generate_customers(args.count, args.invalid, args.seed), args.table, placeholder="%s"
+            )
         finally:
             conn.close()
         where_to = f"{args.table} on PostgreSQL"
-    print(f"seeded {count} customers ({args.invalid} invalid) into {where_to} in {time.monotonic() - started:.1f}s")
+    print(
+        f"seeded {count} customers ({args.invalid} invalid) into {where_to} in {time.monotonic() - started:.1f}s"
+    )
     return 0
 
 

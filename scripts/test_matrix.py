@@ -37,7 +37,9 @@ _print_lock = threading.Lock()
 
 
 def _sessions(nox: list[str], selection: list[str]) -> list[str]:
-    listing = subprocess.run([*nox, *selection, "-l", "--json"], cwd=ROOT, capture_output=True, text=True, check=False)
+    listing = subprocess.run(
+        [*nox, *selection, "-l", "--json"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     if listing.returncode != 0:
         sys.exit(f"could not list the nox sessions:\n{listing.stdout}{listing.stderr}")
     return [s["session"] for s in json.loads(listing.stdout)]
@@ -47,23 +49,36 @@ def _run(nox: list[str], session: str, posargs: list[str]) -> tuple[str, int, fl
     log = LOGS / (re.sub(r"[^\w.=-]+", "_", session).strip("_") + ".log")
     started = time.monotonic()
     with log.open("w") as out:
-        code = subprocess.run([*nox, "-s", session, *(["--", *posargs] if posargs else [])], cwd=ROOT,
-                              stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+        code = subprocess.run(
+            [*nox, "-s", session, *(["--", *posargs] if posargs else [])],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        ).returncode
     seconds = time.monotonic() - started
     text = log.read_text(errors="replace")
     summaries = re.findall(r"^=+ (.*(?:passed|failed|error).*?) =+$", text, re.MULTILINE)
     with _print_lock:
-        print(f"\n##### {session}: {'ok' if code == 0 else 'FAILED'} in {seconds:.0f} s ({log.relative_to(ROOT)})")
+        print(
+            f"\n##### {session}: {'ok' if code == 0 else 'FAILED'} in {seconds:.0f} s ({log.relative_to(ROOT)})"
+        )
         print(text, flush=True)
     return session, code, seconds, summaries[-1] if summaries else "no pytest summary"
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("MATRIX_JOBS", "3")),
-                        help="sessions at once (default: $MATRIX_JOBS or 3)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=int(os.environ.get("MATRIX_JOBS", "3")),
+        help="sessions at once (default: $MATRIX_JOBS or 3)",
+    )
     args, rest = parser.parse_known_args(argv)
-    selection, posargs = (rest[: rest.index("--")], rest[rest.index("--") + 1:]) if "--" in rest else (rest, [])
+    selection, posargs = (
+        (rest[: rest.index("--")], rest[rest.index("--") + 1 :]) if "--" in rest else (rest, [])
+    )
     nox = shlex.split(os.environ.get("NOX", DEFAULT_NOX))
     sessions = _sessions(nox, selection)
     if not sessions:
@@ -73,7 +88,9 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(pool.map(lambda s: _run(nox, s, posargs), sessions))
-    print(f"\n##### matrix: {len(sessions)} session(s) in {time.monotonic() - started:.0f} s, {args.jobs} at a time")
+    print(
+        f"\n##### matrix: {len(sessions)} session(s) in {time.monotonic() - started:.0f} s, {args.jobs} at a time"
+    )
     for session, code, seconds, summary in results:
         print(f"{'ok    ' if code == 0 else 'FAILED'} {session:<40} {seconds:5.0f} s  {summary}")
     return 0 if all(code == 0 for _, code, _, _ in results) else 1

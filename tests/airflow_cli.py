@@ -58,7 +58,9 @@ class AirflowCLI:
         env.update(extra or {})
         return env
 
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 600, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``airflow ARGS`` and return the completed process (stdout+stderr in ``.stdout``)."""
         proc = subprocess.run(
             [sys.executable, "-m", "airflow", *args],
@@ -67,6 +69,7 @@ class AirflowCLI:
             stderr=subprocess.STDOUT,
             text=True,
             timeout=timeout,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"airflow {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-6000:]}")
@@ -76,7 +79,14 @@ class AirflowCLI:
         """Create or upgrade the metadata DB."""
         self.run("db", "migrate", timeout=300)
 
-    def dags_test(self, dag_id: str, conf: dict | None = None, env: dict[str, str] | None = None, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def dags_test(
+        self,
+        dag_id: str,
+        conf: dict | None = None,
+        env: dict[str, str] | None = None,
+        check: bool = True,
+        timeout: float = 600,
+    ) -> subprocess.CompletedProcess[str]:
         """``airflow dags test DAG_ID [-c CONF]``: run every task of one DAG run in-process."""
         import json
 

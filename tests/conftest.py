@@ -24,7 +24,7 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 os.environ.pop("AIRFLOW_CONN_BOLNA_DEFAULT", None)
 
-from tests.airflow_cli import AirflowCLI  # noqa: E402
+from tests.airflow_cli import AirflowCLI
 
 if TYPE_CHECKING:
     from airflow_provider_bolna.sandbox.testing import SandboxServer

@@ -93,8 +93,14 @@ def bulk_provision_dag(
 
         # multiple_outputs=False on the tasks returning a dict: one XCom each, not one per key (Airflow
         # infers multiple outputs from `-> dict`, and 3.0's API refuses an XCom whose value is null)
-        @task(pool=pool, retries=batch_retries, retry_delay=timedelta(seconds=30), execution_timeout=batch_timeout,
-              map_index_template="{{ batch_range }}", multiple_outputs=False)
+        @task(
+            pool=pool,
+            retries=batch_retries,
+            retry_delay=timedelta(seconds=30),
+            execution_timeout=batch_timeout,
+            map_index_template="{{ batch_range }}",
+            multiple_outputs=False,
+        )
         def provision_batch(batch: dict[str, Any], **context: Any) -> dict[str, Any]:
             """Plan, apply and record one key range; returns its summary."""
             from airflow.providers.common.compat.sdk import get_current_context
@@ -104,8 +110,13 @@ def bulk_provision_dag(
             get_current_context()["batch_range"] = f"{batch['first']}..{batch['last']}"  # the map index label
             return provision_batch_task(deployment, settings_variable, batch, context)
 
-        @task(pool=pool, retries=1, retry_delay=timedelta(seconds=30), execution_timeout=batch_timeout,
-              multiple_outputs=False)
+        @task(
+            pool=pool,
+            retries=1,
+            retry_delay=timedelta(seconds=30),
+            execution_timeout=batch_timeout,
+            multiple_outputs=False,
+        )
         def deprovision_gone(gone: list[str], **context: Any) -> dict[str, Any]:
             """Delete the trunks of the planned customers gone from the query."""
             from airflow_provider_bolna.provisioning.tasks import deprovision_gone_task
@@ -113,8 +124,12 @@ def bulk_provision_dag(
             return deprovision_gone_task(deployment, settings_variable, gone, context)
 
         @task(trigger_rule="all_done", execution_timeout=timedelta(minutes=15), multiple_outputs=False)
-        def summarize(results: list[dict[str, Any]], gone: dict[str, Any] | None, budget: dict[str, Any] | None,
-                      **context: Any) -> dict[str, Any]:
+        def summarize(
+            results: list[dict[str, Any]],
+            gone: dict[str, Any] | None,
+            budget: dict[str, Any] | None,
+            **context: Any,
+        ) -> dict[str, Any]:
             """Totals and failed rows; fails on withheld deletes, or on failures with ``fail_on_error``."""
             from airflow_provider_bolna.provisioning.tasks import summarize_task
 
@@ -134,31 +149,66 @@ def run_params(deployment: Deployment) -> dict[str, Any]:
     by the deployment."""
     d = deployment.defaults
     params: dict[str, Any] = {
-        "dry_run": Param(d.dry_run, type="boolean", title="Dry run",
-                         description="Plan only: print the plan of every batch, write nothing."),
-        "drift_check": Param(d.drift_check, type="boolean", title="Drift check",
-                             description="Compare with Bolna even when a customer's spec hash is unchanged."),
-        "fail_on_error": Param(d.fail_on_error, type="boolean", title="Fail on error",
-                               description="Fail the run when any customer failed (the summary lists them either way)."),
-        "batch_size": Param(d.batch_size, type="integer", minimum=10, maximum=deployment.max_batch_size,
-                            title="Batch size", description="Customers per mapped task (grown automatically to "
-                                                            "stay under max_map_length)."),
-        "concurrency": Param(d.concurrency, type=["null", "integer"], minimum=1, maximum=deployment.max_concurrency,
-                             title="Concurrency", description="Customers in flight at once inside one batch "
-                                                              "(empty: the deployment's default)."),
-        "look_before_create": Param(d.look_before_create, type="boolean", title="Look before create",
-                                    description="List the Bolna account before creating trunks for customers never "
-                                                "provisioned here (a first run on an account that already holds "
-                                                "their trunks)."),
+        "dry_run": Param(
+            d.dry_run,
+            type="boolean",
+            title="Dry run",
+            description="Plan only: print the plan of every batch, write nothing.",
+        ),
+        "drift_check": Param(
+            d.drift_check,
+            type="boolean",
+            title="Drift check",
+            description="Compare with Bolna even when a customer's spec hash is unchanged.",
+        ),
+        "fail_on_error": Param(
+            d.fail_on_error,
+            type="boolean",
+            title="Fail on error",
+            description="Fail the run when any customer failed (the summary lists them either way).",
+        ),
+        "batch_size": Param(
+            d.batch_size,
+            type="integer",
+            minimum=10,
+            maximum=deployment.max_batch_size,
+            title="Batch size",
+            description="Customers per mapped task (grown automatically to stay under max_map_length).",
+        ),
+        "concurrency": Param(
+            d.concurrency,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=deployment.max_concurrency,
+            title="Concurrency",
+            description="Customers in flight at once inside one batch (empty: the deployment's default).",
+        ),
+        "look_before_create": Param(
+            d.look_before_create,
+            type="boolean",
+            title="Look before create",
+            description="List the Bolna account before creating trunks for customers never "
+            "provisioned here (a first run on an account that already holds "
+            "their trunks).",
+        ),
     }
     if deployment.deprovision:
-        params["deprovision"] = Param(d.deprovision, type=["null", "boolean"], title="Deprovision",
-                                      description="Empty: the deployment's setting (deletes on, within the deletion "
-                                                  "budget). false: no delete in this run.")
+        params["deprovision"] = Param(
+            d.deprovision,
+            type=["null", "boolean"],
+            title="Deprovision",
+            description="Empty: the deployment's setting (deletes on, within the deletion "
+            "budget). false: no delete in this run.",
+        )
     if deployment.confirm_deletes_in_conf:
-        params["confirm_deletes"] = Param(None, type=["null", "integer"], minimum=0, title="Confirm deletes",
-                                          description="Confirm a run that plans more deletes than the budget: the "
-                                                      "planned count, as a dry run shows it.")
+        params["confirm_deletes"] = Param(
+            None,
+            type=["null", "integer"],
+            minimum=0,
+            title="Confirm deletes",
+            description="Confirm a run that plans more deletes than the budget: the "
+            "planned count, as a dry run shows it.",
+        )
     return params
 
 

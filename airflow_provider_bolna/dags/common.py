@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_bolna.provisioning.settings import Deployment, SettingsError
+from airflow_provider_bolna.provisioning.settings import Deployment
 
 __all__ = ["DEFAULT_POOL", "build_deployment"]
 
@@ -22,5 +22,3 @@ def build_deployment(factory: str, dag_id: str, scope: str | None, settings: dic
     :raises SettingsError: a bad or unknown argument, named.
     """
     return Deployment.build({"scope": scope or dag_id, **settings}, source=f"{factory}({dag_id!r}) argument")
-
-

@@ -72,10 +72,16 @@ def customer_signup_dag(
         start_date=start_date,
         catchup=False,
         max_active_runs=max_active_runs,
-        params={"customer_id": Param(None, type=["null", "integer", "string"], minLength=1,
-                                     maxLength=MAX_CUSTOMER_ID_LENGTH, title="Customer id",
-                                     description="The customer to provision (asset-triggered runs read it from "
-                                                 "the event).")},
+        params={
+            "customer_id": Param(
+                None,
+                type=["null", "integer", "string"],
+                minLength=1,
+                maxLength=MAX_CUSTOMER_ID_LENGTH,
+                title="Customer id",
+                description="The customer to provision (asset-triggered runs read it from the event).",
+            )
+        },
         tags=list(tags),
         doc_md=_DOC.format(scope=deployment.scope, dag_id=dag_id, asset=asset_uri),
     )

@@ -45,7 +45,9 @@ def transport_error(call: _Call, exc: httpx.HTTPError, secrets: tuple[str, ...])
     kind = BolnaTimeoutError if isinstance(exc, httpx.TimeoutException) else BolnaTransportError
     return kind(
         redact(what, secrets),
-        method=call.method, path=call.path, ambiguous=sent and not call.idempotent,
+        method=call.method,
+        path=call.path,
+        ambiguous=sent and not call.idempotent,
     )
 
 
@@ -60,7 +62,12 @@ def body_for(call: _Call, response: httpx.Response, secrets: tuple[str, ...]) ->
 
 
 def read_answer(
-    call: _Call, response: httpx.Response, body: Any, secrets: tuple[str, ...], limiter: Any, retry_max_delay: float
+    call: _Call,
+    response: httpx.Response,
+    body: Any,
+    secrets: tuple[str, ...],
+    limiter: Any,
+    retry_max_delay: float,
 ) -> Any:
     """Map the response to a parsed result or a :class:`BolnaError`; feed the rate limiter.
 
@@ -72,23 +79,35 @@ def read_answer(
     :param retry_max_delay: the cap on a server's ``Retry-After`` passed to the limiter.
     """
     # headers end up in messages too: redacted like the body (a proxy may echo the key)
-    request_id = header_text(response.headers.get("x-request-id") or response.headers.get("request-id"), secrets)
+    request_id = header_text(
+        response.headers.get("x-request-id") or response.headers.get("request-id"), secrets
+    )
     if response.is_success:
         limiter.on_success()
         try:
             return body.result()
         except (ValueError, ValidationError, TypeError, KeyError, AttributeError, RecursionError) as exc:
             # RecursionError: a pathologically nested body (json and pydantic both recurse)
-            kind = "is not JSON" if isinstance(exc, ValueError) and not isinstance(exc, ValidationError) else "has an unexpected shape"
+            kind = (
+                "is not JSON"
+                if isinstance(exc, ValueError) and not isinstance(exc, ValidationError)
+                else "has an unexpected shape"
+            )
             raise BolnaResponseError(
                 f"the {response.status_code} response body {kind} ({body.size} bytes, "
                 f"content-type {header_text(response.headers.get('content-type'), secrets) or 'unknown'!r})",
-                status_code=response.status_code, method=call.method, path=call.path, request_id=request_id,
+                status_code=response.status_code,
+                method=call.method,
+                path=call.path,
+                request_id=request_id,
             ) from None
     message = error_text(body.content, response, secrets)
     cls = error_for_status(response.status_code)
     kwargs: dict[str, Any] = {
-        "status_code": response.status_code, "method": call.method, "path": call.path, "request_id": request_id,
+        "status_code": response.status_code,
+        "method": call.method,
+        "path": call.path,
+        "request_id": request_id,
         "ambiguous": response.status_code >= 500 and not call.idempotent,
     }
     if cls is BolnaRateLimitError:

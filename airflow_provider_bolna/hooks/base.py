@@ -58,13 +58,22 @@ from airflow_provider_bolna.secrets.redaction import amask_secret, mask_secret
 # the retry policy to hooks.retry and the reading of an answer to hooks.answers: the names
 # stay importable from here.
 __all__ = [
-    "AGENT_BUDGET", "DEFAULT_BUDGET", "TIME_LEFT", "USER_AGENT", "Body", "BolnaBaseHook", "BolnaSettings", "Flow",
+    "AGENT_BUDGET",
+    "DEFAULT_BUDGET",
+    "TIME_LEFT",
+    "USER_AGENT",
+    "Body",
+    "BolnaBaseHook",
+    "BolnaSettings",
+    "Flow",
     "SuccessBody",
 ]
 
 T = TypeVar("T")
 
-USER_AGENT = f"airflow-provider-bolna/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
+USER_AGENT = (
+    f"airflow-provider-bolna/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
+)
 
 
 class BolnaBaseHook(BaseHook):
@@ -102,8 +111,12 @@ class BolnaBaseHook(BaseHook):
     ) -> None:
         super().__init__(**kwargs)
         self.bolna_conn_id = bolna_conn_id
-        self._overrides = {"timeout": timeout, "max_retries": max_retries, "requests_per_minute": requests_per_minute,
-                           "agent_requests_per_minute": agent_requests_per_minute}
+        self._overrides = {
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "requests_per_minute": requests_per_minute,
+            "agent_requests_per_minute": agent_requests_per_minute,
+        }
         self._settings = settings
         given = {DEFAULT_BUDGET: limiter, AGENT_BUDGET: agent_limiter}
         self._limiters: dict[str, Any] = {name: lim for name, lim in given.items() if lim is not None}
@@ -149,7 +162,9 @@ class BolnaBaseHook(BaseHook):
         budget = call if isinstance(call, str) else call.budget
         limiter = self._limiters.get(budget)
         if limiter is None:  # setdefault: two threads racing here still share one bucket
-            limiter = self._limiters.setdefault(budget, RateLimiter(getattr(self.settings, _BUDGET_SETTINGS[budget])))
+            limiter = self._limiters.setdefault(
+                budget, RateLimiter(getattr(self.settings, _BUDGET_SETTINGS[budget]))
+            )
         return limiter
 
     def _client_kwargs(self) -> dict[str, Any]:
@@ -157,7 +172,8 @@ class BolnaBaseHook(BaseHook):
         if s.insecure and not self._warned_insecure:
             self._warned_insecure = True
             self.log.warning(
-                "Bolna connection %r sends the API key over plain http (allow_insecure_http is on)", self.bolna_conn_id
+                "Bolna connection %r sends the API key over plain http (allow_insecure_http is on)",
+                self.bolna_conn_id,
             )
         return {
             "base_url": s.base_url,
@@ -176,7 +192,9 @@ class BolnaBaseHook(BaseHook):
         if self._client is None:
             self._client = httpx.Client(**self._client_kwargs())
             if not bound_client(self._client):
-                self.log.warning("Bolna calls are bounded per socket operation only (httpx internals changed)")
+                self.log.warning(
+                    "Bolna calls are bounded per socket operation only (httpx internals changed)"
+                )
         return self._client
 
     def get_conn(self) -> httpx.Client:
@@ -231,7 +249,9 @@ class BolnaBaseHook(BaseHook):
     def _budget_end(self) -> float:
         return time.monotonic() + self.settings.max_retry_seconds
 
-    def _drive(self, flow: Flow[T], *, finder: Callable[[str], Any] | None = None, until: float | None = None) -> T:
+    def _drive(
+        self, flow: Flow[T], *, finder: Callable[[str], Any] | None = None, until: float | None = None
+    ) -> T:
         """Run a flow with the sync client within one retry budget (ends at ``until``)."""
         until = self._budget_end() if until is None else until
         step: Any = None
@@ -248,13 +268,17 @@ class BolnaBaseHook(BaseHook):
                 elif isinstance(instruction, _TimeLeft):
                     step = until - time.monotonic()
                 elif isinstance(instruction, _Find):
-                    step = finder(instruction.name) if finder else self._drive(instruction.fallback, until=until)
+                    step = (
+                        finder(instruction.name) if finder else self._drive(instruction.fallback, until=until)
+                    )
                 else:
                     step = self._request(instruction, until=until)
             except BolnaError as exc:
                 error = exc
 
-    async def _adrive(self, flow: Flow[T], *, finder: Callable[[str], Any] | None = None, until: float | None = None) -> T:
+    async def _adrive(
+        self, flow: Flow[T], *, finder: Callable[[str], Any] | None = None, until: float | None = None
+    ) -> T:
         """Run a flow with the async client within one retry budget (ends at ``until``)."""
         until = (await self.aget_settings()).max_retry_seconds + time.monotonic() if until is None else until
         step: Any = None
@@ -271,7 +295,11 @@ class BolnaBaseHook(BaseHook):
                 elif isinstance(instruction, _TimeLeft):
                     step = until - time.monotonic()
                 elif isinstance(instruction, _Find):
-                    step = await finder(instruction.name) if finder else await self._adrive(instruction.fallback, until=until)
+                    step = (
+                        await finder(instruction.name)
+                        if finder
+                        else await self._adrive(instruction.fallback, until=until)
+                    )
                 else:
                     step = await self._arequest(instruction, until=until)
             except BolnaError as exc:
@@ -279,7 +307,9 @@ class BolnaBaseHook(BaseHook):
 
     def _request(self, call: _Call, *, retry: bool = True, until: float | None = None) -> Any:
         """Send ``call`` with the sync client, retrying what is safe to retry until ``until``."""
-        policy = retry_policy(call, self.settings, self.log, retry=retry, until=self._budget_end() if until is None else until)
+        policy = retry_policy(
+            call, self.settings, self.log, retry=retry, until=self._budget_end() if until is None else until
+        )
         for attempt in Retrying(**policy):
             with attempt:
                 wait = self.limiter_for(call).reserve()
@@ -291,7 +321,9 @@ class BolnaBaseHook(BaseHook):
     async def _arequest(self, call: _Call, *, retry: bool = True, until: float | None = None) -> Any:
         """Send ``call`` with the async client, retrying what is safe to retry until ``until``."""
         client = await self.aclient()
-        policy = retry_policy(call, self.settings, self.log, retry=retry, until=self._budget_end() if until is None else until)
+        policy = retry_policy(
+            call, self.settings, self.log, retry=retry, until=self._budget_end() if until is None else until
+        )
         async for attempt in AsyncRetrying(**policy):
             with attempt:
                 limiter = self.limiter_for(call)
@@ -306,8 +338,9 @@ class BolnaBaseHook(BaseHook):
         """One request and its whole answer, within ``timeout`` (every socket operation bounded)."""
         timeout = self.settings.timeout
         client = self.client
-        request = client.build_request(call.method, call.path, json=call.json, params=call.params,
-                                       timeout=_phase_timeouts(timeout))
+        request = client.build_request(
+            call.method, call.path, json=call.json, params=call.params, timeout=_phase_timeouts(timeout)
+        )
         with within(time.monotonic() + timeout):
             try:
                 response = client.send(request, stream=True)
@@ -326,8 +359,14 @@ class BolnaBaseHook(BaseHook):
         """Async twin of :meth:`_exchange`, bounded by a wall-clock timeout around it all."""
         timeout = self.settings.timeout
         progress = _Progress()
-        request = client.build_request(call.method, call.path, json=call.json, params=call.params,
-                                       timeout=_phase_timeouts(timeout), extensions={"trace": progress.trace})
+        request = client.build_request(
+            call.method,
+            call.path,
+            json=call.json,
+            params=call.params,
+            timeout=_phase_timeouts(timeout),
+            extensions={"trace": progress.trace},
+        )
 
         try:  # timeout_after, not asyncio.wait_for: that can swallow a cancellation before 3.12
             async with timeout_after(timeout):
@@ -341,7 +380,9 @@ class BolnaBaseHook(BaseHook):
                     await response.aclose()
         except TimeoutError:
             raise BolnaTimeoutError(
-                f"no complete answer within the {timeout:g}s timeout", method=call.method, path=call.path,
+                f"no complete answer within the {timeout:g}s timeout",
+                method=call.method,
+                path=call.path,
                 ambiguous=progress.sent and not call.idempotent,
             ) from None
         except httpx.HTTPError as exc:
@@ -365,8 +406,14 @@ class BolnaBaseHook(BaseHook):
 
     def _read(self, call: _Call, response: httpx.Response, body: Any) -> Any:
         """Map the response to a parsed result or a :class:`BolnaError`; feed the rate limiter."""
-        return read_answer(call, response, body, self._secrets_of(call), self.limiter_for(call),
-                           self.settings.retry_max_delay)
+        return read_answer(
+            call,
+            response,
+            body,
+            self._secrets_of(call),
+            self.limiter_for(call),
+            self.settings.retry_max_delay,
+        )
 
 
 # ---------------------------------------------------------------------- helpers
@@ -397,4 +444,3 @@ async def _closed_with_its_loop(client: httpx.AsyncClient) -> AsyncIterator[None
 
 async def _close_keeper(keeper: AsyncIterator[None]) -> None:
     await keeper.aclose()  # type: ignore[attr-defined]
-

@@ -65,7 +65,9 @@ class AgentBindingMixin(TrunkFlowsMixin):
         """``GET /user/me``: the account behind the API key."""
         return self._request(calls.get_user())
 
-    def update_agent_telephony(self, agent_id: str, provider: str = SIP_TRUNK_PROVIDER) -> AgentUpdateResponse:
+    def update_agent_telephony(
+        self, agent_id: str, provider: str = SIP_TRUNK_PROVIDER
+    ) -> AgentUpdateResponse:
         """``PATCH /v2/agent/{agent_id}`` with only ``agent_config.telephony_provider``.
 
         Sets state, so it is resent after an ambiguous failure; draws from the agent budget
@@ -140,8 +142,9 @@ class AgentBindingMixin(TrunkFlowsMixin):
         :raises BolnaAgentNotFoundError: the agent does not exist (permanent for this customer).
         :raises BolnaNotFoundError: the number is not (yet) on the trunk.
         """
-        flow = self._ensure_inbound_agent_flow(trunk_id, phone_number, agent_id, phone_number_id,
-                                               recorded_agent_id, known_numbers)
+        flow = self._ensure_inbound_agent_flow(
+            trunk_id, phone_number, agent_id, phone_number_id, recorded_agent_id, known_numbers
+        )
         return self._drive(flow)
 
     def unlink_inbound_agent(
@@ -182,7 +185,9 @@ class AgentBindingMixin(TrunkFlowsMixin):
         """Async twin of :meth:`get_user`."""
         return await self._arequest(calls.get_user())
 
-    async def aupdate_agent_telephony(self, agent_id: str, provider: str = SIP_TRUNK_PROVIDER) -> AgentUpdateResponse:
+    async def aupdate_agent_telephony(
+        self, agent_id: str, provider: str = SIP_TRUNK_PROVIDER
+    ) -> AgentUpdateResponse:
         """Async twin of :meth:`update_agent_telephony`."""
         return await self._adrive(self._update_agent_flow(agent_id, calls.as_provider(provider)))
 
@@ -190,7 +195,9 @@ class AgentBindingMixin(TrunkFlowsMixin):
         """Async twin of :meth:`setup_inbound`."""
         return await self._adrive(self._setup_once_flow(agent_id, phone_number_id, number_visible=False))
 
-    async def aunlink_inbound(self, phone_number_id: str, agent_id: str | None = None) -> InboundUnlinkResponse:
+    async def aunlink_inbound(
+        self, phone_number_id: str, agent_id: str | None = None
+    ) -> InboundUnlinkResponse:
         """Async twin of :meth:`unlink_inbound`."""
         return await self._arequest(calls.unlink_inbound(_unlink_request(phone_number_id, agent_id)))
 
@@ -209,8 +216,9 @@ class AgentBindingMixin(TrunkFlowsMixin):
         known_numbers: Iterable[PhoneNumber] | None = None,
     ) -> BindingResult:
         """Async twin of :meth:`ensure_inbound_agent`."""
-        flow = self._ensure_inbound_agent_flow(trunk_id, phone_number, agent_id, phone_number_id,
-                                               recorded_agent_id, known_numbers)
+        flow = self._ensure_inbound_agent_flow(
+            trunk_id, phone_number, agent_id, phone_number_id, recorded_agent_id, known_numbers
+        )
         return await self._adrive(flow)
 
     async def aunlink_inbound_agent(
@@ -234,7 +242,9 @@ class AgentBindingMixin(TrunkFlowsMixin):
             raise _agent_missing(agent_id, exc) from None
         return response
 
-    def _setup_once_flow(self, agent_id: str, phone_number_id: str, *, number_visible: bool) -> Flow[InboundAgentResponse]:
+    def _setup_once_flow(
+        self, agent_id: str, phone_number_id: str, *, number_visible: bool
+    ) -> Flow[InboundAgentResponse]:
         """One setup (retried inside the driver like any call). A 404 naming the agent, or any
         404 not naming the number once the number is known to be visible, is the agent's."""
         request = calls.as_binding(InboundSetupRequest, agent_id=agent_id, phone_number_id=phone_number_id)
@@ -247,7 +257,9 @@ class AgentBindingMixin(TrunkFlowsMixin):
             raise
         return response
 
-    def _setup_flow(self, trunk_id: str, number: PhoneNumberRequest, number_id: str, agent_id: str) -> Flow[str]:
+    def _setup_flow(
+        self, trunk_id: str, number: PhoneNumberRequest, number_id: str, agent_id: str
+    ) -> Flow[str]:
         """Setup, and after a 404 about the number wait for it to show and send once more with the
         id it shows (a just-added number, or a stale recorded id). Returns the id mapped."""
         try:
@@ -256,11 +268,18 @@ class AgentBindingMixin(TrunkFlowsMixin):
         except BolnaAgentNotFoundError:
             raise
         except BolnaNotFoundError as exc:
-            self.log.info("Number %s (%s) is not known to /inbound/setup yet (%s); waiting for it on trunk %s",
-                          number.phone_number, number_id, exc.message, trunk_id)
+            self.log.info(
+                "Number %s (%s) is not known to /inbound/setup yet (%s); waiting for it on trunk %s",
+                number.phone_number,
+                number_id,
+                exc.message,
+                trunk_id,
+            )
         found = yield from self._await_number_flow(trunk_id, number.key)
         if found is None:
-            raise BolnaNotFoundError(f"phone number {number.phone_number} is not on trunk {trunk_id}", status_code=404)
+            raise BolnaNotFoundError(
+                f"phone number {number.phone_number} is not on trunk {trunk_id}", status_code=404
+            )
         try:
             yield from self._setup_once_flow(agent_id, found.id, number_visible=True)
         except BolnaAgentNotFoundError:
@@ -269,7 +288,10 @@ class AgentBindingMixin(TrunkFlowsMixin):
             raise BolnaNotFoundError(
                 f"phone number {number.phone_number} ({found.id}) is on trunk {trunk_id} but /inbound/setup "
                 f"does not find it (yet): {exc.message}",
-                status_code=exc.status_code, method=exc.method, path=exc.path, request_id=exc.request_id,
+                status_code=exc.status_code,
+                method=exc.method,
+                path=exc.path,
+                request_id=exc.request_id,
             ) from None
         return found.id
 
@@ -287,12 +309,16 @@ class AgentBindingMixin(TrunkFlowsMixin):
         if phone_number_id is not None:
             phone_number_id = calls.opaque_id(phone_number_id, "phone_number_id")
             if recorded_agent_id == agent_id:
-                return BindingResult("unchanged", number.phone_number, phone_number_id, agent_id, verified=None)
+                return BindingResult(
+                    "unchanged", number.phone_number, phone_number_id, agent_id, verified=None
+                )
         listed = None if known_numbers is None else _listed(known_numbers, number.key, phone_number_id)
         if listed is None and phone_number_id is None:
             listed = yield from self._await_number_flow(trunk_id, number.key)
             if listed is None:
-                raise BolnaNotFoundError(f"phone number {number.phone_number} is not on trunk {trunk_id}", status_code=404)
+                raise BolnaNotFoundError(
+                    f"phone number {number.phone_number} is not on trunk {trunk_id}", status_code=404
+                )
         previous, verified = recorded_agent_id, None
         if listed is not None:
             verified = listed.agent_known
@@ -358,6 +384,10 @@ def _listed(numbers: Iterable[PhoneNumber], key: str, number_id: str | None) -> 
 
 def _agent_missing(agent_id: str, exc: BolnaNotFoundError) -> BolnaAgentNotFoundError:
     return BolnaAgentNotFoundError(
-        f"agent {agent_id} does not exist (or belongs to another account): {exc.message}", agent_id=agent_id,
-        status_code=exc.status_code, method=exc.method, path=exc.path, request_id=exc.request_id,
+        f"agent {agent_id} does not exist (or belongs to another account): {exc.message}",
+        agent_id=agent_id,
+        status_code=exc.status_code,
+        method=exc.method,
+        path=exc.path,
+        request_id=exc.request_id,
     )

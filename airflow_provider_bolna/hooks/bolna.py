@@ -38,8 +38,21 @@ from airflow_provider_bolna.secrets.redaction import redact
 # moved to hooks.settings, hooks.calls, hooks.base, hooks.trunk_flows and readiness: importable
 # from here as before.
 __all__ = [
-    "DEFAULT_BASE_URL", "DEFAULT_DASHBOARD_URL", "TRUNKS", "USER_AGENT", "AsyncFinder", "BindingResult", "BolnaHook",
-    "BolnaSettings", "Finder", "IfExists", "NumberResult", "TrunkResult", "TrunkStatus", "evaluate_trunk", "trunk_ref",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_DASHBOARD_URL",
+    "TRUNKS",
+    "USER_AGENT",
+    "AsyncFinder",
+    "BindingResult",
+    "BolnaHook",
+    "BolnaSettings",
+    "Finder",
+    "IfExists",
+    "NumberResult",
+    "TrunkResult",
+    "TrunkStatus",
+    "evaluate_trunk",
+    "trunk_ref",
 ]
 
 #: Looks a trunk up by name for ``ensure_trunk`` (sync), e.g. from a listing a batch shares.
@@ -85,7 +98,10 @@ class BolnaHook(AgentBindingMixin):
         return self._request(calls.create_trunk(calls.as_spec(spec)))
 
     def list_trunks(
-        self, is_active: bool | None = None, names: Collection[str] | None = None, ids: Collection[str] | None = None
+        self,
+        is_active: bool | None = None,
+        names: Collection[str] | None = None,
+        ids: Collection[str] | None = None,
     ) -> list[SIPTrunk]:
         """``GET /sip-trunks/trunks``, oldest first.
 
@@ -177,7 +193,9 @@ class BolnaHook(AgentBindingMixin):
             the connection's ``number_visibility_timeout``) to learn its id.
         :raises BolnaConflictError: the number is on another active trunk.
         """
-        return self._drive(self._ensure_number_flow(trunk_id, calls.as_number(number), known_numbers, wait_for_id))
+        return self._drive(
+            self._ensure_number_flow(trunk_id, calls.as_number(number), known_numbers, wait_for_id)
+        )
 
     def check_trunk_ready(
         self,
@@ -198,7 +216,9 @@ class BolnaHook(AgentBindingMixin):
             ``unverifiable`` in :attr:`TrunkStatus.agents` (never waited for), one it shows wrong
             means not ready (see :func:`~airflow_provider_bolna.readiness.evaluate_trunk`).
         """
-        return self._drive(self._trunk_status_flow(trunk_id, trunk_name, expect_active, expect_numbers, expect_agents))
+        return self._drive(
+            self._trunk_status_flow(trunk_id, trunk_name, expect_active, expect_numbers, expect_agents)
+        )
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key with ``GET /user/me`` (one list call where that answers 404); never raises."""
@@ -219,7 +239,10 @@ class BolnaHook(AgentBindingMixin):
         return await self._arequest(calls.create_trunk(calls.as_spec(spec)))
 
     async def alist_trunks(
-        self, is_active: bool | None = None, names: Collection[str] | None = None, ids: Collection[str] | None = None
+        self,
+        is_active: bool | None = None,
+        names: Collection[str] | None = None,
+        ids: Collection[str] | None = None,
     ) -> list[SIPTrunk]:
         """Async twin of :meth:`list_trunks`."""
         return await self._arequest(calls.list_trunks(is_active, names, ids))
@@ -232,11 +255,15 @@ class BolnaHook(AgentBindingMixin):
         """Async twin of :meth:`update_trunk`."""
         return await self._arequest(calls.update_trunk(trunk_id, calls.as_update(update)))
 
-    async def adelete_trunk(self, trunk_id: str, *, missing_ok: bool = True, deactivate_first: bool = False) -> bool:
+    async def adelete_trunk(
+        self, trunk_id: str, *, missing_ok: bool = True, deactivate_first: bool = False
+    ) -> bool:
         """Async twin of :meth:`delete_trunk`."""
         return await self._adrive(self._delete_trunk_flow(trunk_id, missing_ok, deactivate_first))
 
-    async def aadd_number(self, trunk_id: str, number: PhoneNumberRequest | dict[str, Any] | str) -> PhoneNumber:
+    async def aadd_number(
+        self, trunk_id: str, number: PhoneNumberRequest | dict[str, Any] | str
+    ) -> PhoneNumber:
         """Async twin of :meth:`add_number`."""
         return await self._arequest(calls.add_number(trunk_id, calls.as_number(number)))
 
@@ -261,7 +288,9 @@ class BolnaHook(AgentBindingMixin):
         finder: AsyncFinder | None = None,
     ) -> TrunkResult:
         """Async twin of :meth:`ensure_trunk` (``finder`` is a coroutine function)."""
-        return await self._adrive(self._ensure_trunk_flow(calls.as_spec(spec), if_exists, existing), finder=finder)
+        return await self._adrive(
+            self._ensure_trunk_flow(calls.as_spec(spec), if_exists, existing), finder=finder
+        )
 
     async def aensure_number(
         self,

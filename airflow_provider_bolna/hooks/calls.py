@@ -50,7 +50,9 @@ ACCOUNT_NUMBERS = "/phone-numbers/all"
 
 def create_trunk(spec: TrunkSpec) -> _Call:
     secrets = (spec.auth_password.get_secret_value(),) if spec.auth_password else ()
-    return _Call("POST", TRUNKS, partial(WholeJson, _parse_trunk), json=spec.to_request_body(), secrets=secrets)
+    return _Call(
+        "POST", TRUNKS, partial(WholeJson, _parse_trunk), json=spec.to_request_body(), secrets=secrets
+    )
 
 
 def list_trunks(
@@ -65,8 +67,10 @@ def list_trunks(
     def keep(item: Any) -> SIPTrunk | None:
         if not everything and not (
             isinstance(item, dict)
-            and ((wanted_names is not None and item.get("name") in wanted_names)
-                 or (wanted_ids is not None and item.get("id") in wanted_ids))
+            and (
+                (wanted_names is not None and item.get("name") in wanted_names)
+                or (wanted_ids is not None and item.get("id") in wanted_ids)
+            )
         ):
             return None  # dropped before validation: a large account's listing stays cheap
         return SIPTrunk.model_validate(item)
@@ -89,8 +93,13 @@ def get_trunk(trunk_id: str) -> _Call:
 
 def update_trunk(trunk_id: str, update: SIPTrunkUpdateRequest) -> _Call:
     secrets = (update.auth_password.get_secret_value(),) if update.auth_password else ()
-    return _Call("PATCH", trunk_path(trunk_id), partial(WholeJson, _parse_trunk),
-                 json=update.to_request_body(), secrets=secrets)
+    return _Call(
+        "PATCH",
+        trunk_path(trunk_id),
+        partial(WholeJson, _parse_trunk),
+        json=update.to_request_body(),
+        secrets=secrets,
+    )
 
 
 def delete_trunk(trunk_id: str) -> _Call:
@@ -99,7 +108,9 @@ def delete_trunk(trunk_id: str) -> _Call:
 
 def add_number(trunk_id: str, number: PhoneNumberRequest) -> _Call:
     body = number.model_dump(mode="json", exclude_none=True)
-    return _Call("POST", f"{trunk_path(trunk_id)}/numbers", partial(WholeJson, PhoneNumber.model_validate), json=body)
+    return _Call(
+        "POST", f"{trunk_path(trunk_id)}/numbers", partial(WholeJson, PhoneNumber.model_validate), json=body
+    )
 
 
 def list_numbers(trunk_id: str) -> _Call:
@@ -118,20 +129,35 @@ def remove_number(trunk_id: str, phone_number_id: str) -> _Call:
 
 def update_agent(agent_id: str, update: AgentTelephonyUpdate) -> _Call:
     """``PATCH /v2/agent/{agent_id}``, from the agent endpoint's own rate budget."""
-    return _Call("PATCH", f"{AGENTS}/{segment(agent_id, 'agent_id')}", partial(WholeJson, _parse_agent_update),
-                 json=update.to_request_body(), budget=AGENT_BUDGET)
+    return _Call(
+        "PATCH",
+        f"{AGENTS}/{segment(agent_id, 'agent_id')}",
+        partial(WholeJson, _parse_agent_update),
+        json=update.to_request_body(),
+        budget=AGENT_BUDGET,
+    )
 
 
 def setup_inbound(request: InboundSetupRequest) -> _Call:
     """``POST /inbound/setup``: replaces the number's mapping, so safe to resend."""
-    return _Call("POST", INBOUND_SETUP, partial(WholeJson, _parse_inbound), json=request.to_request_body(),
-                 replaces=True)
+    return _Call(
+        "POST",
+        INBOUND_SETUP,
+        partial(WholeJson, _parse_inbound),
+        json=request.to_request_body(),
+        replaces=True,
+    )
 
 
 def unlink_inbound(request: InboundUnlinkRequest) -> _Call:
     """``POST /inbound/unlink``: clears the number's mapping, so safe to resend."""
-    return _Call("POST", INBOUND_UNLINK, partial(WholeJson, _parse_unlink), json=request.to_request_body(),
-                 replaces=True)
+    return _Call(
+        "POST",
+        INBOUND_UNLINK,
+        partial(WholeJson, _parse_unlink),
+        json=request.to_request_body(),
+        replaces=True,
+    )
 
 
 def list_account_numbers() -> _Call:
@@ -180,7 +206,9 @@ def as_number(number: PhoneNumberRequest | dict[str, Any] | str) -> PhoneNumberR
     if isinstance(number, PhoneNumberRequest):
         return number
     try:
-        return PhoneNumberRequest.model_validate({"phone_number": number} if isinstance(number, (str, int)) else number)
+        return PhoneNumberRequest.model_validate(
+            {"phone_number": number} if isinstance(number, (str, int)) else number
+        )
     except ValidationError as exc:
         raise BolnaValidationError(f"invalid phone number: {SpecError.from_validation_error(exc)}") from None
 
@@ -191,7 +219,9 @@ def as_binding(model: type[T], **fields: Any) -> T:
     try:
         return model.model_validate(fields)
     except ValidationError as exc:
-        raise BolnaValidationError(f"invalid {model.__name__}: {SpecError.from_validation_error(exc)}") from None
+        raise BolnaValidationError(
+            f"invalid {model.__name__}: {SpecError.from_validation_error(exc)}"
+        ) from None
 
 
 def as_provider(provider: str) -> AgentTelephonyUpdate:

@@ -31,7 +31,15 @@ from pydantic import ValidationError
 from airflow_provider_bolna.models import ErrorBody
 from airflow_provider_bolna.secrets.redaction import excerpt, may_hold, redact, redact_strings
 
-__all__ = ["ErrorBytes", "JsonArrayReader", "JsonItems", "WholeJson", "error_text", "header_text", "retry_after_seconds"]
+__all__ = [
+    "ErrorBytes",
+    "JsonArrayReader",
+    "JsonItems",
+    "WholeJson",
+    "error_text",
+    "header_text",
+    "retry_after_seconds",
+]
 
 #: Characters of an error message kept from the body (after redaction).
 ERROR_TEXT_LIMIT = 300
@@ -82,8 +90,9 @@ class JsonArrayReader:
     :param secrets: values redacted from every string of an item before ``on_item`` sees it.
     """
 
-    def __init__(self, on_item: Callable[[Any], None], max_item_chars: int = 16 * 2**20,
-                 secrets: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, on_item: Callable[[Any], None], max_item_chars: int = 16 * 2**20, secrets: tuple[str, ...] = ()
+    ) -> None:
         self._on_item = on_item
         self.secrets = secrets
         self._max_item = max_item_chars
@@ -99,7 +108,7 @@ class JsonArrayReader:
         """Decode what ``chunk`` completes. :raises ValueError: the body is not a JSON array."""
         self._buf += self._text.decode(chunk)
         self._advance(final=False)
-        self._buf, self._pos = self._buf[self._pos:], 0
+        self._buf, self._pos = self._buf[self._pos :], 0
 
     def close(self) -> None:
         """The body ended. :raises ValueError: the array is incomplete or followed by data."""
@@ -142,7 +151,9 @@ class JsonArrayReader:
             if final:
                 raise
             if pending > self._max_item:
-                raise ValueError(f"an item of the JSON array is longer than {self._max_item} characters") from None
+                raise ValueError(
+                    f"an item of the JSON array is longer than {self._max_item} characters"
+                ) from None
             self._retry_from = 2 * pending
             return False
         if not final and isinstance(value, (int, float)) and (end >= len(buf) or buf[end] not in _AFTER_ITEM):

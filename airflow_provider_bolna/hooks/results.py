@@ -8,7 +8,13 @@ from typing import Any, Literal
 from airflow_provider_bolna.models import PhoneNumber, SIPTrunk
 
 __all__ = [
-    "BindingAction", "BindingResult", "NumberAction", "NumberResult", "ProviderAction", "TrunkAction", "TrunkResult",
+    "BindingAction",
+    "BindingResult",
+    "NumberAction",
+    "NumberResult",
+    "ProviderAction",
+    "TrunkAction",
+    "TrunkResult",
 ]
 
 TrunkAction = Literal["created", "adopted", "updated", "unchanged"]

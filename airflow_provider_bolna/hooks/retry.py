@@ -68,7 +68,11 @@ def _log_retry(log: logging.Logger, call: _Call, state: RetryCallState) -> None:
     delay = state.next_action.sleep if state.next_action else 0.0
     log.warning(
         "Bolna %s %s failed on attempt %d (%s); retrying in %.2fs",
-        call.method, call.path, state.attempt_number, exc, delay,
+        call.method,
+        call.path,
+        state.attempt_number,
+        exc,
+        delay,
     )
 
 

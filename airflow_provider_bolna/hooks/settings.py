@@ -77,7 +77,9 @@ class BolnaSettings:
         return urlsplit(self.base_url).scheme == "http" and not is_loopback_url(self.base_url)
 
     @classmethod
-    def from_connection(cls, conn: Any, extra: dict[str, Any] | None = None, **overrides: Any) -> BolnaSettings:
+    def from_connection(
+        cls, conn: Any, extra: dict[str, Any] | None = None, **overrides: Any
+    ) -> BolnaSettings:
         """Build settings from a ``bolna`` (or ``http``) Airflow connection.
 
         ``host`` is the API base URL (a bare host gets the connection's ``schema`` or
@@ -116,7 +118,9 @@ class BolnaSettings:
             values["dashboard_url"] = str(opt("dashboard_url")).rstrip("/")
         values["allow_insecure_http"] = _flag(opt("allow_insecure_http"), conn.conn_id, "allow_insecure_http")
         values.update({k: v for k, v in overrides.items() if v is not None})
-        _check_transport(values["base_url"], values["allow_insecure_http"], f"connection {conn.conn_id!r}: host")
+        _check_transport(
+            values["base_url"], values["allow_insecure_http"], f"connection {conn.conn_id!r}: host"
+        )
         return cls(**values)
 
 

@@ -79,7 +79,11 @@ class TrunkFlowsMixin(BolnaBaseHook):
         return attempts_made <= self.settings.max_retries and left > 0
 
     def _trunk_status_flow(
-        self, trunk_id: str | None, trunk_name: str | None, expect_active: bool, expect_numbers: Sequence[str],
+        self,
+        trunk_id: str | None,
+        trunk_name: str | None,
+        expect_active: bool,
+        expect_numbers: Sequence[str],
         expect_agents: Mapping[str, str] | None = None,
     ) -> Flow[TrunkStatus]:
         if not trunk_id and not trunk_name:
@@ -96,8 +100,14 @@ class TrunkFlowsMixin(BolnaBaseHook):
             if not means_not_ready(exc):
                 raise
             return not_ready(exc, ref)
-        return evaluate_trunk(trunk, numbers, expect_active=expect_active, expect_numbers=expect_numbers, ref=ref,
-                              expect_agents=expect_agents)
+        return evaluate_trunk(
+            trunk,
+            numbers,
+            expect_active=expect_active,
+            expect_numbers=expect_numbers,
+            ref=ref,
+            expect_agents=expect_agents,
+        )
 
     def _delete_trunk_flow(self, trunk_id: str, missing_ok: bool, deactivate_first: bool) -> Flow[bool]:
         try:
@@ -129,7 +139,9 @@ class TrunkFlowsMixin(BolnaBaseHook):
         if existing is None:
             how, existing = yield from self._create_once_flow(spec)
             if how == "posted":
-                return TrunkResult("created", existing, numbers_added=[n.phone_number for n in spec.phone_numbers])
+                return TrunkResult(
+                    "created", existing, numbers_added=[n.phone_number for n in spec.phone_numbers]
+                )
         if how == "exists" and if_exists == "fail":
             raise BolnaConflictError(f"a trunk named {spec.name!r} already exists (id {existing.id})")
         patched: list[str] = []
@@ -146,7 +158,9 @@ class TrunkFlowsMixin(BolnaBaseHook):
             if outcome.action == "created":
                 added.append(outcome.phone_number)
         if how == "recovered":
-            return TrunkResult("created", existing, numbers_added=[n.phone_number for n in spec.phone_numbers])
+            return TrunkResult(
+                "created", existing, numbers_added=[n.phone_number for n in spec.phone_numbers]
+            )
         action: TrunkAction = "adopted"
         if if_exists == "update":
             action = "updated" if (patched or added) else "unchanged"
@@ -179,7 +193,11 @@ class TrunkFlowsMixin(BolnaBaseHook):
             except BolnaError as exc:
                 if not exc.ambiguous:
                     raise
-                self.log.warning("Creating trunk %s may or may not have worked (%s); looking before retrying", spec.name, exc)
+                self.log.warning(
+                    "Creating trunk %s may or may not have worked (%s); looking before retrying",
+                    spec.name,
+                    exc,
+                )
                 yield from self._late_commit_flow(exc)
                 found = yield from self._lookup_flow(spec.name)
                 if found is not None:
@@ -189,7 +207,11 @@ class TrunkFlowsMixin(BolnaBaseHook):
                 uncertain = True
 
     def _ensure_number_flow(
-        self, trunk_id: str, number: PhoneNumberRequest, known: Iterable[PhoneNumber] | None, wait_for_id: bool
+        self,
+        trunk_id: str,
+        number: PhoneNumberRequest,
+        known: Iterable[PhoneNumber] | None,
+        wait_for_id: bool,
     ) -> Flow[NumberResult]:
         if known is None:
             known = yield calls.list_numbers(trunk_id)
@@ -210,7 +232,9 @@ class TrunkFlowsMixin(BolnaBaseHook):
                     raise
                 # one look, no waiting: if the add landed but is not visible yet, sending it
                 # again gets a 409 "on this trunk", which settles it at once
-                self.log.warning("Adding number %s may or may not have worked (%s); looking once", number.phone_number, exc)
+                self.log.warning(
+                    "Adding number %s may or may not have worked (%s); looking once", number.phone_number, exc
+                )
                 yield from self._late_commit_flow(exc)
                 found = find_number((yield calls.list_numbers(trunk_id)), number.key)
                 if found is not None:
@@ -220,7 +244,12 @@ class TrunkFlowsMixin(BolnaBaseHook):
                 uncertain = True
 
     def _number_conflict_flow(
-        self, trunk_id: str, number: PhoneNumberRequest, exc: BolnaConflictError, uncertain: bool, wait_for_id: bool
+        self,
+        trunk_id: str,
+        number: PhoneNumberRequest,
+        exc: BolnaConflictError,
+        uncertain: bool,
+        wait_for_id: bool,
     ) -> Flow[NumberResult]:
         """Settle a 409 on add-number: ours (``created`` after an ambiguous add, else
         ``unchanged``), or on another trunk (raised)."""
@@ -238,10 +267,15 @@ class TrunkFlowsMixin(BolnaBaseHook):
             return NumberResult(action, number.phone_number, found)
         raise BolnaConflictError(
             f"phone number {number.phone_number} is already on another active trunk",
-            status_code=exc.status_code, method=exc.method, path=exc.path, request_id=exc.request_id,
+            status_code=exc.status_code,
+            method=exc.method,
+            path=exc.path,
+            request_id=exc.request_id,
         ) from None
 
-    def _await_number_flow(self, trunk_id: str, key: str, timeout: float | None = None) -> Flow[PhoneNumber | None]:
+    def _await_number_flow(
+        self, trunk_id: str, key: str, timeout: float | None = None
+    ) -> Flow[PhoneNumber | None]:
         """Poll the trunk's numbers until ``key`` shows or ``timeout`` (default: the
         connection's number visibility timeout, and never past the time budget) passes;
         always looks at least once."""

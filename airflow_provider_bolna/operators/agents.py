@@ -81,7 +81,13 @@ class SetInboundAgentOperator(BolnaNumberOperator):
     :param bolna_conn_id: the Bolna connection (templated).
     """
 
-    template_fields: Sequence[str] = ("trunk_id", "phone_number", "agent_id", "phone_number_id", "bolna_conn_id")
+    template_fields: Sequence[str] = (
+        "trunk_id",
+        "phone_number",
+        "agent_id",
+        "phone_number_id",
+        "bolna_conn_id",
+    )
     operator_extra_links = (BolnaSIPTrunkLink(),)
 
     def __init__(self, *, trunk_id: str, phone_number: str, agent_id: str, **kwargs: Any) -> None:
@@ -99,8 +105,14 @@ class SetInboundAgentOperator(BolnaNumberOperator):
                 )
         finally:
             self._close_hook()
-        self.log.info("Number %s (%s) on trunk %s -> agent %s: %s", result.phone_number, result.phone_number_id,
-                      trunk_id, agent_id, result.action)
+        self.log.info(
+            "Number %s (%s) on trunk %s -> agent %s: %s",
+            result.phone_number,
+            result.phone_number_id,
+            trunk_id,
+            agent_id,
+            result.action,
+        )
         return {"trunk_id": trunk_id, **result.to_xcom()}
 
 
@@ -130,13 +142,19 @@ class UnlinkInboundAgentOperator(BolnaNumberOperator):
             self._push_trunk(context, trunk_id)
             with bolna_error_policy(self.bolna_conn_id):
                 result = self.hook.unlink_inbound_agent(
-                    trunk_id, str(self.phone_number) if self.phone_number else None,
+                    trunk_id,
+                    str(self.phone_number) if self.phone_number else None,
                     phone_number_id=str(self.phone_number_id) if self.phone_number_id else None,
                 )
         finally:
             self._close_hook()
-        self.log.info("Number %s (%s) on trunk %s: %s", result.phone_number or "", result.phone_number_id,
-                      trunk_id, result.action)
+        self.log.info(
+            "Number %s (%s) on trunk %s: %s",
+            result.phone_number or "",
+            result.phone_number_id,
+            trunk_id,
+            result.action,
+        )
         return {"trunk_id": trunk_id, **result.to_xcom()}
 
 
@@ -183,7 +201,9 @@ class SetAgentTelephonyProviderOperator(BolnaBaseOperator):
 # ---------------------------------------------------------------------- CreateSIPTrunkOperator's binding step
 
 
-def split_number_agents(trunk: TrunkSpec | dict[str, Any]) -> tuple[TrunkSpec | dict[str, Any], dict[str, str]]:
+def split_number_agents(
+    trunk: TrunkSpec | dict[str, Any],
+) -> tuple[TrunkSpec | dict[str, Any], dict[str, str]]:
     """Take the ``agent_id`` of each ``phone_numbers`` entry out of a trunk dict (the trunk API has
     no such field): ``(trunk without them, {number: agent_id})``.
 
@@ -201,7 +221,9 @@ def split_number_agents(trunk: TrunkSpec | dict[str, Any]) -> tuple[TrunkSpec | 
             agent = entry.pop("agent_id")
             if agent is not None:
                 if not isinstance(agent, str) or not agent.strip():
-                    raise BolnaValidationError(f"trunk.phone_numbers.{i}.agent_id: must be a non-blank string")
+                    raise BolnaValidationError(
+                        f"trunk.phone_numbers.{i}.agent_id: must be a non-blank string"
+                    )
                 agents[str(entry.get("phone_number"))] = agent
         entries.append(entry)
     return {**trunk, "phone_numbers": entries}, agents
@@ -268,7 +290,13 @@ def bind_agents(
     switched: list[dict[str, Any]] = []
     for agent in outbound:
         try:
-            switched.append({"agent_id": agent, "provider": SIP_TRUNK_PROVIDER, "action": hook.ensure_outbound_provider(agent)})
+            switched.append(
+                {
+                    "agent_id": agent,
+                    "provider": SIP_TRUNK_PROVIDER,
+                    "action": hook.ensure_outbound_provider(agent),
+                }
+            )
         except BolnaAuthError:
             raise
         except BolnaError as exc:

@@ -68,7 +68,9 @@ class AddPhoneNumbersOperator(BolnaBaseOperator):
         if isinstance(numbers, (str, int, Mapping, PhoneNumberRequest)):
             numbers = [numbers]
         if not isinstance(numbers, (list, tuple)):
-            raise BolnaValidationError(f"numbers: must be a list of phone numbers, not {type(numbers).__name__}")
+            raise BolnaValidationError(
+                f"numbers: must be a list of phone numbers, not {type(numbers).__name__}"
+            )
         from pydantic import ValidationError
 
         requests: list[PhoneNumberRequest] = []
@@ -105,7 +107,8 @@ class AddPhoneNumbersOperator(BolnaBaseOperator):
                     raise BolnaPhoneNumbersError(
                         f"{len(failures)} of {len(requests)} number(s) could not be added to trunk "
                         f"{trunk_id} (the other {len(results)} are on it): {listing}",
-                        failures=failures, permanent=permanent,
+                        failures=failures,
+                        permanent=permanent,
                     )
                 return {"trunk_id": trunk_id, "numbers": results}
         finally:
@@ -125,7 +128,9 @@ class AddPhoneNumbersOperator(BolnaBaseOperator):
             except BolnaAuthError:
                 raise
             except BolnaError as exc:
-                self.log.error("Number %s could not be added to trunk %s: %s", req.phone_number, trunk_id, exc)
+                self.log.error(
+                    "Number %s could not be added to trunk %s: %s", req.phone_number, trunk_id, exc
+                )
                 failures[req.phone_number] = exc.message
                 permanent = permanent and is_permanent(exc)
                 continue
@@ -166,18 +171,28 @@ class RemovePhoneNumberOperator(BolnaNumberOperator):
                     key = number_key(str(phone_number))
                     match = next((n for n in numbers if n.key == key), None)
                     if match is None:
-                        self.log.info("Number %s is not on trunk %s; nothing to remove", phone_number, trunk_id)
+                        self.log.info(
+                            "Number %s is not on trunk %s; nothing to remove", phone_number, trunk_id
+                        )
                         return _removed(trunk_id, phone_number, None, False)
                     number_id = match.id
                 removed = self.hook.remove_number(trunk_id, number_id, missing_ok=True)
         finally:
             self._close_hook()
         self.log.info(
-            "Number %s (%s) %s trunk %s", phone_number or "", number_id,
-            "removed from" if removed else "was already gone from", trunk_id,
+            "Number %s (%s) %s trunk %s",
+            phone_number or "",
+            number_id,
+            "removed from" if removed else "was already gone from",
+            trunk_id,
         )
         return _removed(trunk_id, phone_number, number_id, removed)
 
 
 def _removed(trunk_id: str, phone_number: str | None, number_id: str | None, removed: bool) -> dict[str, Any]:
-    return {"trunk_id": trunk_id, "phone_number": phone_number, "phone_number_id": number_id, "removed": removed}
+    return {
+        "trunk_id": trunk_id,
+        "phone_number": phone_number,
+        "phone_number_id": number_id,
+        "removed": removed,
+    }

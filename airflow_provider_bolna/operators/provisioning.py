@@ -8,5 +8,5 @@ a run's params can no longer choose the query, connections, tables or limits.
 
 from __future__ import annotations
 
-from airflow_provider_bolna.provisioning.tasks import *  # noqa: F403
+from airflow_provider_bolna.provisioning.tasks import *
 from airflow_provider_bolna.provisioning.tasks import __all__  # noqa: F401

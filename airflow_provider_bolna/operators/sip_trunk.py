@@ -84,13 +84,20 @@ __all__ = [
 def _as_trunk_input(trunk: Any) -> TrunkSpec | dict[str, Any]:
     if isinstance(trunk, TrunkSpec):
         return trunk
-    return json_object(trunk, "trunk", not_json="a string trunk must be a JSON object; pass a dict",
-                       expected="a dict or TrunkSpec")
+    return json_object(
+        trunk,
+        "trunk",
+        not_json="a string trunk must be a JSON object; pass a dict",
+        expected="a dict or TrunkSpec",
+    )
 
 
 def build_trunk_spec(
-    trunk: Any, context_name: str | None = None, params: Mapping[str, Any] | None = None,
-    password_refs: PasswordRefPolicy | None = None, number_agents: dict[str, str] | None = None,
+    trunk: Any,
+    context_name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    password_refs: PasswordRefPolicy | None = None,
+    number_agents: dict[str, str] | None = None,
 ) -> TrunkSpec:
     """Resolve password references, mask passwords, validate: the spec to send.
 
@@ -164,10 +171,17 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "trunk", "if_exists", "bolna_conn_id", "inbound_agent_id", "inbound_agents", "outbound_agent_ids",
+        "trunk",
+        "if_exists",
+        "bolna_conn_id",
+        "inbound_agent_id",
+        "inbound_agents",
+        "outbound_agent_ids",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {
-        "trunk": "json", "inbound_agents": "json", "outbound_agent_ids": "json",
+        "trunk": "json",
+        "inbound_agents": "json",
+        "outbound_agent_ids": "json",
     }
     operator_extra_links = (BolnaSIPTrunkLink(),)
 
@@ -206,13 +220,19 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         if self.if_exists not in ("adopt", "update", "fail"):
-            raise AirflowFailException(f"if_exists must be 'adopt', 'update' or 'fail', not {self.if_exists!r}")
+            raise AirflowFailException(
+                f"if_exists must be 'adopt', 'update' or 'fail', not {self.if_exists!r}"
+            )
         try:
             self._push_trunk(context, None)
             with bolna_error_policy(self.bolna_conn_id):
                 entry_agents: dict[str, str] = {}
-                spec = build_trunk_spec(self.trunk, params=context.get("params"), password_refs=self.password_refs,
-                                        number_agents=entry_agents)
+                spec = build_trunk_spec(
+                    self.trunk,
+                    params=context.get("params"),
+                    password_refs=self.password_refs,
+                    number_agents=entry_agents,
+                )
                 inbound, outbound = self._agents(spec, entry_agents)
                 self.log.info("Ensuring SIP trunk %s exists (if_exists=%s)", spec.name, self.if_exists)
                 result = self.hook.ensure_trunk(spec, if_exists=self.if_exists)
@@ -221,22 +241,35 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
                 self._push_trunk(context, result.trunk.id)
                 self.log.info(
                     "SIP trunk %s (%s): %s; numbers added: %s; patched: %s",
-                    result.trunk.name, result.trunk.id, result.action,
-                    ", ".join(result.numbers_added) or "none", ", ".join(result.patched_fields) or "none",
+                    result.trunk.name,
+                    result.trunk.id,
+                    result.action,
+                    ", ".join(result.numbers_added) or "none",
+                    ", ".join(result.patched_fields) or "none",
                 )
                 if inbound or outbound:
                     xcom["inbound_agents"], xcom["outbound_agents"] = bind_agents(
-                        self.hook, result.trunk.id, inbound, outbound, result.trunk.active_numbers, self.log)
+                        self.hook, result.trunk.id, inbound, outbound, result.trunk.active_numbers, self.log
+                    )
                 if not self.wait_for_ready:
                     return xcom
                 expect = [n.phone_number for n in spec.phone_numbers]
                 if self.deferrable:
                     deadline = time.time() + float(self.ready_timeout)
-                    self.log.info("Deferring until trunk %s is ready (deadline in %ss)", result.trunk.id, self.ready_timeout)
+                    self.log.info(
+                        "Deferring until trunk %s is ready (deadline in %ss)",
+                        result.trunk.id,
+                        self.ready_timeout,
+                    )
                     self.defer(
                         trigger=sip_trunk_trigger(
-                            trunk_id=result.trunk.id, expect_active=True, expect_numbers=expect, expect_agents=inbound,
-                            poll_interval=self.poll_interval, deadline=deadline, bolna_conn_id=self.bolna_conn_id,
+                            trunk_id=result.trunk.id,
+                            expect_active=True,
+                            expect_numbers=expect,
+                            expect_agents=inbound,
+                            poll_interval=self.poll_interval,
+                            deadline=deadline,
+                            bolna_conn_id=self.bolna_conn_id,
                         ),
                         method_name="execute_complete",
                         kwargs={"result": xcom},
@@ -260,7 +293,8 @@ class CreateSIPTrunkOperator(BolnaBaseOperator):
         deadline = time.monotonic() + float(self.ready_timeout)
         while True:
             status = self.hook.check_trunk_ready(
-                trunk_id=trunk_id, expect_active=True, expect_numbers=expect, expect_agents=agents)
+                trunk_id=trunk_id, expect_active=True, expect_numbers=expect, expect_agents=agents
+            )
             if status.done:
                 self.log.info("%s", status.message)
                 return
@@ -334,12 +368,15 @@ class UpdateSIPTrunkOperator(BolnaBaseOperator):
         if isinstance(self.update, SIPTrunkUpdateRequest):
             mask_plain_secrets(self.update)
             return self.update
-        update = json_object(self.update, "update", not_json="a string update must be a JSON object", expected="a dict")
+        update = json_object(
+            self.update, "update", not_json="a string update must be a JSON object", expected="a dict"
+        )
         from pydantic import ValidationError
 
         try:
             return SIPTrunkUpdateRequest.model_validate(
-                resolve_secret_refs(update, params=params, param_policy=self.password_refs))
+                resolve_secret_refs(update, params=params, param_policy=self.password_refs)
+            )
         except ValidationError as exc:
             raise SpecError.from_validation_error(exc, context="update") from None
 
@@ -386,7 +423,9 @@ class DeleteSIPTrunkOperator(BolnaBaseOperator):
         trunk_id = trunk_id_of(self.trunk_id)
         try:
             with bolna_error_policy(self.bolna_conn_id):
-                deleted = self.hook.delete_trunk(trunk_id, missing_ok=True, deactivate_first=self.deactivate_first)
+                deleted = self.hook.delete_trunk(
+                    trunk_id, missing_ok=True, deactivate_first=self.deactivate_first
+                )
         finally:
             self._close_hook()
         if deleted:

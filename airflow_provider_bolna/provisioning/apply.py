@@ -42,7 +42,17 @@ from airflow_provider_bolna.provisioning.options import ProvisionOptions
 from airflow_provider_bolna.provisioning.plan_items import Action, Plan, PlanItem
 from airflow_provider_bolna.provisioning.results import OUTCOMES, ItemResult, count_outcomes
 
-__all__ = ["OUTCOMES", "AccountListing", "abatch_hook", "aclose_batch_hook", "ItemResult", "Listing", "apply_plan", "count_outcomes", "lookup_trunks"]
+__all__ = [
+    "OUTCOMES",
+    "AccountListing",
+    "ItemResult",
+    "Listing",
+    "abatch_hook",
+    "aclose_batch_hook",
+    "apply_plan",
+    "count_outcomes",
+    "lookup_trunks",
+]
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +91,12 @@ async def lookup_trunks(hook: Any, names: Sequence[str], ids: Sequence[str] = ()
         if trunk.name not in set(names):
             continue
         if trunk.name in listing.by_name:
-            log.warning("Two trunks are named %s (%s, %s); using the oldest", trunk.name,
-                        listing.by_name[trunk.name].id, trunk.id)
+            log.warning(
+                "Two trunks are named %s (%s, %s); using the oldest",
+                trunk.name,
+                listing.by_name[trunk.name].id,
+                trunk.id,
+            )
             continue
         listing.by_name[trunk.name or ""] = trunk
     return listing
@@ -181,8 +195,10 @@ class AccountListing:
     def noticed(self) -> None:
         """A create found its name taken: the other creates look first."""
         if not self._noticed:
-            log.info("A trunk name of this batch was already taken; listing the account once for the other %d",
-                     len(self._names))
+            log.info(
+                "A trunk name of this batch was already taken; listing the account once for the other %d",
+                len(self._names),
+            )
             self._noticed = True
             self._taken = self._list()
 
@@ -210,8 +226,9 @@ class AccountListing:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def abatch_hook(bolna_conn_id: str, options: ProvisionOptions, batches: int | None = None,
-                      state_conn: Any = None) -> Any:
+async def abatch_hook(
+    bolna_conn_id: str, options: ProvisionOptions, batches: int | None = None, state_conn: Any = None
+) -> Any:
     """One hook per batch, paced by the account's budget.
 
     * with a state DB: every batch, sign-up run and worker of any machine using this Bolna
@@ -235,12 +252,16 @@ async def abatch_hook(bolna_conn_id: str, options: ProvisionOptions, batches: in
     budget = settings.requests_per_minute
     if budget and state_conn is not None:
         log.info("Shared rate budget: %s requests/minute for %s", budget, bolna_conn_id)
-        shared = connection_budgets(state_conn, bolna_conn_id, settings, table=budget_table_beside(options.state_table))
+        shared = connection_budgets(
+            state_conn, bolna_conn_id, settings, table=budget_table_beside(options.state_table)
+        )
         # the SIP-trunk calls and the agent endpoint each draw from their own shared budget
         return BolnaHook(bolna_conn_id, limiter=shared["default"], agent_limiter=shared["agent"])
     sharing = min(options.parallel_batches, batches) if batches else options.parallel_batches
     rpm = budget / max(1, sharing) if budget else 0.0
-    agent_rpm = settings.agent_requests_per_minute / max(1, sharing) if settings.agent_requests_per_minute else 0.0
+    agent_rpm = (
+        settings.agent_requests_per_minute / max(1, sharing) if settings.agent_requests_per_minute else 0.0
+    )
     log.info("Batch rate budget: %s requests/minute", rpm or "unlimited")
     return BolnaHook(bolna_conn_id, requests_per_minute=rpm, agent_requests_per_minute=agent_rpm)
 
@@ -298,13 +319,17 @@ async def apply_plan(
     # in flight: a fixed `concurrency`, or (None) Little's law on the budget's rate and the
     # measured latency, 8 until the first sample
     if concurrency is None:
-        semaphore = AdaptiveConcurrency(lambda: getattr(hook.limiter, "rate", None), initial=8, cap=ADAPTIVE_CAP)
+        semaphore = AdaptiveConcurrency(
+            lambda: getattr(hook.limiter, "rate", None), initial=8, cap=ADAPTIVE_CAP
+        )
     else:
         semaphore = AdaptiveConcurrency(None, initial=concurrency, minimum=concurrency, cap=concurrency)
     deprovisions = [i for i in plan.items if i.needs_api and i.action is Action.DEPROVISION]
     others = [i for i in plan.items if i.needs_api and i.action is not Action.DEPROVISION]
     listing = AccountListing(hook, [i.trunk_name for i in others if i.action is Action.CREATE])
-    apply = _Applier(hook, deactivate_first, remove_extra_numbers, listing, guard, Binder(hook, record_switch))
+    apply = _Applier(
+        hook, deactivate_first, remove_extra_numbers, listing, guard, Binder(hook, record_switch)
+    )
     try:
         for phase in (deprovisions, others):
             # the first item of a phase goes alone: a refused key costs one request, not
@@ -337,8 +362,15 @@ def _offline_result(item: PlanItem) -> ItemResult:
 class _Applier:
     """Carries out plan items on the hook (one per batch)."""
 
-    def __init__(self, hook: Any, deactivate_first: bool, remove_extra_numbers: bool, listing: AccountListing,
-                 guard: Callable[[], None] | None, binder: Binder) -> None:
+    def __init__(
+        self,
+        hook: Any,
+        deactivate_first: bool,
+        remove_extra_numbers: bool,
+        listing: AccountListing,
+        guard: Callable[[], None] | None,
+        binder: Binder,
+    ) -> None:
         self.hook = hook
         self.binder = binder
         self.deactivate_first = deactivate_first
@@ -346,8 +378,9 @@ class _Applier:
         self.listing = listing
         self.guard = guard or (lambda: None)
 
-    async def guarded(self, item: PlanItem, semaphore: AdaptiveConcurrency,
-                      emit: Callable[[ItemResult], None]) -> None:
+    async def guarded(
+        self, item: PlanItem, semaphore: AdaptiveConcurrency, emit: Callable[[ItemResult], None]
+    ) -> None:
         async with semaphore:
             started = time.monotonic()
             try:
@@ -370,7 +403,9 @@ class _Applier:
         if item.action is Action.DEPROVISION:
             assert item.trunk_id is not None
             unlinked = await self.binder.unlink_all(item, item.trunk_id)  # before the trunk goes
-            await self.hook.adelete_trunk(item.trunk_id, missing_ok=True, deactivate_first=self.deactivate_first)
+            await self.hook.adelete_trunk(
+                item.trunk_id, missing_ok=True, deactivate_first=self.deactivate_first
+            )
             result = ItemResult(item, "deprovisioned", trunk_id=item.trunk_id)
             result.binding_counts = {"unlinked": unlinked} if unlinked else {}
             return result
@@ -402,13 +437,21 @@ class _Applier:
         added: list[str] = []
         wanted = {n.phone_number: n for n in spec.phone_numbers}
         for phone in item.add_numbers:
-            outcome = await hook.aensure_number(trunk_id, wanted[phone], known_numbers=item.existing.active_numbers)
+            outcome = await hook.aensure_number(
+                trunk_id, wanted[phone], known_numbers=item.existing.active_numbers
+            )
             if outcome.number is not None:
                 ids[outcome.number.key] = outcome.number.id
             if outcome.action == "created":
                 added.append(phone)
-        return ItemResult(item, "updated", trunk_id=trunk_id, patched_fields=patched, numbers_added=added,
-                          numbers_removed=removed), ids
+        return ItemResult(
+            item,
+            "updated",
+            trunk_id=trunk_id,
+            patched_fields=patched,
+            numbers_added=added,
+            numbers_removed=removed,
+        ), ids
 
     async def create(self, item: PlanItem) -> tuple[ItemResult, dict[str, str | None]]:
         hook, spec = self.hook, item.customer.spec
@@ -416,13 +459,17 @@ class _Applier:
         existing = await self.listing.existing(item.trunk_name)
         self.listing.entered()
         try:
-            result = await hook.aensure_trunk(spec, if_exists="update", existing=existing, finder=self.listing.find)
+            result = await hook.aensure_trunk(
+                spec, if_exists="update", existing=existing, finder=self.listing.find
+            )
         finally:
             self.listing.left()
         trunk = result.trunk
         ids = known_number_ids(trunk.active_numbers)
         if result.action == "created":
-            return ItemResult(item, "created", trunk_id=trunk.id, numbers_added=list(result.numbers_added)), ids
+            return ItemResult(
+                item, "created", trunk_id=trunk.id, numbers_added=list(result.numbers_added)
+            ), ids
         self.listing.noticed()
         # The name was taken (by a person, another tool or run): the hook adopted the trunk and
         # patched its drift; finish the job as a planned update would.
@@ -434,8 +481,14 @@ class _Applier:
                     await hook.aremove_number(trunk.id, number.id, missing_ok=True)
                     removed.append(number.phone_number)
         outcome = "updated" if (result.action == "updated" or removed) else "adopted"
-        return ItemResult(item, outcome, trunk_id=trunk.id, patched_fields=list(result.patched_fields),
-                          numbers_added=list(result.numbers_added), numbers_removed=removed), ids
+        return ItemResult(
+            item,
+            outcome,
+            trunk_id=trunk.id,
+            patched_fields=list(result.patched_fields),
+            numbers_added=list(result.numbers_added),
+            numbers_removed=removed,
+        ), ids
 
 
 def _reason(exc: BaseException, item: PlanItem) -> str:

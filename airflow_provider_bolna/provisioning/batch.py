@@ -49,7 +49,12 @@ from airflow_provider_bolna.provisioning.summary import (
 )
 from airflow_provider_bolna.secrets.masker import BatchSecrets
 
-__all__ = ["abatch_hook", "aprovision_batch", "provision_batch", "provision_customers"]  # abatch_hook: old path
+__all__ = [
+    "abatch_hook",
+    "aprovision_batch",
+    "provision_batch",
+    "provision_customers",
+]  # abatch_hook: old path
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +103,21 @@ async def aprovision_batch(
     started = time.monotonic()
     descriptor = _describe(batch)
     own_hook = hook is None
-    hook = hook or await abatch_hook(bolna_conn_id, options, batches=batch.get("of"),
-                                     state_conn=state_conn if state_conn is not None else customers_conn)
+    hook = hook or await abatch_hook(
+        bolna_conn_id,
+        options,
+        batches=batch.get("of"),
+        state_conn=state_conn if state_conn is not None else customers_conn,
+    )
     counter = RequestCounter()
     source = CustomerSource(customers_conn, query, statement_timeout=options.statement_timeout_seconds)
-    store = StateStore(state_conn if state_conn is not None else customers_conn, options.state_table,
-                       scope=options.scope, run_id=options.run_id,
-                       statement_timeout=options.statement_timeout_seconds)
+    store = StateStore(
+        state_conn if state_conn is not None else customers_conn,
+        options.state_table,
+        scope=options.scope,
+        run_id=options.run_id,
+        statement_timeout=options.statement_timeout_seconds,
+    )
     secrets = BatchSecrets()
     leases = LeaseSet(store, new_holder(options.run_id))
     try:
@@ -112,11 +125,14 @@ async def aprovision_batch(
         customers = _read_customers(source, batch, options, secrets)
         api_key = (await hook.aget_settings()).api_key.get_secret_value()
         planner = Planner(
-            store.fingerprint_key(create=not options.dry_run), legacy_keys=[hmac_key_for(api_key)],
+            store.fingerprint_key(create=not options.dry_run),
+            legacy_keys=[hmac_key_for(api_key)],
             deletes=batch.get("deletes") if options.deprovision else None,
-            drift_check=options.drift_check, remove_extra_numbers=options.remove_extra_numbers,
+            drift_check=options.drift_check,
+            remove_extra_numbers=options.remove_extra_numbers,
             look_before_create=options.look_before_create or options.dry_run,
-            verify_before=_verify_before(options), adopt_existing=options.adopt_existing,
+            verify_before=_verify_before(options),
+            adopt_existing=options.adopt_existing,
             skip_reason=_skip_reason(options, batch),
             switched=_switched(store, customers) if has_state else (),
         )
@@ -127,19 +143,38 @@ async def aprovision_batch(
         await counter.attach(hook)
         actual = await lookup_trunks(hook, names, ids) if names else None
         owners = store.owners(names=_writes(drafts), trunk_ids=_ids(drafts, actual)) if has_state else {}
-        plan = planner.finish(drafts, actual.by_name if actual else None,
-                              by_id=actual.by_id if actual else None, owners=owners)
-        log.info("Batch %s: %d customers, %d looked up; plan: %s", descriptor, len(customers), len(names),
-                 fmt_counts(plan.counts()))
+        plan = planner.finish(
+            drafts, actual.by_name if actual else None, by_id=actual.by_id if actual else None, owners=owners
+        )
+        log.info(
+            "Batch %s: %d customers, %d looked up; plan: %s",
+            descriptor,
+            len(customers),
+            len(names),
+            fmt_counts(plan.counts()),
+        )
         if options.dry_run:
             table = plan.table()
             log.info("Plan of batch %s (dry run):\n%s", descriptor, table)
-            return BatchSummary(descriptor, plan.counts(), requests=counter.snapshot(), looked_up=plan.looked_up,
-                                seconds=time.monotonic() - started, dry_run=True, plan=table)
+            return BatchSummary(
+                descriptor,
+                plan.counts(),
+                requests=counter.snapshot(),
+                looked_up=plan.looked_up,
+                seconds=time.monotonic() - started,
+                dry_run=True,
+                plan=table,
+            )
         mark_pending(store, plan)
-        results = await apply_and_record(hook, plan, store, concurrency=options.concurrency,
-                                         deactivate_first=options.deactivate_first,
-                                         remove_extra_numbers=options.remove_extra_numbers, guard=leases.check)
+        results = await apply_and_record(
+            hook,
+            plan,
+            store,
+            concurrency=options.concurrency,
+            deactivate_first=options.deactivate_first,
+            remove_extra_numbers=options.remove_extra_numbers,
+            guard=leases.check,
+        )
     finally:
         leases.release()  # after the writer has recorded every result
         source.close()
@@ -156,11 +191,16 @@ async def aprovision_batch(
 def _switched(store: StateStore, customers: Iterable[MappedCustomer]) -> set[str]:
     """The customers' outbound agents this scope already switched to the SIP trunk."""
     outbound = {a for c in customers for a in c.outbound_agents}
-    return {a for a, p in store.agent_providers(outbound).items() if p == OUTBOUND_PROVIDER} if outbound else set()
+    return (
+        {a for a, p in store.agent_providers(outbound).items() if p == OUTBOUND_PROVIDER}
+        if outbound
+        else set()
+    )
 
 
-def _lease(drafts: list[Draft], planner: Planner, store: StateStore, leases: LeaseSet,
-           options: ProvisionOptions) -> list[Draft]:
+def _lease(
+    drafts: list[Draft], planner: Planner, store: StateStore, leases: LeaseSet, options: ProvisionOptions
+) -> list[Draft]:
     """Take the writer leases of every customer that needs a request (and of every outbound
     agent to switch: once per run, whichever batch gets there first); re-plan the leased ones
     from fresh state, and leave the ones another run holds to it."""
@@ -194,8 +234,11 @@ def _needs_writer(draft: Draft) -> bool:
 
 def _writes(drafts: Iterable[Draft]) -> list[str]:
     """Names the plan may create or adopt (their owners are checked)."""
-    return [d.customer.trunk_name for d in drafts
-            if d.customer.valid and (d.needs_lookup or (d.decided is not None and d.decided.needs_api))]
+    return [
+        d.customer.trunk_name
+        for d in drafts
+        if d.customer.valid and (d.needs_lookup or (d.decided is not None and d.decided.needs_api))
+    ]
 
 
 def _ids(drafts: Iterable[Draft], actual: Listing | None) -> list[str]:
@@ -232,7 +275,8 @@ def _read_customers(
     if "keys" in batch:
         keys = list(dict.fromkeys(batch["keys"]))
         pages: Iterable[list[dict[str, Any]]] = (
-            source.rows_for_keys(keys[i : i + options.page_size]) for i in range(0, len(keys), options.page_size)
+            source.rows_for_keys(keys[i : i + options.page_size])
+            for i in range(0, len(keys), options.page_size)
         )
     else:
         pages = source.iter_pages(options.page_size, first=batch.get("first"), last=batch.get("last"))
@@ -248,11 +292,19 @@ def _read_customers(
 
 def _duplicate(customer: MappedCustomer, seen: int) -> MappedCustomer:
     times = f"{seen} times" if seen > 1 else "more than once"
-    error = SpecError([FieldError(field="customer_id", message=f"appears {times} in the customer query; keys "
-                                  "must be unique (nothing was applied for this key)")],
-                      f"customer {shown_key(customer.key)}")
-    return MappedCustomer(customer.customer_id, customer.trunk_name, customer.status, error=str(error),
-                          fields=("customer_id",))
+    error = SpecError(
+        [
+            FieldError(
+                field="customer_id",
+                message=f"appears {times} in the customer query; keys "
+                "must be unique (nothing was applied for this key)",
+            )
+        ],
+        f"customer {shown_key(customer.key)}",
+    )
+    return MappedCustomer(
+        customer.customer_id, customer.trunk_name, customer.status, error=str(error), fields=("customer_id",)
+    )
 
 
 def _customer_result(result: ItemResult) -> dict[str, Any]:
@@ -263,8 +315,15 @@ def _customer_result(result: ItemResult) -> dict[str, Any]:
         "trunk_id": result.trunk_id,
         "outcome": result.outcome,
         "numbers": [n.phone_number for n in spec.phone_numbers] if spec is not None else [],
-        "agents": ({n.phone_number: result.item.customer.agents[n.key] for n in spec.phone_numbers
-                    if n.key in result.item.customer.agents} if spec is not None else {}),
+        "agents": (
+            {
+                n.phone_number: result.item.customer.agents[n.key]
+                for n in spec.phone_numbers
+                if n.key in result.item.customer.agents
+            }
+            if spec is not None
+            else {}
+        ),
     }
 
 
@@ -272,5 +331,3 @@ def _describe(batch: Mapping[str, Any]) -> dict[str, Any]:
     if "keys" in batch:
         return {"keys": len(batch["keys"]), "index": batch.get("index")}
     return {k: batch.get(k) for k in ("index", "first", "last", "count")}
-
-

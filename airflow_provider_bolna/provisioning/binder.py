@@ -59,14 +59,19 @@ class Binder:
         agents: dict[str, str | None] = {}
         for binding in item.bindings.bind:
             result = await self.hook.aensure_inbound_agent(
-                trunk_id, binding.number, binding.agent_id,
+                trunk_id,
+                binding.number,
+                binding.agent_id,
                 phone_number_id=binding.phone_number_id or ids.get(binding.key),
-                recorded_agent_id=binding.recorded_agent)
+                recorded_agent_id=binding.recorded_agent,
+            )
             ids[binding.key] = result.phone_number_id or ids.get(binding.key)
             agents[binding.key] = binding.agent_id
             outcome.counts[result.action] += 1
         for number, key, number_id in item.bindings.unlink:
-            result = await self.hook.aunlink_inbound_agent(trunk_id, number, phone_number_id=number_id or ids.get(key))
+            result = await self.hook.aunlink_inbound_agent(
+                trunk_id, number, phone_number_id=number_id or ids.get(key)
+            )
             ids[key] = result.phone_number_id or ids.get(key)
             agents[key] = None
             outcome.counts["unlinked"] += 1

@@ -50,7 +50,7 @@ from typing import Any
 
 from typing_extensions import Self  # typing.Self: Python 3.11+
 
-from airflow_provider_bolna.concurrency import note_request
+from airflow_provider_bolna.concurrency import note_request, timeout_after
 from airflow_provider_bolna.provisioning.budget_table import (
     AGENT_REQUESTS_PER_MINUTE,
     AGENT_SCOPE,
@@ -162,7 +162,9 @@ class RateBudget:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if burst < 1 or period <= 0 or grace < 0 or claim_timeout <= 0 or not 0 < min_fraction <= 1:
-            raise ValueError("need burst >= 1, period > 0, grace >= 0, claim_timeout > 0, 0 < min_fraction <= 1")
+            raise ValueError(
+                "need burst >= 1, period > 0, grace >= 0, claim_timeout > 0, 0 < min_fraction <= 1"
+            )
         self.limit = float(limit or 0)
         if self.limit and self.limit <= burst:
             raise ValueError(f"limit {self.limit:g} must exceed burst {burst}")
@@ -174,12 +176,17 @@ class RateBudget:
         self.max_rate = (self.limit - burst) / (period + grace) if self.limit else 0.0
         self.max_chunk = max_chunk or max(1, min(64, math.ceil(self.max_rate * 0.5)))
         self.claim_timeout = claim_timeout
-        self._table = conn if isinstance(conn, BudgetTable) else (BudgetTable(conn, table) if self.limit else None)
+        self._table = (
+            conn if isinstance(conn, BudgetTable) else (BudgetTable(conn, table) if self.limit else None)
+        )
         self._clock = clock
         self._request = ClaimRequest(
-            count=0, interval=1.0 / self.max_rate if self.max_rate else 0.0,
+            count=0,
+            interval=1.0 / self.max_rate if self.max_rate else 0.0,
             tolerance=(burst - 1) / self.max_rate if self.max_rate else 0.0,
-            increase=increase, min_factor=min_fraction, cooldown=cooldown,
+            increase=increase,
+            min_factor=min_fraction,
+            cooldown=cooldown,
         )
         self._lock = threading.Lock()
         self._pending = _Pending()
@@ -391,8 +398,13 @@ class RateBudget:
         assert self._table is not None
         with self._lock:
             pending = self._pending
-            request = replace(self._request, count=count, successes=pending.successes,
-                              throttle_for=pending.throttle_for, give_back=give_back)
+            request = replace(
+                self._request,
+                count=count,
+                successes=pending.successes,
+                throttle_for=pending.throttle_for,
+                give_back=give_back,
+            )
             pending.successes, pending.throttle_for = 0, None
         try:
             grant = self._table.claim(self.key, request, self._clock)
@@ -412,7 +424,9 @@ class RateBudget:
                 # + offset the slot's time has surely come; at local_before + offset + grace
                 # its grace has surely not passed
                 offset = slot - grant.now
-                pending.slots.append(_Slot(grant.local_after + offset, grant.local_before + offset + self.grace, tat))
+                pending.slots.append(
+                    _Slot(grant.local_after + offset, grant.local_before + offset + self.grace, tat)
+                )
         return grant
 
     def _shutdown(self) -> concurrent.futures.ThreadPoolExecutor | None:
@@ -421,7 +435,9 @@ class RateBudget:
                 return None
             self._closed = True
             executor, self._executor = self._executor, None
-            has_news = bool(self._pending.slots or self._pending.successes or self._pending.throttle_for is not None)
+            has_news = bool(
+                self._pending.slots or self._pending.successes or self._pending.throttle_for is not None
+            )
         if executor is None and has_news and self._table is not None:
             executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bolna-budget")
         return executor
@@ -435,11 +451,17 @@ class RateBudget:
                 self._pending.slots.clear()
                 news = bool(untaken or self._pending.successes or self._pending.throttle_for is not None)
             if news:
-                give_back = (self._next_free, untaken[0].tat) if untaken and self._next_free is not None else None
+                give_back = (
+                    (self._next_free, untaken[0].tat) if untaken and self._next_free is not None else None
+                )
                 grant = self._claim(0, give_back)
                 if give_back is not None:
-                    log.debug("Rate budget %s: %d untaken slot(s) %s", self.key, len(untaken),
-                              "given back" if grant.gave_back else "lost (claimed after)")
+                    log.debug(
+                        "Rate budget %s: %d untaken slot(s) %s",
+                        self.key,
+                        len(untaken),
+                        "given back" if grant.gave_back else "lost (claimed after)",
+                    )
         finally:
             self._table.close()
 
@@ -447,8 +469,9 @@ class RateBudget:
 # ---------------------------------------------------------------------- one connection's budgets
 
 
-def connection_budgets(state_conn: Any, bolna_conn_id: str, settings: Any, *,
-                       table: str = DEFAULT_BUDGET_TABLE, **kwargs: Any) -> dict[str, RateBudget]:
+def connection_budgets(
+    state_conn: Any, bolna_conn_id: str, settings: Any, *, table: str = DEFAULT_BUDGET_TABLE, **kwargs: Any
+) -> dict[str, RateBudget]:
     """The shared budgets of one Bolna connection, one per endpoint family, keyed like
     :data:`HOOK_BUDGETS` (the hook's budget names).
 
@@ -465,7 +488,8 @@ def connection_budgets(state_conn: Any, bolna_conn_id: str, settings: Any, *,
     """
     db = get_db_hook(state_conn)
     return {
-        name: RateBudget(db, budget_key(bolna_conn_id, scope), getattr(settings, setting, default), table=table,
-                         **kwargs)
+        name: RateBudget(
+            db, budget_key(bolna_conn_id, scope), getattr(settings, setting, default), table=table, **kwargs
+        )
         for name, (scope, setting, default) in HOOK_BUDGETS.items()
     }

@@ -65,8 +65,9 @@ def budget_key(conn_id: str, scope: str = SIP_TRUNKS_SCOPE) -> str:
     """
     key = f"{conn_id}/{scope}"
     if not conn_id or not scope or len(key) > _KEY_LIMIT:
-        raise ValueError(f"budget key {key!r} must be a non-empty connection id and scope, "
-                         f"at most {_KEY_LIMIT} characters")
+        raise ValueError(
+            f"budget key {key!r} must be a non-empty connection id and scope, at most {_KEY_LIMIT} characters"
+        )
     return key
 
 
@@ -183,8 +184,15 @@ def schedule(row: BudgetRow, now: float, request: ClaimRequest) -> tuple[BudgetR
         slots.append(slot)
         tats.append(tat)
         tat = max(tat, slot) + interval
-    new_row = replace(row, next_free=tat, rate_factor=factor, throttled_until=until, decreased_at=decreased_at,
-                      granted=row.granted + request.count, throttled=row.throttled + throttled)
+    new_row = replace(
+        row,
+        next_free=tat,
+        rate_factor=factor,
+        throttled_until=until,
+        decreased_at=decreased_at,
+        granted=row.granted + request.count,
+        throttled=row.throttled + throttled,
+    )
     return new_row, Grant(now, tuple(slots), tuple(tats), tat, factor, gave_back)
 
 
@@ -215,7 +223,9 @@ class BudgetTable(DbSession):
         clock: Callable[[], float] | None = None,
     ) -> None:
         if not TABLE_NAME.match(table):
-            raise ValueError(f"budget table {table!r} must be a plain (optionally schema-qualified) identifier")
+            raise ValueError(
+                f"budget table {table!r} must be a plain (optionally schema-qualified) identifier"
+            )
         if lock_timeout <= 0 or statement_timeout <= 0:
             raise ValueError("lock_timeout and statement_timeout must be > 0 (every wait is bounded)")
         super().__init__(conn, statement_timeout)
@@ -258,14 +268,19 @@ class BudgetTable(DbSession):
         conn = self.connection()
         cur = conn.cursor()
         try:
-            cur.execute(f"SELECT {', '.join(_COLUMNS)} FROM {self.table} WHERE bucket_key = {self.placeholder}", (key,))
+            cur.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM {self.table} WHERE bucket_key = {self.placeholder}",
+                (key,),
+            )
             found = cur.fetchone()
         finally:
             cur.close()
         conn.rollback()
         return None if found is None else _row(key, found)
 
-    def claim(self, key: str, request: ClaimRequest, local_clock: Callable[[], float] = time.monotonic) -> Grant:
+    def claim(
+        self, key: str, request: ClaimRequest, local_clock: Callable[[], float] = time.monotonic
+    ) -> Grant:
         """Lock the row, :func:`schedule` the request, write the row back, commit.
 
         :param key: the row.
@@ -300,8 +315,16 @@ class BudgetTable(DbSession):
             sets = [f"{c} = {self.placeholder}" for c in (*_COLUMNS, "updated_at")]
             cur.execute(
                 f"UPDATE {self.table} SET {', '.join(sets)} WHERE bucket_key = {self.placeholder}",
-                (row.next_free, row.rate_factor, row.throttled_until, _finite(row.decreased_at), row.granted,
-                 row.throttled, now, key),
+                (
+                    row.next_free,
+                    row.rate_factor,
+                    row.throttled_until,
+                    _finite(row.decreased_at),
+                    row.granted,
+                    row.throttled,
+                    now,
+                    key,
+                ),
             )
             conn.commit()
             self._known_keys.add(key)
@@ -325,8 +348,10 @@ class BudgetTable(DbSession):
             cur.execute("BEGIN IMMEDIATE")  # the write lock now: waits at most busy_timeout
         elif self.dialect == "postgresql":
             # set_config(..., true) = SET LOCAL, with bound values: until the transaction ends
-            cur.execute("SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
-                        (f"{int(self.lock_timeout * 1000)}ms", f"{int(self.statement_timeout * 1000)}ms"))
+            cur.execute(
+                "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
+                (f"{int(self.lock_timeout * 1000)}ms", f"{int(self.statement_timeout * 1000)}ms"),
+            )
 
     def _now(self, cur: Any) -> float:
         if self.clock is not None:
@@ -340,19 +365,20 @@ class BudgetTable(DbSession):
         """Roll back and drop the connection: after a timeout its state is unknown."""
         try:
             conn.rollback()
-        except Exception:  # noqa: BLE001 - the connection may be gone already
+        except Exception:
             log.debug("rollback of a failed budget claim failed", exc_info=True)
         try:
             self.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.debug("closing the budget connection failed", exc_info=True)
         self._known_keys.clear()
 
 
 def _row(key: str, values: Any) -> BudgetRow:
     next_free, factor, until, decreased_at, granted, throttled = values
-    return BudgetRow(key, float(next_free), float(factor), float(until), float(decreased_at), int(granted),
-                     int(throttled))
+    return BudgetRow(
+        key, float(next_free), float(factor), float(until), float(decreased_at), int(granted), int(throttled)
+    )
 
 
 def _finite(value: float) -> float:
@@ -363,5 +389,5 @@ def _finite(value: float) -> float:
 def _close_quietly(cur: Any) -> None:
     try:
         cur.close()
-    except Exception:  # noqa: BLE001 - a cursor of a dropped connection
+    except Exception:
         log.debug("closing a budget cursor failed", exc_info=True)

@@ -224,7 +224,10 @@ def _set_inbound_agent(spec: dict[str, Any], value: Any) -> None:
 
 
 def _set_outbound_agents(spec: dict[str, Any], value: Any) -> None:
-    agents = [_agent_id(item, f"outbound_agent_ids.{i}") for i, item in enumerate(_split(value, "outbound_agent_ids"))]
+    agents = [
+        _agent_id(item, f"outbound_agent_ids.{i}")
+        for i, item in enumerate(_split(value, "outbound_agent_ids"))
+    ]
     spec["outbound_agent_ids"] = tuple(dict.fromkeys(agents))
 
 
@@ -272,7 +275,9 @@ def _parse_gateway_text(text: str, index: int, default_priority: int | None) -> 
     else:
         parts = text.split(":")
         if len(parts) > 3:
-            raise ColumnError(f"gateways.{index}", "must be host[:port[:priority]] (bracket IPv6 hosts: [::1]:5060)")
+            raise ColumnError(
+                f"gateways.{index}", "must be host[:port[:priority]] (bracket IPv6 hosts: [::1]:5060)"
+            )
         host = parts[0]
         port = parts[1] if len(parts) > 1 else None
         priority = parts[2] if len(parts) > 2 else None

@@ -136,8 +136,14 @@ class DbSession:
         end_read(conn)
         return rows
 
-    def write(self, statements: Sequence[tuple[str, Sequence[Any]]], conn: Any = None, *, many: bool = False,
-              immediate: bool = False) -> list[tuple[Any, ...]]:
+    def write(
+        self,
+        statements: Sequence[tuple[str, Sequence[Any]]],
+        conn: Any = None,
+        *,
+        many: bool = False,
+        immediate: bool = False,
+    ) -> list[tuple[Any, ...]]:
         """Run ``(sql, params)`` statements in one transaction and commit; roll back on error.
 
         :param conn: the connection (default: the session's).
@@ -173,11 +179,17 @@ class DbSession:
             rows = self.query(f"SELECT to_regclass({self.placeholder}) IS NOT NULL", [table])
         elif self.dialect == "sqlite":
             catalog = f"{schema}.sqlite_master" if schema else "sqlite_master"
-            rows = self.query(f"SELECT 1 FROM {catalog} WHERE type = 'table' AND name = {self.placeholder}", [name])
+            rows = self.query(
+                f"SELECT 1 FROM {catalog} WHERE type = 'table' AND name = {self.placeholder}", [name]
+            )
             return bool(rows)
         else:
-            where = f"table_name = {self.placeholder}" + (f" AND table_schema = {self.placeholder}" if schema else "")
-            rows = self.query(f"SELECT 1 FROM information_schema.tables WHERE {where}", [name, schema] if schema else [name])
+            where = f"table_name = {self.placeholder}" + (
+                f" AND table_schema = {self.placeholder}" if schema else ""
+            )
+            rows = self.query(
+                f"SELECT 1 FROM information_schema.tables WHERE {where}", [name, schema] if schema else [name]
+            )
             return bool(rows)
         return bool(rows and rows[0][0])
 

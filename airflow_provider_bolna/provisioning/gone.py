@@ -2,5 +2,5 @@
 
 from __future__ import annotations
 
-from airflow_provider_bolna.provisioning.sweep import *  # noqa: F403
+from airflow_provider_bolna.provisioning.sweep import *
 from airflow_provider_bolna.provisioning.sweep import __all__  # noqa: F401

@@ -85,8 +85,11 @@ class LeaseSet:
         self._stop = threading.Event()
         self._keeper: threading.Thread | None = None
         ph = store.placeholder
-        now = "EXTRACT(EPOCH FROM clock_timestamp())" if store.dialect == "postgresql" else \
-            "((julianday('now') - 2440587.5) * 86400.0)"
+        now = (
+            "EXTRACT(EPOCH FROM clock_timestamp())"
+            if store.dialect == "postgresql"
+            else "((julianday('now') - 2440587.5) * 86400.0)"
+        )
         self._now = now
         self._ph = ph
 
@@ -115,7 +118,9 @@ class LeaseSet:
             self._cursor_run(
                 f"INSERT INTO {t} (name, holder, expires_at) VALUES {values} "
                 "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
-                f"WHERE {short}.expires_at < {now} OR {short}.holder = excluded.holder", params)
+                f"WHERE {short}.expires_at < {now} OR {short}.holder = excluded.holder",
+                params,
+            )
             marks = ", ".join([ph] * len(chunk))
             rows = self._cursor_run(f"SELECT name, holder FROM {t} WHERE name IN ({marks})", list(chunk))
             dead = []
@@ -125,8 +130,11 @@ class LeaseSet:
                 elif _holder_is_dead(str(holder)):
                     dead.append((name, holder))
             for name, holder in dead:  # a crashed process of this machine: take over at once
-                self._cursor_run(f"UPDATE {t} SET holder = {ph}, expires_at = {now} + {ph} "
-                                 f"WHERE name = {ph} AND holder = {ph}", [self.holder, self.ttl, name, holder])
+                self._cursor_run(
+                    f"UPDATE {t} SET holder = {ph}, expires_at = {now} + {ph} "
+                    f"WHERE name = {ph} AND holder = {ph}",
+                    [self.holder, self.ttl, name, holder],
+                )
                 log.info("Took over the lease of %s from %s (its process is gone)", name, holder)
                 taken.add(name)
         return taken
@@ -159,15 +167,18 @@ class LeaseSet:
             return
         ph, t, now = self._ph, self.table, self._now
         try:
-            rows = self._cursor_run(f"UPDATE {t} SET expires_at = {now} + {ph} WHERE holder = {ph}",
-                                    [self.ttl, self.holder])
+            rows = self._cursor_run(
+                f"UPDATE {t} SET expires_at = {now} + {ph} WHERE holder = {ph}", [self.ttl, self.holder]
+            )
             del rows
             count = self._cursor_run(f"SELECT COUNT(*) FROM {t} WHERE holder = {ph}", [self.holder])[0][0]
         except Exception as exc:
             self.lost = LeaseLost(f"renewing the writer leases failed: {type(exc).__name__}: {exc}")
             raise self.lost from exc
         if int(count) < len(self.held):
-            self.lost = LeaseLost(f"{len(self.held) - int(count)} writer lease(s) expired and were taken over")
+            self.lost = LeaseLost(
+                f"{len(self.held) - int(count)} writer lease(s) expired and were taken over"
+            )
             raise self.lost
 
     def _keep(self) -> None:
@@ -187,7 +198,7 @@ class LeaseSet:
             self._local.conn = None
             try:
                 conn.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
+            except Exception:
                 log.debug("closing a lease connection failed", exc_info=True)
 
     def check(self) -> None:

@@ -194,8 +194,12 @@ class RowMapper:
         self.name_template = name_template
         self.password_refs = password_refs or PasswordRefPolicy()
         self.secrets: list[str] = []
-        self._resolver = SecretResolver(get_connection=get_connection, get_variable=get_variable,
-                                        mask=self.secrets.append, policy=self.password_refs)
+        self._resolver = SecretResolver(
+            get_connection=get_connection,
+            get_variable=get_variable,
+            mask=self.secrets.append,
+            policy=self.password_refs,
+        )
 
     # ------------------------------------------------------------------ public
 
@@ -212,8 +216,9 @@ class RowMapper:
         key = customer_key(customer_id)
         context = f"customer {shown_key(key)}"
         if len(key) > MAX_KEY_LENGTH:
-            err = SpecError([FieldError(field="customer_id", message=f"longer than {MAX_KEY_LENGTH} characters")],
-                            context)
+            err = SpecError(
+                [FieldError(field="customer_id", message=f"longer than {MAX_KEY_LENGTH} characters")], context
+            )
             return MappedCustomer(customer_id, "", "active", error=str(err), fields=("customer_id",))
         name = self.template.render(key)
         bad_name = check_trunk_name(name)
@@ -235,7 +240,9 @@ class RowMapper:
 
     # ------------------------------------------------------------------ internals
 
-    def _spec(self, data: dict[str, Any], name: str, context: str) -> tuple[TrunkSpec, dict[str, str], tuple[str, ...]]:
+    def _spec(
+        self, data: dict[str, Any], name: str, context: str
+    ) -> tuple[TrunkSpec, dict[str, str], tuple[str, ...]]:
         spec: dict[str, Any] = {"name": name}
         errors: list[FieldError] = []
         for column, convert in self._converter_list:
@@ -264,13 +271,18 @@ class RowMapper:
             if agent is not None:
                 agents[number.key] = agent
         return result, agents, outbound
+
     @functools.cached_property
     def _converter_list(self) -> list[tuple[str, Setter]]:
         """Column → setter, built once per mapper (not per row)."""
         return column_converters(self._set_password)
 
     def _set_password(self, spec: dict[str, Any], value: Any) -> None:
-        ref = maybe_json(value, "auth_password") if isinstance(value, str) and value.lstrip().startswith("{") else value
+        ref = (
+            maybe_json(value, "auth_password")
+            if isinstance(value, str) and value.lstrip().startswith("{")
+            else value
+        )
         if isinstance(ref, Mapping):
             try:
                 resolved = self._resolver.resolve_spec({"auth_password": dict(ref)})
@@ -279,6 +291,8 @@ class RowMapper:
             spec["auth_password"] = resolved["auth_password"]
             return
         if not isinstance(value, str):
-            raise ColumnError("auth_password", "must be text or a reference {'conn': ...} / {'variable': ...}")
+            raise ColumnError(
+                "auth_password", "must be text or a reference {'conn': ...} / {'variable': ...}"
+            )
         self.secrets.append(value)
         spec["auth_password"] = value

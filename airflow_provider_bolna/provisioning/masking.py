@@ -2,5 +2,5 @@
 
 from __future__ import annotations
 
-from airflow_provider_bolna.secrets.masker import *  # noqa: F403
+from airflow_provider_bolna.secrets.masker import *
 from airflow_provider_bolna.secrets.masker import __all__, _bulk_add  # noqa: F401

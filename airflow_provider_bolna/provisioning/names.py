@@ -55,8 +55,8 @@ class NameTemplate:
     """
 
     def __init__(self, template: str) -> None:
-        if not isinstance(template, str):
-            raise ValueError("must be text such as 'cust-{customer_id}'")
+        if not isinstance(template, str):  # ValueError: pydantic reports it against the field
+            raise ValueError("must be text such as 'cust-{customer_id}'")  # noqa: TRY004
         try:
             parts = list(string.Formatter().parse(template))
         except ValueError as exc:
@@ -68,8 +68,10 @@ class NameTemplate:
             if name is None:
                 continue
             if name != "customer_id":
-                raise ValueError("may contain only the placeholder {customer_id} (no other name, no attribute "
-                                 "or index access)")
+                raise ValueError(
+                    "may contain only the placeholder {customer_id} (no other name, no attribute "
+                    "or index access)"
+                )
             if spec or conversion:
                 raise ValueError("{customer_id} takes no format spec or conversion")
             fields += 1
@@ -100,7 +102,9 @@ class NameTemplate:
 def check_scope(value: str) -> str:
     """``value`` if it can be a deployment's scope. :raises ValueError: why not."""
     if not SCOPE_NAME.match(value):
-        raise ValueError("must be 1-64 characters: letters, digits and _ . : - (starting with a letter or digit)")
+        raise ValueError(
+            "must be 1-64 characters: letters, digits and _ . : - (starting with a letter or digit)"
+        )
     return value
 
 

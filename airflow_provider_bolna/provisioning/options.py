@@ -135,8 +135,11 @@ class ProvisionOptions:
 
     def __post_init__(self) -> None:
         if self.max_deprovision is not None:
-            warnings.warn("max_deprovision is now max_deletes (0 means none, not unlimited)",
-                          DeprecationWarning, stacklevel=3)
+            warnings.warn(
+                "max_deprovision is now max_deletes (0 means none, not unlimited)",
+                DeprecationWarning,
+                stacklevel=3,
+            )
             self.max_deletes, self.max_deprovision = self.max_deprovision, None
         NameTemplate(self.name_template)
         if not SCOPE_NAME.match(self.scope):
@@ -165,7 +168,9 @@ class ProvisionOptions:
         """JSON-safe dict."""
         data = asdict(self)
         data["password_refs"] = self.password_refs.model_dump(mode="json")
-        data["verify_interval"] = None if self.verify_interval is None else self.verify_interval.total_seconds()
+        data["verify_interval"] = (
+            None if self.verify_interval is None else self.verify_interval.total_seconds()
+        )
         return data
 
     def delete_limit(self, recorded: int) -> int:
@@ -219,8 +224,9 @@ class RunOptions(BaseModel):
     confirm_deletes: int | None = Field(None, ge=0)
 
     @classmethod
-    def from_conf(cls, conf: Mapping[str, Any] | None, *, defaults: RunOptions | None = None,
-                  source: str = "run conf") -> RunOptions:
+    def from_conf(
+        cls, conf: Mapping[str, Any] | None, *, defaults: RunOptions | None = None, source: str = "run conf"
+    ) -> RunOptions:
         """Run options from a trigger's conf (or params), refusing every other key.
 
         :param conf: the run's conf; keys outside :data:`RUN_OPTION_KEYS` are refused.
@@ -231,8 +237,16 @@ class RunOptions(BaseModel):
         unknown = sorted(str(k) for k in data if k not in RUN_OPTION_KEYS)
         if unknown:
             raise SettingsError(
-                [(k, "cannot be set when triggering a run (deployment settings are the DAG author's; "
-                     f"a run may set only {', '.join(RUN_OPTION_KEYS)})") for k in unknown],
+                [
+                    (
+                        k,
+                        (
+                            "cannot be set when triggering a run (deployment settings are the DAG author's; "
+                            f"a run may set only {', '.join(RUN_OPTION_KEYS)})"
+                        ),
+                    )
+                    for k in unknown
+                ],
                 source,
             )
         base = (defaults or cls()).model_dump()

@@ -133,9 +133,17 @@ class Planner:
 
     def _prepare_one(self, customer: MappedCustomer, recorded: StateRow | None) -> Draft:
         if not customer.valid:
-            same = recorded is not None and recorded.status == "failed" and recorded.last_error == customer.error
-            item = PlanItem(customer, Action.INVALID, trunk_id=recorded.trunk_id if recorded else None,
-                            reason=customer.error, record=not same, fields=customer.fields)
+            same = (
+                recorded is not None and recorded.status == "failed" and recorded.last_error == customer.error
+            )
+            item = PlanItem(
+                customer,
+                Action.INVALID,
+                trunk_id=recorded.trunk_id if recorded else None,
+                reason=customer.error,
+                record=not same,
+                fields=customer.fields,
+            )
             return Draft(customer, recorded, None, decided=item)
         if customer.status == "churned":
             return Draft(customer, recorded, None, decided=self._churned(customer, recorded))
@@ -144,13 +152,31 @@ class Planner:
         fp = spec.fingerprint(self.hmac_key)
         sh = secret_hash(spec, self.hmac_key)
         draft = Draft(customer, recorded, fp, sh)
-        if recorded is not None and recorded.status == "provisioned" and not self.drift_check and not self._due(recorded):
+        if (
+            recorded is not None
+            and recorded.status == "provisioned"
+            and not self.drift_check
+            and not self._due(recorded)
+        ):
             if recorded.spec_hash == fp:
-                draft.decided = PlanItem(customer, Action.UNCHANGED, trunk_id=recorded.trunk_id, spec_hash=fp,
-                                         secret_hash=sh, reason="spec hash unchanged", record=False)
+                draft.decided = PlanItem(
+                    customer,
+                    Action.UNCHANGED,
+                    trunk_id=recorded.trunk_id,
+                    spec_hash=fp,
+                    secret_hash=sh,
+                    reason="spec hash unchanged",
+                    record=False,
+                )
             elif self._legacy_match(spec, recorded):
-                draft.decided = PlanItem(customer, Action.UNCHANGED, trunk_id=recorded.trunk_id, spec_hash=fp,
-                                         secret_hash=sh, reason="spec hash unchanged (re-keyed)")
+                draft.decided = PlanItem(
+                    customer,
+                    Action.UNCHANGED,
+                    trunk_id=recorded.trunk_id,
+                    spec_hash=fp,
+                    secret_hash=sh,
+                    reason="spec hash unchanged (re-keyed)",
+                )
         elif recorded is None and not (self.look_before_create or self.drift_check):
             draft.decided = self._create(draft, spec)  # never attempted: nothing of ours to find
         return draft
@@ -167,17 +193,29 @@ class Planner:
 
     @staticmethod
     def _create(draft: Draft, spec: TrunkSpec) -> PlanItem:
-        return PlanItem(draft.customer, Action.CREATE, add_numbers=[n.phone_number for n in spec.phone_numbers],
-                        spec_hash=draft.spec_hash, secret_hash=draft.secret_hash)
+        return PlanItem(
+            draft.customer,
+            Action.CREATE,
+            add_numbers=[n.phone_number for n in spec.phone_numbers],
+            spec_hash=draft.spec_hash,
+            secret_hash=draft.secret_hash,
+        )
 
     def _churned(self, customer: MappedCustomer, recorded: StateRow | None) -> PlanItem | None:
         if recorded is None:
             return PlanItem(customer, Action.SKIP, reason="churned; never provisioned here", record=False)
         if recorded.status == "deprovisioned":
-            return PlanItem(customer, Action.UNCHANGED, trunk_id=recorded.trunk_id,
-                            reason="already deprovisioned", record=False)
+            return PlanItem(
+                customer,
+                Action.UNCHANGED,
+                trunk_id=recorded.trunk_id,
+                reason="already deprovisioned",
+                record=False,
+            )
         if self.deletes is None or customer.key not in self.deletes:
-            return PlanItem(customer, Action.SKIP, trunk_id=recorded.trunk_id, reason=self.skip_reason, record=False)
+            return PlanItem(
+                customer, Action.SKIP, trunk_id=recorded.trunk_id, reason=self.skip_reason, record=False
+            )
         if recorded.trunk_id is None:
             return None  # a trunk may exist without our record of its id: look it up
         return PlanItem(customer, Action.DEPROVISION, trunk_id=recorded.trunk_id, reason="churned")
@@ -185,9 +223,13 @@ class Planner:
     @staticmethod
     def busy(draft: Draft) -> None:
         """Another run holds this customer's writer lease: leave it to that run (nothing recorded)."""
-        draft.decided = PlanItem(draft.customer, Action.BUSY, record=False,
-                                 reason=f"customer {draft.customer.key}: another run is provisioning it right now "
-                                        "(its writer lease is held); left to that run")
+        draft.decided = PlanItem(
+            draft.customer,
+            Action.BUSY,
+            record=False,
+            reason=f"customer {draft.customer.key}: another run is provisioning it right now "
+            "(its writer lease is held); left to that run",
+        )
 
     @staticmethod
     def lookup_names(drafts: Iterable[Draft]) -> list[str]:
@@ -198,7 +240,9 @@ class Planner:
     def lookup_ids(drafts: Iterable[Draft]) -> list[str]:
         """Recorded trunk ids of the customers being looked up: a trunk renamed on Bolna's side
         is found by its id, not duplicated under its old name."""
-        return [d.state.trunk_id for d in drafts if d.needs_lookup and d.state is not None and d.state.trunk_id]
+        return [
+            d.state.trunk_id for d in drafts if d.needs_lookup and d.state is not None and d.state.trunk_id
+        ]
 
     # ------------------------------------------------------------------ step 2
 
@@ -227,7 +271,9 @@ class Planner:
                 items.append(self._refuse_foreign(draft.decided, owners))
                 continue
             if actual is None:
-                raise ValueError(f"customer {draft.customer.key} needs the actual trunk but no lookup was made")
+                raise ValueError(
+                    f"customer {draft.customer.key} needs the actual trunk but no lookup was made"
+                )
             looked_up += 1
             trunk, renamed = self._find(draft, actual, by_id or {})
             owner = self._owner(draft.customer.trunk_name, trunk, owners)
@@ -247,23 +293,42 @@ class Planner:
         customer = item.customer
         if item.action is Action.DEPROVISION:
             if recorded is not None and item.trunk_id == recorded.trunk_id:
-                item.bindings = BindingWork(unlink=[(b.get("number") or key, key, b.get("id"))
-                                                    for key, b in recorded.bindings.items() if b.get("agent")])
+                item.bindings = BindingWork(
+                    unlink=[
+                        (b.get("number") or key, key, b.get("id"))
+                        for key, b in recorded.bindings.items()
+                        if b.get("agent")
+                    ]
+                )
             return item
-        if customer.spec is None or item.action not in (Action.CREATE, Action.UPDATE, Action.ADOPT,
-                                                        Action.UNCHANGED):
+        if customer.spec is None or item.action not in (
+            Action.CREATE,
+            Action.UPDATE,
+            Action.ADOPT,
+            Action.UNCHANGED,
+        ):
             return item
-        ours = item.action is not Action.CREATE and recorded is not None and recorded.trunk_id == item.trunk_id
+        ours = (
+            item.action is not Action.CREATE and recorded is not None and recorded.trunk_id == item.trunk_id
+        )
         numbers = [(n.phone_number, n.key) for n in customer.spec.phone_numbers]
-        work = plan_bindings(numbers, customer.agents, recorded.bindings if ours and recorded else {},
-                             customer.outbound_agents, self.switched, everything=not ours)
+        work = plan_bindings(
+            numbers,
+            customer.agents,
+            recorded.bindings if ours and recorded else {},
+            customer.outbound_agents,
+            self.switched,
+            everything=not ours,
+        )
         item.bindings = work
         if item.action is Action.UNCHANGED and work and item.trunk_id is not None:
             item.action, item.record = Action.BIND, True
         return item
 
     @staticmethod
-    def _find(draft: Draft, by_name: Mapping[str, SIPTrunk], by_id: Mapping[str, SIPTrunk]) -> tuple[SIPTrunk | None, bool]:
+    def _find(
+        draft: Draft, by_name: Mapping[str, SIPTrunk], by_id: Mapping[str, SIPTrunk]
+    ) -> tuple[SIPTrunk | None, bool]:
         """The customer's trunk: by its recorded id first, else by name; and whether it was renamed."""
         recorded = draft.state
         if recorded is not None and recorded.trunk_id and recorded.trunk_id in by_id:
@@ -286,17 +351,27 @@ class Planner:
     @staticmethod
     def _foreign(customer: MappedCustomer, owner: str, trunk: SIPTrunk | None) -> PlanItem:
         what = f"trunk {customer.trunk_name!r}" + (f" (id {trunk.id})" if trunk is not None else "")
-        reason = (f"customer {customer.key}: {what} belongs to deployment scope {owner!r}; "
-                  "not adopted (two deployments must not share a trunk)")
+        reason = (
+            f"customer {customer.key}: {what} belongs to deployment scope {owner!r}; "
+            "not adopted (two deployments must not share a trunk)"
+        )
         return PlanItem(customer, Action.INVALID, reason=reason, fields=("trunk_name",))
 
     def _diff(self, draft: Draft, trunk: SIPTrunk | None, renamed: bool = False) -> PlanItem:
         customer, recorded = draft.customer, draft.state
         if customer.status == "churned":
             if trunk is None:
-                return PlanItem(customer, Action.DEPROVISION, trunk_id=None, reason="churned; trunk already gone")
-            return PlanItem(customer, Action.DEPROVISION, trunk_id=trunk.id, existing=trunk, reason="churned",
-                            verified=True)
+                return PlanItem(
+                    customer, Action.DEPROVISION, trunk_id=None, reason="churned; trunk already gone"
+                )
+            return PlanItem(
+                customer,
+                Action.DEPROVISION,
+                trunk_id=trunk.id,
+                existing=trunk,
+                reason="churned",
+                verified=True,
+            )
         spec = customer.spec
         assert spec is not None
         base = {"spec_hash": draft.spec_hash, "secret_hash": draft.secret_hash}
@@ -304,15 +379,24 @@ class Planner:
             return self._create(draft, spec)
         known = recorded is not None and recorded.trunk_id == trunk.id  # ours already: not an adoption
         if not known and not self.adopt_existing:
-            reason = (f"customer {customer.key}: a trunk named {customer.trunk_name!r} (id {trunk.id}) already "
-                      "exists and adopt_existing is off")
+            reason = (
+                f"customer {customer.key}: a trunk named {customer.trunk_name!r} (id {trunk.id}) already "
+                "exists and adopt_existing is off"
+            )
             return PlanItem(customer, Action.INVALID, reason=reason, fields=("trunk_name",))
         try:
             patch = spec.drift(trunk)
         except SpecError as exc:
             reason = f"customer {customer.key}: {'; '.join(str(e) for e in exc.errors)}"
-            return PlanItem(customer, Action.INVALID, trunk_id=trunk.id, existing=trunk, reason=reason,
-                            fields=tuple(exc.fields), **base)
+            return PlanItem(
+                customer,
+                Action.INVALID,
+                trunk_id=trunk.id,
+                existing=trunk,
+                reason=reason,
+                fields=tuple(exc.fields),
+                **base,
+            )
         patch = self._with_rotated_password(spec, patch, recorded, draft.secret_hash, self.legacy_keys)
         note = None
         if renamed:
@@ -323,15 +407,35 @@ class Planner:
         add = [phone for key, phone in want.items() if key not in have]
         remove = [n for key, n in have.items() if key not in want] if self.remove_extra_numbers else []
         if patch is not None or add or remove:
-            return PlanItem(customer, Action.UPDATE, trunk_id=trunk.id, patch=patch, add_numbers=add,
-                            remove_numbers=remove, existing=trunk, reason=note, verified=True, **base)
+            return PlanItem(
+                customer,
+                Action.UPDATE,
+                trunk_id=trunk.id,
+                patch=patch,
+                add_numbers=add,
+                remove_numbers=remove,
+                existing=trunk,
+                reason=note,
+                verified=True,
+                **base,
+            )
         action = Action.UNCHANGED if known else Action.ADOPT
-        return PlanItem(customer, action, trunk_id=trunk.id, existing=trunk,
-                        reason="matches" if known else None, verified=True, **base)
+        return PlanItem(
+            customer,
+            action,
+            trunk_id=trunk.id,
+            existing=trunk,
+            reason="matches" if known else None,
+            verified=True,
+            **base,
+        )
 
     @staticmethod
     def _with_rotated_password(
-        spec: TrunkSpec, patch: SIPTrunkUpdateRequest | None, recorded: StateRow | None, new_hash: str | None,
+        spec: TrunkSpec,
+        patch: SIPTrunkUpdateRequest | None,
+        recorded: StateRow | None,
+        new_hash: str | None,
         legacy_keys: Iterable[bytes] = (),
     ) -> SIPTrunkUpdateRequest | None:
         """Add the password to the PATCH when its keyed hash differs from the recorded one.

@@ -25,14 +25,31 @@ def state_record(result: ItemResult) -> StateRecord | None:
     if result.outcome == "skipped" or not item.record:
         return None  # nothing new to say (hash unchanged, same failure as recorded, ...)
     if result.outcome == "failed":
-        return StateRecord(item.key, item.trunk_name, "failed", "failed", trunk_id=result.trunk_id,
-                           last_error=result.error, error_fields=result.fields or item.fields)
+        return StateRecord(
+            item.key,
+            item.trunk_name,
+            "failed",
+            "failed",
+            trunk_id=result.trunk_id,
+            last_error=result.error,
+            error_fields=result.fields or item.fields,
+        )
     if result.outcome == "deprovisioned":
-        return StateRecord(item.key, item.trunk_name, "deprovisioned", "deprovisioned", trunk_id=result.trunk_id)
-    return StateRecord(item.key, item.trunk_name, "provisioned", result.outcome, trunk_id=result.trunk_id,
-                       spec_hash=item.spec_hash, secret_hash=item.secret_hash,
-                       verified=item.verified or result.outcome in ("created", "updated", "adopted"),
-                       bindings=result.bindings, outbound_agents=item.customer.outbound_agents)
+        return StateRecord(
+            item.key, item.trunk_name, "deprovisioned", "deprovisioned", trunk_id=result.trunk_id
+        )
+    return StateRecord(
+        item.key,
+        item.trunk_name,
+        "provisioned",
+        result.outcome,
+        trunk_id=result.trunk_id,
+        spec_hash=item.spec_hash,
+        secret_hash=item.secret_hash,
+        verified=item.verified or result.outcome in ("created", "updated", "adopted"),
+        bindings=result.bindings,
+        outbound_agents=item.customer.outbound_agents,
+    )
 
 
 def mark_pending(store: StateStore, plan: Plan) -> None:
@@ -41,8 +58,13 @@ def mark_pending(store: StateStore, plan: Plan) -> None:
     A run killed between a POST and the record of its result leaves these rows behind, and
     the next run looks their names up rather than trusting that nothing was created.
     """
-    store.upsert([StateRecord(i.key, i.trunk_name, "pending", "create") for i in plan.items
-                  if i.action is Action.CREATE])
+    store.upsert(
+        [
+            StateRecord(i.key, i.trunk_name, "pending", "create")
+            for i in plan.items
+            if i.action is Action.CREATE
+        ]
+    )
 
 
 async def apply_and_record(
@@ -70,8 +92,15 @@ async def apply_and_record(
         store.record_agent_provider(agent_id, OUTBOUND_PROVIDER)
 
     try:
-        return await apply_plan(hook, plan, concurrency=concurrency, deactivate_first=deactivate_first,
-                                remove_extra_numbers=remove_extra_numbers, on_result=record, guard=guard,
-                                record_switch=record_switch)
+        return await apply_plan(
+            hook,
+            plan,
+            concurrency=concurrency,
+            deactivate_first=deactivate_first,
+            remove_extra_numbers=remove_extra_numbers,
+            on_result=record,
+            guard=guard,
+            record_switch=record_switch,
+        )
     finally:
         writer.close()

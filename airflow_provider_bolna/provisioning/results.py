@@ -12,8 +12,16 @@ __all__ = ["OUTCOMES", "ItemResult", "Outcome", "count_outcomes"]
 
 Outcome = str
 #: Every outcome, in summary order.
-OUTCOMES: tuple[str, ...] = ("created", "adopted", "updated", "unchanged", "deprovisioned", "skipped", "busy",
-                             "failed")
+OUTCOMES: tuple[str, ...] = (
+    "created",
+    "adopted",
+    "updated",
+    "unchanged",
+    "deprovisioned",
+    "skipped",
+    "busy",
+    "failed",
+)
 
 
 @dataclass
@@ -53,8 +61,12 @@ class ItemResult:
 
     def to_summary(self) -> dict[str, Any]:
         """A small, secret-free dict (failed rows in XCom)."""
-        return {"customer_id": self.item.customer_id, "trunk_name": self.item.trunk_name,
-                "reason": self.error, "fields": list(self.fields or self.item.fields)}
+        return {
+            "customer_id": self.item.customer_id,
+            "trunk_name": self.item.trunk_name,
+            "reason": self.error,
+            "fields": list(self.fields or self.item.fields),
+        }
 
 
 def count_outcomes(results: Iterable[ItemResult]) -> dict[str, int]:

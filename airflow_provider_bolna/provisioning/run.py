@@ -72,13 +72,17 @@ class DeletionBudget:
         """One line for logs, the dry-run plan and the failure."""
         if not self.enabled:
             return "deletes are off for this run"
-        what = (f"this run plans to delete {self.planned} trunk(s) (churned {self.churned}, gone from the query "
-                f"{self.gone}) of {self.recorded} recorded in scope {self.scope!r}; the deletion budget allows "
-                f"{self.limit} (max_deletes={self.max_deletes}, max_delete_fraction={self.max_delete_fraction:g})")
+        what = (
+            f"this run plans to delete {self.planned} trunk(s) (churned {self.churned}, gone from the query "
+            f"{self.gone}) of {self.recorded} recorded in scope {self.scope!r}; the deletion budget allows "
+            f"{self.limit} (max_deletes={self.max_deletes}, max_delete_fraction={self.max_delete_fraction:g})"
+        )
         if self.withheld:
-            return (f"{what}. Nothing was deleted. To proceed, check the customer query, then raise the "
-                    f"deployment's max_deletes / max_delete_fraction, or confirm this run with "
-                    f"confirm_deletes={self.planned}")
+            return (
+                f"{what}. Nothing was deleted. To proceed, check the customer query, then raise the "
+                f"deployment's max_deletes / max_delete_fraction, or confirm this run with "
+                f"confirm_deletes={self.planned}"
+            )
         if self.planned > self.limit:
             return f"{what}; confirmed with confirm_deletes={self.confirmed}"
         return what
@@ -104,7 +108,11 @@ class RunPlan:
 
     def to_xcom(self) -> dict[str, Any]:
         """What the planning task returns (keys and counts only)."""
-        return {"batches": self.batches, "gone": self.gone, "budget": self.budget.to_dict() if self.budget else None}
+        return {
+            "batches": self.batches,
+            "gone": self.gone,
+            "budget": self.budget.to_dict() if self.budget else None,
+        }
 
 
 def plan_run(
@@ -130,8 +138,12 @@ def plan_run(
     options = options or ProvisionOptions()
     if batch_size < 1 or max_batches < 1:
         raise ValueError("batch_size and max_batches must be >= 1")
-    store = StateStore(state_conn if state_conn is not None else customers_conn, options.state_table,
-                       scope=options.scope, statement_timeout=options.statement_timeout_seconds)
+    store = StateStore(
+        state_conn if state_conn is not None else customers_conn,
+        options.state_table,
+        scope=options.scope,
+        statement_timeout=options.statement_timeout_seconds,
+    )
     source = CustomerSource(customers_conn, query, statement_timeout=options.statement_timeout_seconds)
     with store, source:
         has_state = store.prepare(options.dry_run)  # up front, so that parallel batches never race
@@ -139,9 +151,13 @@ def plan_run(
         batches, seen, churned = _cut(source, live, batch_size, max_batches, key_page_size)
         gone = sorted(live - seen)
         budget = DeletionBudget(
-            enabled=options.deprovision, scope=options.scope, churned=len(churned), gone=len(gone),
+            enabled=options.deprovision,
+            scope=options.scope,
+            churned=len(churned),
+            gone=len(gone),
             recorded=store.recorded_trunks() if options.deprovision and has_state else 0,
-            max_deletes=options.max_deletes, max_delete_fraction=options.max_delete_fraction,
+            max_deletes=options.max_deletes,
+            max_delete_fraction=options.max_delete_fraction,
             confirmed=options.confirm_deletes,
         )
         budget.limit = options.delete_limit(budget.recorded)
@@ -168,8 +184,15 @@ def plan_batches(
     state_conn: Any = None,
 ) -> list[dict[str, Any]]:
     """The batches of :func:`plan_run` only (no deletes unless ``options.deprovision``)."""
-    return plan_run(customers_conn, query, options=options, state_conn=state_conn, batch_size=batch_size,
-                    max_batches=max_batches, key_page_size=key_page_size).batches
+    return plan_run(
+        customers_conn,
+        query,
+        options=options,
+        state_conn=state_conn,
+        batch_size=batch_size,
+        max_batches=max_batches,
+        key_page_size=key_page_size,
+    ).batches
 
 
 def _live_keys(store: StateStore) -> set[str]:
@@ -177,7 +200,11 @@ def _live_keys(store: StateStore) -> set[str]:
 
 
 def _cut(
-    source: CustomerSource, live: set[str], batch_size: int, max_batches: int, page_size: int,
+    source: CustomerSource,
+    live: set[str],
+    batch_size: int,
+    max_batches: int,
+    page_size: int,
 ) -> tuple[list[dict[str, Any]], set[str], set[str]]:
     """Key ranges with their deletes and duplicates; every key seen (text), when ``live`` is
     non-empty; the churned keys to delete."""
@@ -219,9 +246,15 @@ def _merge_pairs(batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
     merged = []
     for i in range(0, len(batches), 2):
         pair = batches[i : i + 2]
-        merged.append({"first": pair[0]["first"], "last": pair[-1]["last"], "count": sum(b["count"] for b in pair),
-                       "deletes": [k for b in pair for k in b["deletes"]],
-                       "duplicates": [k for b in pair for k in b["duplicates"]]})
+        merged.append(
+            {
+                "first": pair[0]["first"],
+                "last": pair[-1]["last"],
+                "count": sum(b["count"] for b in pair),
+                "deletes": [k for b in pair for k in b["deletes"]],
+                "duplicates": [k for b in pair for k in b["duplicates"]],
+            }
+        )
     return merged
 
 

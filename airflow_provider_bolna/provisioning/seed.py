@@ -3,5 +3,5 @@
 
 from __future__ import annotations
 
-from airflow_provider_bolna.sandbox.seed import *  # noqa: F403
+from airflow_provider_bolna.sandbox.seed import *
 from airflow_provider_bolna.sandbox.seed import __all__, number_for  # noqa: F401

@@ -60,13 +60,13 @@ __all__ = [
     "MAX_CUSTOMER_ID_LENGTH",
     "MAX_TRUNK_NAME_LENGTH",
     "RUN_OPTION_KEYS",
+    "TABLE_NAME",
     "Deployment",
     "NameTemplate",
     "PasswordRefPolicy",
     "ProvisionOptions",
     "RunOptions",
     "SettingsError",
-    "TABLE_NAME",
     "check_conn_id",
     "check_scope",
     "check_table_name",
@@ -190,7 +190,9 @@ class Deployment(BaseModel):
         if self.defaults.batch_size > self.max_batch_size:
             raise ValueError(f"defaults.batch_size: must be at most max_batch_size ({self.max_batch_size})")
         if self.defaults.concurrency is not None and self.defaults.concurrency > self.max_concurrency:
-            raise ValueError(f"defaults.concurrency: must be at most max_concurrency ({self.max_concurrency})")
+            raise ValueError(
+                f"defaults.concurrency: must be at most max_concurrency ({self.max_concurrency})"
+            )
         if self.verify_interval is not None and self.verify_interval < timedelta(0):
             raise ValueError("verify_interval: must not be negative")
         return self
@@ -224,8 +226,9 @@ class Deployment(BaseModel):
         if not isinstance(variable, Mapping):
             raise SettingsError([("", "must be a JSON object of deployment settings")], source)
         if "scope" in variable:
-            raise SettingsError([("scope", "is fixed by the DAG file (it names the rows this deployment owns)")],
-                                source)
+            raise SettingsError(
+                [("scope", "is fixed by the DAG file (it names the rows this deployment owns)")], source
+            )
         merged = self.model_dump()
         merged.update(dict(variable))
         return Deployment.build(merged, source)
@@ -250,14 +253,27 @@ class Deployment(BaseModel):
         options = RunOptions.from_conf(conf, defaults=self.defaults, source=source)
         errors = []
         if options.batch_size > self.max_batch_size:
-            errors.append(("batch_size", f"must be at most {self.max_batch_size} (the deployment's max_batch_size)"))
+            errors.append(
+                ("batch_size", f"must be at most {self.max_batch_size} (the deployment's max_batch_size)")
+            )
         if options.concurrency is not None and options.concurrency > self.max_concurrency:
-            errors.append(("concurrency", f"must be at most {self.max_concurrency} (the deployment's max_concurrency)"))
+            errors.append(
+                ("concurrency", f"must be at most {self.max_concurrency} (the deployment's max_concurrency)")
+            )
         if options.deprovision and not self.deprovision:
-            errors.append(("deprovision", "this deployment does not allow deletes; a run can only turn them off"))
+            errors.append(
+                ("deprovision", "this deployment does not allow deletes; a run can only turn them off")
+            )
         if options.confirm_deletes is not None and not self.confirm_deletes_in_conf:
-            errors.append(("confirm_deletes", "this deployment takes no confirmation from a run (set confirm_deletes "
-                                              "in its settings Variable, or allow confirm_deletes_in_conf)"))
+            errors.append(
+                (
+                    "confirm_deletes",
+                    (
+                        "this deployment takes no confirmation from a run (set confirm_deletes "
+                        "in its settings Variable, or allow confirm_deletes_in_conf)"
+                    ),
+                )
+            )
         if errors:
             raise SettingsError(errors, source)
         return options
@@ -268,18 +284,31 @@ class Deployment(BaseModel):
         :param run: the run's options (already checked by :meth:`run_options`).
         :param run_id: the Airflow run, recorded on every state row written.
         """
-        confirm = run.confirm_deletes if (self.confirm_deletes_in_conf and run.confirm_deletes is not None) \
+        confirm = (
+            run.confirm_deletes
+            if (self.confirm_deletes_in_conf and run.confirm_deletes is not None)
             else self.confirm_deletes
+        )
         return ProvisionOptions(
-            scope=self.scope, name_template=self.name_template, dry_run=run.dry_run,
-            deprovision=self.deprovision and run.deprovision is not False, drift_check=run.drift_check,
-            look_before_create=run.look_before_create, remove_extra_numbers=self.remove_extra_numbers,
-            concurrency=run.concurrency or self.default_concurrency, deactivate_first=self.deactivate_first,
-            requests_per_minute=self.requests_per_minute, parallel_batches=self.parallel_batches,
-            state_table=self.state_table, max_deletes=self.max_deletes,
-            max_delete_fraction=self.max_delete_fraction, confirm_deletes=confirm,
+            scope=self.scope,
+            name_template=self.name_template,
+            dry_run=run.dry_run,
+            deprovision=self.deprovision and run.deprovision is not False,
+            drift_check=run.drift_check,
+            look_before_create=run.look_before_create,
+            remove_extra_numbers=self.remove_extra_numbers,
+            concurrency=run.concurrency or self.default_concurrency,
+            deactivate_first=self.deactivate_first,
+            requests_per_minute=self.requests_per_minute,
+            parallel_batches=self.parallel_batches,
+            state_table=self.state_table,
+            max_deletes=self.max_deletes,
+            max_delete_fraction=self.max_delete_fraction,
+            confirm_deletes=confirm,
             password_refs=self.password_refs,
-            verify_interval=self.verify_interval, adopt_existing=self.adopt_existing,
-            lock_wait_seconds=self.lock_wait_seconds, statement_timeout_seconds=self.statement_timeout_seconds,
+            verify_interval=self.verify_interval,
+            adopt_existing=self.adopt_existing,
+            lock_wait_seconds=self.lock_wait_seconds,
+            statement_timeout_seconds=self.statement_timeout_seconds,
             run_id=run_id,
         )

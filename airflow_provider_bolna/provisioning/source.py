@@ -65,7 +65,9 @@ class CustomerSource(DbSession):
     :param statement_timeout: seconds any one statement may run.
     """
 
-    def __init__(self, conn: Any, query: str, key_column: str = KEY_COLUMN, statement_timeout: float = 300.0) -> None:
+    def __init__(
+        self, conn: Any, query: str, key_column: str = KEY_COLUMN, statement_timeout: float = 300.0
+    ) -> None:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_column):
             raise ValueError(f"key_column {key_column!r} must be a plain column name")
         super().__init__(conn, statement_timeout)
@@ -158,13 +160,17 @@ class CustomerSource(DbSession):
         key = f"{_ALIAS}.{self.key_column}"
         churned = "0"
         if "status" in self.column_names():
-            churned = (f"SUM(CASE WHEN LOWER(TRIM(CAST({_ALIAS}.status AS VARCHAR(64)))) = 'churned' "
-                       "THEN 1 ELSE 0 END)")
+            churned = (
+                f"SUM(CASE WHEN LOWER(TRIM(CAST({_ALIAS}.status AS VARCHAR(64)))) = 'churned' "
+                "THEN 1 ELSE 0 END)"
+            )
         columns = f"{key} AS k, COUNT(*) AS n, {churned} AS churned"
         after = None
         while True:
             conditions, params = self._range(after, None, None)
-            rows = self._fetch(self._select(columns, conditions, limit=True, group=True), [*params, page_size])
+            rows = self._fetch(
+                self._select(columns, conditions, limit=True, group=True), [*params, page_size]
+            )
             if not rows:
                 return
             yield [KeyGroup(r["k"], int(r["n"]), bool(r["churned"])) for r in rows]

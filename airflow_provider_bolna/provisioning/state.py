@@ -53,8 +53,15 @@ class StateStore(StateTable):
     :param statement_timeout: seconds any one statement may run.
     """
 
-    def __init__(self, conn: Any, table: str = DEFAULT_STATE_TABLE, *, scope: str = DEFAULT_SCOPE,
-                 run_id: str | None = None, statement_timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        table: str = DEFAULT_STATE_TABLE,
+        *,
+        scope: str = DEFAULT_SCOPE,
+        run_id: str | None = None,
+        statement_timeout: float = 300.0,
+    ) -> None:
         super().__init__(conn, table, scope=scope, statement_timeout=statement_timeout)
         self.run_id = run_id
 
@@ -87,10 +94,17 @@ class StateStore(StateTable):
             return secrets.token_bytes(32)
         if value is None:
             candidate = secrets.token_hex(32)
-            self._run([f"INSERT INTO {self.meta_table} (scope, name, value) VALUES "
-                       f"({self.placeholder}, {self.placeholder}, {self.placeholder}) "
-                       "ON CONFLICT (scope, name) DO NOTHING"],
-                      self.connection(), params={0: [self.scope, "fingerprint_salt", candidate]})
+            self._run(
+                [
+                    (
+                        f"INSERT INTO {self.meta_table} (scope, name, value) VALUES "
+                        f"({self.placeholder}, {self.placeholder}, {self.placeholder}) "
+                        "ON CONFLICT (scope, name) DO NOTHING"
+                    )
+                ],
+                self.connection(),
+                params={0: [self.scope, "fingerprint_salt", candidate]},
+            )
             value = self._meta("fingerprint_salt")
         if value is None:  # pragma: no cover - the insert above guarantees a row
             raise StateWriterError("the fingerprint salt could not be stored")
@@ -103,27 +117,44 @@ class StateStore(StateTable):
         for start in range(0, len(names), IN_CHUNK):
             chunk = names[start : start + IN_CHUNK]
             marks = ", ".join([self.placeholder] * len(chunk))
-            for name, value in self.query(f"SELECT name, value FROM {self.meta_table} WHERE scope = {self.placeholder} "
-                                          f"AND name IN ({marks})", [self.scope, *chunk]):
+            for name, value in self.query(
+                f"SELECT name, value FROM {self.meta_table} WHERE scope = {self.placeholder} "
+                f"AND name IN ({marks})",
+                [self.scope, *chunk],
+            ):
                 found[str(name).removeprefix("agent:")] = str(value)
         return found
 
     def record_agent_provider(self, agent_id: str, provider: str, conn: Any = None) -> None:
         """Record that ``agent_id`` now uses ``provider`` (so no run switches it again)."""
         ph = self.placeholder
-        self.write([(f"INSERT INTO {self.meta_table} (scope, name, value) VALUES ({ph}, {ph}, {ph}) "
-                     "ON CONFLICT (scope, name) DO UPDATE SET value = excluded.value",
-                     [self.scope, f"agent:{agent_id}", provider])], conn)
+        self.write(
+            [
+                (
+                    (
+                        f"INSERT INTO {self.meta_table} (scope, name, value) VALUES ({ph}, {ph}, {ph}) "
+                        "ON CONFLICT (scope, name) DO UPDATE SET value = excluded.value"
+                    ),
+                    [self.scope, f"agent:{agent_id}", provider],
+                )
+            ],
+            conn,
+        )
 
     def _meta(self, name: str) -> str | None:
-        rows = self.query(f"SELECT value FROM {self.meta_table} WHERE scope = {self.placeholder} "
-                          f"AND name = {self.placeholder}", [self.scope, name])
+        rows = self.query(
+            f"SELECT value FROM {self.meta_table} WHERE scope = {self.placeholder} "
+            f"AND name = {self.placeholder}",
+            [self.scope, name],
+        )
         return str(rows[0][0]) if rows else None
 
     # ------------------------------------------------------------------ reads
 
-    _SELECT = ("customer_id, trunk_name, trunk_id, spec_hash, secret_hash, status, action, last_error, "
-               "verified_at, scope, bindings, outbound_agents")
+    _SELECT = (
+        "customer_id, trunk_name, trunk_id, spec_hash, secret_hash, status, action, last_error, "
+        "verified_at, scope, bindings, outbound_agents"
+    )
 
     def _select(self, where: str, params: Sequence[Any], *, any_scope: bool = False) -> list[StateRow]:
         if not any_scope:
@@ -131,14 +162,26 @@ class StateStore(StateTable):
             params = [self.scope, *params]
         rows = self.query(f"SELECT {self._SELECT} FROM {self.table} WHERE {where}", params)
         return [
-            StateRow(customer_id=str(r[0]), trunk_name=r[1], trunk_id=r[2], spec_hash=r[3], secret_hash=r[4],
-                     status=r[5], action=r[6], last_error=r[7], verified_at=_as_datetime(r[8]), scope=r[9],
-                     bindings=_json(r[10], {}), outbound_agents=tuple(_json(r[11], [])))
+            StateRow(
+                customer_id=str(r[0]),
+                trunk_name=r[1],
+                trunk_id=r[2],
+                spec_hash=r[3],
+                secret_hash=r[4],
+                status=r[5],
+                action=r[6],
+                last_error=r[7],
+                verified_at=_as_datetime(r[8]),
+                scope=r[9],
+                bindings=_json(r[10], {}),
+                outbound_agents=tuple(_json(r[11], [])),
+            )
             for r in rows
         ]
 
-    def _in_chunks(self, column: str, values: Iterable[str], extra: str = "", *,
-                   any_scope: bool = False) -> Iterator[StateRow]:
+    def _in_chunks(
+        self, column: str, values: Iterable[str], extra: str = "", *, any_scope: bool = False
+    ) -> Iterator[StateRow]:
         wanted = list(dict.fromkeys(values))
         for start in range(0, len(wanted), IN_CHUNK):
             chunk = wanted[start : start + IN_CHUNK]
@@ -162,7 +205,9 @@ class StateStore(StateTable):
             for start in range(0, len(wanted), IN_CHUNK):
                 chunk = wanted[start : start + IN_CHUNK]
                 marks = ", ".join([self.placeholder] * len(chunk))
-                for row in self._select(f"{column} IN ({marks}){other}", [*chunk, self.scope], any_scope=True):
+                for row in self._select(
+                    f"{column} IN ({marks}){other}", [*chunk, self.scope], any_scope=True
+                ):
                     found[row.trunk_name if column == "trunk_name" else str(row.trunk_id)] = row.scope
         return found
 
@@ -175,7 +220,9 @@ class StateStore(StateTable):
             if after is not None:
                 where += f" AND customer_id > {self.placeholder}"
                 params.append(after)
-            rows = self._select(f"{where} ORDER BY customer_id LIMIT {self.placeholder}", [*params, page_size])
+            rows = self._select(
+                f"{where} ORDER BY customer_id LIMIT {self.placeholder}", [*params, page_size]
+            )
             if not rows:
                 return
             yield rows
@@ -186,14 +233,19 @@ class StateStore(StateTable):
     def recorded_trunks(self) -> int:
         """How many trunks this scope has recorded (live rows with a trunk id): the base of the
         deletion budget's fraction."""
-        rows = self.query(f"SELECT COUNT(*) FROM {self.table} WHERE scope = {self.placeholder} "
-                          "AND status <> 'deprovisioned' AND trunk_id IS NOT NULL", [self.scope])
+        rows = self.query(
+            f"SELECT COUNT(*) FROM {self.table} WHERE scope = {self.placeholder} "
+            "AND status <> 'deprovisioned' AND trunk_id IS NOT NULL",
+            [self.scope],
+        )
         return int(rows[0][0]) if rows else 0
 
     def counts(self) -> dict[str, int]:
         """This scope's rows per status."""
-        rows = self.query(f"SELECT status, COUNT(*) FROM {self.table} WHERE scope = {self.placeholder} "
-                          "GROUP BY status", [self.scope])
+        rows = self.query(
+            f"SELECT status, COUNT(*) FROM {self.table} WHERE scope = {self.placeholder} GROUP BY status",
+            [self.scope],
+        )
         return {str(s): int(n) for s, n in rows}
 
     # ------------------------------------------------------------------ writes
@@ -236,8 +288,17 @@ class StateStore(StateTable):
             error = error[: _ERROR_LIMIT - 1] + "…"
         fields = ",".join(record.error_fields)[:255] or None
         return (
-            self.scope, record.customer_id, record.trunk_name, record.trunk_id, record.spec_hash,
-            record.secret_hash, record.status, record.action, error, fields, self.run_id,
+            self.scope,
+            record.customer_id,
+            record.trunk_name,
+            record.trunk_id,
+            record.spec_hash,
+            record.secret_hash,
+            record.status,
+            record.action,
+            error,
+            fields,
+            self.run_id,
             None if record.bindings is None else json.dumps(record.bindings, sort_keys=True),
             None if record.outbound_agents is None else json.dumps(list(record.outbound_agents)),
             1 if record.verified else 0,

@@ -72,11 +72,29 @@ log = logging.getLogger(__name__)
 DEFAULT_SCOPE = "default"
 Status = Literal["pending", "provisioned", "failed", "deprovisioned"]
 #: the columns an upsert writes (``verified_at``, ``created_at``, ``updated_at`` are set in SQL)
-COLUMNS = ("scope", "customer_id", "trunk_name", "trunk_id", "spec_hash", "secret_hash", "status", "action",
-           "last_error", "error_fields", "run_id", "bindings", "outbound_agents")
+COLUMNS = (
+    "scope",
+    "customer_id",
+    "trunk_name",
+    "trunk_id",
+    "spec_hash",
+    "secret_hash",
+    "status",
+    "action",
+    "last_error",
+    "error_fields",
+    "run_id",
+    "bindings",
+    "outbound_agents",
+)
 #: columns added after the first layout: added in place (nullable) when missing
-_ADDED_COLUMNS = {"error_fields": "VARCHAR(255)", "run_id": "VARCHAR(250)", "verified_at": "{ts}",
-                  "bindings": "TEXT", "outbound_agents": "TEXT"}
+_ADDED_COLUMNS = {
+    "error_fields": "VARCHAR(255)",
+    "run_id": "VARCHAR(250)",
+    "verified_at": "{ts}",
+    "bindings": "TEXT",
+    "outbound_agents": "TEXT",
+}
 
 
 class StateWriterError(RuntimeError):
@@ -146,7 +164,6 @@ class StateRecord:
     outbound_agents: tuple[str, ...] | None = None
 
 
-
 class StateTable(DbSession):
     """The state table and its side tables on one connection: create, migrate, drop.
 
@@ -156,10 +173,18 @@ class StateTable(DbSession):
     :param statement_timeout: seconds any one statement may run.
     """
 
-    def __init__(self, conn: Any, table: str = DEFAULT_STATE_TABLE, *, scope: str = DEFAULT_SCOPE,
-                 statement_timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        table: str = DEFAULT_STATE_TABLE,
+        *,
+        scope: str = DEFAULT_SCOPE,
+        statement_timeout: float = 300.0,
+    ) -> None:
         if not TABLE_NAME.match(table):
-            raise ValueError(f"state table {table!r} must be a plain (optionally schema-qualified) identifier")
+            raise ValueError(
+                f"state table {table!r} must be a plain (optionally schema-qualified) identifier"
+            )
         super().__init__(conn, statement_timeout)
         self.table = table
         self.scope = scope
@@ -177,42 +202,48 @@ class StateTable(DbSession):
         """``CREATE TABLE/INDEX IF NOT EXISTS`` statements for the state and its side tables."""
         ts, t, n = self._ts, self.table, self._name
         return [
-            f"CREATE TABLE IF NOT EXISTS {t} (\n"
-            "  scope VARCHAR(64) NOT NULL,\n"
-            "  customer_id VARCHAR(255) NOT NULL,\n"
-            "  trunk_name VARCHAR(255) NOT NULL,\n"
-            "  trunk_id VARCHAR(255),\n"
-            "  spec_hash VARCHAR(64),\n"
-            "  secret_hash VARCHAR(64),\n"
-            "  status VARCHAR(32) NOT NULL,\n"
-            "  action VARCHAR(32),\n"
-            "  last_error TEXT,\n"
-            "  error_fields VARCHAR(255),\n"
-            "  run_id VARCHAR(250),\n"
-            f"  verified_at {ts},\n"
-            "  bindings TEXT,\n"
-            "  outbound_agents TEXT,\n"
-            f"  created_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL,\n"
-            f"  updated_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL,\n"
-            "  PRIMARY KEY (scope, customer_id)\n"
-            ")",
+            (
+                f"CREATE TABLE IF NOT EXISTS {t} (\n"
+                "  scope VARCHAR(64) NOT NULL,\n"
+                "  customer_id VARCHAR(255) NOT NULL,\n"
+                "  trunk_name VARCHAR(255) NOT NULL,\n"
+                "  trunk_id VARCHAR(255),\n"
+                "  spec_hash VARCHAR(64),\n"
+                "  secret_hash VARCHAR(64),\n"
+                "  status VARCHAR(32) NOT NULL,\n"
+                "  action VARCHAR(32),\n"
+                "  last_error TEXT,\n"
+                "  error_fields VARCHAR(255),\n"
+                "  run_id VARCHAR(250),\n"
+                f"  verified_at {ts},\n"
+                "  bindings TEXT,\n"
+                "  outbound_agents TEXT,\n"
+                f"  created_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL,\n"
+                f"  updated_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL,\n"
+                "  PRIMARY KEY (scope, customer_id)\n"
+                ")"
+            ),
             f"CREATE INDEX IF NOT EXISTS {n}_scope_status ON {t} (scope, status)",
             # the provisioning page lists one status in key order, page by page (keyset): without
             # customer_id in the index, each page of e.g. 100k failed rows would sort them all
             f"CREATE INDEX IF NOT EXISTS {n}_scope_status_key ON {t} (scope, status, customer_id)",
             f"CREATE INDEX IF NOT EXISTS {n}_trunk_name ON {t} (trunk_name)",
             f"CREATE INDEX IF NOT EXISTS {n}_trunk_id ON {t} (trunk_id)",
-            f"CREATE TABLE IF NOT EXISTS {self.meta_table} (\n"
-            "  scope VARCHAR(64) NOT NULL,\n"
-            "  name VARCHAR(200) NOT NULL,\n"
-            "  value TEXT NOT NULL,\n"
-            "  PRIMARY KEY (scope, name)\n"
-            ")",
-            f"CREATE TABLE IF NOT EXISTS {self.leases_table} (\n"
-            "  name VARCHAR(255) NOT NULL PRIMARY KEY,\n"
-            "  holder VARCHAR(128) NOT NULL,\n"
-            "  expires_at DOUBLE PRECISION NOT NULL\n"
-            ")",
+            (
+                f"CREATE TABLE IF NOT EXISTS {self.meta_table} (\n"
+                "  scope VARCHAR(64) NOT NULL,\n"
+                "  name VARCHAR(200) NOT NULL,\n"
+                "  value TEXT NOT NULL,\n"
+                "  PRIMARY KEY (scope, name)\n"
+                ")"
+            ),
+            (
+                f"CREATE TABLE IF NOT EXISTS {self.leases_table} (\n"
+                "  name VARCHAR(255) NOT NULL PRIMARY KEY,\n"
+                "  holder VARCHAR(128) NOT NULL,\n"
+                "  expires_at DOUBLE PRECISION NOT NULL\n"
+                ")"
+            ),
         ]
 
     def ensure_table(self) -> None:
@@ -245,10 +276,26 @@ class StateTable(DbSession):
         """Rebuild a first-layout table (primary key ``customer_id``) with ``scope`` in the key."""
         old = f"{self._name}_v1"
         qualified_old = f"{self.table.rpartition('.')[0]}.{old}" if "." in self.table else old
-        log.warning("Migrating state table %s: adding the scope column (existing rows get scope %r)",
-                    self.table, self.scope)
-        copied = ", ".join(c for c in ("customer_id", "trunk_name", "trunk_id", "spec_hash", "secret_hash",
-                                       "status", "action", "last_error", "created_at", "updated_at"))
+        log.warning(
+            "Migrating state table %s: adding the scope column (existing rows get scope %r)",
+            self.table,
+            self.scope,
+        )
+        copied = ", ".join(
+            c
+            for c in (
+                "customer_id",
+                "trunk_name",
+                "trunk_id",
+                "spec_hash",
+                "secret_hash",
+                "status",
+                "action",
+                "last_error",
+                "created_at",
+                "updated_at",
+            )
+        )
         statements = [
             f"ALTER TABLE {self.table} RENAME TO {old}",
             self.ddl()[0],
@@ -257,9 +304,16 @@ class StateTable(DbSession):
         ]
         self._run(statements, conn, params={2: [self.scope]}, begin=True)
 
-    def _run(self, statements: Sequence[str], conn: Any, params: dict[int, Sequence[Any]] | None = None,
-             begin: bool = False) -> None:
-        self.write([(sql, (params or {}).get(i, ())) for i, sql in enumerate(statements)], conn, immediate=begin)
+    def _run(
+        self,
+        statements: Sequence[str],
+        conn: Any,
+        params: dict[int, Sequence[Any]] | None = None,
+        begin: bool = False,
+    ) -> None:
+        self.write(
+            [(sql, (params or {}).get(i, ())) for i, sql in enumerate(statements)], conn, immediate=begin
+        )
 
     def exists(self) -> bool:
         """Whether the state table exists. Only a missing table answers ``False``; any other
@@ -269,8 +323,10 @@ class StateTable(DbSession):
 
     def drop(self) -> None:
         """Drop the tables (tests)."""
-        self._run([f"DROP TABLE IF EXISTS {t}" for t in (self.table, self.meta_table, self.leases_table)],
-                  self.connection())
+        self._run(
+            [f"DROP TABLE IF EXISTS {t}" for t in (self.table, self.meta_table, self.leases_table)],
+            self.connection(),
+        )
 
 
 def _json(value: Any, default: Any) -> Any:

@@ -15,7 +15,15 @@ from airflow_provider_bolna.provisioning.results import OUTCOMES, ItemResult, co
 #: what the binding step counts, in summary order
 BINDING_COUNTS: tuple[str, ...] = ("bound", "rebound", "unlinked", "switched")
 
-__all__ = ["BINDING_COUNTS", "BatchSummary", "RequestCounter", "batch_summary", "fmt_counts", "format_summary", "summarize"]
+__all__ = [
+    "BINDING_COUNTS",
+    "BatchSummary",
+    "RequestCounter",
+    "batch_summary",
+    "fmt_counts",
+    "format_summary",
+    "summarize",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +64,12 @@ class BatchSummary:
 
 
 def batch_summary(
-    descriptor: dict[str, Any], results: list[ItemResult], counter: RequestCounter, looked_up: int,
-    started: float, max_failed_rows: int,
+    descriptor: dict[str, Any],
+    results: list[ItemResult],
+    counter: RequestCounter,
+    looked_up: int,
+    started: float,
+    max_failed_rows: int,
 ) -> BatchSummary:
     """Count a batch's results into a :class:`BatchSummary` (and log it)."""
     failed = [r for r in results if r.outcome == "failed"]
@@ -74,8 +86,13 @@ def batch_summary(
         seconds=round(time.monotonic() - started, 3),
         bindings={k: bindings[k] for k in BINDING_COUNTS if bindings.get(k)},
     )
-    log.info("Batch %s done in %.1fs: %s; %d requests", descriptor, summary.seconds,
-             fmt_counts(summary.counts), summary.requests.get("total", 0))
+    log.info(
+        "Batch %s done in %.1fs: %s; %d requests",
+        descriptor,
+        summary.seconds,
+        fmt_counts(summary.counts),
+        summary.requests.get("total", 0),
+    )
     for row in summary.failed:
         log.warning("Failed: %s", row["reason"])
     return summary
@@ -111,8 +128,9 @@ class RequestCounter:
         return out
 
 
-def summarize(summaries: Iterable[Mapping[str, Any] | BatchSummary], max_failed_rows: int = 100,
-              budget: Any = None) -> dict[str, Any]:
+def summarize(
+    summaries: Iterable[Mapping[str, Any] | BatchSummary], max_failed_rows: int = 100, budget: Any = None
+) -> dict[str, Any]:
     """Add batch summaries up into one run summary (JSON-safe).
 
     :param summaries: batch summaries (dicts from XCom or :class:`BatchSummary`).
@@ -151,10 +169,18 @@ def summarize(summaries: Iterable[Mapping[str, Any] | BatchSummary], max_failed_
         counts = {**dict.fromkeys(OUTCOMES, 0), **counts}
     if budget is not None and not isinstance(budget, Mapping):
         budget = budget.to_dict()
-    return {"counts": counts, "failed_total": failed_total, "failed": failed, "requests": requests,
-            "batches": batches, "looked_up": looked_up, "slowest_batch_seconds": round(seconds, 3),
-            "dry_run": dry_run, "deletion_budget": dict(budget) if budget else None,
-            "bindings": {k: bindings[k] for k in BINDING_COUNTS if bindings.get(k)}}
+    return {
+        "counts": counts,
+        "failed_total": failed_total,
+        "failed": failed,
+        "requests": requests,
+        "batches": batches,
+        "looked_up": looked_up,
+        "slowest_batch_seconds": round(seconds, 3),
+        "dry_run": dry_run,
+        "deletion_budget": dict(budget) if budget else None,
+        "bindings": {k: bindings[k] for k in BINDING_COUNTS if bindings.get(k)},
+    }
 
 
 def format_summary(run: Mapping[str, Any]) -> str:
@@ -170,7 +196,10 @@ def format_summary(run: Mapping[str, Any]) -> str:
         lines.append(f"{name.ljust(width)}  {int(counts.get(name, 0)):>8}")
     requests = run.get("requests", {})
     by_method = ", ".join(f"{k} {v}" for k, v in requests.items() if k != "total")
-    lines.append(f"{'requests'.ljust(width)}  {requests.get('total', 0):>8}" + (f"  ({by_method})" if by_method else ""))
+    lines.append(
+        f"{'requests'.ljust(width)}  {requests.get('total', 0):>8}"
+        + (f"  ({by_method})" if by_method else "")
+    )
     lines.append(f"{'batches'.ljust(width)}  {run.get('batches', 0):>8}")
     bindings = run.get("bindings") or {}
     if bindings:
@@ -178,11 +207,15 @@ def format_summary(run: Mapping[str, Any]) -> str:
     budget = run.get("deletion_budget") or {}
     if budget.get("enabled"):
         lines.append("")
-        lines.append(("DELETES WITHHELD: " if budget.get("withheld") else "deletion budget: ") + str(budget["message"]))
+        lines.append(
+            ("DELETES WITHHELD: " if budget.get("withheld") else "deletion budget: ") + str(budget["message"])
+        )
     failed = run.get("failed") or []
     if failed:
         lines.append("")
-        lines.append(f"failed rows ({run.get('failed_total', len(failed))} in all, first {len(failed)} shown):")
+        lines.append(
+            f"failed rows ({run.get('failed_total', len(failed))} in all, first {len(failed)} shown):"
+        )
         for row in failed:
             lines.append(f"  {row.get('reason')}")
     return "\n".join(lines)

@@ -68,9 +68,13 @@ async def adeprovision_gone(
     """
     options = options or ProvisionOptions(deprovision=True)
     started = time.monotonic()
-    store = StateStore(state_conn if state_conn is not None else customers_conn, options.state_table,
-                       scope=options.scope, run_id=options.run_id,
-                       statement_timeout=options.statement_timeout_seconds)
+    store = StateStore(
+        state_conn if state_conn is not None else customers_conn,
+        options.state_table,
+        scope=options.scope,
+        run_id=options.run_id,
+        statement_timeout=options.statement_timeout_seconds,
+    )
     source = CustomerSource(customers_conn, query, statement_timeout=options.statement_timeout_seconds)
     own_hook = hook is None
     counter = RequestCounter()
@@ -86,10 +90,15 @@ async def adeprovision_gone(
             busy = leases.acquire([g.trunk_name for g in gone], wait=options.lock_wait_seconds)
             gone = [g for g in gone if g.trunk_name not in busy]
         if not gone:
-            return BatchSummary(descriptor, dict.fromkeys(OUTCOMES, 0), dry_run=options.dry_run,
-                                seconds=round(time.monotonic() - started, 3))
-        hook = hook or await abatch_hook(bolna_conn_id, options,
-                                         state_conn=state_conn if state_conn is not None else customers_conn)
+            return BatchSummary(
+                descriptor,
+                dict.fromkeys(OUTCOMES, 0),
+                dry_run=options.dry_run,
+                seconds=round(time.monotonic() - started, 3),
+            )
+        hook = hook or await abatch_hook(
+            bolna_conn_id, options, state_conn=state_conn if state_conn is not None else customers_conn
+        )
         await counter.attach(hook)
         missing = [g.trunk_name for g in gone if g.trunk_id is None]
         actual = await lookup_trunks(hook, missing) if missing else None
@@ -99,14 +108,28 @@ async def adeprovision_gone(
             customer = MappedCustomer(row.customer_id, row.trunk_name, "churned")
             found = actual.get(row.trunk_name) if actual is not None else None
             trunk_id = row.trunk_id or (found.id if found is not None else None)
-            items.append(PlanItem(customer, Action.DEPROVISION, trunk_id=trunk_id, reason="gone from the source"))
+            items.append(
+                PlanItem(customer, Action.DEPROVISION, trunk_id=trunk_id, reason="gone from the source")
+            )
         plan = Plan(items, looked_up=looked_up)
         log.info("%d customer(s) are gone from the source:\n%s", len(items), plan.table())
         if options.dry_run:
-            return BatchSummary(descriptor, plan.counts(), requests=counter.snapshot(), dry_run=True,
-                                plan=plan.table(), seconds=round(time.monotonic() - started, 3))
-        results = await apply_and_record(hook, plan, store, concurrency=options.concurrency,
-                                         deactivate_first=options.deactivate_first, guard=leases.check)
+            return BatchSummary(
+                descriptor,
+                plan.counts(),
+                requests=counter.snapshot(),
+                dry_run=True,
+                plan=plan.table(),
+                seconds=round(time.monotonic() - started, 3),
+            )
+        results = await apply_and_record(
+            hook,
+            plan,
+            store,
+            concurrency=options.concurrency,
+            deactivate_first=options.deactivate_first,
+            guard=leases.check,
+        )
     finally:
         leases.release()
         source.close()
@@ -145,9 +168,15 @@ def _find_gone(source: CustomerSource, store: StateStore, options: ProvisionOpti
     for rows in store.iter_live(options.page_size):
         present = _present(source, rows)
         gone += [row for row in rows if row.customer_id not in present]
-    budget = DeletionBudget(enabled=True, scope=options.scope, gone=len(gone), recorded=store.recorded_trunks(),
-                            max_deletes=options.max_deletes, max_delete_fraction=options.max_delete_fraction,
-                            confirmed=options.confirm_deletes)
+    budget = DeletionBudget(
+        enabled=True,
+        scope=options.scope,
+        gone=len(gone),
+        recorded=store.recorded_trunks(),
+        max_deletes=options.max_deletes,
+        max_delete_fraction=options.max_delete_fraction,
+        confirmed=options.confirm_deletes,
+    )
     budget.limit = options.delete_limit(budget.recorded)
     if budget.withheld:
         raise GoneLimitExceeded(budget.message())

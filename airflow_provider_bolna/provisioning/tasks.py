@@ -58,8 +58,18 @@ log = logging.getLogger(__name__)
 _AIRFLOW_EVENT_KEYS = frozenset({"from_rest_api", "from_trigger"})
 #: what the author's query template may use: dates and intervals, macros, Variables
 _QUERY_CONTEXT = (
-    "ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz", "logical_date", "data_interval_start",
-    "data_interval_end", "prev_data_interval_start_success", "prev_data_interval_end_success", "macros", "var",
+    "ds",
+    "ds_nodash",
+    "ts",
+    "ts_nodash",
+    "ts_nodash_with_tz",
+    "logical_date",
+    "data_interval_start",
+    "data_interval_end",
+    "prev_data_interval_start_success",
+    "prev_data_interval_end_success",
+    "macros",
+    "var",
 )
 
 
@@ -92,9 +102,13 @@ def resolve_deployment(deployment: Deployment, settings_variable: str | None) ->
     from airflow.providers.common.compat.sdk import Variable
 
     try:
-        value = Variable.get(settings_variable, None, deserialize_json=True)  # default: positional on 2.x and 3.x
+        value = Variable.get(
+            settings_variable, None, deserialize_json=True
+        )  # default: positional on 2.x and 3.x
     except ValueError as exc:
-        raise RunRefused(f"deployment variable {settings_variable!r} is not JSON ({type(exc).__name__})") from None
+        raise RunRefused(
+            f"deployment variable {settings_variable!r} is not JSON ({type(exc).__name__})"
+        ) from None
     try:
         return deployment.overlaid(value, settings_variable)
     except SettingsError as exc:
@@ -106,9 +120,23 @@ def _run_options(deployment: Deployment, context: Mapping[str, Any]) -> RunOptio
     conf = _conf(context)
     unknown = sorted(str(k) for k in conf if k not in RUN_OPTION_KEYS)
     if unknown:
-        raise RunRefused(str(SettingsError(
-            [(k, "cannot be set when triggering a run (deployment settings are the DAG author's; a run may set "
-                 f"only {', '.join(RUN_OPTION_KEYS)})") for k in unknown], "run conf")))
+        raise RunRefused(
+            str(
+                SettingsError(
+                    [
+                        (
+                            k,
+                            (
+                                "cannot be set when triggering a run (deployment settings are the DAG author's; a run may set "
+                                f"only {', '.join(RUN_OPTION_KEYS)})"
+                            ),
+                        )
+                        for k in unknown
+                    ],
+                    "run conf",
+                )
+            )
+        )
     params = dict(context.get("params") or {})
     values = {k: params[k] for k in RUN_OPTION_KEYS if k in params}
     values.update({k: conf[k] for k in conf})
@@ -159,17 +187,31 @@ GONE_XCOM_KEY = "gone"
 BUDGET_XCOM_KEY = "budget"
 
 
-def plan_task(deployment: Deployment, settings_variable: str | None, context: Mapping[str, Any],
-              max_batches: int | None = None) -> list[dict[str, Any]]:
+def plan_task(
+    deployment: Deployment,
+    settings_variable: str | None,
+    context: Mapping[str, Any],
+    max_batches: int | None = None,
+) -> list[dict[str, Any]]:
     """The run's batches (returned: mapped over), its gone keys and its deletion budget (pushed
     under :data:`GONE_XCOM_KEY` and :data:`BUDGET_XCOM_KEY`). Keys and counts only."""
     deployment = resolve_deployment(deployment, settings_variable)
     run = _run_options(deployment, context)
     options = deployment.options(run, run_id=_run_id(context))
     cap = max_batches or max(1, min(_max_map_length() - 1, 1000))
-    plan = plan_run(deployment.customers_conn_id, render_query(deployment, context), options=options,
-                    state_conn=deployment.state_conn_id, batch_size=run.batch_size, max_batches=cap)
-    log.info("%d batch(es): %s", len(plan.batches), [(b["first"], b["last"], b["count"]) for b in plan.batches[:20]])
+    plan = plan_run(
+        deployment.customers_conn_id,
+        render_query(deployment, context),
+        options=options,
+        state_conn=deployment.state_conn_id,
+        batch_size=run.batch_size,
+        max_batches=cap,
+    )
+    log.info(
+        "%d batch(es): %s",
+        len(plan.batches),
+        [(b["first"], b["last"], b["count"]) for b in plan.batches[:20]],
+    )
     out = plan.to_xcom()
     ti = context.get("ti")
     if ti is not None:
@@ -178,21 +220,34 @@ def plan_task(deployment: Deployment, settings_variable: str | None, context: Ma
     return out["batches"]
 
 
-def provision_batch_task(deployment: Deployment, settings_variable: str | None, batch: Mapping[str, Any],
-                         context: Mapping[str, Any]) -> dict[str, Any]:
+def provision_batch_task(
+    deployment: Deployment,
+    settings_variable: str | None,
+    batch: Mapping[str, Any],
+    context: Mapping[str, Any],
+) -> dict[str, Any]:
     """Plan, apply and record one batch; return its secret-free summary."""
     from airflow_provider_bolna.failures import bolna_error_policy
 
     deployment = resolve_deployment(deployment, settings_variable)
     options = _options(deployment, context)
     with bolna_error_policy(deployment.bolna_conn_id):  # a refused key: no retries
-        summary = provision_batch(deployment.customers_conn_id, render_query(deployment, context), batch,
-                                  options=options, **_connections(deployment))
+        summary = provision_batch(
+            deployment.customers_conn_id,
+            render_query(deployment, context),
+            batch,
+            options=options,
+            **_connections(deployment),
+        )
     return summary.to_xcom()
 
 
-def deprovision_gone_task(deployment: Deployment, settings_variable: str | None, gone: Iterable[str] | None,
-                          context: Mapping[str, Any]) -> dict[str, Any]:
+def deprovision_gone_task(
+    deployment: Deployment,
+    settings_variable: str | None,
+    gone: Iterable[str] | None,
+    context: Mapping[str, Any],
+) -> dict[str, Any]:
     """Delete the trunks of the gone customers the run's plan allows (none when deletes are off)."""
     deployment = resolve_deployment(deployment, settings_variable)
     options = _options(deployment, context)
@@ -200,14 +255,24 @@ def deprovision_gone_task(deployment: Deployment, settings_variable: str | None,
     if not options.deprovision or not keys:
         log.info("No customer gone from the source is to be deleted in this run")
         return {}
-    summary = deprovision_gone(deployment.customers_conn_id, render_query(deployment, context), keys=keys,
-                               options=options, **_connections(deployment))
+    summary = deprovision_gone(
+        deployment.customers_conn_id,
+        render_query(deployment, context),
+        keys=keys,
+        options=options,
+        **_connections(deployment),
+    )
     return summary.to_xcom()
 
 
-def summarize_task(deployment: Deployment, settings_variable: str | None, results: Iterable[Any] | None,
-                   gone: Mapping[str, Any] | None, budget: Mapping[str, Any] | None,
-                   context: Mapping[str, Any]) -> dict[str, Any]:
+def summarize_task(
+    deployment: Deployment,
+    settings_variable: str | None,
+    results: Iterable[Any] | None,
+    gone: Mapping[str, Any] | None,
+    budget: Mapping[str, Any] | None,
+    context: Mapping[str, Any],
+) -> dict[str, Any]:
     """Add the batch summaries up, print the table; fail on withheld deletes, or on any failed
     customer when ``fail_on_error`` is on."""
     deployment = resolve_deployment(deployment, settings_variable)
@@ -277,14 +342,16 @@ def resolve_signup_customers(context: Mapping[str, Any]) -> list[Any]:
     for asset_events in _event_lists(context.get(TRIGGERING_ASSET_EVENTS_KEY) or {}):
         for event in asset_events:
             extra = dict(getattr(event, "extra", None) or {})
-            _only_customer_id({k: v for k, v in extra.items() if k not in _AIRFLOW_EVENT_KEYS}, "an asset event")
+            _only_customer_id(
+                {k: v for k, v in extra.items() if k not in _AIRFLOW_EVENT_KEYS}, "an asset event"
+            )
             if extra.get("customer_id") is not None:
                 ids.append(_customer_id(extra["customer_id"], "asset event"))
     unique = list({str(i): i for i in ids}.values())
     if not unique:
         raise RunRefused(
-            "no customer to provision: trigger with conf {\"customer_id\": ...} or emit an asset event "
-            "whose extra is {\"customer_id\": ...}"
+            'no customer to provision: trigger with conf {"customer_id": ...} or emit an asset event '
+            'whose extra is {"customer_id": ...}'
         )
     log.info("Signing up customer(s) %s", unique)
     return unique
@@ -293,8 +360,10 @@ def resolve_signup_customers(context: Mapping[str, Any]) -> list[Any]:
 def _only_customer_id(data: Mapping[str, Any], where: str) -> None:
     other = sorted(str(k) for k in data if k != "customer_id")
     if other:
-        raise RunRefused(f"{where} may hold only customer_id; refused: {', '.join(k[:40] for k in other[:10])} "
-                         "(deployment settings are the DAG author's)")
+        raise RunRefused(
+            f"{where} may hold only customer_id; refused: {', '.join(k[:40] for k in other[:10])} "
+            "(deployment settings are the DAG author's)"
+        )
 
 
 def _customer_id(value: Any, where: str) -> Any:
@@ -312,8 +381,9 @@ def _event_lists(events: Any) -> Iterable[Iterable[Any]]:
         return []
 
 
-def provision_signup_task(deployment: Deployment, settings_variable: str | None, customer_ids: list[Any],
-                          context: Mapping[str, Any]) -> list[dict[str, Any]]:
+def provision_signup_task(
+    deployment: Deployment, settings_variable: str | None, customer_ids: list[Any], context: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     """Provision the sign-up customers now (create, numbers inline) and record them.
 
     :return: ``[{"trunk_id", "expect_numbers", "bolna_conn_id", "expect_agents"}]`` — the
@@ -328,18 +398,35 @@ def provision_signup_task(deployment: Deployment, settings_variable: str | None,
     run = deployment.defaults.model_copy(update={"dry_run": False})
     options = replace(deployment.options(run, run_id=_run_id(context)), deprovision=False)
     with bolna_error_policy(deployment.bolna_conn_id):
-        summary = provision_customers(deployment.customers_conn_id, render_query(deployment, context), customer_ids,
-                                      options=options, include_customers=True, **_connections(deployment))
+        summary = provision_customers(
+            deployment.customers_conn_id,
+            render_query(deployment, context),
+            customer_ids,
+            options=options,
+            include_customers=True,
+            **_connections(deployment),
+        )
     log.info("Sign-up: %s", summary.counts)
     if summary.counts.get("busy"):
-        raise ProvisioningBusy(f"{summary.counts['busy']} customer(s) are being provisioned by another run right now; "
-                               "retrying later")
+        raise ProvisioningBusy(
+            f"{summary.counts['busy']} customer(s) are being provisioned by another run right now; "
+            "retrying later"
+        )
     found = {str(c["customer_id"]) for c in summary.customers}
     missing = [c for c in customer_ids if str(c) not in found]
     if summary.failed_total or missing:
-        reasons = [str(r["reason"]) for r in summary.failed] + [f"customer {c}: not returned by the query" for c in missing]
+        reasons = [str(r["reason"]) for r in summary.failed] + [
+            f"customer {c}: not returned by the query" for c in missing
+        ]
         raise ProvisioningFailed("; ".join(reasons))
     # the connection travels with each item: the settings Variable may have changed it since parse time
-    return [{"trunk_id": c["trunk_id"], "expect_numbers": c["numbers"], "bolna_conn_id": deployment.bolna_conn_id,
-             **({"expect_agents": c["agents"]} if c.get("agents") else {})}
-            for c in summary.customers if c["trunk_id"]]
+    return [
+        {
+            "trunk_id": c["trunk_id"],
+            "expect_numbers": c["numbers"],
+            "bolna_conn_id": deployment.bolna_conn_id,
+            **({"expect_agents": c["agents"]} if c.get("agents") else {}),
+        }
+        for c in summary.customers
+        if c["trunk_id"]
+    ]

@@ -48,7 +48,9 @@ class StateWriter:
 
     _STOP = object()
 
-    def __init__(self, store: RecordStore, group: int = 50, join_timeout: float = _WRITER_JOIN_SECONDS) -> None:
+    def __init__(
+        self, store: RecordStore, group: int = 50, join_timeout: float = _WRITER_JOIN_SECONDS
+    ) -> None:
         self.store = store
         self.group = group
         self.join_timeout = join_timeout

@@ -69,7 +69,7 @@ class Admin:
         if not is_loopback(scope):
             await send_json(send, 403, {"detail": "admin API is loopback-only"})
             return
-        handler = self.routes.get((scope["method"], scope["path"][len(ADMIN_PREFIX):]))
+        handler = self.routes.get((scope["method"], scope["path"][len(ADMIN_PREFIX) :]))
         if handler is None:
             await send_json(send, 404, ApiError(404, "Not found").body())
             return
@@ -109,7 +109,8 @@ class Admin:
         body = request.json() if request.body.strip() else {}
         if isinstance(body, list):
             return self.app.store.agents.create_agents(
-                [AGENT_SPEC(f"[{i}]", item) for i, item in enumerate(body)])
+                [AGENT_SPEC(f"[{i}]", item) for i, item in enumerate(body)]
+            )
         return self.app.store.agents.create_agents([AGENT_SPEC("", body)])[0]
 
     def attempts(self, request: ApiRequest) -> list[dict[str, Any]]:

@@ -39,19 +39,24 @@ class AgentStore:
                 if conn.execute("SELECT 1 FROM agents WHERE id = ?", (agent_id,)).fetchone():
                     raise ApiError(409, f"agent '{agent_id}' already exists")
                 name = spec.get("name") or f"sandbox-agent-{agent_id[:8]}"
-                conn.execute("INSERT INTO agents VALUES (?, ?, ?, ?, ?)",
-                             (agent_id, name, spec.get("telephony_provider"), stamp, stamp))
+                conn.execute(
+                    "INSERT INTO agents VALUES (?, ?, ?, ?, ?)",
+                    (agent_id, name, spec.get("telephony_provider"), stamp, stamp),
+                )
                 created.append(agent_id)
         return [self._agents("id = ?", (agent_id,))[0] for agent_id in created]
 
     def _agents(self, where: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        agents = [dict(zip(_AGENT_COLUMNS, row)) for row in self._conn.execute(
-            f"SELECT {', '.join(_AGENT_COLUMNS)} FROM agents WHERE {where} ORDER BY rowid",
-            params)]
+        agents = [
+            dict(zip(_AGENT_COLUMNS, row))
+            for row in self._conn.execute(
+                f"SELECT {', '.join(_AGENT_COLUMNS)} FROM agents WHERE {where} ORDER BY rowid", params
+            )
+        ]
         mapped: dict[str, list[str]] = {}
         for number_id, agent_id in self._conn.execute(
-                "SELECT id, agent_id FROM phone_numbers WHERE agent_id IS NOT NULL AND deleted = 0 "
-                "ORDER BY id"):
+            "SELECT id, agent_id FROM phone_numbers WHERE agent_id IS NOT NULL AND deleted = 0 ORDER BY id"
+        ):
             mapped.setdefault(agent_id, []).append(number_id)
         for agent in agents:
             agent["phone_number_ids"] = mapped.get(agent["id"], [])
@@ -75,13 +80,16 @@ class AgentStore:
         """Store the agent's telephony provider (404 for an unknown agent)."""
         with transaction(self._conn) as conn:
             self.require(agent_id)
-            conn.execute("UPDATE agents SET telephony_provider = ?, updated_at = ? WHERE id = ?",
-                         (provider, iso(time.time()), agent_id))
+            conn.execute(
+                "UPDATE agents SET telephony_provider = ?, updated_at = ? WHERE id = ?",
+                (provider, iso(time.time()), agent_id),
+            )
 
     def _visible_number(self, number_id: str, missing: str) -> dict[str, Any]:
         row = self._conn.execute(
             f"SELECT id, trunk_id, phone_number, agent_id FROM phone_numbers WHERE id = :id AND {VISIBLE}",
-            {"id": number_id, "cutoff": time.time()}).fetchone()
+            {"id": number_id, "cutoff": time.time()},
+        ).fetchone()
         if row is None:
             raise ApiError(404, missing)
         return dict(zip(("id", "trunk_id", "phone_number", "agent_id"), row))
@@ -96,8 +104,10 @@ class AgentStore:
         with transaction(self._conn) as conn:
             number = self._visible_number(number_id, missing)
             self.require(agent_id)
-            conn.execute("UPDATE phone_numbers SET agent_id = ?, updated_at = ? WHERE id = ?",
-                         (agent_id, iso(time.time()), number_id))
+            conn.execute(
+                "UPDATE phone_numbers SET agent_id = ?, updated_at = ? WHERE id = ?",
+                (agent_id, iso(time.time()), number_id),
+            )
             return number
 
     def unmap_number(self, number_id: str, missing: str) -> dict[str, Any]:
@@ -105,8 +115,10 @@ class AgentStore:
         with transaction(self._conn) as conn:
             number = self._visible_number(number_id, missing)
             if number["agent_id"] is not None:
-                conn.execute("UPDATE phone_numbers SET agent_id = NULL, updated_at = ? WHERE id = ?",
-                             (iso(time.time()), number_id))
+                conn.execute(
+                    "UPDATE phone_numbers SET agent_id = NULL, updated_at = ? WHERE id = ?",
+                    (iso(time.time()), number_id),
+                )
             return number
 
     # ------------------------------------------------------------------ reads
@@ -117,12 +129,17 @@ class AgentStore:
             return "[]"
         rows = self._conn.execute(
             f"SELECT {ACCOUNT_NUMBER_JSON} FROM phone_numbers AS n WHERE {VISIBLE} ORDER BY n.id",
-            {"cutoff": time.time()})
+            {"cutoff": time.time()},
+        )
         return f"[{','.join(row[0] for row in rows)}]"
 
     def mappings(self) -> list[dict[str, Any]]:
         """Every mapped, non-deleted number: ``phone_number_id, phone_number, trunk_id, agent_id``."""
         keys = ("phone_number_id", "phone_number", "trunk_id", "agent_id")
-        return [dict(zip(keys, row)) for row in self._conn.execute(
-            "SELECT id, phone_number, trunk_id, agent_id FROM phone_numbers "
-            "WHERE agent_id IS NOT NULL AND deleted = 0 ORDER BY id")]
+        return [
+            dict(zip(keys, row))
+            for row in self._conn.execute(
+                "SELECT id, phone_number, trunk_id, agent_id FROM phone_numbers "
+                "WHERE agent_id IS NOT NULL AND deleted = 0 ORDER BY id"
+            )
+        ]

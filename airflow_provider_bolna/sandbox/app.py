@@ -67,8 +67,9 @@ class SandboxApp:
         self.config = config or SandboxConfig()
         self.counters = Counters()
         self.faults = Faults(self.config)
-        self.router = Router(build_routes(SipTrunksApi(store, self.config),
-                                          AgentBindingApi(store, self.config)))
+        self.router = Router(
+            build_routes(SipTrunksApi(store, self.config), AgentBindingApi(store, self.config))
+        )
         self.admin = Admin(self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -105,10 +106,12 @@ class SandboxApp:
     def _authorized(self, scope: Scope) -> bool:
         scheme, _, token = (header(scope, b"authorization") or "").partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(
-            token.strip().encode(), self.config.api_key.encode())
+            token.strip().encode(), self.config.api_key.encode()
+        )
 
-    async def _api_call(self, route: Route, params: dict[str, str], scope: Scope,
-                        receive: Receive, send: Send) -> int | str:
+    async def _api_call(
+        self, route: Route, params: dict[str, str], scope: Scope, receive: Receive, send: Send
+    ) -> int | str:
         """Run the pipeline described in the module docstring; return the status counted."""
         delay, spike = self.faults.delay_s()
         if spike:
@@ -128,16 +131,16 @@ class SandboxApp:
             seq = self.store.records.begin_attempt(route.write, route.endpoint, req.attempt_fields())
         outcome = self._decide(route, req, body_error, scope)
         if seq is not None:
-            self.store.records.finish_attempt(seq, outcome.counted, committed=outcome.committed,
-                                              fault=outcome.fault, learned=req.learned)
+            self.store.records.finish_attempt(
+                seq, outcome.counted, committed=outcome.committed, fault=outcome.fault, learned=req.learned
+            )
         if outcome.broken:
             await send_broken(send, outcome.status, outcome.payload)
         else:
             await send_json(send, outcome.status, outcome.payload, outcome.headers)
         return outcome.counted
 
-    def _decide(self, route: Route, req: ApiRequest, body_error: ApiError | None,
-                scope: Scope) -> _Outcome:
+    def _decide(self, route: Route, req: ApiRequest, body_error: ApiError | None, scope: Scope) -> _Outcome:
         """Steps 3 to 7 of the pipeline (everything after the body is read is synchronous)."""
         if not self._authorized(scope):
             return _Outcome(403, _FORBIDDEN)
@@ -145,8 +148,9 @@ class SandboxApp:
         if retry_after is not None:
             fault = "agent_rate_limited" if route.bucket == AGENT_BUCKET else "rate_limited"
             self.counters.faults[fault] += 1
-            headers: list[Header] = ([(b"retry-after", str(retry_after).encode())]
-                                     if self.config.retry_after else [])
+            headers: list[Header] = (
+                [(b"retry-after", str(retry_after).encode())] if self.config.retry_after else []
+            )
             return _Outcome(429, ApiError(429, "Rate limit exceeded").body(), headers, fault=fault)
         failure = self.faults.fail_before()
         if failure is not None:
@@ -159,8 +163,9 @@ class SandboxApp:
         drop = self.faults.drop_after_commit()
         if drop == "502":
             self.counters.faults["drop_after_commit_502"] += 1
-            return _Outcome(502, ApiError(502, "Bad gateway").body(), committed=True,
-                            fault="drop_after_commit_502")
+            return _Outcome(
+                502, ApiError(502, "Bad gateway").body(), committed=True, fault="drop_after_commit_502"
+            )
         if drop == "conn":
             self.counters.faults["drop_after_commit_conn"] += 1
             return _Outcome(status, payload, committed=True, fault="drop_after_commit_conn", broken=True)

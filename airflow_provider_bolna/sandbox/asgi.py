@@ -22,8 +22,7 @@ Send = Callable[[Message], Awaitable[None]]
 Header = tuple[bytes, bytes]
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
-_intentional_drop: contextvars.ContextVar[bool] = contextvars.ContextVar("bolna_sandbox_drop",
-                                                                          default=False)
+_intentional_drop: contextvars.ContextVar[bool] = contextvars.ContextVar("bolna_sandbox_drop", default=False)
 _UVICORN_INCOMPLETE = "ASGI callable returned without completing response."
 
 
@@ -45,8 +44,11 @@ def _start(status: int, length: int, headers: Iterable[Header]) -> Message:
     return {
         "type": "http.response.start",
         "status": status,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(length).encode()), *headers],
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(length).encode()),
+            *headers,
+        ],
     }
 
 

@@ -20,22 +20,30 @@ from .store import Store
 from .validation import validate_agent_patch, validate_inbound_setup, validate_inbound_unlink
 
 USER: dict[str, Any] = {
-    "id": USER_ID, "name": "Sandbox User", "email": "sandbox@example.com", "wallet": 9930.01,
+    "id": USER_ID,
+    "name": "Sandbox User",
+    "email": "sandbox@example.com",
+    "wallet": 9930.01,
     "concurrency": {"max": 10, "current": 0},
 }
 """The account behind the key (``GET /user/me``)."""
 SETUP_MESSAGE = "SIP trunk number successfully mapped to agent"
 UNLINK_MESSAGE = "SIP trunk number successfully unlinked from agent"
 #: 404 message for an unknown number, per response style: the two documented wordings
-MISSING_NUMBER = {"message": "SIP trunk phone number not found in database",
-                  "agent": "Phone number doesn't exist."}
+MISSING_NUMBER = {
+    "message": "SIP trunk phone number not found in database",
+    "agent": "Phone number doesn't exist.",
+}
 INBOUND_URL = "https://api.bolna.ai/inbound_call?agent_id={agent_id}&user_id={user_id}"
 
 
 def learn_number(req: ApiRequest, number: dict[str, Any]) -> None:
     """Note the mapped number's trunk and digits for the write attempt's record."""
-    req.learned.update(trunk_id=number["trunk_id"], phone_number=number["phone_number"],
-                       digits=number["phone_number"].lstrip("+"))
+    req.learned.update(
+        trunk_id=number["trunk_id"],
+        phone_number=number["phone_number"],
+        digits=number["phone_number"].lstrip("+"),
+    )
 
 
 class AgentBindingApi:

@@ -6,8 +6,14 @@ import time
 from collections import defaultdict
 from typing import Any
 
-FAULT_KINDS = ("fail_before", "drop_after_commit_502", "drop_after_commit_conn", "rate_limited",
-               "agent_rate_limited", "latency_spikes")
+FAULT_KINDS = (
+    "fail_before",
+    "drop_after_commit_502",
+    "drop_after_commit_conn",
+    "rate_limited",
+    "agent_rate_limited",
+    "latency_spikes",
+)
 #: writes of the /sip-trunks API (``writes``) and of agent binding (``binding_writes``)
 TRUNK_WRITE_KINDS = ("create_trunk", "update_trunk", "delete_trunk", "add_number", "remove_number")
 BINDING_WRITE_KINDS = ("update_agent", "inbound_setup", "inbound_unlink")

@@ -109,14 +109,22 @@ CREATE INDEX IF NOT EXISTS write_attempts_kind ON write_attempts (kind);
 """
 
 #: tables emptied by an admin reset, children first
-TABLES = ("write_attempts", "trunk_history", "agents", "phone_numbers", "ip_identifiers",
-          "gateways", "trunks")
+TABLES = (
+    "write_attempts",
+    "trunk_history",
+    "agents",
+    "phone_numbers",
+    "ip_identifiers",
+    "gateways",
+    "trunks",
+)
 
 
 def create_or_upgrade(conn: sqlite3.Connection) -> None:
     """Create missing tables; bring a database file of an older sandbox up to date."""
     had_history = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trunk_history'").fetchone()
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trunk_history'"
+    ).fetchone()
     # the API rules are enforced in code now (switchable): drop the old unique indexes
     conn.executescript("DROP INDEX IF EXISTS trunks_name; DROP INDEX IF EXISTS numbers_active_digits;")
     conn.executescript(SCHEMA)
@@ -124,8 +132,10 @@ def create_or_upgrade(conn: sqlite3.Connection) -> None:
     if "agent_id" not in columns:
         conn.execute("ALTER TABLE phone_numbers ADD COLUMN agent_id TEXT")
     if not had_history:
-        conn.execute("INSERT INTO trunk_history (id, name, created_name, created_at) "
-                     "SELECT id, name, name, created_at FROM trunks")
+        conn.execute(
+            "INSERT INTO trunk_history (id, name, created_name, created_at) "
+            "SELECT id, name, name, created_at FROM trunks"
+        )
 
 
 @contextmanager

@@ -54,8 +54,12 @@ class ApiRequest:
         ``phone_number_id`` when they are strings."""
         fields: dict[str, str | None] = {k: v for k, v in self.params.items() if k in _PATH_FIELDS}
         body = self.lenient_json
-        for key, column in (("name", "trunk_name"), ("phone_number", "phone_number"),
-                            ("agent_id", "agent_id"), ("phone_number_id", "phone_number_id")):
+        for key, column in (
+            ("name", "trunk_name"),
+            ("phone_number", "phone_number"),
+            ("agent_id", "agent_id"),
+            ("phone_number_id", "phone_number_id"),
+        ):
             value = body.get(key)
             if isinstance(value, str):
                 fields.setdefault(column, value)
@@ -67,9 +71,12 @@ class ApiRequest:
 
 def rules(config: SandboxConfig) -> Rules:
     """The store rules the live knobs ask for."""
-    return Rules(unique_names=config.unique_names, unique_numbers=config.unique_numbers,
-                 show_agent_id=config.number_list_shows_agent_id,
-                 visibility_delay_s=config.number_visibility_delay_s)
+    return Rules(
+        unique_names=config.unique_names,
+        unique_numbers=config.unique_numbers,
+        show_agent_id=config.number_list_shows_agent_id,
+        visibility_delay_s=config.number_visibility_delay_s,
+    )
 
 
 class SipTrunksApi:
@@ -86,12 +93,16 @@ class SipTrunksApi:
         return 201, RawJson(body)
 
     def list_trunks(self, req: ApiRequest) -> Reply:
-        return 200, RawJson(self.store.list_trunks(parse_is_active(req.query("is_active")),
-                                                   self.config.number_list_shows_agent_id))
+        return 200, RawJson(
+            self.store.list_trunks(
+                parse_is_active(req.query("is_active")), self.config.number_list_shows_agent_id
+            )
+        )
 
     def get_trunk(self, req: ApiRequest) -> Reply:
-        return 200, RawJson(self.store.get_trunk(req.params["trunk_id"],
-                                                 show_agent_id=self.config.number_list_shows_agent_id))
+        return 200, RawJson(
+            self.store.get_trunk(req.params["trunk_id"], show_agent_id=self.config.number_list_shows_agent_id)
+        )
 
     def update_trunk(self, req: ApiRequest) -> Reply:
         trunk_id = req.params["trunk_id"]
@@ -113,8 +124,9 @@ class SipTrunksApi:
         return 201, RawJson(body)
 
     def list_numbers(self, req: ApiRequest) -> Reply:
-        return 200, RawJson(self.store.list_numbers(req.params["trunk_id"],
-                                                    self.config.number_list_shows_agent_id))
+        return 200, RawJson(
+            self.store.list_numbers(req.params["trunk_id"], self.config.number_list_shows_agent_id)
+        )
 
     def remove_number(self, req: ApiRequest) -> Reply:
         self.store.remove_number(req.params["trunk_id"], req.params["phone_number_id"])

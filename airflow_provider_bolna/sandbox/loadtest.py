@@ -38,8 +38,14 @@ LIST_SIZE = 10
 
 def trunk_body(name: str) -> dict[str, Any]:
     """A minimal valid userpass create body."""
-    return {"name": name, "provider": "loadtest", "auth_type": "userpass", "auth_username": "u",
-            "auth_password": "p", "gateways": [{"gateway_address": "sip.example.com"}]}
+    return {
+        "name": name,
+        "provider": "loadtest",
+        "auth_type": "userpass",
+        "auth_username": "u",
+        "auth_password": "p",
+        "gateways": [{"gateway_address": "sip.example.com"}],
+    }
 
 
 def _requests(scenario: str, trunk_ids: list[str], worker: str) -> Callable[[int], Request]:
@@ -69,13 +75,16 @@ class RawConnection:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         assert self._reader is not None
         payload = json.dumps(body).encode() if body is not None else b""
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n").encode()
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+        ).encode()
         self._writer.write(head + self._auth + b"\r\n" + payload)
         raw_head = await self._reader.readuntil(b"\r\n\r\n")
         lines = raw_head.decode("latin-1").split("\r\n")
-        length = next(int(line.split(":", 1)[1]) for line in lines
-                      if line.lower().startswith("content-length:"))
+        length = next(
+            int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")
+        )
         await self._reader.readexactly(length)
         return int(lines[0].split(" ", 2)[1])
 
@@ -85,14 +94,16 @@ class RawConnection:
             self._writer.close()
 
 
-async def _drive(url: str, key: str, client_kind: str, make: Callable[[int], Request],
-                 seconds: float, concurrency: int) -> tuple[Counter[str], float]:
+async def _drive(
+    url: str, key: str, client_kind: str, make: Callable[[int], Request], seconds: float, concurrency: int
+) -> tuple[Counter[str], float]:
     statuses: Counter[str] = Counter()
     counter = itertools.count()
     parts = urlsplit(url)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    client = httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"},
-                               limits=limits, trust_env=False, timeout=30)
+    client = httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits, trust_env=False, timeout=30
+    )
 
     async def worker() -> None:
         raw = RawConnection(parts.hostname or "127.0.0.1", parts.port or 80, key)
@@ -143,8 +154,7 @@ def process_cpu_s(pid: int | None) -> float | None:
 
 
 def _seed(url: str, key: str, count: int) -> list[str]:
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"},
-                      trust_env=False) as client:
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, trust_env=False) as client:
         ids = []
         for i in range(count):
             response = client.post("/sip-trunks/trunks", json=trunk_body(f"seed-{time.time_ns()}-{i}"))
@@ -153,9 +163,16 @@ def _seed(url: str, key: str, count: int) -> list[str]:
         return ids
 
 
-def run(url: str, key: str, scenarios: list[str], seconds: float, procs: int,
-        concurrency: int, client_kind: str = "httpx", server_pid: int | None = None
-        ) -> dict[str, dict[str, Any]]:
+def run(
+    url: str,
+    key: str,
+    scenarios: list[str],
+    seconds: float,
+    procs: int,
+    concurrency: int,
+    client_kind: str = "httpx",
+    server_pid: int | None = None,
+) -> dict[str, dict[str, Any]]:
     """Run each scenario; return ``{scenario: {"rps": float, "statuses": {...}}}``."""
     host = urlsplit(url).hostname or ""
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -165,9 +182,10 @@ def run(url: str, key: str, scenarios: list[str], seconds: float, procs: int,
     with multiprocessing.get_context("spawn").Pool(procs) as pool:
         for scenario in scenarios:
             cpu_before = process_cpu_s(server_pid)
-            parts = pool.map(_proc_main, [
-                (url, key, client_kind, scenario, trunk_ids, seconds, concurrency, i)
-                for i in range(procs)])
+            parts = pool.map(
+                _proc_main,
+                [(url, key, client_kind, scenario, trunk_ids, seconds, concurrency, i) for i in range(procs)],
+            )
             cpu_after = process_cpu_s(server_pid)
             total: Counter[str] = Counter()
             for statuses, _ in parts:
@@ -189,8 +207,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--procs", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--scenario", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
-    parser.add_argument("--client", choices=("httpx", "raw"), default="httpx",
-                        help="httpx.AsyncClient (realistic) or a raw keep-alive client (server capacity)")
+    parser.add_argument(
+        "--client",
+        choices=("httpx", "raw"),
+        default="httpx",
+        help="httpx.AsyncClient (realistic) or a raw keep-alive client (server capacity)",
+    )
     args = parser.parse_args(argv)
     options = (args.scenario, args.seconds, args.procs, args.concurrency, args.client)
     if args.url:

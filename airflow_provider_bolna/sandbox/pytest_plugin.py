@@ -31,7 +31,8 @@ KNOBS_MARKER = "bolna_sandbox_knobs"
 def pytest_configure(config: pytest.Config) -> None:
     """Declare the marker that sets knobs for ``bolna_sandbox_clean``."""
     config.addinivalue_line(
-        "markers", f"{KNOBS_MARKER}(**knobs): sandbox knobs for this test (bolna_sandbox_clean)")
+        "markers", f"{KNOBS_MARKER}(**knobs): sandbox knobs for this test (bolna_sandbox_clean)"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +46,9 @@ def bolna_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxS
 
 
 @pytest.fixture
-def bolna_sandbox_clean(bolna_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch,
-                        request: pytest.FixtureRequest) -> SandboxServer:
+def bolna_sandbox_clean(
+    bolna_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> SandboxServer:
     """The session sandbox, emptied and back to default knobs (plus the knobs of a
     ``bolna_sandbox_knobs`` marker); Airflow's default Bolna connection points at it."""
     from .testing import CONN_ID_ENV, knob_args

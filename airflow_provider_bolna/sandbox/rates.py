@@ -41,8 +41,15 @@ class RateFigures:
         first, last = seconds[0][0], seconds[-1][0]
         counts = {s: c[0] for s, c in seconds}
         dense = [counts.get(s, 0) for s in range(first, last + 1)]
-        windows = [sum(dense[i:i + WINDOW_S]) for i in range(max(1, len(dense) - WINDOW_S + 1))]
-        minutes = [sum(dense[i:i + WINDOW_S]) for i in range(0, len(dense), WINDOW_S)]
+        windows = [sum(dense[i : i + WINDOW_S]) for i in range(max(1, len(dense) - WINDOW_S + 1))]
+        minutes = [sum(dense[i : i + WINDOW_S]) for i in range(0, len(dense), WINDOW_S)]
         total = sum(dense)
-        return cls(total, sum(c[1] for _, c in seconds), len(dense), max(windows),
-                   round(total / (rate * len(dense) / WINDOW_S), 4), minutes, dense)
+        return cls(
+            total,
+            sum(c[1] for _, c in seconds),
+            len(dense),
+            max(windows),
+            round(total / (rate * len(dense) / WINDOW_S), 4),
+            minutes,
+            dense,
+        )

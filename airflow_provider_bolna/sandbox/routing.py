@@ -59,8 +59,7 @@ class Router:
         """``(route, params, path_exists)``; ``path_exists`` tells 405 from 404."""
         if raw_path.endswith(b"/"):  # e.g. "/sip-trunks/trunks/": not a Bolna path
             return None, {}, False
-        segments = [unquote_to_bytes(s).decode("utf-8", "replace")
-                    for s in raw_path[1:].split(b"/")]
+        segments = [unquote_to_bytes(s).decode("utf-8", "replace") for s in raw_path[1:].split(b"/")]
         path_exists = False
         for route in self.routes:
             params = route.bind(segments)

@@ -36,16 +36,55 @@ __all__ = [
 ]
 
 PROVIDERS: tuple[str, ...] = ("twilio", "plivo", "zadarma", "telnyx", "vonage", "exotel")
-INVALID_KINDS: tuple[str, ...] = ("bad_cidr", "port_70000", "sdes_without_tls", "missing_password", "short_number", "bad_boolean")
+INVALID_KINDS: tuple[str, ...] = (
+    "bad_cidr",
+    "port_70000",
+    "sdes_without_tls",
+    "missing_password",
+    "short_number",
+    "bad_boolean",
+)
 #: The table's columns (all of the contract's main columns plus a company name).
 CUSTOMER_COLUMNS: tuple[str, ...] = (
-    "customer_id", "company", "status", "provider", "auth_type", "auth_username", "auth_password",
-    "gateways", "ip_identifiers", "allow", "transport", "media_encryption", "numbers",
-    "inbound_enabled", "outbound_leading_plus_enabled", "inbound_agent_id", "outbound_agent_ids",
+    "customer_id",
+    "company",
+    "status",
+    "provider",
+    "auth_type",
+    "auth_username",
+    "auth_password",
+    "gateways",
+    "ip_identifiers",
+    "allow",
+    "transport",
+    "media_encryption",
+    "numbers",
+    "inbound_enabled",
+    "outbound_leading_plus_enabled",
+    "inbound_agent_id",
+    "outbound_agent_ids",
 )
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-_WORDS = ("acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "tyrell", "cyberdyne",
-          "soylent", "vandelay", "pied", "dunder", "gringotts", "oscorp", "monarch", "aperture")
+_WORDS = (
+    "acme",
+    "globex",
+    "initech",
+    "umbrella",
+    "hooli",
+    "stark",
+    "wayne",
+    "wonka",
+    "tyrell",
+    "cyberdyne",
+    "soylent",
+    "vandelay",
+    "pied",
+    "dunder",
+    "gringotts",
+    "oscorp",
+    "monarch",
+    "aperture",
+)
 
 
 def _gateway_host(provider: str, rng: random.Random, cid: int) -> str:
@@ -74,8 +113,9 @@ def agent_ids(count: int) -> list[str]:
     return [agent_id(i) for i in range(count)]
 
 
-def generate_customers(count: int, invalid: int = 0, seed: int = 0, start_id: int = 1,
-                       agents: int = 0) -> Iterator[dict[str, Any]]:
+def generate_customers(
+    count: int, invalid: int = 0, seed: int = 0, start_id: int = 1, agents: int = 0
+) -> Iterator[dict[str, Any]]:
     """Yield ``count`` customer rows (dicts of :data:`CUSTOMER_COLUMNS`), ``invalid`` of them broken.
 
     :param count: customers.
@@ -124,7 +164,9 @@ def _customer(cid: int, rng: random.Random) -> dict[str, Any]:
         "provider": provider,
         "auth_type": "ip-based" if ip_based else "userpass",
         "auth_username": None if ip_based else f"{provider}_{cid}",
-        "auth_password": None if ip_based else "pw-" + "".join(rng.choice("abcdefghjkmnpqrstuvwxyz23456789") for _ in range(16)),
+        "auth_password": None
+        if ip_based
+        else "pw-" + "".join(rng.choice("abcdefghjkmnpqrstuvwxyz23456789") for _ in range(16)),
         "gateways": gateways,
         "ip_identifiers": (f"203.0.{cid % 256}.0/28, 198.51.100.{cid % 250 + 1}" if ip_based else None),
         "allow": rng.choice(("ulaw,alaw", "ulaw,alaw", "ulaw")),
@@ -143,7 +185,10 @@ def _bind(row: dict[str, Any], cid: int, agents: int) -> None:
     row["inbound_agent_id"] = agent_id(cid % agents)
     if cid % 10 == 0:  # a number answered by an agent of its own
         numbers = [n.strip() for n in row["numbers"].split(",")]
-        entries: list[Any] = [{"phone_number": numbers[0], "agent_id": agent_id((cid + 1) % agents)}, *numbers[1:]]
+        entries: list[Any] = [
+            {"phone_number": numbers[0], "agent_id": agent_id((cid + 1) % agents)},
+            *numbers[1:],
+        ]
         row["numbers"] = json.dumps(entries)
     if cid % 3 == 0:
         row["outbound_agent_ids"] = agent_id(cid % agents)
@@ -199,13 +244,20 @@ def create_customers_table(conn: Any, table: str = "customers", *, drop: bool = 
         cur.close()
 
 
-def insert_customers(conn: Any, rows: Sequence[dict[str, Any]] | Iterator[dict[str, Any]], table: str = "customers",
-                     placeholder: str = "?", chunk: int = 1000) -> int:
+def insert_customers(
+    conn: Any,
+    rows: Sequence[dict[str, Any]] | Iterator[dict[str, Any]],
+    table: str = "customers",
+    placeholder: str = "?",
+    chunk: int = 1000,
+) -> int:
     """Insert rows in chunks (bound parameters), committing each chunk; return how many."""
     if not _IDENT.match(table):
         raise ValueError(f"bad table name {table!r}")
-    sql = (f"INSERT INTO {table} ({', '.join(CUSTOMER_COLUMNS)}) "
-           f"VALUES ({', '.join([placeholder] * len(CUSTOMER_COLUMNS))})")
+    sql = (
+        f"INSERT INTO {table} ({', '.join(CUSTOMER_COLUMNS)}) "
+        f"VALUES ({', '.join([placeholder] * len(CUSTOMER_COLUMNS))})"
+    )
     total = 0
     buffer: list[tuple[Any, ...]] = []
     cur = conn.cursor()
@@ -231,8 +283,9 @@ def _db_value(value: Any) -> Any:
     return value
 
 
-def seed_sqlite(path: str | Path, count: int, invalid: int = 0, seed: int = 0, table: str = "customers",
-                agents: int = 0) -> int:
+def seed_sqlite(
+    path: str | Path, count: int, invalid: int = 0, seed: int = 0, table: str = "customers", agents: int = 0
+) -> int:
     """Create (replace) ``table`` in the SQLite file ``path`` with generated customers."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path))

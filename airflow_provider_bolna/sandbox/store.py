@@ -38,7 +38,6 @@ class Rules:
     visibility_delay_s: float = 0.0
 
 
-
 def hash_password(password: str) -> str:
     """Salted SHA-256; the plain password is never stored or returned."""
     salt = os.urandom(16)
@@ -100,8 +99,7 @@ class Store:
     def rule_view(self, trunk_id: str) -> dict[str, Any]:
         """The stored trunk as a dict, ``auth_password`` a truthy marker when one is set."""
         trunk: dict[str, Any] = json.loads(self.get_trunk(trunk_id))
-        row = self._conn.execute(
-            "SELECT auth_password_hash FROM trunks WHERE id = ?", (trunk_id,)).fetchone()
+        row = self._conn.execute("SELECT auth_password_hash FROM trunks WHERE id = ?", (trunk_id,)).fetchone()
         trunk["auth_password"] = "<stored>" if row[0] else None
         return trunk
 
@@ -112,15 +110,15 @@ class Store:
     def list_numbers(self, trunk_id: str, show_agent_id: bool = False) -> str:
         """JSON array of visible, non-deleted numbers of a trunk (404 if no such trunk)."""
         self.require_trunk(trunk_id)
-        rows = self._numbers_json(f"n.trunk_id = :trunk AND {VISIBLE}",
-                                  {"trunk": trunk_id, "cutoff": time.time()}, show_agent_id)
+        rows = self._numbers_json(
+            f"n.trunk_id = :trunk AND {VISIBLE}", {"trunk": trunk_id, "cutoff": time.time()}, show_agent_id
+        )
         return f"[{','.join(rows)}]"
 
     def counts(self) -> tuple[int, int]:
         """(existing trunks, non-deleted numbers)."""
         trunks = self._conn.execute("SELECT COUNT(*) FROM trunks").fetchone()[0]
-        numbers = self._conn.execute(
-            "SELECT COUNT(*) FROM phone_numbers WHERE deleted = 0").fetchone()[0]
+        numbers = self._conn.execute("SELECT COUNT(*) FROM phone_numbers WHERE deleted = 0").fetchone()[0]
         return trunks, numbers
 
     def audit(self) -> dict[str, Any]:
@@ -129,8 +127,7 @@ class Store:
 
     # ------------------------------------------------------------------ writes
     def _check_name_free(self, name: str, trunk_id: str = "") -> None:
-        if self._conn.execute("SELECT 1 FROM trunks WHERE name = ? AND id != ?",
-                              (name, trunk_id)).fetchone():
+        if self._conn.execute("SELECT 1 FROM trunks WHERE name = ? AND id != ?", (name, trunk_id)).fetchone():
             raise ApiError(409, f"A trunk named '{name}' already exists", tag="duplicate_name")
 
     def _write_children(self, trunk_id: str, trunk: Mapping[str, Any], stamp: str) -> None:
@@ -139,13 +136,17 @@ class Store:
             self._conn.execute("DELETE FROM gateways WHERE trunk_id = ?", (trunk_id,))
             self._conn.executemany(
                 "INSERT INTO gateways VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(new_id(), trunk_id, i, g["gateway_address"], g["port"], g["priority"], stamp)
-                 for i, g in enumerate(trunk["gateways"])])
+                [
+                    (new_id(), trunk_id, i, g["gateway_address"], g["port"], g["priority"], stamp)
+                    for i, g in enumerate(trunk["gateways"])
+                ],
+            )
         if "ip_identifiers" in trunk:
             self._conn.execute("DELETE FROM ip_identifiers WHERE trunk_id = ?", (trunk_id,))
             self._conn.executemany(
                 "INSERT INTO ip_identifiers VALUES (?, ?, ?)",
-                [(trunk_id, i, ip["ip_address"]) for i, ip in enumerate(trunk["ip_identifiers"])])
+                [(trunk_id, i, ip["ip_address"]) for i, ip in enumerate(trunk["ip_identifiers"])],
+            )
 
     def _insert_number(self, trunk_id: str, number: Mapping[str, Any], now: float, rules: Rules) -> str:
         """Insert one number (409 if its digits are taken, see :class:`Rules`); return its id.
@@ -153,23 +154,37 @@ class Store:
         The same digits twice on one trunk are always refused; on another trunk only while
         ``unique_numbers`` is on.
         """
-        holders = {row[0] for row in self._conn.execute(
-            "SELECT trunk_id FROM phone_numbers WHERE digits = ? AND deleted = 0", (number["digits"],))}
+        holders = {
+            row[0]
+            for row in self._conn.execute(
+                "SELECT trunk_id FROM phone_numbers WHERE digits = ? AND deleted = 0", (number["digits"],)
+            )
+        }
         if trunk_id in holders:
             raise ApiError(409, "Phone number already exists on this trunk", tag="duplicate_number")
         if holders and rules.unique_numbers:
-            raise ApiError(409, "Phone number already exists on another active trunk",
-                           tag="duplicate_number")
+            raise ApiError(409, "Phone number already exists on another active trunk", tag="duplicate_number")
         number_id, stamp = new_id(), iso(now)
         self._conn.execute(
             "INSERT INTO phone_numbers (id, trunk_id, phone_number, digits, name, user_id, deleted, "
             "visible_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
-            (number_id, trunk_id, number["phone_number"], number["digits"], number["name"], USER_ID,
-             now + rules.visibility_delay_s, stamp, stamp))
+            (
+                number_id,
+                trunk_id,
+                number["phone_number"],
+                number["digits"],
+                number["name"],
+                USER_ID,
+                now + rules.visibility_delay_s,
+                stamp,
+                stamp,
+            ),
+        )
         return number_id
 
-    def _insert_trunk(self, trunk: Mapping[str, Any], numbers: Sequence[Mapping[str, Any]],
-                      now: float, rules: Rules) -> str:
+    def _insert_trunk(
+        self, trunk: Mapping[str, Any], numbers: Sequence[Mapping[str, Any]], now: float, rules: Rules
+    ) -> str:
         """Insert a validated trunk, its children and inline numbers (inside a transaction)."""
         stamp = iso(now)
         trunk_id = new_id()
@@ -178,17 +193,27 @@ class Store:
             self._check_name_free(trunk["name"])
         self._conn.execute(
             f"INSERT INTO trunks ({TRUNK_COLUMNS}) VALUES ({', '.join('?' * (len(FIELDS) + 5))})",
-            (trunk_id, USER_ID, *(trunk[f] for f in FIELDS),
-             hash_password(password) if password is not None else None, stamp, stamp))
-        self._conn.execute("INSERT INTO trunk_history (id, name, created_name, created_at) "
-                           "VALUES (?, ?, ?, ?)", (trunk_id, trunk["name"], trunk["name"], stamp))
+            (
+                trunk_id,
+                USER_ID,
+                *(trunk[f] for f in FIELDS),
+                hash_password(password) if password is not None else None,
+                stamp,
+                stamp,
+            ),
+        )
+        self._conn.execute(
+            "INSERT INTO trunk_history (id, name, created_name, created_at) VALUES (?, ?, ?, ?)",
+            (trunk_id, trunk["name"], trunk["name"], stamp),
+        )
         self._write_children(trunk_id, trunk, stamp)
         for number in numbers:
             self._insert_number(trunk_id, number, now, rules)
         return trunk_id
 
-    def create_trunk(self, trunk: Mapping[str, Any], numbers: Sequence[Mapping[str, Any]],
-                     rules: Rules = Rules()) -> tuple[str, str]:
+    def create_trunk(
+        self, trunk: Mapping[str, Any], numbers: Sequence[Mapping[str, Any]], rules: Rules = Rules()
+    ) -> tuple[str, str]:
         """Insert a validated trunk and its inline numbers atomically; return (id, 201 body)."""
         with transaction(self._conn):
             trunk_id = self._insert_trunk(trunk, numbers, time.time(), rules)
@@ -232,9 +257,10 @@ class Store:
                 raise not_found("trunk")
             removed = conn.execute(
                 "UPDATE phone_numbers SET deleted = 1, agent_id = NULL, updated_at = ? "
-                "WHERE trunk_id = ? AND deleted = 0", (stamp, trunk_id)).rowcount
-            for table, column in (("gateways", "trunk_id"), ("ip_identifiers", "trunk_id"),
-                                  ("trunks", "id")):
+                "WHERE trunk_id = ? AND deleted = 0",
+                (stamp, trunk_id),
+            ).rowcount
+            for table, column in (("gateways", "trunk_id"), ("ip_identifiers", "trunk_id"), ("trunks", "id")):
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (trunk_id,))
             conn.execute("UPDATE trunk_history SET deleted_at = ? WHERE id = ?", (stamp, trunk_id))
             return int(removed), str(row[0])
@@ -255,7 +281,8 @@ class Store:
             removed = conn.execute(
                 f"UPDATE phone_numbers SET deleted = 1, agent_id = NULL, updated_at = :stamp "
                 f"WHERE id = :id AND trunk_id = :trunk AND {VISIBLE}",
-                {"stamp": iso(now), "id": number_id, "trunk": trunk_id, "cutoff": now}).rowcount
+                {"stamp": iso(now), "id": number_id, "trunk": trunk_id, "cutoff": now},
+            ).rowcount
             if not removed:
                 raise not_found("phone number")
 

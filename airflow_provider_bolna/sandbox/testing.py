@@ -72,7 +72,9 @@ class SandboxAdmin:
         if response.is_error:
             raise httpx.HTTPStatusError(
                 f"sandbox admin {method} {path}: {response.status_code} {response.text[:300]}",
-                request=response.request, response=response)
+                request=response.request,
+                response=response,
+            )
         return response.json()
 
     def health(self) -> dict[str, Any]:
@@ -107,11 +109,15 @@ class SandboxAdmin:
         trunks, names created more than once, repeated create attempts, mappings."""
         return self._call("GET", "/audit")
 
-    def create_agent(self, id: str | None = None, name: str | None = None,
-                     telephony_provider: str | None = None) -> dict[str, Any]:
+    def create_agent(
+        self, id: str | None = None, name: str | None = None, telephony_provider: str | None = None
+    ) -> dict[str, Any]:
         """Create one agent (id: 32 hex characters unless given) and return it."""
-        spec = {k: v for k, v in (("id", id), ("name", name),
-                                  ("telephony_provider", telephony_provider)) if v is not None}
+        spec = {
+            k: v
+            for k, v in (("id", id), ("name", name), ("telephony_provider", telephony_provider))
+            if v is not None
+        }
         return self._call("POST", "/agents", spec)
 
     def create_agents(self, specs: int | list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -157,9 +163,16 @@ class SandboxServer:
     The port is kept across :meth:`restart`, so :attr:`url` stays valid.
     """
 
-    def __init__(self, db_path: str | os.PathLike[str] | None = None, *, host: str = "127.0.0.1",
-                 port: int | None = None, startup_timeout: float = 15.0,
-                 log_level: str = "warning", **knobs: Any) -> None:
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        startup_timeout: float = 15.0,
+        log_level: str = "warning",
+        **knobs: Any,
+    ) -> None:
         knob_args(knobs)  # fail fast on a typo
         self.knobs: dict[str, Any] = {"api_key": DEFAULT_API_KEY, **knobs}
         self._tmpdir: str | None = tempfile.mkdtemp(prefix="bolna-sandbox-")
@@ -202,9 +215,20 @@ class SandboxServer:
 
     def command(self) -> list[str]:
         """The command line used to start the server."""
-        return [sys.executable, "-m", "airflow_provider_bolna.sandbox", "--host", self.host,
-                "--port", str(self.port), "--db", self.db_path, "--log-level", self.log_level,
-                *knob_args(self.knobs)]
+        return [
+            sys.executable,
+            "-m",
+            "airflow_provider_bolna.sandbox",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--db",
+            self.db_path,
+            "--log-level",
+            self.log_level,
+            *knob_args(self.knobs),
+        ]
 
     def start(self) -> SandboxServer:
         """Start the subprocess and wait until ``/__sandbox__/health`` answers.
@@ -219,8 +243,9 @@ class SandboxServer:
         attempts = _START_ATTEMPTS if self._port_is_free_to_change else 1
         for attempt in range(1, attempts + 1):
             with open(self.log_path, "ab") as log:
-                self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                                 stdin=subprocess.DEVNULL)
+                self._process = subprocess.Popen(
+                    self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                )
             try:
                 self._wait_healthy()
                 break
@@ -294,8 +319,9 @@ class SandboxServer:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # ------------------------------------------------------------------ helpers
@@ -319,6 +345,7 @@ class SandboxServer:
     def attempts_by(self, kind: str, *fields: str) -> Counter[Any]:
         """Write attempts of ``kind`` counted by one record field (keys are its values) or
         several (keys are tuples), e.g. ``attempts_by("add_number", "trunk_id", "digits")``."""
+
         def key(record: dict[str, Any]) -> Any:
             return record[fields[0]] if len(fields) == 1 else tuple(record[f] for f in fields)
 
@@ -332,8 +359,9 @@ class SandboxServer:
     def trunks_by_name(self, include_deleted: bool = True) -> Counter[str]:
         """Trunks per name (the current name, or the last one of a deleted trunk), deleted ones
         included unless ``include_deleted`` is false."""
-        return Counter(t["name"] for t in self.admin.trunk_history()
-                       if include_deleted or t["deleted_at"] is None)
+        return Counter(
+            t["name"] for t in self.admin.trunk_history() if include_deleted or t["deleted_at"] is None
+        )
 
     def add_number_attempts_by_trunk(self) -> Counter[tuple[str, str]]:
         """Add-number POSTs received per ``(trunk_id, digits)`` (digits: the number without ``+``)."""
@@ -342,8 +370,11 @@ class SandboxServer:
     def numbers_by_trunk(self, include_deleted: bool = True) -> Counter[tuple[str, str]]:
         """Numbers ever added per ``(trunk_id, digits)``, removed ones included unless
         ``include_deleted`` is false (inline numbers of a create included)."""
-        return Counter((n["trunk_id"], n["digits"]) for n in self.admin.number_history()
-                       if include_deleted or not n["deleted"])
+        return Counter(
+            (n["trunk_id"], n["digits"])
+            for n in self.admin.number_history()
+            if include_deleted or not n["deleted"]
+        )
 
     def delete_attempts_by_trunk(self) -> Counter[str]:
         """Delete-trunk requests received per trunk id."""
@@ -376,8 +407,7 @@ class SandboxServer:
     # ------------------------------------------------------------------ Airflow
     def airflow_conn_json(self, **extra: Any) -> str:
         """An ``AIRFLOW_CONN_<ID>`` value (JSON) for the Bolna connection type."""
-        return json.dumps({"conn_type": "bolna", "host": self.url, "password": self.api_key,
-                           "extra": extra})
+        return json.dumps({"conn_type": "bolna", "host": self.url, "password": self.api_key, "extra": extra})
 
     def airflow_conn_uri(self, **extra: Any) -> str:
         """The same connection in the URI form ``Connection.get_uri()`` produces.

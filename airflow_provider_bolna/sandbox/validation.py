@@ -131,8 +131,9 @@ def ip_or_cidr(field: str, value: Any) -> str:
     return text
 
 
-def obj(spec: Mapping[str, Checker], *, required: tuple[str, ...] = (),
-        defaults: Mapping[str, Any] | None = None) -> Checker:
+def obj(
+    spec: Mapping[str, Checker], *, required: tuple[str, ...] = (), defaults: Mapping[str, Any] | None = None
+) -> Checker:
     """A JSON object with exactly the keys of ``spec`` (unknown keys are refused)."""
 
     def check(field: str, value: Any) -> dict[str, Any]:
@@ -152,8 +153,13 @@ def list_of(item: Checker) -> Checker:
     return check
 
 
-def _check_object(field: str, value: Any, spec: Mapping[str, Checker], required: tuple[str, ...],
-                  defaults: Mapping[str, Any]) -> dict[str, Any]:
+def _check_object(
+    field: str,
+    value: Any,
+    spec: Mapping[str, Checker],
+    required: tuple[str, ...],
+    defaults: Mapping[str, Any],
+) -> dict[str, Any]:
     prefix = f"{field}." if field else ""
     if not isinstance(value, dict):
         raise bad_request(field or "body", "must be a JSON object")
@@ -253,9 +259,7 @@ def check_trunk_rules(trunk: Mapping[str, Any]) -> None:
         if not trunk.get("auth_password"):
             raise bad_request("auth_password", "required when auth_type is 'userpass'")
     if trunk["auth_type"] == "ip-based" and not trunk.get("ip_identifiers"):
-        raise bad_request(
-            "ip_identifiers", "at least one entry is required when auth_type is 'ip-based'"
-        )
+        raise bad_request("ip_identifiers", "at least one entry is required when auth_type is 'ip-based'")
     if not trunk.get("gateways"):
         raise bad_request("gateways", "at least one gateway is required")
     if trunk["media_encryption"] == "sdes" and trunk["transport"] != "transport-tls":
@@ -276,8 +280,9 @@ def validate_number(value: Any, field: str = "") -> dict[str, Any]:
     if not _DIGITS.fullmatch(raw):
         raise bad_request(where, "must be digits with an optional leading '+' (at most 32 digits)")
     if number.get("e164_check_enabled") and not _E164.fullmatch(raw):
-        raise bad_request(where, "must be E.164 ('+', country code, 7-15 digits in total) "
-                                 "when e164_check_enabled is true")
+        raise bad_request(
+            where, "must be E.164 ('+', country code, 7-15 digits in total) when e164_check_enabled is true"
+        )
     return {"phone_number": raw, "digits": raw.lstrip("+"), "name": number.get("name")}
 
 
@@ -311,13 +316,21 @@ def validate_update(body: Any, current: Mapping[str, Any]) -> dict[str, Any]:
     return changes
 
 
-AGENT_PATCH = obj({"agent_config": obj({"telephony_provider": one_of(*TELEPHONY_PROVIDERS)},
-                                        required=("telephony_provider",))},
-                  required=("agent_config",))
-INBOUND_SETUP = obj({"agent_id": non_empty_string, "phone_number_id": non_empty_string,
-                     "allow_multiple": boolean}, required=("agent_id", "phone_number_id"))
-INBOUND_UNLINK = obj({"phone_number_id": non_empty_string, "agent_id": any_string},
-                     required=("phone_number_id",))
+AGENT_PATCH = obj(
+    {
+        "agent_config": obj(
+            {"telephony_provider": one_of(*TELEPHONY_PROVIDERS)}, required=("telephony_provider",)
+        )
+    },
+    required=("agent_config",),
+)
+INBOUND_SETUP = obj(
+    {"agent_id": non_empty_string, "phone_number_id": non_empty_string, "allow_multiple": boolean},
+    required=("agent_id", "phone_number_id"),
+)
+INBOUND_UNLINK = obj(
+    {"phone_number_id": non_empty_string, "agent_id": any_string}, required=("phone_number_id",)
+)
 #: ``POST /__sandbox__/agents`` item
 AGENT_SPEC = obj({"id": opaque_id, "name": non_empty_string, "telephony_provider": nullable_string})
 

@@ -79,7 +79,7 @@ class BatchSecrets:
             patterns = parts.masker.patterns
             patterns.difference_update(added)
             parts.masker.replacer = parts.regex.compile("|".join(patterns)) if patterns else None
-        except Exception:  # noqa: BLE001 - a masker that keeps too much is safe, only slower
+        except Exception:
             log.debug("Could not release the batch's masks", exc_info=True)
 
 

@@ -58,8 +58,10 @@ def may_hold(text: str, secrets: Iterable[str], start: int = 0, end: int | None 
     if text.find("\\", start, end) >= 0:
         return True
     return any(
-        text.find(secret[:FRAGMENT_MIN], start, end) >= 0 or text.find(secret[-FRAGMENT_MIN:], start, end) >= 0
-        for secret in secrets if secret and len(secret) >= SECRET_MIN
+        text.find(secret[:FRAGMENT_MIN], start, end) >= 0
+        or text.find(secret[-FRAGMENT_MIN:], start, end) >= 0
+        for secret in secrets
+        if secret and len(secret) >= SECRET_MIN
     )
 
 

@@ -88,8 +88,10 @@ class PasswordRefPolicy(BaseModel):
         if isinstance(value, (list, tuple)):
             for item in value:
                 if not isinstance(item, str) or not _PREFIX.match(item):
-                    raise ValueError("each prefix must be 1-100 characters of letters, digits, '_', '.', '-' "
-                                     "(an empty prefix would allow every connection or variable)")
+                    raise ValueError(
+                        "each prefix must be 1-100 characters of letters, digits, '_', '.', '-' "
+                        "(an empty prefix would allow every connection or variable)"
+                    )
         return value
 
     @classmethod
@@ -172,8 +174,14 @@ def resolve_secret_refs(
     :raises SecretRefError: a malformed or refused reference, or a connection/variable/param
         that cannot be read.
     """
-    resolver = SecretResolver(get_connection=get_connection, get_variable=get_variable, mask=mask, params=params,
-                              policy=policy, param_policy=param_policy)
+    resolver = SecretResolver(
+        get_connection=get_connection,
+        get_variable=get_variable,
+        mask=mask,
+        params=params,
+        policy=policy,
+        param_policy=param_policy,
+    )
     return resolver.resolve_spec(spec)
 
 
@@ -332,7 +340,9 @@ class SecretResolver:
 
     def _from_param(self, name: str, path: str, *, secret: bool) -> str:
         if self._params is None or name not in self._params:
-            raise SecretRefError(path, f"param {name!r} is not set (references to params need the run's params)")
+            raise SecretRefError(
+                path, f"param {name!r} is not set (references to params need the run's params)"
+            )
         value = self._params[name]
         if is_secret_ref(value):
             return self.resolve(value, path, secret=secret, via_param=True)

@@ -61,7 +61,13 @@ class SIPTrunkSensor(BaseSensorOperator):
     :param poll_interval: seconds between checks (sets ``poke_interval``).
     """
 
-    template_fields: Sequence[str] = ("trunk_id", "trunk_name", "expect_numbers", "expect_agents", "bolna_conn_id")
+    template_fields: Sequence[str] = (
+        "trunk_id",
+        "trunk_name",
+        "expect_numbers",
+        "expect_agents",
+        "bolna_conn_id",
+    )
     template_fields_renderers: ClassVar[dict[str, str]] = {"expect_numbers": "json", "expect_agents": "json"}
     operator_extra_links = (BolnaSIPTrunkLink(),)
 
@@ -145,7 +151,9 @@ class SIPTrunkSensor(BaseSensorOperator):
                 trunk_name=str(self.trunk_name) if self.trunk_name else None,
                 expect_active=self.expect_active,
                 expect_numbers=self._expect_numbers(),
-                expect_agents=parse_number_agents(self.expect_agents, "expect_agents"),  # checked by the poke above
+                expect_agents=parse_number_agents(
+                    self.expect_agents, "expect_agents"
+                ),  # checked by the poke above
                 poll_interval=float(self.poke_interval),
                 deadline=deadline,
                 bolna_conn_id=self.bolna_conn_id,

@@ -100,8 +100,10 @@ class SIPTrunkTrigger(BaseTrigger):
             while True:
                 try:
                     status = await hook.acheck_trunk_ready(
-                        trunk_id=self.trunk_id, trunk_name=self.trunk_name,
-                        expect_active=self.expect_active, expect_numbers=self.expect_numbers,
+                        trunk_id=self.trunk_id,
+                        trunk_name=self.trunk_name,
+                        expect_active=self.expect_active,
+                        expect_numbers=self.expect_numbers,
                         expect_agents=self.expect_agents,
                     )
                 except Exception as exc:  # noqa: BLE001 - what check_trunk_ready raises ends the wait
@@ -117,7 +119,9 @@ class SIPTrunkTrigger(BaseTrigger):
                     self.log.info("Deadline passed: %s", status.message)
                     yield TriggerEvent(self._payload("timeout", status, prefix="deadline passed: "))
                     return
-                self.log.info("%s; checking again in %.1fs", status.message, min(self.poll_interval, remaining))
+                self.log.info(
+                    "%s; checking again in %.1fs", status.message, min(self.poll_interval, remaining)
+                )
                 await asyncio.sleep(min(self.poll_interval, remaining))
         finally:
             try:

@@ -28,12 +28,16 @@ __all__ = ["can_read", "readable"]
 _DEPLOYMENT_ACCESS: tuple[DagAccessEntity | None, ...] = (None, DagAccessEntity.RUN)
 
 
-def _requests(dag_ids: Sequence[str], entities: Sequence[DagAccessEntity | None],
-              teams: dict[str, str | None]) -> list[dict[str, Any]]:
+def _requests(
+    dag_ids: Sequence[str], entities: Sequence[DagAccessEntity | None], teams: dict[str, str | None]
+) -> list[dict[str, Any]]:
     requests: list[dict[str, Any]] = []
     for dag_id in dag_ids:
         for entity in entities:
-            request: dict[str, Any] = {"method": "GET", "details": DagDetails(id=dag_id, team_name=teams.get(dag_id))}
+            request: dict[str, Any] = {
+                "method": "GET",
+                "details": DagDetails(id=dag_id, team_name=teams.get(dag_id)),
+            }
             if entity is not None:
                 request["access_entity"] = entity
             requests.append(request)
@@ -44,8 +48,14 @@ def _teams(session: Session, dag_ids: Sequence[str]) -> dict[str, str | None]:
     return DagModel.get_dag_id_to_team_name_mapping(list(dag_ids), session=session)
 
 
-def can_read(user: Any, deployment: UIDeployment, session: Session, *,
-             entities: Sequence[DagAccessEntity | None] = _DEPLOYMENT_ACCESS, bulk_only: bool = False) -> bool:
+def can_read(
+    user: Any,
+    deployment: UIDeployment,
+    session: Session,
+    *,
+    entities: Sequence[DagAccessEntity | None] = _DEPLOYMENT_ACCESS,
+    bulk_only: bool = False,
+) -> bool:
     """Whether ``user`` may read every DAG of ``deployment`` (and these entities of it).
 
     :param entities: what must be readable on each DAG (``None`` = the DAG itself).
@@ -62,6 +72,11 @@ def readable(user: Any, deployments: Sequence[UIDeployment], session: Session) -
         return []
     teams = _teams(session, [d for dep in deployments for d in dep.dag_ids])
     manager = get_auth_manager()
-    return [dep for dep in deployments
-            if manager.batch_is_authorized_dag(_requests(dep.dag_ids, _DEPLOYMENT_ACCESS, teams),  # type: ignore[arg-type]
-                                               user=user)]
+    return [
+        dep
+        for dep in deployments
+        if manager.batch_is_authorized_dag(
+            _requests(dep.dag_ids, _DEPLOYMENT_ACCESS, teams),  # type: ignore[arg-type]
+            user=user,
+        )
+    ]

@@ -70,7 +70,7 @@ OptionalKey = Annotated[str | None, Query(min_length=1, max_length=MAX_KEY_LENGT
 
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-                               "frame-ancestors 'self'; base-uri 'none'",
+    "frame-ancestors 'self'; base-uri 'none'",
     "X-Frame-Options": "SAMEORIGIN",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -89,16 +89,27 @@ def _when(value: datetime | None) -> str:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=PackageLoader("airflow_provider_bolna.ui", "templates"),
-                      autoescape=select_autoescape(default=True, default_for_string=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("airflow_provider_bolna.ui", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["when"] = _when
     env.filters["seg"] = lambda value: quote(str(value), safe="")
     return env
 
 
-def _render(request: Request, template: str, *, status_code: int = 200, nav: Iterable[UIDeployment] = (),
-            current: str | None = None, **context: Any) -> HTMLResponse:
+def _render(
+    request: Request,
+    template: str,
+    *,
+    status_code: int = 200,
+    nav: Iterable[UIDeployment] = (),
+    current: str | None = None,
+    **context: Any,
+) -> HTMLResponse:
     root = request.scope.get("root_path", "")
     airflow_root = request.scope.get("app_root_path", "")
 
@@ -107,8 +118,15 @@ def _render(request: Request, template: str, *, status_code: int = 200, nav: Ite
         return f"{root}{path}" + (f"?{query}" if query else "")
 
     html = request.app.state.templates.get_template(template).render(
-        url=url, airflow_url=lambda path: f"{airflow_root}{path}", nav=list(nav), current=current,
-        generated_at=datetime.now(timezone.utc), statuses=STATUSES, max_key=MAX_KEY_LENGTH, **context)
+        url=url,
+        airflow_url=lambda path: f"{airflow_root}{path}",
+        nav=list(nav),
+        current=current,
+        generated_at=datetime.now(timezone.utc),
+        statuses=STATUSES,
+        max_key=MAX_KEY_LENGTH,
+        **context,
+    )
     return HTMLResponse(html, status_code=status_code)
 
 
@@ -122,8 +140,9 @@ def _configured(request: Request) -> list[UIDeployment]:
 Configured = Annotated[list[UIDeployment], Depends(_configured)]
 
 
-def _deployment(user: GetUserDep, scope: Annotated[str, Path(max_length=64)], session: SessionDep,
-                configured: Configured) -> UIDeployment:
+def _deployment(
+    user: GetUserDep, scope: Annotated[str, Path(max_length=64)], session: SessionDep, configured: Configured
+) -> UIDeployment:
     """The deployment of the path, if the user may read its DAGs (401 / 404 / 403 otherwise)."""
     deployment = next((d for d in configured if d.scope == scope), None)
     if deployment is None:
@@ -154,8 +173,12 @@ def _state_error(deployment: UIDeployment, exc: Exception) -> str:
         return str(exc)
     if type(exc).__name__ == "AirflowNotFoundException":
         return f"the connection {deployment.state_conn_id!r} is not defined"
-    log.warning("Reading the state table %s of scope %r failed", deployment.state_table, deployment.scope,
-                exc_info=exc)
+    log.warning(
+        "Reading the state table %s of scope %r failed",
+        deployment.state_table,
+        deployment.scope,
+        exc_info=exc,
+    )
     return describe_db_error(exc, UI_STATEMENT_TIMEOUT)
 
 
@@ -173,20 +196,26 @@ def index(request: Request, user: GetUserDep, session: SessionDep, configured: C
         raise HTTPException(status.HTTP_403_FORBIDDEN, "You may not read the DAGs of any Bolna deployment.")
     items = []
     for deployment in visible:
-        item: dict[str, Any] = {"deployment": deployment, "totals": None, "error": None,
-                                "last_run": latest_run(session, deployment.dag_id)}
+        item: dict[str, Any] = {
+            "deployment": deployment,
+            "totals": None,
+            "error": None,
+            "last_run": latest_run(session, deployment.dag_id),
+        }
         try:
             with _view(deployment) as view:
                 item["totals"] = view.totals()
         except Exception as exc:  # noqa: BLE001 - shown on the page, one deployment at a time
             item["error"] = _state_error(deployment, exc)
         items.append(item)
-    return _render(request, "index.html", title="Provisioning", nav=visible, configured=bool(configured),
-                   items=items)
+    return _render(
+        request, "index.html", title="Provisioning", nav=visible, configured=bool(configured), items=items
+    )
 
 
-def deployment_page(request: Request, d: DeploymentDep, user: GetUserDep, session: SessionDep,
-                    configured: Configured) -> HTMLResponse:
+def deployment_page(
+    request: Request, d: DeploymentDep, user: GetUserDep, session: SessionDep, configured: Configured
+) -> HTMLResponse:
     """One deployment at a glance."""
     runs = [(dag_id, latest_run(session, dag_id)) for dag_id in d.dag_ids]
     plan, may_read_plan = _plan(user, d, session)
@@ -198,22 +227,52 @@ def deployment_page(request: Request, d: DeploymentDep, user: GetUserDep, sessio
     except Exception as exc:  # noqa: BLE001 - shown on the page
         error = _state_error(d, exc)
     run_map = find_runs(session, d.dag_ids, [r.run_id for r in failed.rows]) if failed else {}
-    return _render(request, "deployment.html", title=f"Scope {d.scope}", nav=readable(user, configured, session),
-                   current=d.scope, d=d, runs=runs, totals=totals, failed=failed, error=error, plan=plan,
-                   may_read_plan=may_read_plan, look_back=PLAN_LOOK_BACK, run_of=run_map.get,
-                   dashboard=_dashboard(d))
+    return _render(
+        request,
+        "deployment.html",
+        title=f"Scope {d.scope}",
+        nav=readable(user, configured, session),
+        current=d.scope,
+        d=d,
+        runs=runs,
+        totals=totals,
+        failed=failed,
+        error=error,
+        plan=plan,
+        may_read_plan=may_read_plan,
+        look_back=PLAN_LOOK_BACK,
+        run_of=run_map.get,
+        dashboard=_dashboard(d),
+    )
 
 
-def customers_page(request: Request, d: DeploymentDep, user: GetUserDep, session: SessionDep,
-                   configured: Configured, status_: Annotated[Status | None, Query(alias="status")] = None,
-                   after: OptionalKey = None, start: OptionalKey = None) -> HTMLResponse:
+def customers_page(
+    request: Request,
+    d: DeploymentDep,
+    user: GetUserDep,
+    session: SessionDep,
+    configured: Configured,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    after: OptionalKey = None,
+    start: OptionalKey = None,
+) -> HTMLResponse:
     """Customers in key order, a page at a time."""
     return _customers(request, d, user, session, configured, status_=status_, after=after, start=start)
 
 
-def _customers(request: Request, d: UIDeployment, user: Any, session: Any, configured: list[UIDeployment], *,
-               status_: str | None = None, after: str | None = None, start: str | None = None,
-               missing: str | None = None, status_code: int = 200) -> HTMLResponse:
+def _customers(
+    request: Request,
+    d: UIDeployment,
+    user: Any,
+    session: Any,
+    configured: list[UIDeployment],
+    *,
+    status_: str | None = None,
+    after: str | None = None,
+    start: str | None = None,
+    missing: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     page, error = None, None
     try:
         with _view(d) as view:
@@ -221,15 +280,34 @@ def _customers(request: Request, d: UIDeployment, user: Any, session: Any, confi
     except Exception as exc:  # noqa: BLE001 - shown on the page
         error = _state_error(d, exc)
     run_map = find_runs(session, d.dag_ids, [r.run_id for r in page.rows]) if page else {}
-    return _render(request, "customers.html", status_code=status_code, title=f"Customers of {d.scope}",
-                   nav=readable(user, configured, session), current=d.scope, d=d, status=status_, after=after,
-                   start=start, missing=missing, page=page, error=error, page_size=PAGE_SIZE,
-                   run_of=run_map.get, dashboard=_dashboard(d))
+    return _render(
+        request,
+        "customers.html",
+        status_code=status_code,
+        title=f"Customers of {d.scope}",
+        nav=readable(user, configured, session),
+        current=d.scope,
+        d=d,
+        status=status_,
+        after=after,
+        start=start,
+        missing=missing,
+        page=page,
+        error=error,
+        page_size=PAGE_SIZE,
+        run_of=run_map.get,
+        dashboard=_dashboard(d),
+    )
 
 
-def customer_page(request: Request, d: DeploymentDep, user: GetUserDep, session: SessionDep,
-                  configured: Configured, customer_id: Annotated[str, Query(alias="id", min_length=1,
-                                                                            max_length=MAX_KEY_LENGTH)]) -> HTMLResponse:
+def customer_page(
+    request: Request,
+    d: DeploymentDep,
+    user: GetUserDep,
+    session: SessionDep,
+    configured: Configured,
+    customer_id: Annotated[str, Query(alias="id", min_length=1, max_length=MAX_KEY_LENGTH)],
+) -> HTMLResponse:
     """One customer (the search): its trunk, numbers, last action and run. Not found: 404 and the
     customers from that key on."""
     key = customer_id.strip() or customer_id
@@ -237,24 +315,43 @@ def customer_page(request: Request, d: DeploymentDep, user: GetUserDep, session:
         with _view(d) as view:
             row = view.customer(key)
     except Exception as exc:  # noqa: BLE001 - shown on the page
-        return _render(request, "error.html", status_code=503, title="State table unavailable",
-                       nav=readable(user, configured, session), current=d.scope, message=_state_error(d, exc),
-                       details=[], login_url=None)
+        return _render(
+            request,
+            "error.html",
+            status_code=503,
+            title="State table unavailable",
+            nav=readable(user, configured, session),
+            current=d.scope,
+            message=_state_error(d, exc),
+            details=[],
+            login_url=None,
+        )
     if row is None:
         return _customers(request, d, user, session, configured, start=key, missing=key, status_code=404)
     run = find_runs(session, d.dag_ids, [row.run_id]).get(row.run_id or "")
-    return _render(request, "customer.html", title=f"Customer {row.customer_id}",
-                   nav=readable(user, configured, session), current=d.scope, d=d, row=row, run=run,
-                   dashboard=_dashboard(d))
+    return _render(
+        request,
+        "customer.html",
+        title=f"Customer {row.customer_id}",
+        nav=readable(user, configured, session),
+        current=d.scope,
+        d=d,
+        row=row,
+        run=run,
+        dashboard=_dashboard(d),
+    )
 
 
-def deletions_page(request: Request, d: DeploymentDep, user: GetUserDep, session: SessionDep,
-                   configured: Configured) -> HTMLResponse:
+def deletions_page(
+    request: Request, d: DeploymentDep, user: GetUserDep, session: SessionDep, configured: Configured
+) -> HTMLResponse:
     """What the last plan would delete, and what became of each."""
     plan, may_read_plan = _plan(user, d, session)
     if not may_read_plan:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "The plan is in the XComs of this deployment's bulk DAG, "
-                                                       "which you may not read.")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "The plan is in the XComs of this deployment's bulk DAG, which you may not read.",
+        )
     keys: list[tuple[str, str]] = []
     states, recorded, next_limit, error = {}, None, None, None
     if plan is not None and plan.budget is not None and plan.budget.enabled:
@@ -267,13 +364,27 @@ def deletions_page(request: Request, d: DeploymentDep, user: GetUserDep, session
         except Exception as exc:  # noqa: BLE001 - shown on the page
             error = _state_error(d, exc)
         if recorded is not None:
-            next_limit = ProvisionOptions(max_deletes=plan.budget.max_deletes,
-                                          max_delete_fraction=plan.budget.max_delete_fraction).delete_limit(recorded)
-    return _render(request, "deletions.html", title=f"Pending deletions of {d.scope}",
-                   nav=readable(user, configured, session), current=d.scope, d=d, plan=plan,
-                   may_read_plan=True, look_back=PLAN_LOOK_BACK, keys=keys[:MAX_DELETIONS_SHOWN],
-                   hidden=max(0, len(keys) - MAX_DELETIONS_SHOWN), states=states, recorded=recorded,
-                   next_limit=next_limit, error=error, dashboard=_dashboard(d))
+            next_limit = ProvisionOptions(
+                max_deletes=plan.budget.max_deletes, max_delete_fraction=plan.budget.max_delete_fraction
+            ).delete_limit(recorded)
+    return _render(
+        request,
+        "deletions.html",
+        title=f"Pending deletions of {d.scope}",
+        nav=readable(user, configured, session),
+        current=d.scope,
+        d=d,
+        plan=plan,
+        may_read_plan=True,
+        look_back=PLAN_LOOK_BACK,
+        keys=keys[:MAX_DELETIONS_SHOWN],
+        hidden=max(0, len(keys) - MAX_DELETIONS_SHOWN),
+        states=states,
+        recorded=recorded,
+        next_limit=next_limit,
+        error=error,
+        dashboard=_dashboard(d),
+    )
 
 
 def _plan(user: Any, d: UIDeployment, session: Any) -> tuple[LastPlan | None, bool]:
@@ -302,9 +413,15 @@ def create_app(load_deployments: Callable[[], list[UIDeployment]] = ui_deploymen
     app.state.load_deployments = load_deployments
     app.add_api_route("/", index, methods=["GET"], response_class=HTMLResponse)
     app.add_api_route("/deployments/{scope}", deployment_page, methods=["GET"], response_class=HTMLResponse)
-    app.add_api_route("/deployments/{scope}/customers", customers_page, methods=["GET"], response_class=HTMLResponse)
-    app.add_api_route("/deployments/{scope}/customer", customer_page, methods=["GET"], response_class=HTMLResponse)
-    app.add_api_route("/deployments/{scope}/deletions", deletions_page, methods=["GET"], response_class=HTMLResponse)
+    app.add_api_route(
+        "/deployments/{scope}/customers", customers_page, methods=["GET"], response_class=HTMLResponse
+    )
+    app.add_api_route(
+        "/deployments/{scope}/customer", customer_page, methods=["GET"], response_class=HTMLResponse
+    )
+    app.add_api_route(
+        "/deployments/{scope}/deletions", deletions_page, methods=["GET"], response_class=HTMLResponse
+    )
     app.add_api_route("/static/bolna.css", stylesheet, methods=["GET"])
 
     @app.middleware("http")
@@ -323,15 +440,27 @@ def create_app(load_deployments: Callable[[], list[UIDeployment]] = ui_deploymen
             except Exception:  # noqa: BLE001 - the page still says what is wrong
                 login = None
         titles = {401: "Sign in first", 403: "Not allowed", 404: "Not found"}
-        return _render(request, "error.html", status_code=exc.status_code,
-                       title=titles.get(exc.status_code, "Error"), message=str(exc.detail), details=[],
-                       login_url=login)
+        return _render(
+            request,
+            "error.html",
+            status_code=exc.status_code,
+            title=titles.get(exc.status_code, "Error"),
+            message=str(exc.detail),
+            details=[],
+            login_url=login,
+        )
 
     @app.exception_handler(SettingsError)
     async def settings_error(request: Request, exc: SettingsError) -> Response:
         log.error("The provisioning page's configuration is invalid: %s", exc)
-        return _render(request, "error.html", status_code=500, title="Misconfigured",
-                       message=f"The Airflow option {exc.source} is invalid; an admin must fix it.",
-                       details=[f"{key}: {why}" if key else why for key, why in exc.errors], login_url=None)
+        return _render(
+            request,
+            "error.html",
+            status_code=500,
+            title="Misconfigured",
+            message=f"The Airflow option {exc.source} is invalid; an admin must fix it.",
+            details=[f"{key}: {why}" if key else why for key, why in exc.errors],
+            login_url=None,
+        )
 
     return app

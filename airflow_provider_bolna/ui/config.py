@@ -116,4 +116,3 @@ def ui_deployments() -> list[UIDeployment]:
     from airflow.providers.common.compat.sdk import conf
 
     return parse_ui_deployments(conf.get(CONFIG_SECTION, CONFIG_KEY, fallback=""))
-

@@ -61,14 +61,23 @@ def _base_path() -> str:
 def _external_views() -> list[dict[str, Any]]:
     if not AIRFLOW_V_3_1_PLUS:
         return []
-    return [{"name": PAGE_NAME, "href": f"{_base_path()}{URL_PREFIX}/", "destination": "nav",
-             "category": "browse"}]
+    return [
+        {
+            "name": PAGE_NAME,
+            "href": f"{_base_path()}{URL_PREFIX}/",
+            "destination": "nav",
+            "category": "browse",
+        }
+    ]
 
 
 class BolnaProvisioningPlugin(AirflowPlugin):
     """Bolna provisioning at a glance: customers, trunks, failures and pending deletions."""
 
     name = "bolna_provisioning"
-    fastapi_apps = ([{"app": ProvisioningApp(), "url_prefix": URL_PREFIX, "name": PAGE_NAME}]
-                    if AIRFLOW_V_3_0_PLUS else [])
+    fastapi_apps = (
+        [{"app": ProvisioningApp(), "url_prefix": URL_PREFIX, "name": PAGE_NAME}]
+        if AIRFLOW_V_3_0_PLUS
+        else []
+    )
     external_views = _external_views()

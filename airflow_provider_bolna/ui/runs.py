@@ -50,8 +50,14 @@ class RunInfo:
 
     @classmethod
     def of(cls, run: Any) -> RunInfo:
-        return cls(dag_id=run.dag_id, run_id=run.run_id, state=None if run.state is None else str(run.state),
-                   run_after=run.run_after, start_date=run.start_date, end_date=run.end_date)
+        return cls(
+            dag_id=run.dag_id,
+            run_id=run.run_id,
+            state=None if run.state is None else str(run.state),
+            run_after=run.run_after,
+            start_date=run.start_date,
+            end_date=run.end_date,
+        )
 
     @property
     def when(self) -> datetime | None:
@@ -85,36 +91,54 @@ class LastPlan:
 
 def latest_run(session: Session, dag_id: str) -> RunInfo | None:
     """The DAG's latest run (by ``run_after``), or ``None``."""
-    run = session.scalars(select(DagRun).where(DagRun.dag_id == dag_id)
-                          .order_by(DagRun.run_after.desc(), DagRun.id.desc()).limit(1)).first()
+    run = session.scalars(
+        select(DagRun)
+        .where(DagRun.dag_id == dag_id)
+        .order_by(DagRun.run_after.desc(), DagRun.id.desc())
+        .limit(1)
+    ).first()
     return None if run is None else RunInfo.of(run)
 
 
-def find_runs(session: Session, dag_ids: tuple[str, ...], run_ids: Iterable[str | None]) -> dict[str, RunInfo]:
+def find_runs(
+    session: Session, dag_ids: tuple[str, ...], run_ids: Iterable[str | None]
+) -> dict[str, RunInfo]:
     """The runs (of these DAGs) that wrote these state rows: ``run_id`` → run. Unknown ids are absent
     (a run Airflow no longer keeps, or a run of the engine outside Airflow)."""
     wanted = sorted({r for r in run_ids if r})
     found: dict[str, RunInfo] = {}
     for start in range(0, len(wanted), IN_CHUNK):
         chunk = wanted[start : start + IN_CHUNK]
-        for run in session.scalars(select(DagRun).where(DagRun.dag_id.in_(dag_ids), DagRun.run_id.in_(chunk))
-                                   .order_by(DagRun.id).limit(len(chunk) * len(dag_ids))):
+        for run in session.scalars(
+            select(DagRun)
+            .where(DagRun.dag_id.in_(dag_ids), DagRun.run_id.in_(chunk))
+            .order_by(DagRun.id)
+            .limit(len(chunk) * len(dag_ids))
+        ):
             found[run.run_id] = RunInfo.of(run)
     return found
 
 
 def last_plan(session: Session, dag_id: str, look_back: int = PLAN_LOOK_BACK) -> LastPlan | None:
     """The plan of the latest of the DAG's last ``look_back`` runs that made one, or ``None``."""
-    runs = session.scalars(select(DagRun).where(DagRun.dag_id == dag_id)
-                           .order_by(DagRun.run_after.desc(), DagRun.id.desc()).limit(look_back)).all()
+    runs = session.scalars(
+        select(DagRun)
+        .where(DagRun.dag_id == dag_id)
+        .order_by(DagRun.run_after.desc(), DagRun.id.desc())
+        .limit(look_back)
+    ).all()
     if not runs:
         return None
     by_id = {run.id: run for run in runs}
     rows = session.execute(
-        select(XComModel.dag_run_id, XComModel.key, XComModel.value).where(
-            XComModel.dag_run_id.in_(list(by_id)), XComModel.task_id == PLAN_TASK_ID, XComModel.map_index == -1,
+        select(XComModel.dag_run_id, XComModel.key, XComModel.value)
+        .where(
+            XComModel.dag_run_id.in_(list(by_id)),
+            XComModel.task_id == PLAN_TASK_ID,
+            XComModel.map_index == -1,
             XComModel.key.in_([BUDGET_XCOM_KEY, GONE_XCOM_KEY, "return_value"]),
-        ).limit(3 * len(by_id))
+        )
+        .limit(3 * len(by_id))
     ).all()
     values: dict[int, dict[str, Any]] = {}
     for row in rows:
@@ -137,8 +161,13 @@ def _plan(run: RunInfo, xcoms: dict[str, Any]) -> LastPlan:
                 churned.extend(str(k) for k in batch.get("deletes") or ())
                 withheld = withheld or bool(batch.get("deletes_withheld"))
     gone = xcoms.get(GONE_XCOM_KEY)
-    return LastPlan(run=run, budget=budget, churned=churned,
-                    gone=[str(k) for k in gone] if isinstance(gone, list) else [], withheld=withheld)
+    return LastPlan(
+        run=run,
+        budget=budget,
+        churned=churned,
+        gone=[str(k) for k in gone] if isinstance(gone, list) else [],
+        withheld=withheld,
+    )
 
 
 def _budget(value: Any) -> DeletionBudget | None:

@@ -55,8 +55,19 @@ STATUSES = ("pending", "provisioned", "failed", "deprovisioned")
 BINDINGS_COLUMNS = ("bindings", "numbers")
 #: Most numbers shown for one customer.
 MAX_BINDINGS = 200
-_COLUMNS = ("customer_id", "trunk_name", "trunk_id", "status", "action", "last_error", "error_fields", "run_id",
-            "verified_at", "created_at", "updated_at")
+_COLUMNS = (
+    "customer_id",
+    "trunk_name",
+    "trunk_id",
+    "status",
+    "action",
+    "last_error",
+    "error_fields",
+    "run_id",
+    "verified_at",
+    "created_at",
+    "updated_at",
+)
 #: columns a table of an older layout may lack (selected as NULL then)
 _OPTIONAL = {"error_fields", "run_id", "verified_at"}
 
@@ -137,7 +148,9 @@ class StateView:
     :param statement_timeout: seconds any one statement may run.
     """
 
-    def __init__(self, conn_id: str, table: str, scope: str, statement_timeout: float = UI_STATEMENT_TIMEOUT) -> None:
+    def __init__(
+        self, conn_id: str, table: str, scope: str, statement_timeout: float = UI_STATEMENT_TIMEOUT
+    ) -> None:
         self.store = _ReadOnlyStore(conn_id, table, scope=scope, statement_timeout=statement_timeout)
         self.scope = scope
         self._select: str | None = None
@@ -164,8 +177,10 @@ class StateView:
             raise StateUnavailable("no state table yet: no run of this deployment has recorded anything")
         columns = self.store.columns(self.store.table)
         if "scope" not in columns:
-            raise StateUnavailable("the state table has the first layout (no scope column); "
-                                   "the deployment's next run migrates it")
+            raise StateUnavailable(
+                "the state table has the first layout (no scope column); "
+                "the deployment's next run migrates it"
+            )
         parts = [c if c in columns or c not in _OPTIONAL else f"NULL AS {c}" for c in _COLUMNS]
         self._bindings = next((c for c in BINDINGS_COLUMNS if c in columns), None)
         parts.append(self._bindings or "NULL AS bindings")
@@ -173,17 +188,26 @@ class StateView:
 
     def _rows(self, where: str, params: list[Any], tail: str = "") -> list[CustomerState]:
         self.check()
-        sql = (f"SELECT {self._select} FROM {self.store.table} WHERE scope = {self._ph} AND {where}{tail}")
+        sql = f"SELECT {self._select} FROM {self.store.table} WHERE scope = {self._ph} AND {where}{tail}"
         return [self._row(r) for r in self.store.query(sql, [self.scope, *params])]
 
     def _row(self, r: tuple[Any, ...]) -> CustomerState:
         bindings, text, truncated = (None, None, False) if self._bindings is None else parse_bindings(r[11])
         return CustomerState(
-            customer_id=str(r[0]), trunk_name=str(r[1]), trunk_id=None if r[2] is None else str(r[2]),
-            status=str(r[3]), action=r[4], last_error=r[5],
-            error_fields=tuple(f.strip() for f in str(r[6] or "").split(",") if f.strip()), run_id=r[7],
-            verified_at=_as_datetime(r[8]), created_at=_as_datetime(r[9]), updated_at=_as_datetime(r[10]),
-            bindings=bindings, bindings_text=text, bindings_truncated=truncated,
+            customer_id=str(r[0]),
+            trunk_name=str(r[1]),
+            trunk_id=None if r[2] is None else str(r[2]),
+            status=str(r[3]),
+            action=r[4],
+            last_error=r[5],
+            error_fields=tuple(f.strip() for f in str(r[6] or "").split(",") if f.strip()),
+            run_id=r[7],
+            verified_at=_as_datetime(r[8]),
+            created_at=_as_datetime(r[9]),
+            updated_at=_as_datetime(r[10]),
+            bindings=bindings,
+            bindings_text=text,
+            bindings_truncated=truncated,
         )
 
     # ------------------------------------------------------------------ queries
@@ -204,8 +228,14 @@ class StateView:
         rows = self._rows(f"customer_id = {self._ph}", [customer_id])
         return rows[0] if rows else None
 
-    def page(self, *, status: str | None = None, after: str | None = None, start: str | None = None,
-             limit: int = 50) -> Page:
+    def page(
+        self,
+        *,
+        status: str | None = None,
+        after: str | None = None,
+        start: str | None = None,
+        limit: int = 50,
+    ) -> Page:
         """Customers in key order, ``limit`` at a time (keyset: ``customer_id > after``).
 
         :param status: only this status.
@@ -223,8 +253,9 @@ class StateView:
         elif start is not None:
             where.append(f"customer_id >= {self._ph}")
             params.append(start)
-        rows = self._rows(" AND ".join(where), [*params, limit + 1],
-                          f" ORDER BY customer_id LIMIT {self._ph}")
+        rows = self._rows(
+            " AND ".join(where), [*params, limit + 1], f" ORDER BY customer_id LIMIT {self._ph}"
+        )
         more = len(rows) > limit
         rows = rows[:limit]
         return Page(rows, rows[-1].customer_id if more and rows else None)
@@ -269,8 +300,12 @@ def parse_bindings(raw: Any) -> tuple[tuple[Binding, ...] | None, str | None, bo
     items: list[Binding] = []
     if isinstance(value, dict):
         # the engine's own shape: {digits: {"number", "id", "agent"}}; or {number: agent}
-        items = [Binding(str(agent.get("number") or number) if isinstance(agent, dict) else str(number), _agent(agent))
-                 for number, agent in value.items()]
+        items = [
+            Binding(
+                str(agent.get("number") or number) if isinstance(agent, dict) else str(number), _agent(agent)
+            )
+            for number, agent in value.items()
+        ]
     elif isinstance(value, list):
         for item in value:
             if isinstance(item, dict):

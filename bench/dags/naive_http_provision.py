@@ -20,8 +20,13 @@ from airflow.providers.http.operators.http import HttpOperator
 from airflow.sdk import dag, task
 
 
-@dag(dag_id="naive_http_provision", schedule=None, start_date=datetime(2026, 1, 1), catchup=False,
-     tags=["bench"])
+@dag(
+    dag_id="naive_http_provision",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["bench"],
+)
 def naive_http_provision() -> None:
     @task
     def read_customers() -> list[dict[str, Any]]:
@@ -36,8 +41,10 @@ def naive_http_provision() -> None:
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, r)) for r in cur.fetchall()]
         conn.close()
-        return [{"data": json.dumps(trunk_body(row, inline_numbers=False)), "numbers": numbers_of(row)}
-                for row in rows]
+        return [
+            {"data": json.dumps(trunk_body(row, inline_numbers=False)), "numbers": numbers_of(row)}
+            for row in rows
+        ]
 
     customers = read_customers()
 
@@ -54,7 +61,10 @@ def naive_http_provision() -> None:
     def number_requests(ids: Any, customers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ids = [ids[i] for i in range(len(ids))]
         return [
-            {"endpoint": f"/sip-trunks/trunks/{trunk_id}/numbers", "data": json.dumps({"phone_number": number})}
+            {
+                "endpoint": f"/sip-trunks/trunks/{trunk_id}/numbers",
+                "data": json.dumps({"phone_number": number}),
+            }
             for trunk_id, customer in zip(ids, customers)
             for number in customer["numbers"]
         ]

@@ -53,7 +53,9 @@ def sip_password(customer_id: Any) -> str:
     return f"{PW_HEAD}{customer_id}x{secrets.token_hex(6)}{PW_TAIL}"
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05, what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, interval: float = 0.05, what: str = "condition"
+) -> None:
     """Poll ``predicate`` until true; ``AssertionError`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -136,7 +138,9 @@ def read_state(connect: Callable[[], Any], table: str = STATE_TABLE) -> dict[str
     try:
         cur = conn.cursor()
         try:
-            cur.execute(f"SELECT customer_id, trunk_name, trunk_id, spec_hash, secret_hash, status, action, last_error FROM {table}")
+            cur.execute(
+                f"SELECT customer_id, trunk_name, trunk_id, spec_hash, secret_hash, status, action, last_error FROM {table}"
+            )
         except Exception:  # noqa: BLE001 - no table yet
             return {}
         names = [d[0] for d in cur.description]
@@ -166,9 +170,11 @@ class Verdict:
         return not (self.lost or self.duplicates or self.extra_trunks or self.wrong_numbers or self.bad_state)
 
     def explain(self) -> str:
-        return (f"lost {len(self.lost)} {self.lost[:10]}, duplicates {self.duplicates}, "
-                f"extra trunks {self.extra_trunks[:10]}, wrong numbers {self.wrong_numbers[:10]}, "
-                f"bad state rows {self.bad_state[:10]}, audit {self.audit}")
+        return (
+            f"lost {len(self.lost)} {self.lost[:10]}, duplicates {self.duplicates}, "
+            f"extra trunks {self.extra_trunks[:10]}, wrong numbers {self.wrong_numbers[:10]}, "
+            f"bad state rows {self.bad_state[:10]}, audit {self.audit}"
+        )
 
 
 def sandbox_tables(db_path: str | Path) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
@@ -186,18 +192,29 @@ def sandbox_tables(db_path: str | Path) -> tuple[dict[str, list[str]], dict[str,
         conn.close()
 
 
-def verify(server: Any, expected: Mapping[str, set[str]], state: Mapping[str, Mapping[str, Any]],
-           name_template: str = "cust-{customer_id}", invalid: Iterable[str] = ()) -> Verdict:
+def verify(
+    server: Any,
+    expected: Mapping[str, set[str]],
+    state: Mapping[str, Mapping[str, Any]],
+    name_template: str = "cust-{customer_id}",
+    invalid: Iterable[str] = (),
+) -> Verdict:
     """Every expected customer has exactly one trunk with exactly its numbers, and a state row
     ``provisioned`` pointing at that trunk; no other trunk exists; the audit is clean; every
     invalid customer has a ``failed`` row with a reason and no trunk."""
     audit = server.admin.audit()
     names, numbers = sandbox_tables(server.db_path)
-    verdict = Verdict(customers=len(expected), audit={k: audit[k] for k in ("trunks", "numbers")},
-                      invalid=[str(k) for k in invalid])
-    verdict.duplicates = (len(audit["duplicate_trunk_names"]) + len(audit["numbers_on_multiple_active_trunks"])
-                          + audit["active_numbers_without_trunk"]
-                          + sum(len(ids) - 1 for ids in names.values() if len(ids) > 1))
+    verdict = Verdict(
+        customers=len(expected),
+        audit={k: audit[k] for k in ("trunks", "numbers")},
+        invalid=[str(k) for k in invalid],
+    )
+    verdict.duplicates = (
+        len(audit["duplicate_trunk_names"])
+        + len(audit["numbers_on_multiple_active_trunks"])
+        + audit["active_numbers_without_trunk"]
+        + sum(len(ids) - 1 for ids in names.values() if len(ids) > 1)
+    )
     wanted_names = {name_template.format(customer_id=k): k for k in expected}
     verdict.extra_trunks = sorted(n for n in names if n not in wanted_names)
     for key, digits in expected.items():
@@ -337,8 +354,11 @@ class SecretScanner:
         per_table: dict[str, int] = {}
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
         try:
-            names = list(tables) if tables is not None else [
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            names = (
+                list(tables)
+                if tables is not None
+                else [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            )
             for table in names:
                 chunks = []
                 for row in conn.execute(f'SELECT * FROM "{table}"'):
@@ -374,8 +394,15 @@ class Bursts:
     Bounded: stops after ``max_bursts`` bursts or on :meth:`stop`.
     """
 
-    def __init__(self, server: Any, *, period: float = 8.0, length: float = 1.5, rate: float = 600,
-                 max_bursts: int = 200) -> None:
+    def __init__(
+        self,
+        server: Any,
+        *,
+        period: float = 8.0,
+        length: float = 1.5,
+        rate: float = 600,
+        max_bursts: int = 200,
+    ) -> None:
         self.server = server
         self.period, self.length, self.rate, self.max_bursts = period, length, rate, max_bursts
         self.with_retry_after = 0
@@ -439,8 +466,15 @@ class LateProxy:
     :param seed: seed of the choice.
     """
 
-    def __init__(self, upstream: tuple[str, int], *, late_rate: float, late_s: float, seed: int = 0,
-                 methods: tuple[str, ...] = ("POST",)) -> None:
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        *,
+        late_rate: float,
+        late_s: float,
+        seed: int = 0,
+        methods: tuple[str, ...] = ("POST",),
+    ) -> None:
         self.upstream = upstream
         self.late_rate, self.late_s, self.methods = late_rate, late_s, methods
         self._rng = random.Random(f"{seed}:late")
@@ -543,7 +577,10 @@ class LateProxy:
         if not sep:
             return None, True
         lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:")]
-        length = next((int(line.split(b":", 1)[1]) for line in lines if line.lower().startswith(b"content-length:")), None)
+        length = next(
+            (int(line.split(b":", 1)[1]) for line in lines if line.lower().startswith(b"content-length:")),
+            None,
+        )
         broken = length is not None and len(body) < length
         return b"\r\n".join(lines) + b"\r\n\r\n" + body, broken
 
@@ -581,14 +618,29 @@ class ThrowawayPostgres:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
 
     def init(self) -> ThrowawayPostgres:
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"
+        )
         return self
 
     def start(self) -> None:
-        opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c full_page_writes=off -c synchronous_commit=off")
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
-                  "-o", opts, "start")
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c full_page_writes=off -c synchronous_commit=off"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            opts,
+            "start",
+        )
         self.running = True
 
     def stop(self, mode: str = "fast") -> None:
@@ -607,11 +659,26 @@ class ThrowawayPostgres:
 # ---------------------------------------------------------------------- the engine's command line
 
 
-def engine_command(customers_conn: str, *, batch_size: int, concurrency: int, extra: Iterable[str] = ()) -> list[str]:
+def engine_command(
+    customers_conn: str, *, batch_size: int, concurrency: int, extra: Iterable[str] = ()
+) -> list[str]:
     """``python -m airflow_provider_bolna.provisioning`` with no client-side rate limit."""
-    return [sys.executable, "-m", "airflow_provider_bolna.provisioning", "--customers-conn", customers_conn,
-            "--batch-size", str(batch_size), "--concurrency", str(concurrency), "--requests-per-minute", "0",
-            "--json", "--fail-on-error", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "airflow_provider_bolna.provisioning",
+        "--customers-conn",
+        customers_conn,
+        "--batch-size",
+        str(batch_size),
+        "--concurrency",
+        str(concurrency),
+        "--requests-per-minute",
+        "0",
+        "--json",
+        "--fail-on-error",
+        *extra,
+    ]
 
 
 def last_json(output: str) -> dict[str, Any] | None:
@@ -628,8 +695,14 @@ def last_json(output: str) -> dict[str, Any] | None:
 
 def conn_extra(**overrides: Any) -> dict[str, Any]:
     """The Bolna connection extras of the chaos runs: short timeout, quick bounded retries."""
-    extra = {"timeout": 1.0, "max_retries": 6, "retry_base_delay": 0.1, "retry_max_delay": 1.0,
-             "max_retry_seconds": 20.0, "number_visibility_timeout": 2.0}
+    extra = {
+        "timeout": 1.0,
+        "max_retries": 6,
+        "retry_base_delay": 0.1,
+        "retry_max_delay": 1.0,
+        "max_retry_seconds": 20.0,
+        "number_visibility_timeout": 2.0,
+    }
     extra.update(overrides)
     return extra
 

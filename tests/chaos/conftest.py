@@ -76,7 +76,9 @@ def start_sandbox(bolna_sandbox_factory: Callable[..., Any]) -> Callable[..., An
     def start(api_key: str, **knobs: Any) -> Any:
         # no unique names (or numbers) by default: "duplicate trunks" measures the client, not
         # the API's rule (a scenario may turn the rule back on by passing the knob)
-        return bolna_sandbox_factory(api_key=api_key, **{"unique_names": False, "unique_numbers": False, **knobs})
+        return bolna_sandbox_factory(
+            api_key=api_key, **{"unique_names": False, "unique_numbers": False, **knobs}
+        )
 
     return start
 
@@ -116,7 +118,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     wall = time.monotonic() - _SESSION["started"]
     table = LEDGER.render_text()
     target = os.environ.get("BOLNA_CHAOS_RESULTS")
-    path = None if target == "-" else Path(target) if target else (HERE / "RESULTS.md" if _full_run() else None)
+    path = (
+        None if target == "-" else Path(target) if target else (HERE / "RESULTS.md" if _full_run() else None)
+    )
     if path is not None:
         command = "pytest " + " ".join(session.config.invocation_params.args)
         path.write_text(LEDGER.render_markdown(command, wall, int(exitstatus), complete=_full_run()))

@@ -5,6 +5,7 @@ The sandbox answers 403 to every request with the wrong key; we count what reach
 
 from __future__ import annotations
 
+import builtins
 import json
 import traceback
 from typing import Any
@@ -12,7 +13,12 @@ from typing import Any
 import pytest
 
 from airflow_provider_bolna.exceptions import BolnaAuthError
-from airflow_provider_bolna.provisioning.engine import ProvisionOptions, plan_batches, plan_run, provision_batch
+from airflow_provider_bolna.provisioning.engine import (
+    ProvisionOptions,
+    plan_batches,
+    plan_run,
+    provision_batch,
+)
 from tests.chaos.chaoslib import Customers, SecretScanner, bolna_conn, new_api_key
 from tests.chaos.ledger import Scenario
 
@@ -23,7 +29,7 @@ def _auth_errors(exc: BaseException) -> list[BolnaAuthError]:
     """The auth error(s) in ``exc``, looking inside exception groups."""
     if isinstance(exc, BolnaAuthError):
         return [exc]
-    if isinstance(exc, BaseExceptionGroup):
+    if isinstance(exc, getattr(builtins, "BaseExceptionGroup", ())):  # Python 3.11+
         return [e for sub in exc.exceptions for e in _auth_errors(sub)]
     return []
 
@@ -40,8 +46,13 @@ def keys(start_sandbox: Any, scanner: SecretScanner) -> tuple[Any, str, str]:
     return start_sandbox(good), good, bad
 
 
-def test_bad_key_fresh_run_one_request_per_batch(keys: tuple[Any, str, str], customers: Customers, scanner: SecretScanner,
-                                                 scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_key_fresh_run_one_request_per_batch(
+    keys: tuple[Any, str, str],
+    customers: Customers,
+    scanner: SecretScanner,
+    scenario: Scenario,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     scenario.name = "bad key: fresh run (2 batches)"
     server, _, bad = keys
     customers.seed(500, seed=2)
@@ -51,14 +62,20 @@ def test_bad_key_fresh_run_one_request_per_batch(keys: tuple[Any, str, str], cus
     assert len(batches) == 2
     for batch in batches:
         with pytest.raises(BolnaAuthError) as caught:
-            provision_batch(customers.conn_id, customers.query, batch,
-                            options=ProvisionOptions(concurrency=16, requests_per_minute=0))
+            provision_batch(
+                customers.conn_id,
+                customers.query,
+                batch,
+                options=ProvisionOptions(concurrency=16, requests_per_minute=0),
+            )
         scanner.text("auth error", "".join(traceback.format_exception(caught.value)))
         assert "403" in str(caught.value) and "Invalid API key" in str(caught.value)
     scenario.faults["bad_key"] += 1
     scenario.requests = server.admin.counters()["total_requests"]
     scenario.runs = 1
-    assert scenario.requests == _forbidden(server) <= len(batches), f"{scenario.requests} requests for {len(batches)} batches"
+    assert scenario.requests == _forbidden(server) <= len(batches), (
+        f"{scenario.requests} requests for {len(batches)} batches"
+    )
     state = customers.state()
     failed = [row for row in state.values() if row["status"] == "failed"]
     # the customer whose request was refused is marked failed with the 403 (one per batch); no
@@ -70,23 +87,37 @@ def test_bad_key_fresh_run_one_request_per_batch(keys: tuple[Any, str, str], cus
     assert not scanner.hits, scanner.summary()
 
 
-def test_bad_key_mid_apply_stops_the_batch(keys: tuple[Any, str, str], customers: Customers, scanner: SecretScanner,
-                                           scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_key_mid_apply_stops_the_batch(
+    keys: tuple[Any, str, str],
+    customers: Customers,
+    scanner: SecretScanner,
+    scenario: Scenario,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The key is revoked after a good run; the next run only deletes churned trunks (recorded
     ids, no lookup), so the 403 comes inside the apply phase, from 8 concurrent requests."""
     scenario.name = "bad key: refused mid-apply (deprovisions)"
     server, good, bad = keys
     customers.seed(60, seed=3)
     scenario.customers = 60
-    options = ProvisionOptions(concurrency=8, requests_per_minute=0, deprovision=True, max_delete_fraction=1.0)
+    options = ProvisionOptions(
+        concurrency=8, requests_per_minute=0, deprovision=True, max_delete_fraction=1.0
+    )
     monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", bolna_conn(server.url, good))
-    assert provision_batch(customers.conn_id, customers.query, {"first": None, "last": None}, options=options).counts["created"] == 60
+    assert (
+        provision_batch(
+            customers.conn_id, customers.query, {"first": None, "last": None}, options=options
+        ).counts["created"]
+        == 60
+    )
     conn = customers.connect()
     conn.execute("UPDATE customers SET status = 'churned'")  # (an active customer would need a lookup first:
     # the spec hashes are keyed with the API key, so a new key means a fresh look)
     conn.commit()
     conn.close()
-    (batch,) = plan_run(customers.conn_id, customers.query, options=options).batches  # the deletes it may make
+    (batch,) = plan_run(
+        customers.conn_id, customers.query, options=options
+    ).batches  # the deletes it may make
     server.admin.reset_counters()
     monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", bolna_conn(server.url, bad))
     with pytest.raises(BaseException) as caught:
@@ -97,28 +128,36 @@ def test_bad_key_mid_apply_stops_the_batch(keys: tuple[Any, str, str], customers
     scenario.requests = server.admin.counters()["total_requests"]
     scenario.runs = 2
     assert errors, f"not an authentication error: {caught.value!r}"
-    assert scenario.requests == _forbidden(server) <= options.concurrency, \
+    assert scenario.requests == _forbidden(server) <= options.concurrency, (
         f"{scenario.requests} requests after the first 403 (concurrency {options.concurrency})"
+    )
     assert server.admin.audit()["trunks"] == 60, "nothing was deleted with a refused key"
     failed = [r for r in customers.state().values() if r["status"] == "failed"]
     # every refused request marked its customer failed, with the 403 (never an empty list)
     assert 1 <= len(failed) <= scenario.requests, failed
     assert all("403" in r["last_error"] for r in failed)
     scenario.refused, scenario.not_attempted = len(failed), 60 - len(failed)
-    scenario.note(f"{scenario.requests} request(s) before the batch stopped; raised as "
-                  f"{type(caught.value).__name__}; {len(failed)} rows marked failed")
+    scenario.note(
+        f"{scenario.requests} request(s) before the batch stopped; raised as "
+        f"{type(caught.value).__name__}; {len(failed)} rows marked failed"
+    )
     if not isinstance(caught.value, BolnaAuthError):
-        scenario.note("the batch raises an ExceptionGroup (asyncio.TaskGroup), not BolnaAuthError as apply_plan "
-                      "documents: `except BolnaAuthError` around provision_batch does not catch it")
+        scenario.note(
+            "the batch raises an ExceptionGroup (asyncio.TaskGroup), not BolnaAuthError as apply_plan "
+            "documents: `except BolnaAuthError` around provision_batch does not catch it"
+        )
     assert not scanner.hits, scanner.summary()
 
 
-def test_bad_key_mid_apply_raises_bolna_auth_error(keys: tuple[Any, str, str], customers: Customers,
-                                                   scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_key_mid_apply_raises_bolna_auth_error(
+    keys: tuple[Any, str, str], customers: Customers, scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
     scenario.name = "bad key: mid-apply error type "
     server, good, bad = keys
     customers.seed(12, seed=4)
-    options = ProvisionOptions(concurrency=4, requests_per_minute=0, deprovision=True, max_delete_fraction=1.0)
+    options = ProvisionOptions(
+        concurrency=4, requests_per_minute=0, deprovision=True, max_delete_fraction=1.0
+    )
     monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", bolna_conn(server.url, good))
     provision_batch(customers.conn_id, customers.query, {"first": None, "last": None}, options=options)
     conn = customers.connect()
@@ -131,8 +170,9 @@ def test_bad_key_mid_apply_raises_bolna_auth_error(keys: tuple[Any, str, str], c
         provision_batch(customers.conn_id, customers.query, batch, options=options)
 
 
-def test_bad_key_fails_the_dag_task_without_retries(keys: tuple[Any, str, str], customers: Customers,
-                                                    scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_key_fails_the_dag_task_without_retries(
+    keys: tuple[Any, str, str], customers: Customers, scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from airflow.providers.common.compat.sdk import AirflowFailException
 
     from airflow_provider_bolna.provisioning.settings import Deployment
@@ -147,8 +187,9 @@ def test_bad_key_fails_the_dag_task_without_retries(keys: tuple[Any, str, str], 
         provision_batch_task(deployment, None, {"first": None, "last": None}, {"params": {}})
 
 
-def test_bad_key_sip_trunk_operator(keys: tuple[Any, str, str], scanner: SecretScanner, scenario: Scenario,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_key_sip_trunk_operator(
+    keys: tuple[Any, str, str], scanner: SecretScanner, scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from airflow.providers.common.compat.sdk import AirflowFailException
 
     from airflow_provider_bolna.operators.sip_trunk import CreateSIPTrunkOperator
@@ -161,9 +202,16 @@ def test_bad_key_sip_trunk_operator(keys: tuple[Any, str, str], scanner: SecretS
         def xcom_push(self, key: str, value: Any) -> None:
             json.dumps(value)
 
-    op = CreateSIPTrunkOperator(task_id="t", trunk={
-        "name": "cust-x", "provider": "p", "auth_type": "ip-based", "ip_identifiers": [{"ip_address": "10.0.0.1"}],
-        "gateways": [{"gateway_address": "h"}]})
+    op = CreateSIPTrunkOperator(
+        task_id="t",
+        trunk={
+            "name": "cust-x",
+            "provider": "p",
+            "auth_type": "ip-based",
+            "ip_identifiers": [{"ip_address": "10.0.0.1"}],
+            "gateways": [{"gateway_address": "h"}],
+        },
+    )
     with pytest.raises(AirflowFailException, match="refused the API key") as caught:
         op.execute({"ti": TI(), "params": {}})
     scanner.text("operator error", "".join(traceback.format_exception(caught.value)))

@@ -42,18 +42,29 @@ RESTART_COUNT = 600
 
 
 def _run(cmd: list[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, env=dict(os.environ), capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        cmd, env=dict(os.environ), capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.timeout(600)
-def test_sigkill_worker_at_a_random_point(seed: int, customers: Customers, start_sandbox: Any, scanner: SecretScanner,
-                                          scenario: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_sigkill_worker_at_a_random_point(
+    seed: int,
+    customers: Customers,
+    start_sandbox: Any,
+    scanner: SecretScanner,
+    scenario: Scenario,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     scenario.name = f"SIGKILL worker mid-apply (seed {seed})"
     rng = random.Random(seed)
     key = new_api_key(f"kill{seed}")
     scanner.add("api key", key)
-    server = start_sandbox(key, latency_ms=25, jitter_ms=20, fail_rate=0.05, drop_after_commit_rate=0.05, seed=seed)
+    server = start_sandbox(
+        key, latency_ms=25, jitter_ms=20, fail_rate=0.05, drop_after_commit_rate=0.05, seed=seed
+    )
     customers.seed(KILL_COUNT, seed=seed)
     expected = customers.expected()
     monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", bolna_conn(server.url, key))
@@ -66,8 +77,11 @@ def test_sigkill_worker_at_a_random_point(seed: int, customers: Customers, start
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
     try:
+
         def reached() -> bool:
-            assert proc.poll() is None, f"the engine ended before the kill point:\n{log_path.read_text()[-3000:]}"
+            assert proc.poll() is None, (
+                f"the engine ended before the kill point:\n{log_path.read_text()[-3000:]}"
+            )
             counters = server.admin.counters()
             return counters["total_requests"] > 0 and counters["writes"]["create_trunk"] >= kill_at
 
@@ -87,9 +101,11 @@ def test_sigkill_worker_at_a_random_point(seed: int, customers: Customers, start
     assert truthful_state(server, recorded) == [], "a state row claims a trunk that does not exist"
     statuses = [row["status"] for row in recorded.values()]
     scenario.unrecorded = len(unrecorded_trunks(server, recorded))
-    scenario.note(f"killed after {created_at_kill} committed creates; state rows: {statuses.count('provisioned')} "
-                  f"provisioned, {statuses.count('pending')} pending, {statuses.count('failed')} failed; "
-                  f"{scenario.unrecorded} trunks created but not recorded")
+    scenario.note(
+        f"killed after {created_at_kill} committed creates; state rows: {statuses.count('provisioned')} "
+        f"provisioned, {statuses.count('pending')} pending, {statuses.count('failed')} failed; "
+        f"{scenario.unrecorded} trunks created but not recorded"
+    )
 
     rerun = _run(cmd)
     summary = last_json(rerun.stdout)
@@ -104,19 +120,32 @@ def test_sigkill_worker_at_a_random_point(seed: int, customers: Customers, start
     scenario.converged(verdict)
     assert verdict.ok, verdict.explain()
     assert counters["writes"]["create_trunk"] == KILL_COUNT, "every trunk committed exactly once"
-    assert summary["counts"]["adopted"] == scenario.unrecorded, "the rerun adopts exactly what was not recorded"
+    assert summary["counts"]["adopted"] == scenario.unrecorded, (
+        "the rerun adopts exactly what was not recorded"
+    )
     actions = [row["action"] for row in state.values()]
-    scenario.note(f"rerun: {summary['counts']}; state actions: created {actions.count('created')}, "
-                  f"adopted {actions.count('adopted')}")
-    for text, place in ((log_path.read_text(errors="replace"), "killed run output"), (rerun.stdout + rerun.stderr, "rerun output")):
+    scenario.note(
+        f"rerun: {summary['counts']}; state actions: created {actions.count('created')}, "
+        f"adopted {actions.count('adopted')}"
+    )
+    for text, place in (
+        (log_path.read_text(errors="replace"), "killed run output"),
+        (rerun.stdout + rerun.stderr, "rerun output"),
+    ):
         scanner.text(place, text)
     scanner.rows("state table", state.values())
     assert not scanner.hits, scanner.summary()
 
 
 @pytest.mark.timeout(900)
-def test_sandbox_crash_and_restart_mid_run(customers: Customers, start_sandbox: Any, scanner: SecretScanner,
-                                           scenario: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_sandbox_crash_and_restart_mid_run(
+    customers: Customers,
+    start_sandbox: Any,
+    scanner: SecretScanner,
+    scenario: Scenario,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     """SIGKILL the sandbox, start it again (same port, same SQLite file), later restart it
     gracefully: the run retries through it, or fails with its rows marked; the next run completes."""
     scenario.name = "sandbox crash + restart mid-run"
@@ -126,7 +155,9 @@ def test_sandbox_crash_and_restart_mid_run(customers: Customers, start_sandbox: 
     tally = SandboxTally(server)
     customers.seed(RESTART_COUNT, seed=9)
     expected = customers.expected()
-    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", bolna_conn(server.url, key, max_retries=8, max_retry_seconds=30))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BOLNA_DEFAULT", bolna_conn(server.url, key, max_retries=8, max_retry_seconds=30)
+    )
     scenario.customers = RESTART_COUNT
     cmd = engine_command(customers.conn_id, batch_size=200, concurrency=8)
     log_path = tmp_path / "first.log"
@@ -137,14 +168,14 @@ def test_sandbox_crash_and_restart_mid_run(customers: Customers, start_sandbox: 
         wait_until(lambda: proc.poll() is not None or creates() >= 120, 300, 0.02, "120 creates")
         if proc.poll() is None:
             tally.bank()
-            server.kill()                      # crash: in-flight requests cut, SQLite file as it is
+            server.kill()  # crash: in-flight requests cut, SQLite file as it is
             scenario.faults["sandbox_crash"] += 1
             time.sleep(1.0)
             server.start()
             wait_until(lambda: proc.poll() is not None or creates() >= 120, 300, 0.02, "120 more creates")
         if proc.poll() is None:
             tally.bank()
-            server.restart()                   # graceful stop + start, same port and file
+            server.restart()  # graceful stop + start, same port and file
             scenario.faults["sandbox_restart"] += 1
         proc.wait(timeout=600)
     finally:
@@ -160,8 +191,10 @@ def test_sandbox_crash_and_restart_mid_run(customers: Customers, start_sandbox: 
     unmarked = [k for k in expected if k not in state]
     assert not unmarked, f"{len(unmarked)} customers have no state row after the first run"
     failed = [r for r in state.values() if r["status"] == "failed"]
-    scenario.note(f"first run: exit {proc.returncode}, {first['counts']}; failed rows {len(failed)}"
-                  + (f", e.g. {failed[0]['last_error'][:140]!r}" if failed else ""))
+    scenario.note(
+        f"first run: exit {proc.returncode}, {first['counts']}; failed rows {len(failed)}"
+        + (f", e.g. {failed[0]['last_error'][:140]!r}" if failed else "")
+    )
 
     rerun = _run(cmd)
     summary = last_json(rerun.stdout)

@@ -42,8 +42,15 @@ from tests.chaos.ledger import Scenario
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.integration, pytest.mark.postgres]
 
 COUNT = 800
-DB_ERROR_WORDS = ("OperationalError", "state writer failed", "connection", "terminating", "server closed",
-                  "Connection refused", "could not connect")
+DB_ERROR_WORDS = (
+    "OperationalError",
+    "state writer failed",
+    "connection",
+    "terminating",
+    "server closed",
+    "Connection refused",
+    "could not connect",
+)
 
 
 @pytest.fixture
@@ -64,8 +71,14 @@ def own_postgres() -> Any:
 
 
 @pytest.mark.timeout(900)
-def test_customer_db_outage_mid_run(own_postgres: ThrowawayPostgres, start_sandbox: Any, scanner: SecretScanner,
-                                    scenario: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_customer_db_outage_mid_run(
+    own_postgres: ThrowawayPostgres,
+    start_sandbox: Any,
+    scanner: SecretScanner,
+    scenario: Scenario,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     import psycopg
 
     pg = own_postgres
@@ -92,8 +105,12 @@ def test_customer_db_outage_mid_run(own_postgres: ThrowawayPostgres, start_sandb
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: proc.poll() is not None or server.admin.counters()["writes"]["create_trunk"] >= 300,
-                   300, 0.02, "300 creates")
+        wait_until(
+            lambda: proc.poll() is not None or server.admin.counters()["writes"]["create_trunk"] >= 300,
+            300,
+            0.02,
+            "300 creates",
+        )
         assert proc.poll() is None, f"the run ended before the outage:\n{log_path.read_text()[-3000:]}"
         stopped = time.monotonic()
         pg.stop("fast")
@@ -111,19 +128,25 @@ def test_customer_db_outage_mid_run(own_postgres: ThrowawayPostgres, start_sandb
     tail = [line for line in output.strip().splitlines() if line.strip()][-1]
     assert any(word in output[-3000:] for word in DB_ERROR_WORDS), output[-3000:]
     created_then = server.admin.counters()["writes"]["create_trunk"]
-    scenario.note(f"database stopped after {created_then} creates; the run failed {failed_after:.1f} s later "
-                  f"(exit {proc.returncode}): {tail[:160]!r}")
+    scenario.note(
+        f"database stopped after {created_then} creates; the run failed {failed_after:.1f} s later "
+        f"(exit {proc.returncode}): {tail[:160]!r}"
+    )
 
     pg.start()
     state = read_state(lambda: psycopg.connect(pg.uri))
     assert truthful_state(server, state) == [], "a state row claims a trunk that does not exist"
     statuses = [row["status"] for row in state.values()]
     scenario.unrecorded = len(unrecorded_trunks(server, state))
-    scenario.note(f"{len(state)} state rows survived, all truthful ({statuses.count('provisioned')} provisioned, "
-                  f"{statuses.count('pending')} pending, {statuses.count('failed')} failed); "
-                  f"{scenario.unrecorded} trunks created but not recorded")
+    scenario.note(
+        f"{len(state)} state rows survived, all truthful ({statuses.count('provisioned')} provisioned, "
+        f"{statuses.count('pending')} pending, {statuses.count('failed')} failed); "
+        f"{scenario.unrecorded} trunks created but not recorded"
+    )
 
-    rerun = subprocess.run(cmd, env=dict(os.environ), capture_output=True, text=True, timeout=600, check=False)
+    rerun = subprocess.run(
+        cmd, env=dict(os.environ), capture_output=True, text=True, timeout=600, check=False
+    )
     summary = last_json(rerun.stdout)
     assert rerun.returncode == 0 and summary, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     scenario.runs = 2
@@ -135,7 +158,9 @@ def test_customer_db_outage_mid_run(own_postgres: ThrowawayPostgres, start_sandb
     scenario.converged(verdict)
     assert verdict.ok, verdict.explain()
     assert counters["writes"]["create_trunk"] == COUNT, "no trunk was created twice"
-    assert summary["counts"]["adopted"] == scenario.unrecorded, "the next run adopts exactly what was not recorded"
+    assert summary["counts"]["adopted"] == scenario.unrecorded, (
+        "the next run adopts exactly what was not recorded"
+    )
     scenario.note(f"next run: {summary['counts']}")
     scanner.text("next run output", rerun.stdout + rerun.stderr)
     scanner.rows("state table", state.values())

@@ -32,8 +32,13 @@ from tests.chaos.ledger import Scenario
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.integration]
 
 COUNT = int(os.environ.get("BOLNA_CHAOS_CUSTOMERS", "2000"))
-KNOBS = {"fail_rate": 0.10, "drop_after_commit_rate": 0.05, "latency_spike_rate": 0.01,
-         "latency_spike_ms": 3000, "seed": 7}
+KNOBS = {
+    "fail_rate": 0.10,
+    "drop_after_commit_rate": 0.05,
+    "latency_spike_rate": 0.01,
+    "latency_spike_ms": 3000,
+    "seed": 7,
+}
 CONF = {"batch_size": 500, "concurrency": 8}
 #: deployment settings: the admins' Variable (a run's conf may not set them)
 SETTINGS = {"parallel_batches": 1, "requests_per_minute": 6000}
@@ -63,9 +68,15 @@ def summary_from(output: str) -> dict[str, Any] | None:
 
 
 @pytest.mark.timeout(1500)
-def test_faults_2000_customers_two_dag_runs(customers: Customers, start_sandbox: Any, scanner: SecretScanner,
-                                            scenario: Scenario, airflow_cli: Any, airflow_home: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_faults_2000_customers_two_dag_runs(
+    customers: Customers,
+    start_sandbox: Any,
+    scanner: SecretScanner,
+    scenario: Scenario,
+    airflow_cli: Any,
+    airflow_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     scenario.name = f"faults: {COUNT} customers, 2 DAG runs (dags test)"
     key = new_api_key("faults")
     scanner.add("api key", key)
@@ -77,8 +88,12 @@ def test_faults_2000_customers_two_dag_runs(customers: Customers, start_sandbox:
     scenario.customers = COUNT
 
     # the plan of a dry run (same faults): printable, secret-free
-    dry = provision_batch(customers.conn_id, customers.query, {"first": None, "last": None},
-                          options=ProvisionOptions(dry_run=True, requests_per_minute=0))
+    dry = provision_batch(
+        customers.conn_id,
+        customers.query,
+        {"first": None, "last": None},
+        options=ProvisionOptions(dry_run=True, requests_per_minute=0),
+    )
     assert dry.dry_run and dry.counts["create"] == COUNT and dry.plan
     scanner.text("dry-run plan", dry.plan)
     scanner.text("dry-run summary", repr(dry.to_xcom()))
@@ -87,21 +102,33 @@ def test_faults_2000_customers_two_dag_runs(customers: Customers, start_sandbox:
     with Bursts(server, period=8.0, length=1.5, rate=600) as bursts:
         for run in (1, 2):
             started = time.monotonic()
-            result = airflow_cli.dags_test("bolna_bulk_provision", conf=CONF, check=False, timeout=1200,
-                                           env={"AIRFLOW_VAR_BOLNA_PROVISIONING": json.dumps(SETTINGS)})
+            result = airflow_cli.dags_test(
+                "bolna_bulk_provision",
+                conf=CONF,
+                check=False,
+                timeout=1200,
+                env={"AIRFLOW_VAR_BOLNA_PROVISIONING": json.dumps(SETTINGS)},
+            )
             outputs.append(result.stdout)
             summary = summary_from(result.stdout)
             summaries.append(summary)
             counts = (summary or {}).get("counts", {})
-            scenario.note(f"run {run}: {time.monotonic() - started:.0f} s, "
-                          + ", ".join(f"{k} {v}" for k, v in counts.items() if v)
-                          + (f"; first failures: {[f['reason'][:120] for f in summary['failed'][:3]]}"
-                             if summary and summary.get("failed") else ""))
+            scenario.note(
+                f"run {run}: {time.monotonic() - started:.0f} s, "
+                + ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+                + (
+                    f"; first failures: {[f['reason'][:120] for f in summary['failed'][:3]]}"
+                    if summary and summary.get("failed")
+                    else ""
+                )
+            )
             assert summary is not None, f"run {run} produced no summary:\n{result.stdout[-5000:]}"
     scenario.runs = 2
     scenario.faults["rate_limit_bursts"] = bursts.with_retry_after + bursts.without_retry_after
-    scenario.note(f"429 bursts (600/min, 1.5 s every 8 s): {bursts.with_retry_after} with Retry-After, "
-                  f"{bursts.without_retry_after} without")
+    scenario.note(
+        f"429 bursts (600/min, 1.5 s every 8 s): {bursts.with_retry_after} with Retry-After, "
+        f"{bursts.without_retry_after} without"
+    )
     assert bursts.with_retry_after and bursts.without_retry_after
 
     counters = server.admin.counters()
@@ -125,11 +152,17 @@ def test_faults_2000_customers_two_dag_runs(customers: Customers, start_sandbox:
     scanner.tree(airflow_home / "logs", "task logs")
     per_table = scanner.sqlite(airflow_home / "airflow.db", "metadata DB")
     assert "xcom" in per_table and "rendered_task_instance_fields" in per_table
-    xcoms = _count(airflow_home / "airflow.db", "SELECT COUNT(*) FROM xcom WHERE dag_id = 'bolna_bulk_provision'")
-    rendered = _count(airflow_home / "airflow.db",
-                      "SELECT COUNT(*) FROM rendered_task_instance_fields WHERE dag_id = 'bolna_bulk_provision'")
+    xcoms = _count(
+        airflow_home / "airflow.db", "SELECT COUNT(*) FROM xcom WHERE dag_id = 'bolna_bulk_provision'"
+    )
+    rendered = _count(
+        airflow_home / "airflow.db",
+        "SELECT COUNT(*) FROM rendered_task_instance_fields WHERE dag_id = 'bolna_bulk_provision'",
+    )
     assert xcoms >= 2 * 4 and rendered >= 4, (xcoms, rendered)  # the scan saw this run's rows
-    scenario.note(f"scanned {len(per_table)} metadata tables ({xcoms} XCom rows, {rendered} rendered-field rows "
-                  "of this DAG); `dags test` writes task logs to its output, which is scanned")
+    scenario.note(
+        f"scanned {len(per_table)} metadata tables ({xcoms} XCom rows, {rendered} rendered-field rows "
+        "of this DAG); `dags test` writes task logs to its output, which is scanned"
+    )
     scanner.rows("state table", state.values())
     assert not scanner.hits, scanner.summary()

@@ -33,13 +33,13 @@ from hypothesis import strategies as st
 from airflow_provider_bolna.exceptions import BolnaError
 from airflow_provider_bolna.models import SIPTrunkUpdateRequest, TrunkSpec
 from airflow_provider_bolna.operators.sip_trunk import (
-    SetAgentTelephonyProviderOperator,
-    SetInboundAgentOperator,
-    UnlinkInboundAgentOperator,
     AddPhoneNumbersOperator,
     CreateSIPTrunkOperator,
     DeleteSIPTrunkOperator,
     RemovePhoneNumberOperator,
+    SetAgentTelephonyProviderOperator,
+    SetInboundAgentOperator,
+    UnlinkInboundAgentOperator,
     UpdateSIPTrunkOperator,
 )
 from airflow_provider_bolna.sandbox.errors import ApiError
@@ -70,8 +70,11 @@ KNOWN_DISAGREEMENTS = [
     pytest.param("create", {"allow": "!g729"}, id="codec-with-a-bang-prefix"),
     pytest.param("update", {"disallow": "!all"}, id="codec-with-a-bang-prefix-in-a-patch"),
     pytest.param("create", {"qualify_frequency": 2**33}, id="integer-above-2^31-1"),
-    pytest.param("create", {"gateways": [{"gateway_address": "h", "priority": 2**33}]},
-                 id="gateway-priority-above-2^31-1"),
+    pytest.param(
+        "create",
+        {"gateways": [{"gateway_address": "h", "priority": 2**33}]},
+        id="gateway-priority-above-2^31-1",
+    ),
 ]
 
 
@@ -103,13 +106,21 @@ def _int_above_int32(value: Any) -> bool:
 PATH = re.compile(r"^/sip-trunks/trunks(/[^/]+(/numbers(/[^/]+)?)?)?$")
 #: where the agent-binding operators may go: one agent, setup / unlink, one trunk's numbers
 BINDING_PATH = re.compile(r"^(/v2/agent/[^/]+|/inbound/(setup|unlink)|/sip-trunks/trunks/[^/]+/numbers)$")
-FIELDS = set(TrunkSpec.model_fields) | set(SIPTrunkUpdateRequest.model_fields) | {
-    "trunk", "update", "numbers", "if_exists", "trunk_id", "phone_number", "phone_number_id"}
+FIELDS = (
+    set(TrunkSpec.model_fields)
+    | set(SIPTrunkUpdateRequest.model_fields)
+    | {"trunk", "update", "numbers", "if_exists", "trunk_id", "phone_number", "phone_number_id"}
+)
 
 CURRENT = {  # the trunk a PATCH is checked against (the sandbox merges, then checks the rules)
-    "auth_type": "userpass", "auth_username": "u", "auth_password": "x", "provider": "p",
-    "gateways": [{"gateway_address": "h", "port": 5060, "priority": 1}], "ip_identifiers": [],
-    "transport": "transport-udp", "media_encryption": "no",
+    "auth_type": "userpass",
+    "auth_username": "u",
+    "auth_password": "x",
+    "provider": "p",
+    "gateways": [{"gateway_address": "h", "port": 5060, "priority": 1}],
+    "ip_identifiers": [],
+    "transport": "transport-udp",
+    "media_encryption": "no",
 }
 
 
@@ -143,7 +154,10 @@ class Api:
         if method == "POST" and path == "/sip-trunks/trunks":
             body = json.loads(request.content)
             body.pop("auth_password", None)
-            numbers = [{"id": f"N{i}", "phone_number": n["phone_number"]} for i, n in enumerate(body.pop("phone_numbers", []))]
+            numbers = [
+                {"id": f"N{i}", "phone_number": n["phone_number"]}
+                for i, n in enumerate(body.pop("phone_numbers", []))
+            ]
             return httpx.Response(201, json={**body, "id": TRUNK_ID, "phone_numbers": numbers})
         if path.endswith("/numbers") and method == "GET":
             return httpx.Response(200, json=[])
@@ -159,21 +173,31 @@ class Api:
         return httpx.Response(200, json={"id": TRUNK_ID, "name": "n"})
 
     def bodies(self, method: str, suffix: str = "") -> list[Any]:
-        return [json.loads(r.content) for r in self.requests if r.method == method and r.url.path.endswith(suffix)]
+        return [
+            json.loads(r.content) for r in self.requests if r.method == method and r.url.path.endswith(suffix)
+        ]
 
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    conn = {"conn_type": "bolna", "host": BASE, "password": KEY,
-            "extra": {"max_retries": 0, "requests_per_minute": 0, "number_visibility_timeout": 0.01}}
+    conn = {
+        "conn_type": "bolna",
+        "host": BASE,
+        "password": KEY,
+        "extra": {"max_retries": 0, "requests_per_minute": 0, "number_visibility_timeout": 0.01},
+    }
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
-    monkeypatch.setenv("AIRFLOW_CONN_CHAOS_OPS_SIP", json.dumps({"conn_type": "generic", "password": PASSWORD}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CHAOS_OPS_SIP", json.dumps({"conn_type": "generic", "password": PASSWORD})
+    )
     monkeypatch.setenv("AIRFLOW_VAR_CHAOS_OPS_PW", PASSWORD)
     import httpx._transports.default as transports
 
     real = transports.create_ssl_context
     shared = real()
-    monkeypatch.setattr(transports, "create_ssl_context", lambda *a, **k: shared)  # one TLS context, not one per hook
+    monkeypatch.setattr(
+        transports, "create_ssl_context", lambda *a, **k: shared
+    )  # one TLS context, not one per hook
     yield
     monkeypatch.setattr(transports, "create_ssl_context", real)
 
@@ -195,10 +219,13 @@ def check_common(outcome: Any, server: Api, scan: SecretScanner, path: re.Patter
     from airflow.providers.common.compat.sdk import AirflowFailException
 
     for request in server.requests:
-        assert path.match(request.url.raw_path.decode()), f"request outside the API: {request.method} {request.url.raw_path!r}"
+        assert path.match(request.url.raw_path.decode()), (
+            f"request outside the API: {request.method} {request.url.raw_path!r}"
+        )
     if isinstance(outcome, BaseException):
         assert isinstance(outcome, (AirflowFailException, BolnaError)), (
-            f"raw {type(outcome).__name__}: {''.join(traceback.format_exception(outcome))[-1500:]}")
+            f"raw {type(outcome).__name__}: {''.join(traceback.format_exception(outcome))[-1500:]}"
+        )
         rendered = "".join(traceback.format_exception(outcome))
         scan.text("operator exception", rendered)
         return True
@@ -260,13 +287,22 @@ def _resolves(node: Any, tokens: list[str], problem: str) -> bool:
 @pytest.mark.parametrize(
     ("message", "argument", "given", "named"),
     [
-        pytest.param("gateways.1.port: Input should be >= 1", "trunk", {"gateways": [{}, {"port": 0}]}, True, id="path"),
+        pytest.param(
+            "gateways.1.port: Input should be >= 1", "trunk", {"gateways": [{}, {"port": 0}]}, True, id="path"
+        ),
         pytest.param("name: Field required", "trunk", {"provider": "p"}, True, id="missing-required"),
         pytest.param("trunk: must be a dict, not list", "trunk", [{}], True, id="the-argument"),
         pytest.param("Bolna API call: numbers.0: bad", "numbers", ["12"], True, id="after-a-prefix"),
-        pytest.param("trunk cust-1 could not be created: name taken", "trunk", {"name": "cust-1"}, False,
-                     id="mentions-trunk-and-name"),
-        pytest.param("provider: Input should be a valid string", "trunk", {"name": "x"}, False, id="absent-field"),
+        pytest.param(
+            "trunk cust-1 could not be created: name taken",
+            "trunk",
+            {"name": "cust-1"},
+            False,
+            id="mentions-trunk-and-name",
+        ),
+        pytest.param(
+            "provider: Input should be a valid string", "trunk", {"name": "x"}, False, id="absent-field"
+        ),
         pytest.param("gateways.3.port: bad", "trunk", {"gateways": [{}]}, False, id="path-past-the-list"),
         pytest.param("trunk: must be a dict", "trunk", {"name": "x"}, False, id="argument-that-is-an-object"),
     ],
@@ -281,37 +317,78 @@ def second_opinion(check: Any, body: Any) -> None:
     try:
         check(body)
     except ApiError as exc:
-        raise AssertionError(f"the sandbox refuses what we sent: {exc.message} (sent {body!r:.500})") from None
+        raise AssertionError(
+            f"the sandbox refuses what we sent: {exc.message} (sent {body!r:.500})"
+        ) from None
 
 
 # ---------------------------------------------------------------------- strategies
 
-ODD = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(), st.text(max_size=20),
-                st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
-                st.sampled_from(["'); DROP TABLE customers;--", "{{ ds }}", "\x00", "é" * 50, "!ulaw", "+١٢٣٤٥٦٧"]))
-PASSWORDS = st.sampled_from([PASSWORD, {"conn": "chaos_ops_sip"}, {"variable": "chaos_ops_pw"}, {"param": "sip_pw"},
-                             {"param": "sip_ref"}, {"conn": "chaos_missing"}, {"variable": "chaos_missing"},
-                             {"param": "missing"}, {"conn": "chaos_ops_sip", "field": "bogus"}, {"conn": 1},
-                             {"conn": "a", "variable": "b"}, "", "   ", None, ["x"]])
+ODD = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(),
+    st.text(max_size=20),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+    st.sampled_from(["'); DROP TABLE customers;--", "{{ ds }}", "\x00", "é" * 50, "!ulaw", "+١٢٣٤٥٦٧"]),
+)
+PASSWORDS = st.sampled_from(
+    [
+        PASSWORD,
+        {"conn": "chaos_ops_sip"},
+        {"variable": "chaos_ops_pw"},
+        {"param": "sip_pw"},
+        {"param": "sip_ref"},
+        {"conn": "chaos_missing"},
+        {"variable": "chaos_missing"},
+        {"param": "missing"},
+        {"conn": "chaos_ops_sip", "field": "bogus"},
+        {"conn": 1},
+        {"conn": "a", "variable": "b"},
+        "",
+        "   ",
+        None,
+        ["x"],
+    ]
+)
 GOOD: dict[str, st.SearchStrategy[Any]] = {
     "name": st.sampled_from(["cust-1", "trunk ü", "a" * 200]),
     "provider": st.sampled_from(["twilio", "plivo"]),
     "description": st.one_of(st.none(), st.text(max_size=30)),
     "auth_username": st.sampled_from(["user"]),
-    "gateways": st.one_of(st.just([{"gateway_address": "sip.example.com"}]),
-                          st.lists(st.fixed_dictionaries({"gateway_address": st.sampled_from(["h1", "10.0.0.1"]),
-                                                          "port": st.integers(0, 70000), "priority": st.integers(-1, 2**33)}),
-                                   max_size=3)),
-    "ip_identifiers": st.lists(st.fixed_dictionaries({"ip_address": st.sampled_from(["10.0.0.0/8", "10.0.0.0/33", "::1", "x"])}),
-                               max_size=2),
+    "gateways": st.one_of(
+        st.just([{"gateway_address": "sip.example.com"}]),
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "gateway_address": st.sampled_from(["h1", "10.0.0.1"]),
+                    "port": st.integers(0, 70000),
+                    "priority": st.integers(-1, 2**33),
+                }
+            ),
+            max_size=3,
+        ),
+    ),
+    "ip_identifiers": st.lists(
+        st.fixed_dictionaries({"ip_address": st.sampled_from(["10.0.0.0/8", "10.0.0.0/33", "::1", "x"])}),
+        max_size=2,
+    ),
     "allow": st.sampled_from(["ulaw,alaw", "ULAW", "ulaw,,alaw", "!g729", "opus"]),
     "transport": st.sampled_from(["transport-udp", "transport-tls", "udp", "tls"]),
     "media_encryption": st.sampled_from(["no", "sdes", False, "false", "off", "yes"]),
     "qualify_frequency": st.one_of(st.integers(-5, 2**33), st.sampled_from(["60", 60.0, 60.5])),
     "inbound_enabled": st.sampled_from([True, False, "true", "maybe", 1, 2]),
-    "phone_numbers": st.lists(st.one_of(st.sampled_from(["+14155550100", "14155550101", "12", "+1abc", "+١٢٣٤٥٦٧٨"]),
-                                        st.fixed_dictionaries({"phone_number": st.sampled_from(["+14155550102", "1"]),
-                                                               "e164_check_enabled": st.booleans()})), max_size=3),
+    "phone_numbers": st.lists(
+        st.one_of(
+            st.sampled_from(["+14155550100", "14155550101", "12", "+1abc", "+١٢٣٤٥٦٧٨"]),
+            st.fixed_dictionaries(
+                {"phone_number": st.sampled_from(["+14155550102", "1"]), "e164_check_enabled": st.booleans()}
+            ),
+        ),
+        max_size=3,
+    ),
 }
 
 
@@ -323,15 +400,21 @@ def _unpinned(strategy: st.SearchStrategy[Any], field: str, *, patch: bool) -> s
 @st.composite
 def trunk_args(draw: st.DrawFn) -> Any:
     auth = draw(st.sampled_from(["userpass", "ip-based", "basic", None]))
-    spec: dict[str, Any] = {"name": "cust-fuzz", "provider": "twilio", "auth_type": auth,
-                            "gateways": [{"gateway_address": "sip.example.com"}]}
+    spec: dict[str, Any] = {
+        "name": "cust-fuzz",
+        "provider": "twilio",
+        "auth_type": auth,
+        "gateways": [{"gateway_address": "sip.example.com"}],
+    }
     if auth == "userpass":
         spec.update(auth_username="user", auth_password=draw(PASSWORDS))
     else:
         spec["ip_identifiers"] = [{"ip_address": "203.0.113.0/28"}]
     for field in draw(st.lists(st.sampled_from(sorted(GOOD)), max_size=5, unique=True)):
         spec[field] = draw(_unpinned(GOOD[field], field, patch=False))
-    for field in draw(st.lists(st.sampled_from([*sorted(GOOD), "auth_type", "bogus_field", "is_active"]), max_size=2)):
+    for field in draw(
+        st.lists(st.sampled_from([*sorted(GOOD), "auth_type", "bogus_field", "is_active"]), max_size=2)
+    ):
         spec[field] = draw(_unpinned(ODD, field, patch=False))
     if draw(st.booleans()):
         spec.pop(draw(st.sampled_from(sorted(spec))), None)
@@ -341,22 +424,64 @@ def trunk_args(draw: st.DrawFn) -> Any:
 @st.composite
 def update_args(draw: st.DrawFn) -> Any:
     update: dict[str, Any] = {}
-    for field in draw(st.lists(st.sampled_from([*sorted(GOOD), "auth_password", "is_active", "provider", "auth_type",
-                                                "bogus"]), max_size=4, unique=True)):
+    for field in draw(
+        st.lists(
+            st.sampled_from([*sorted(GOOD), "auth_password", "is_active", "provider", "auth_type", "bogus"]),
+            max_size=4,
+            unique=True,
+        )
+    ):
         strategy = PASSWORDS if field == "auth_password" else GOOD.get(field, ODD)
-        update[field] = draw(_unpinned(st.one_of(strategy, ODD) if draw(st.booleans()) else strategy, field, patch=True))
+        update[field] = draw(
+            _unpinned(st.one_of(strategy, ODD) if draw(st.booleans()) else strategy, field, patch=True)
+        )
     return draw(st.sampled_from([update, update, json.dumps(update, default=str), "not json", None]))
 
 
-NUMBER_ITEM = st.one_of(st.sampled_from(["+14155550100", "14155550101", "+14155550100", "12", "", " ", "+1 415",
-                                         "٣٤٥٦٧٨٩", "+12345678901234567"]),
-                        st.integers(-5, 10**15),
-                        st.fixed_dictionaries({"phone_number": st.sampled_from(["+14155550103", "x"])},
-                                              optional={"e164_check_enabled": st.one_of(st.booleans(), ODD),
-                                                        "name": ODD, "bogus": ODD}),
-                        ODD)
-IDS = st.one_of(st.sampled_from(["..", ".", " .. ", "../numbers", "a/b", "%2F", "%2e%2e", "?x=1", "#f", "T 1", "",
-                                 "   ", "ü", "\x00", "a" * 300, TRUNK_ID]), st.text(max_size=12))
+NUMBER_ITEM = st.one_of(
+    st.sampled_from(
+        [
+            "+14155550100",
+            "14155550101",
+            "+14155550100",
+            "12",
+            "",
+            " ",
+            "+1 415",
+            "٣٤٥٦٧٨٩",
+            "+12345678901234567",
+        ]
+    ),
+    st.integers(-5, 10**15),
+    st.fixed_dictionaries(
+        {"phone_number": st.sampled_from(["+14155550103", "x"])},
+        optional={"e164_check_enabled": st.one_of(st.booleans(), ODD), "name": ODD, "bogus": ODD},
+    ),
+    ODD,
+)
+IDS = st.one_of(
+    st.sampled_from(
+        [
+            "..",
+            ".",
+            " .. ",
+            "../numbers",
+            "a/b",
+            "%2F",
+            "%2e%2e",
+            "?x=1",
+            "#f",
+            "T 1",
+            "",
+            "   ",
+            "ü",
+            "\x00",
+            "a" * 300,
+            TRUNK_ID,
+        ]
+    ),
+    st.text(max_size=12),
+)
 
 # ---------------------------------------------------------------------- tests
 
@@ -388,7 +513,9 @@ def test_fuzz_create_trunk_operator(api: None, scenario: Scenario, scanner: Secr
         if check_common(outcome, server, scanner):
             if not server.requests:
                 also = () if if_exists in ("adopt", "update", "fail") else ("if_exists",)
-                assert names_a_field(outcome, "trunk", trunk, also), f"the wrong field is not named: {outcome}"
+                assert names_a_field(outcome, "trunk", trunk, also), (
+                    f"the wrong field is not named: {outcome}"
+                )
             return
         posts = server.bodies("POST", "/trunks")
         assert posts or outcome["action"] != "created"
@@ -396,8 +523,14 @@ def test_fuzz_create_trunk_operator(api: None, scenario: Scenario, scanner: Secr
             assert sent.get("auth_password") in (None, PASSWORD)
             second_opinion(validate_create, sent)
 
-    _fuzz(scenario, scanner, "fuzz: CreateSIPTrunkOperator arguments", examples(400),
-          st.tuples(trunk_args(), st.sampled_from(["adopt", "update", "fail", "ADOPT", "", None, 1])), body)
+    _fuzz(
+        scenario,
+        scanner,
+        "fuzz: CreateSIPTrunkOperator arguments",
+        examples(400),
+        st.tuples(trunk_args(), st.sampled_from(["adopt", "update", "fail", "ADOPT", "", None, 1])),
+        body,
+    )
 
 
 def test_fuzz_update_trunk_operator(api: None, scenario: Scenario, scanner: SecretScanner) -> None:
@@ -416,7 +549,9 @@ def test_fuzz_update_trunk_operator(api: None, scenario: Scenario, scanner: Secr
 
 def test_fuzz_add_numbers_operator(api: None, scenario: Scenario, scanner: SecretScanner) -> None:
     def body(numbers: Any) -> None:
-        op = AddPhoneNumbersOperator(task_id="fuzz", trunk_id=TRUNK_ID, numbers=numbers, bolna_conn_id=CONN_ID)
+        op = AddPhoneNumbersOperator(
+            task_id="fuzz", trunk_id=TRUNK_ID, numbers=numbers, bolna_conn_id=CONN_ID
+        )
         outcome, server = execute(op)
         if check_common(outcome, server, scanner):
             if not server.requests:
@@ -427,29 +562,49 @@ def test_fuzz_add_numbers_operator(api: None, scenario: Scenario, scanner: Secre
         for sent in server.bodies("POST", "/numbers"):
             second_opinion(validate_number, sent)
 
-    _fuzz(scenario, scanner, "fuzz: AddPhoneNumbersOperator arguments", examples(300),
-          st.one_of(st.lists(NUMBER_ITEM, max_size=4), NUMBER_ITEM), body)
+    _fuzz(
+        scenario,
+        scanner,
+        "fuzz: AddPhoneNumbersOperator arguments",
+        examples(300),
+        st.one_of(st.lists(NUMBER_ITEM, max_size=4), NUMBER_ITEM),
+        body,
+    )
 
 
 @pytest.mark.parametrize(
     ("operator", "given"),
-    [pytest.param(*case.values, id=case.id, marks=pytest.mark.xfail(
-        strict=True, raises=AssertionError,
-        reason=f"known disagreement ({case.id}): our models send what the sandbox's rules refuse"))
-     for case in KNOWN_DISAGREEMENTS],
+    [
+        pytest.param(
+            *case.values,
+            id=case.id,
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=AssertionError,
+                reason=f"known disagreement ({case.id}): our models send what the sandbox's rules refuse",
+            ),
+        )
+        for case in KNOWN_DISAGREEMENTS
+    ],
 )
 def test_known_disagreement(api: None, operator: str, given: dict[str, Any]) -> None:
     """One pinned case each: refused on our side (no request, the field named) or accepted by the
     sandbox's rules — either settles it (XPASS)."""
     if operator == "create":
-        trunk = {"name": "cust-pin", "provider": "twilio", "auth_type": "ip-based",
-                 "gateways": [{"gateway_address": "sip.example.com"}], "ip_identifiers": [{"ip_address": "203.0.113.0/28"}],
-                 **given}
+        trunk = {
+            "name": "cust-pin",
+            "provider": "twilio",
+            "auth_type": "ip-based",
+            "gateways": [{"gateway_address": "sip.example.com"}],
+            "ip_identifiers": [{"ip_address": "203.0.113.0/28"}],
+            **given,
+        }
         outcome, server = execute(CreateSIPTrunkOperator(task_id="pin", trunk=trunk, bolna_conn_id=CONN_ID))
         sent, check = server.bodies("POST", "/trunks"), validate_create
     else:
-        outcome, server = execute(UpdateSIPTrunkOperator(task_id="pin", trunk_id=TRUNK_ID, update=given,
-                                                         bolna_conn_id=CONN_ID))
+        outcome, server = execute(
+            UpdateSIPTrunkOperator(task_id="pin", trunk_id=TRUNK_ID, update=given, bolna_conn_id=CONN_ID)
+        )
         sent, check = server.bodies("PATCH"), lambda b: validate_update(b, CURRENT)
     if isinstance(outcome, BaseException) and not server.requests:
         assert names_a_field(outcome, "trunk" if operator == "create" else "update", given)
@@ -465,21 +620,39 @@ def test_fuzz_ids_never_leave_the_api_path(api: None, scenario: Scenario, scanne
     def body(args: tuple[Any, Any, int]) -> None:
         trunk_id, number_id, which = args
         ops = [
-            lambda: DeleteSIPTrunkOperator(task_id="fuzz", trunk_id=trunk_id, deactivate_first=True, bolna_conn_id=CONN_ID),
-            lambda: RemovePhoneNumberOperator(task_id="fuzz", trunk_id=TRUNK_ID, phone_number_id=number_id, bolna_conn_id=CONN_ID),
-            lambda: RemovePhoneNumberOperator(task_id="fuzz", trunk_id=trunk_id, phone_number="+14155550100", bolna_conn_id=CONN_ID),
-            lambda: UpdateSIPTrunkOperator(task_id="fuzz", trunk_id=trunk_id, update={"qualify_frequency": 30}, bolna_conn_id=CONN_ID),
+            lambda: DeleteSIPTrunkOperator(
+                task_id="fuzz", trunk_id=trunk_id, deactivate_first=True, bolna_conn_id=CONN_ID
+            ),
+            lambda: RemovePhoneNumberOperator(
+                task_id="fuzz", trunk_id=TRUNK_ID, phone_number_id=number_id, bolna_conn_id=CONN_ID
+            ),
+            lambda: RemovePhoneNumberOperator(
+                task_id="fuzz", trunk_id=trunk_id, phone_number="+14155550100", bolna_conn_id=CONN_ID
+            ),
+            lambda: UpdateSIPTrunkOperator(
+                task_id="fuzz", trunk_id=trunk_id, update={"qualify_frequency": 30}, bolna_conn_id=CONN_ID
+            ),
         ]
         outcome, server = execute(ops[which]())
         check_common(outcome, server, scanner)
         if which == 1:  # removing a number never touches the trunk itself
-            assert all(r.url.path.count("/numbers/") == 1 for r in server.requests if r.method == "DELETE"), \
-                [f"{r.method} {r.url.raw_path!r}" for r in server.requests]
+            assert all(r.url.path.count("/numbers/") == 1 for r in server.requests if r.method == "DELETE"), [
+                f"{r.method} {r.url.raw_path!r}" for r in server.requests
+            ]
 
-    _fuzz(scenario, scanner, "fuzz: trunk / number ids", examples(300), st.tuples(IDS, IDS, st.integers(0, 3)), body)
+    _fuzz(
+        scenario,
+        scanner,
+        "fuzz: trunk / number ids",
+        examples(300),
+        st.tuples(IDS, IDS, st.integers(0, 3)),
+        body,
+    )
 
 
-def test_fuzz_agent_binding_ids_stay_on_their_resource(api: None, scenario: Scenario, scanner: SecretScanner) -> None:
+def test_fuzz_agent_binding_ids_stay_on_their_resource(
+    api: None, scenario: Scenario, scanner: SecretScanner
+) -> None:
     """The agent-binding operators with hostile agent / number / trunk ids: an agent id is one
     path segment (or a body field, verbatim); nothing else is reached, nothing leaks."""
     from urllib.parse import unquote
@@ -489,9 +662,16 @@ def test_fuzz_agent_binding_ids_stay_on_their_resource(api: None, scenario: Scen
         common = {"task_id": "fuzz", "bolna_conn_id": CONN_ID}
         ops = [
             lambda: SetAgentTelephonyProviderOperator(agent_id=agent_id, **common),
-            lambda: SetInboundAgentOperator(trunk_id=TRUNK_ID, phone_number="+14155550100", agent_id=agent_id,
-                                            phone_number_id=number_id, **common),
-            lambda: SetInboundAgentOperator(trunk_id=trunk_id, phone_number="+14155550100", agent_id="A1", **common),
+            lambda: SetInboundAgentOperator(
+                trunk_id=TRUNK_ID,
+                phone_number="+14155550100",
+                agent_id=agent_id,
+                phone_number_id=number_id,
+                **common,
+            ),
+            lambda: SetInboundAgentOperator(
+                trunk_id=trunk_id, phone_number="+14155550100", agent_id="A1", **common
+            ),
             lambda: UnlinkInboundAgentOperator(trunk_id=trunk_id, phone_number="+14155550100", **common),
             lambda: UnlinkInboundAgentOperator(trunk_id=TRUNK_ID, phone_number_id=number_id, **common),
         ]
@@ -502,14 +682,27 @@ def test_fuzz_agent_binding_ids_stay_on_their_resource(api: None, scenario: Scen
                 assert unquote(request.url.raw_path.decode().removeprefix("/v2/agent/")) == agent_id
             if request.method == "POST":  # ids travel verbatim in the body, and nothing else does
                 sent = json.loads(request.content)
-                assert set(sent) <= {"agent_id", "phone_number_id"} and sent["phone_number_id"] in (number_id, "N1")
+                assert set(sent) <= {"agent_id", "phone_number_id"} and sent["phone_number_id"] in (
+                    number_id,
+                    "N1",
+                )
 
-    ids = st.one_of(IDS, st.sampled_from(["3c90c3cc-0d44-4b50-8888-8dd25736052a", "a?b=1", "x/../../sip-trunks"]))
-    _fuzz(scenario, scanner, "fuzz: agent-binding ids", examples(300), st.tuples(IDS, ids, ids, st.integers(0, 4)), body)
+    ids = st.one_of(
+        IDS, st.sampled_from(["3c90c3cc-0d44-4b50-8888-8dd25736052a", "a?b=1", "x/../../sip-trunks"])
+    )
+    _fuzz(
+        scenario,
+        scanner,
+        "fuzz: agent-binding ids",
+        examples(300),
+        st.tuples(IDS, ids, ids, st.integers(0, 4)),
+        body,
+    )
 
 
-def test_regression_dot_segment_ids_cannot_delete_a_trunk(start_sandbox: Any, monkeypatch: pytest.MonkeyPatch,
-                                                          scenario: Scenario) -> None:
+def test_regression_dot_segment_ids_cannot_delete_a_trunk(
+    start_sandbox: Any, monkeypatch: pytest.MonkeyPatch, scenario: Scenario
+) -> None:
     """``RemovePhoneNumberOperator(phone_number_id="..")`` sent ``DELETE /sip-trunks/trunks/{id}`` (httpx
     removes dot segments) and deleted the whole trunk. Fixed in ``hooks/calls.py`` (``segment``)."""
     from airflow.providers.common.compat.sdk import AirflowFailException
@@ -517,13 +710,26 @@ def test_regression_dot_segment_ids_cannot_delete_a_trunk(start_sandbox: Any, mo
     scenario.name = "regression: '..' as a number id"
     key = new_api_key("dots")
     server = start_sandbox(key)
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "bolna", "host": server.url, "password": key}))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}",
+        json.dumps({"conn_type": "bolna", "host": server.url, "password": key}),
+    )
     with server.client() as http:
-        trunk = http.post("/sip-trunks/trunks", json={
-            "name": "keep-me", "provider": "p", "auth_type": "ip-based", "ip_identifiers": [{"ip_address": "10.0.0.1"}],
-            "gateways": [{"gateway_address": "h"}], "phone_numbers": [{"phone_number": "+14155550100"}]}).json()
+        trunk = http.post(
+            "/sip-trunks/trunks",
+            json={
+                "name": "keep-me",
+                "provider": "p",
+                "auth_type": "ip-based",
+                "ip_identifiers": [{"ip_address": "10.0.0.1"}],
+                "gateways": [{"gateway_address": "h"}],
+                "phone_numbers": [{"phone_number": "+14155550100"}],
+            },
+        ).json()
     for bad in ("..", "."):
-        op = RemovePhoneNumberOperator(task_id="fuzz", trunk_id=trunk["id"], phone_number_id=bad, bolna_conn_id=CONN_ID)
+        op = RemovePhoneNumberOperator(
+            task_id="fuzz", trunk_id=trunk["id"], phone_number_id=bad, bolna_conn_id=CONN_ID
+        )
         with pytest.raises(AirflowFailException, match="phone_number_id"):
             op.execute(context())
         scenario.count("fixed_cases")

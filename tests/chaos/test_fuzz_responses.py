@@ -40,22 +40,37 @@ PASSWORD = sip_password("responses")
 TRUNK_ID = "01HCHAOSTRUNK0000000000001"
 
 SPEC = {
-    "name": "cust-fuzz", "provider": "twilio", "auth_type": "userpass", "auth_username": "u",
-    "auth_password": PASSWORD, "gateways": [{"gateway_address": "sip.example.com"}],
+    "name": "cust-fuzz",
+    "provider": "twilio",
+    "auth_type": "userpass",
+    "auth_username": "u",
+    "auth_password": PASSWORD,
+    "gateways": [{"gateway_address": "sip.example.com"}],
     "phone_numbers": ["+14155550100"],
 }
 TRUNK = {
-    "id": TRUNK_ID, "name": "cust-fuzz", "provider": "twilio", "auth_type": "userpass", "auth_username": "u",
+    "id": TRUNK_ID,
+    "name": "cust-fuzz",
+    "provider": "twilio",
+    "auth_type": "userpass",
+    "auth_username": "u",
     "gateways": [{"id": "G1", "gateway_address": "sip.example.com", "port": 5060, "priority": 1}],
-    "ip_identifiers": [], "phone_numbers": [{"id": "N1", "phone_number": "+14155550100", "deleted": False}],
-    "allow": "ulaw,alaw", "disallow": "all", "transport": "transport-udp", "is_active": True,
+    "ip_identifiers": [],
+    "phone_numbers": [{"id": "N1", "phone_number": "+14155550100", "deleted": False}],
+    "allow": "ulaw,alaw",
+    "disallow": "all",
+    "transport": "transport-udp",
+    "is_active": True,
     "created_at": "2026-01-01T00:00:00.000Z",
 }
 NUMBER = {"id": "N1", "phone_number": "+14155550100", "deleted": False}
 AGENT_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 #: the published InboundAgentResponse (the other documented answer is a bare {"message"})
-INBOUND = {"url": f"https://api.bolna.ai/inbound_call?agent_id={AGENT_ID}&user_id=u1", "phone_number": "+14155550100",
-           "id": "N1"}
+INBOUND = {
+    "url": f"https://api.bolna.ai/inbound_call?agent_id={AGENT_ID}&user_id=u1",
+    "phone_number": "+14155550100",
+    "id": "N1",
+}
 
 #: (name, sends the password (documentation), sync call, async call or None)
 CALLS: list[tuple[str, bool, Callable[[BolnaHook], Any], Callable[[BolnaHook], Any] | None]] = [
@@ -63,51 +78,132 @@ CALLS: list[tuple[str, bool, Callable[[BolnaHook], Any], Callable[[BolnaHook], A
     ("list_trunks(names)", False, lambda h: h.list_trunks(names=["cust-fuzz"]), None),
     ("get_trunk", False, lambda h: h.get_trunk(TRUNK_ID), lambda h: h.aget_trunk(TRUNK_ID)),
     ("create_trunk", True, lambda h: h.create_trunk(SPEC), lambda h: h.acreate_trunk(SPEC)),
-    ("update_trunk", True, lambda h: h.update_trunk(TRUNK_ID, {"auth_password": PASSWORD}),
-     lambda h: h.aupdate_trunk(TRUNK_ID, {"auth_password": PASSWORD})),
-    ("delete_trunk", False, lambda h: h.delete_trunk(TRUNK_ID, deactivate_first=True), lambda h: h.adelete_trunk(TRUNK_ID)),
+    (
+        "update_trunk",
+        True,
+        lambda h: h.update_trunk(TRUNK_ID, {"auth_password": PASSWORD}),
+        lambda h: h.aupdate_trunk(TRUNK_ID, {"auth_password": PASSWORD}),
+    ),
+    (
+        "delete_trunk",
+        False,
+        lambda h: h.delete_trunk(TRUNK_ID, deactivate_first=True),
+        lambda h: h.adelete_trunk(TRUNK_ID),
+    ),
     ("add_number", False, lambda h: h.add_number(TRUNK_ID, "+14155550100"), None),
     ("list_numbers", False, lambda h: h.list_numbers(TRUNK_ID), lambda h: h.alist_numbers(TRUNK_ID)),
     ("remove_number", False, lambda h: h.remove_number(TRUNK_ID, "N1"), None),
-    ("ensure_trunk", True, lambda h: h.ensure_trunk(SPEC, if_exists="update"),
-     lambda h: h.aensure_trunk(SPEC, if_exists="update")),
-    ("ensure_number", False, lambda h: h.ensure_number(TRUNK_ID, "+14155550199"),
-     lambda h: h.aensure_number(TRUNK_ID, "+14155550199")),
-    ("check_trunk_ready", False, lambda h: h.check_trunk_ready(trunk_id=TRUNK_ID, expect_numbers=["+14155550100"]),
-     lambda h: h.acheck_trunk_ready(trunk_name="cust-fuzz")),
+    (
+        "ensure_trunk",
+        True,
+        lambda h: h.ensure_trunk(SPEC, if_exists="update"),
+        lambda h: h.aensure_trunk(SPEC, if_exists="update"),
+    ),
+    (
+        "ensure_number",
+        False,
+        lambda h: h.ensure_number(TRUNK_ID, "+14155550199"),
+        lambda h: h.aensure_number(TRUNK_ID, "+14155550199"),
+    ),
+    (
+        "check_trunk_ready",
+        False,
+        lambda h: h.check_trunk_ready(trunk_id=TRUNK_ID, expect_numbers=["+14155550100"]),
+        lambda h: h.acheck_trunk_ready(trunk_name="cust-fuzz"),
+    ),
     # agent binding
     ("get_user", False, lambda h: h.get_user(), lambda h: h.aget_user()),
-    ("update_agent_telephony", False, lambda h: h.update_agent_telephony(AGENT_ID),
-     lambda h: h.aupdate_agent_telephony(AGENT_ID)),
-    ("setup_inbound", False, lambda h: h.setup_inbound(AGENT_ID, "N1"), lambda h: h.asetup_inbound(AGENT_ID, "N1")),
+    (
+        "update_agent_telephony",
+        False,
+        lambda h: h.update_agent_telephony(AGENT_ID),
+        lambda h: h.aupdate_agent_telephony(AGENT_ID),
+    ),
+    (
+        "setup_inbound",
+        False,
+        lambda h: h.setup_inbound(AGENT_ID, "N1"),
+        lambda h: h.asetup_inbound(AGENT_ID, "N1"),
+    ),
     ("unlink_inbound", False, lambda h: h.unlink_inbound("N1"), lambda h: h.aunlink_inbound("N1", AGENT_ID)),
     ("list_account_numbers", False, lambda h: h.list_account_numbers(), lambda h: h.alist_account_numbers()),
-    ("ensure_inbound_agent", False, lambda h: h.ensure_inbound_agent(TRUNK_ID, "+14155550100", AGENT_ID),
-     lambda h: h.aensure_inbound_agent(TRUNK_ID, "+14155550100", AGENT_ID, phone_number_id="N1")),
-    ("unlink_inbound_agent", False, lambda h: h.unlink_inbound_agent(TRUNK_ID, "+14155550100"),
-     lambda h: h.aunlink_inbound_agent(TRUNK_ID, "+14155550100")),
-    ("ensure_outbound_provider", False, lambda h: h.ensure_outbound_provider(AGENT_ID),
-     lambda h: h.aensure_outbound_provider(AGENT_ID)),
-    ("check_trunk_ready(agents)", False,
-     lambda h: h.check_trunk_ready(trunk_id=TRUNK_ID, expect_agents={"+14155550100": AGENT_ID}),
-     lambda h: h.acheck_trunk_ready(trunk_id=TRUNK_ID, expect_agents={"+14155550100": AGENT_ID})),
+    (
+        "ensure_inbound_agent",
+        False,
+        lambda h: h.ensure_inbound_agent(TRUNK_ID, "+14155550100", AGENT_ID),
+        lambda h: h.aensure_inbound_agent(TRUNK_ID, "+14155550100", AGENT_ID, phone_number_id="N1"),
+    ),
+    (
+        "unlink_inbound_agent",
+        False,
+        lambda h: h.unlink_inbound_agent(TRUNK_ID, "+14155550100"),
+        lambda h: h.aunlink_inbound_agent(TRUNK_ID, "+14155550100"),
+    ),
+    (
+        "ensure_outbound_provider",
+        False,
+        lambda h: h.ensure_outbound_provider(AGENT_ID),
+        lambda h: h.aensure_outbound_provider(AGENT_ID),
+    ),
+    (
+        "check_trunk_ready(agents)",
+        False,
+        lambda h: h.check_trunk_ready(trunk_id=TRUNK_ID, expect_agents={"+14155550100": AGENT_ID}),
+        lambda h: h.acheck_trunk_ready(trunk_id=TRUNK_ID, expect_agents={"+14155550100": AGENT_ID}),
+    ),
 ]
 
 # ---------------------------------------------------------------------- strategies
 
-SECRETS = st.sampled_from([
-    KEY, PASSWORD, f"Bearer {KEY}", f"invalid key {KEY} for this account", f"password={PASSWORD}",
-    "x" * 190 + KEY, "y" * 195 + PASSWORD, KEY + "z" * 300, json.dumps({"k": KEY}), KEY.upper(),
-])
-LEAVES = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=30), SECRETS,
+SECRETS = st.sampled_from(
+    [
+        KEY,
+        PASSWORD,
+        f"Bearer {KEY}",
+        f"invalid key {KEY} for this account",
+        f"password={PASSWORD}",
+        "x" * 190 + KEY,
+        "y" * 195 + PASSWORD,
+        KEY + "z" * 300,
+        json.dumps({"k": KEY}),
+        KEY.upper(),
+    ]
 )
-KEYS = st.one_of(st.sampled_from(["id", "name", "message", "detail", "error", "loc", "msg", "phone_numbers",
-                                  "gateways", "created_at", "is_active", "deleted", "phone_number", "input"]),
-                 st.text(max_size=12), SECRETS)
-JSON = st.recursive(LEAVES, lambda inner: st.one_of(st.lists(inner, max_size=5),
-                                                     st.dictionaries(KEYS, inner, max_size=6)), max_leaves=25)
+LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=30),
+    SECRETS,
+)
+KEYS = st.one_of(
+    st.sampled_from(
+        [
+            "id",
+            "name",
+            "message",
+            "detail",
+            "error",
+            "loc",
+            "msg",
+            "phone_numbers",
+            "gateways",
+            "created_at",
+            "is_active",
+            "deleted",
+            "phone_number",
+            "input",
+        ]
+    ),
+    st.text(max_size=12),
+    SECRETS,
+)
+JSON = st.recursive(
+    LEAVES,
+    lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(KEYS, inner, max_size=6)),
+    max_leaves=25,
+)
 
 
 @st.composite
@@ -132,20 +228,36 @@ def mutated(draw: st.DrawFn, base: dict[str, Any]) -> Any:
 def error_bodies(draw: st.DrawFn) -> Any:
     """FastAPI- and Bolna-shaped error bodies with odd types and echoed secrets."""
     loc = draw(st.one_of(st.lists(st.one_of(st.text(max_size=8), st.integers(), SECRETS), max_size=4), JSON))
-    item = draw(st.one_of(st.fixed_dictionaries({"loc": st.just(loc), "msg": LEAVES, "input": SECRETS}),
-                          st.dictionaries(KEYS, JSON, max_size=3), JSON))
-    return draw(st.sampled_from([
-        {"detail": [item]}, {"detail": item}, {"error": draw(LEAVES), "message": draw(LEAVES)},
-        {"message": draw(JSON)}, {"detail": draw(JSON)}, {"error": draw(JSON)}, [item], item,
-    ]))
+    item = draw(
+        st.one_of(
+            st.fixed_dictionaries({"loc": st.just(loc), "msg": LEAVES, "input": SECRETS}),
+            st.dictionaries(KEYS, JSON, max_size=3),
+            JSON,
+        )
+    )
+    return draw(
+        st.sampled_from(
+            [
+                {"detail": [item]},
+                {"detail": item},
+                {"error": draw(LEAVES), "message": draw(LEAVES)},
+                {"message": draw(JSON)},
+                {"detail": draw(JSON)},
+                {"error": draw(JSON)},
+                [item],
+                item,
+            ]
+        )
+    )
 
 
 def _nested(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
 
-_HUGE_LIST = json.dumps([{**TRUNK, "id": f"T{i:08d}", "name": f"other-{i}", "description": "d" * 400}
-                         for i in range(5000)]).encode()  # ~3.5 MB of well-formed trunks
+_HUGE_LIST = json.dumps(
+    [{**TRUNK, "id": f"T{i:08d}", "name": f"other-{i}", "description": "d" * 400} for i in range(5000)]
+).encode()  # ~3.5 MB of well-formed trunks
 
 BODIES = st.one_of(
     JSON.map(lambda v: json.dumps(v).encode()),
@@ -155,30 +267,83 @@ BODIES = st.one_of(
     mutated(INBOUND).map(lambda v: json.dumps(v).encode()),
     error_bodies().map(lambda v: json.dumps(v).encode()),
     st.tuples(st.one_of(mutated(TRUNK), error_bodies()), st.floats(0, 1)).map(
-        lambda t: (s := json.dumps(t[0]).encode())[: int(len(s) * t[1])]),       # truncated JSON
-    st.binary(max_size=300),                                                      # not JSON, maybe not UTF-8
+        lambda t: (s := json.dumps(t[0]).encode())[: int(len(s) * t[1])]
+    ),  # truncated JSON
+    st.binary(max_size=300),  # not JSON, maybe not UTF-8
     SECRETS.map(lambda s: f"<html><body>500 Internal Server Error: {s}</body></html>".encode()),
-    st.sampled_from([b"", b"null", b"NaN", b"[NaN, Infinity]", b"\xff\xfe\x00", b'{"id": "\\ud800"}',
-                     _nested(50_000), _nested(999), b'{"a":' * 20_000, _HUGE_LIST,
-                     _HUGE_LIST[: len(_HUGE_LIST) // 2], b'"' + KEY.encode() * 20_000 + b'"']),
+    st.sampled_from(
+        [
+            b"",
+            b"null",
+            b"NaN",
+            b"[NaN, Infinity]",
+            b"\xff\xfe\x00",
+            b'{"id": "\\ud800"}',
+            _nested(50_000),
+            _nested(999),
+            b'{"a":' * 20_000,
+            _HUGE_LIST,
+            _HUGE_LIST[: len(_HUGE_LIST) // 2],
+            b'"' + KEY.encode() * 20_000 + b'"',
+        ]
+    ),
 )
-STATUSES = st.sampled_from([200, 200, 201, 204, 400, 401, 403, 404, 409, 422, 429, 500, 502, 503, 504, 302, 418])
-HEADERS = st.fixed_dictionaries({}, optional={
-    "content-type": st.one_of(st.sampled_from(["application/json", "text/html", "application/octet-stream", "",
-                                               "application/json; charset=latin-1"]), SECRETS),
-    "retry-after": st.sampled_from(["1", "0", "-5", "inf", "nan", "1e999", "86400", "garbage", "",
-                                    "Wed, 21 Oct 2015 07:28:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT", "99999999999"]),
-    "x-request-id": st.one_of(st.text(max_size=20).filter(lambda s: s.isprintable() and s.isascii()), SECRETS),
-})
+STATUSES = st.sampled_from(
+    [200, 200, 201, 204, 400, 401, 403, 404, 409, 422, 429, 500, 502, 503, 504, 302, 418]
+)
+HEADERS = st.fixed_dictionaries(
+    {},
+    optional={
+        "content-type": st.one_of(
+            st.sampled_from(
+                [
+                    "application/json",
+                    "text/html",
+                    "application/octet-stream",
+                    "",
+                    "application/json; charset=latin-1",
+                ]
+            ),
+            SECRETS,
+        ),
+        "retry-after": st.sampled_from(
+            [
+                "1",
+                "0",
+                "-5",
+                "inf",
+                "nan",
+                "1e999",
+                "86400",
+                "garbage",
+                "",
+                "Wed, 21 Oct 2015 07:28:00 GMT",
+                "Fri, 31 Dec 9999 23:59:59 GMT",
+                "99999999999",
+            ]
+        ),
+        "x-request-id": st.one_of(
+            st.text(max_size=20).filter(lambda s: s.isprintable() and s.isascii()), SECRETS
+        ),
+    },
+)
 
 # ---------------------------------------------------------------------- the checks
 
 
 def make_hook() -> BolnaHook:
-    settings = BolnaSettings(api_key=SecretStr(KEY), base_url=BASE, timeout=2.0, max_retries=1,
-                             retry_base_delay=0.001, retry_max_delay=0.01, max_retry_seconds=2.0,
-                             requests_per_minute=60_000, agent_requests_per_minute=60_000,
-                             number_visibility_timeout=0.02)
+    settings = BolnaSettings(
+        api_key=SecretStr(KEY),
+        base_url=BASE,
+        timeout=2.0,
+        max_retries=1,
+        retry_base_delay=0.001,
+        retry_max_delay=0.01,
+        max_retry_seconds=2.0,
+        requests_per_minute=60_000,
+        agent_requests_per_minute=60_000,
+        number_visibility_timeout=0.02,
+    )
     return BolnaHook(settings=settings)
 
 
@@ -199,12 +364,20 @@ def check_outcome(name: str, outcome: Any, elapsed: float, scan: SecretScanner) 
     assert elapsed < 20, f"{name} took {elapsed:.1f}s"
     if isinstance(outcome, BaseException):
         assert isinstance(outcome, BolnaError), (
-            f"{name} raised a raw {type(outcome).__name__}: {str(outcome)[:300]}")
-        rendered, place = "".join(traceback.format_exception(outcome)) + repr(outcome) + outcome.message, "exception"
+            f"{name} raised a raw {type(outcome).__name__}: {str(outcome)[:300]}"
+        )
+        rendered, place = (
+            "".join(traceback.format_exception(outcome)) + repr(outcome) + outcome.message,
+            "exception",
+        )
     else:
         rendered, place = rendered_result(outcome), "result"
-    assert KEY[:12] not in rendered and KEY[-12:] not in rendered, f"{name}: the API key leaked in the {place}: {rendered[:600]}"
-    assert PASSWORD[:12] not in rendered and PASSWORD[-12:] not in rendered, f"{name}: the password leaked in the {place}"
+    assert KEY[:12] not in rendered and KEY[-12:] not in rendered, (
+        f"{name}: the API key leaked in the {place}: {rendered[:600]}"
+    )
+    assert PASSWORD[:12] not in rendered and PASSWORD[-12:] not in rendered, (
+        f"{name}: the password leaked in the {place}"
+    )
     scan.text(f"{name} {place}", rendered)
 
 
@@ -217,8 +390,12 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 #: the password and any piece of it (>= 8 characters) a truncation may have left
-_PIECES = sorted({PASSWORD[:n] for n in range(8, len(PASSWORD) + 1)} | {PASSWORD[-n:] for n in range(8, len(PASSWORD) + 1)},
-                 key=len, reverse=True)
+_PIECES = sorted(
+    {PASSWORD[:n] for n in range(8, len(PASSWORD) + 1)}
+    | {PASSWORD[-n:] for n in range(8, len(PASSWORD) + 1)},
+    key=len,
+    reverse=True,
+)
 _NOT_SENT_TEXT = re.compile("|".join(re.escape(p) for p in _PIECES))
 _NOT_SENT = re.compile(b"|".join(re.escape(p.encode()) for p in _PIECES))
 
@@ -231,8 +408,11 @@ def _mocked(status: int, body: bytes, headers: dict[str, str]) -> respx.MockRout
     def answer(request: httpx.Request) -> httpx.Response:
         if secret in request.content:
             return httpx.Response(status, content=body, headers=headers)
-        return httpx.Response(status, content=_NOT_SENT.sub(b"<not sent>", body),
-                              headers={k: _NOT_SENT_TEXT.sub("<not sent>", v) for k, v in headers.items()})
+        return httpx.Response(
+            status,
+            content=_NOT_SENT.sub(b"<not sent>", body),
+            headers={k: _NOT_SENT_TEXT.sub("<not sent>", v) for k, v in headers.items()},
+        )
 
     router = respx.mock(base_url=BASE, assert_all_called=False, assert_all_mocked=True)
     router.route().mock(side_effect=answer)
@@ -267,7 +447,9 @@ def test_fuzz_hook_responses_sync(scenario: Scenario, scanner: SecretScanner) ->
     assert not scanner.hits, scanner.summary()
 
 
-def test_fuzz_hook_responses_async(scenario: Scenario, scanner: SecretScanner, loop: asyncio.AbstractEventLoop) -> None:
+def test_fuzz_hook_responses_async(
+    scenario: Scenario, scanner: SecretScanner, loop: asyncio.AbstractEventLoop
+) -> None:
     scenario.name = "fuzz: hook responses (async)"
     scanner.add("api key", KEY)
     hook = make_hook()
@@ -331,10 +513,13 @@ def test_regressions_found_by_response_fuzzing(scenario: Scenario, loop: asyncio
     # Retry-After of a day: the hook's shared bucket waited a day (async: forever) — now capped
     # at retry_max_delay like the back-off itself
     with respx.mock(base_url=BASE) as router:
-        router.get("/sip-trunks/trunks").mock(side_effect=[
-            httpx.Response(429, json={}, headers={"retry-after": "86400"}), httpx.Response(200, json=[]),
-            httpx.Response(200, json=[]),
-        ])
+        router.get("/sip-trunks/trunks").mock(
+            side_effect=[
+                httpx.Response(429, json={}, headers={"retry-after": "86400"}),
+                httpx.Response(200, json=[]),
+                httpx.Response(200, json=[]),
+            ]
+        )
         started = time.monotonic()
         assert loop.run_until_complete(asyncio.wait_for(hook.alist_trunks(), 10)) == []
         assert loop.run_until_complete(asyncio.wait_for(hook.alist_trunks(), 10)) == []
@@ -355,7 +540,9 @@ def test_success_body_echoing_the_key_is_not_returned(field: str) -> None:
     hook.close()
     assert len(outcome) == 1 and getattr(outcome[0], field) == "echo ***"
     rendered = rendered_result(outcome)
-    assert KEY[:12] not in rendered and KEY[-12:] not in rendered, f"the API key is in the result: {rendered[:300]}"
+    assert KEY[:12] not in rendered and KEY[-12:] not in rendered, (
+        f"the API key is in the result: {rendered[:300]}"
+    )
 
 
 def test_created_trunk_echoing_the_password_is_not_returned() -> None:

@@ -56,9 +56,20 @@ pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
 ROWS = examples(1200)
 SQLISH = [
-    "'); DROP TABLE customers;--", "1; DELETE FROM bolna_provisioning_state;--", "' OR '1'='1",
-    "Robert'); DROP TABLE students;--", "x' UNION SELECT auth_password FROM customers--", "%s", "?",
-    "{customer_id}", "{{ 7*7 }}", "${jndi:ldap://127.0.0.1/a}", "\x00", "\\", "'", '"',
+    "'); DROP TABLE customers;--",
+    "1; DELETE FROM bolna_provisioning_state;--",
+    "' OR '1'='1",
+    "Robert'); DROP TABLE students;--",
+    "x' UNION SELECT auth_password FROM customers--",
+    "%s",
+    "?",
+    "{customer_id}",
+    "{{ 7*7 }}",
+    "${jndi:ldap://127.0.0.1/a}",
+    "\x00",
+    "\\",
+    "'",
+    '"',
 ]
 #: SQL-looking values long enough to be recognised in a statement if one were interpolated.
 SQL_MARKERS = [s for s in SQLISH if len(s) >= 6]
@@ -80,11 +91,25 @@ WRONG = st.one_of(st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True), U
 ANY = st.one_of(st.none(), TEXT, WRONG)
 PW = st.builds(lambda s: f"{PW_HEAD}{s}{PW_TAIL}", st.one_of(st.text(max_size=20), st.sampled_from(SQLISH)))
 VALID_NUMBER = st.integers(0, 9_999_999).map(lambda n: f"+1999{n:07d}")
-BAD_NUMBER = st.sampled_from(["12", "+1abc5550100", "+١٢٣٤٥٦٧٨٩٠", "+12345678901234567890", "++14155550100",
-                              "+0123456789", "1-415-555-0100", "+1 415 555 0100", "٣٤٥٦٧٨٩"])
-HOST = st.one_of(st.sampled_from(["sip.example.com", "203.0.113.7", "[2001:db8::1]", "pbx.zadarma.com",
-                                  "xn--bcher-kva.example"]),
-                 st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z]{2,6}){1,2}", fullmatch=True))
+BAD_NUMBER = st.sampled_from(
+    [
+        "12",
+        "+1abc5550100",
+        "+١٢٣٤٥٦٧٨٩٠",
+        "+12345678901234567890",
+        "++14155550100",
+        "+0123456789",
+        "1-415-555-0100",
+        "+1 415 555 0100",
+        "٣٤٥٦٧٨٩",
+    ]
+)
+HOST = st.one_of(
+    st.sampled_from(
+        ["sip.example.com", "203.0.113.7", "[2001:db8::1]", "pbx.zadarma.com", "xn--bcher-kva.example"]
+    ),
+    st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z]{2,6}){1,2}", fullmatch=True),
+)
 
 
 @st.composite
@@ -93,63 +118,136 @@ def gateways(draw: st.DrawFn, valid: bool) -> Any:
         items = draw(st.lists(st.tuples(HOST, st.integers(1, 65535)), min_size=1, max_size=3))
         if draw(st.booleans()):
             return ";".join(f"{h}:{p}" for h, p in items)
-        return json.dumps([{"gateway_address": h.strip("[]"), "port": p, "priority": i} for i, (h, p) in enumerate(items)])
-    return draw(st.one_of(
-        st.sampled_from(["sip.example.net:70000", "host:0", "host:-1", "host:port", "a:b:c:d", "[::1", "http://x/y",
-                         "[", "{", "[1,2]", '[{"gateway_address": ""}]', '[{"gateway_address": "h", "port": "5060"}]',
-                         '[{"gateway_address": "h", "bogus": 1}]', '{"gateway_address": "h", "port": 99999}',
-                         "h o s t:5060", "[]", "null"]),
-        ANY))
+        return json.dumps(
+            [{"gateway_address": h.strip("[]"), "port": p, "priority": i} for i, (h, p) in enumerate(items)]
+        )
+    return draw(
+        st.one_of(
+            st.sampled_from(
+                [
+                    "sip.example.net:70000",
+                    "host:0",
+                    "host:-1",
+                    "host:port",
+                    "a:b:c:d",
+                    "[::1",
+                    "http://x/y",
+                    "[",
+                    "{",
+                    "[1,2]",
+                    '[{"gateway_address": ""}]',
+                    '[{"gateway_address": "h", "port": "5060"}]',
+                    '[{"gateway_address": "h", "bogus": 1}]',
+                    '{"gateway_address": "h", "port": 99999}',
+                    "h o s t:5060",
+                    "[]",
+                    "null",
+                ]
+            ),
+            ANY,
+        )
+    )
 
 
 @st.composite
 def ip_list(draw: st.DrawFn, valid: bool) -> Any:
     if valid:
-        ips = draw(st.lists(st.sampled_from(["203.0.113.0/28", "198.51.100.7", "2001:db8::/32", "10.1.2.3/32",
-                                             "192.0.2.128/25"]), min_size=1, max_size=3, unique=True))
+        ips = draw(
+            st.lists(
+                st.sampled_from(
+                    ["203.0.113.0/28", "198.51.100.7", "2001:db8::/32", "10.1.2.3/32", "192.0.2.128/25"]
+                ),
+                min_size=1,
+                max_size=3,
+                unique=True,
+            )
+        )
         return draw(st.sampled_from([", ".join(ips), json.dumps(ips), " ; ".join(ips)]))
-    return draw(st.one_of(st.sampled_from(["10.0.0.0/33", "999.1.1.1", "not-an-ip", "1.2.3.4/-1", "[\"1.2.3.4\", 5]",
-                                           "1.2.3.4/24/8", "::g", "[{}]"]), ANY))
+    return draw(
+        st.one_of(
+            st.sampled_from(
+                [
+                    "10.0.0.0/33",
+                    "999.1.1.1",
+                    "not-an-ip",
+                    "1.2.3.4/-1",
+                    '["1.2.3.4", 5]',
+                    "1.2.3.4/24/8",
+                    "::g",
+                    "[{}]",
+                ]
+            ),
+            ANY,
+        )
+    )
 
 
 @st.composite
 def numbers(draw: st.DrawFn, valid: bool) -> Any:
     if valid:
         nums = draw(st.lists(VALID_NUMBER, min_size=0, max_size=3, unique=True))
-        return draw(st.sampled_from([", ".join(nums), json.dumps(nums), " ".join(n.lstrip("+") for n in nums)]))
+        return draw(
+            st.sampled_from([", ".join(nums), json.dumps(nums), " ".join(n.lstrip("+") for n in nums)])
+        )
     bad = draw(st.lists(st.one_of(BAD_NUMBER, VALID_NUMBER), min_size=1, max_size=3))
-    return draw(st.one_of(st.just(", ".join(bad)), st.just(json.dumps(bad + [True])),
-                          st.sampled_from(["+19990000001, +19990000001", " , ", "[1234567, true]", "[{}]"]), ANY))
+    return draw(
+        st.one_of(
+            st.just(", ".join(bad)),
+            st.just(json.dumps(bad + [True])),
+            st.sampled_from(["+19990000001, +19990000001", " , ", "[1234567, true]", "[{}]"]),
+            ANY,
+        )
+    )
 
 
 def valid_row() -> st.SearchStrategy[dict[str, Any]]:
-    userpass = st.fixed_dictionaries({
-        "auth_type": st.just("userpass"),
-        "auth_username": st.one_of(st.sampled_from(["user", "ü-ser", "admin'--"]), st.text(min_size=1, max_size=30).filter(str.strip)),
-        "auth_password": PW,
-    })
+    userpass = st.fixed_dictionaries(
+        {
+            "auth_type": st.just("userpass"),
+            "auth_username": st.one_of(
+                st.sampled_from(["user", "ü-ser", "admin'--"]),
+                st.text(min_size=1, max_size=30).filter(str.strip),
+            ),
+            "auth_password": PW,
+        }
+    )
     ip_based = st.fixed_dictionaries({"auth_type": st.just("ip-based"), "ip_identifiers": ip_list(True)})
-    transport = st.sampled_from([("udp", "no"), ("tcp", "no"), ("tls", "sdes"), ("tls", "no"), ("transport-tls", "sdes"),
-                                 (None, None), ("TCP", "false")])
+    transport = st.sampled_from(
+        [
+            ("udp", "no"),
+            ("tcp", "no"),
+            ("tls", "sdes"),
+            ("tls", "no"),
+            ("transport-tls", "sdes"),
+            (None, None),
+            ("TCP", "false"),
+        ]
+    )
     return st.builds(
         lambda auth, tr, rest: {**auth, "transport": tr[0], "media_encryption": tr[1], **rest},
-        st.one_of(userpass, ip_based), transport,
-        st.fixed_dictionaries({
-            "status": st.sampled_from(["active", "active", "active", None, "churned", " Active "]),
-            "provider": st.one_of(st.sampled_from(["twilio", "plivo", "zadarma"]), st.text(min_size=1, max_size=40).filter(str.strip),
-                                  st.sampled_from(SQLISH[:5])),
-            "description": st.one_of(st.none(), TEXT),
-            "company": st.one_of(st.none(), TEXT),
-            "gateways": gateways(True),
-            "numbers": numbers(True),
-            "allow": st.sampled_from([None, "ulaw,alaw", "ulaw", "opus,g722", "ulaw, alaw"]),
-            "disallow": st.sampled_from([None, "all"]),
-            "qualify_frequency": st.one_of(st.none(), st.integers(0, 3600), st.just("60")),
-            "inbound_enabled": st.sampled_from([None, True, False, "yes", "0", 1, "TRUE "]),
-            "outbound_leading_plus_enabled": st.sampled_from([None, True, "false", "on"]),
-            "direct_media": st.sampled_from([None, False, "f"]),
-            "e164_check_enabled": st.sampled_from([None, False, "no"]),
-        }),
+        st.one_of(userpass, ip_based),
+        transport,
+        st.fixed_dictionaries(
+            {
+                "status": st.sampled_from(["active", "active", "active", None, "churned", " Active "]),
+                "provider": st.one_of(
+                    st.sampled_from(["twilio", "plivo", "zadarma"]),
+                    st.text(min_size=1, max_size=40).filter(str.strip),
+                    st.sampled_from(SQLISH[:5]),
+                ),
+                "description": st.one_of(st.none(), TEXT),
+                "company": st.one_of(st.none(), TEXT),
+                "gateways": gateways(True),
+                "numbers": numbers(True),
+                "allow": st.sampled_from([None, "ulaw,alaw", "ulaw", "opus,g722", "ulaw, alaw"]),
+                "disallow": st.sampled_from([None, "all"]),
+                "qualify_frequency": st.one_of(st.none(), st.integers(0, 3600), st.just("60")),
+                "inbound_enabled": st.sampled_from([None, True, False, "yes", "0", 1, "TRUE "]),
+                "outbound_leading_plus_enabled": st.sampled_from([None, True, "false", "on"]),
+                "direct_media": st.sampled_from([None, False, "f"]),
+                "e164_check_enabled": st.sampled_from([None, False, "no"]),
+            }
+        ),
     )
 
 
@@ -158,13 +256,27 @@ BAD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "provider": st.one_of(st.sampled_from(["", "   ", True]), ANY),
     "auth_type": st.one_of(st.sampled_from(["basic", "USER PASS", "", "ip_based"]), ANY),
     "auth_username": st.one_of(st.sampled_from(["", "   "]), ANY),
-    "auth_password": st.one_of(st.sampled_from(["", "   ", '{"conn": "chaos_missing_conn"}', '{"variable": "chaos_missing_var"}',
-                                                '{"conn": ""}', '{"conn": "x", "variable": "y"}', "{bad json",
-                                                '{"conn": "chaos_sip", "field": "schema"}']), WRONG),
+    "auth_password": st.one_of(
+        st.sampled_from(
+            [
+                "",
+                "   ",
+                '{"conn": "chaos_missing_conn"}',
+                '{"variable": "chaos_missing_var"}',
+                '{"conn": ""}',
+                '{"conn": "x", "variable": "y"}',
+                "{bad json",
+                '{"conn": "chaos_sip", "field": "schema"}',
+            ]
+        ),
+        WRONG,
+    ),
     "gateways": gateways(False),
     "ip_identifiers": ip_list(False),
     "numbers": numbers(False),
-    "allow": st.one_of(st.sampled_from(["ULAW", "ulaw,,alaw", "!ulaw", "ulaw;alaw", "", "ülaw", ",", "ulaw alaw"]), ANY),
+    "allow": st.one_of(
+        st.sampled_from(["ULAW", "ulaw,,alaw", "!ulaw", "ulaw;alaw", "", "ülaw", ",", "ulaw alaw"]), ANY
+    ),
     "disallow": st.one_of(st.sampled_from(["ALL", "all,", " "]), ANY),
     "transport": st.one_of(st.sampled_from(["sctp", "udp6", "transport-quic"]), ANY),
     "media_encryption": st.one_of(st.sampled_from(["sdes", "yes", "aes", "dtls"]), WRONG),
@@ -186,10 +298,14 @@ def rows(draw: st.DrawFn) -> dict[str, Any]:
     mode = draw(st.sampled_from(["valid", "valid", "one", "one", "few", "chaos"]))
     row = draw(valid_row())
     if mode in ("one", "few"):
-        for column in draw(st.lists(st.sampled_from(sorted(BAD_VALUES)), min_size=1, max_size=1 if mode == "one" else 4)):
+        for column in draw(
+            st.lists(st.sampled_from(sorted(BAD_VALUES)), min_size=1, max_size=1 if mode == "one" else 4)
+        ):
             row[column] = draw(BAD_VALUES[column])
     elif mode == "chaos":
-        row = {c: draw(st.one_of(ANY, BAD_VALUES.get(c, ANY), st.sampled_from([row.get(c)]))) for c in COLUMNS}
+        row = {
+            c: draw(st.one_of(ANY, BAD_VALUES.get(c, ANY), st.sampled_from([row.get(c)]))) for c in COLUMNS
+        }
         if draw(st.booleans()):
             row["auth_password"] = draw(PW)
     return row
@@ -250,7 +366,10 @@ def corpus(monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
 def monkeypatch_module() -> Any:
     """Module-wide environment: a password-reference connection and variable that exist."""
     mp = pytest.MonkeyPatch()
-    mp.setenv("AIRFLOW_CONN_CHAOS_SIP", json.dumps({"conn_type": "generic", "login": "u", "password": f"{PW_HEAD}conn{PW_TAIL}"}))
+    mp.setenv(
+        "AIRFLOW_CONN_CHAOS_SIP",
+        json.dumps({"conn_type": "generic", "login": "u", "password": f"{PW_HEAD}conn{PW_TAIL}"}),
+    )
     mp.setenv("AIRFLOW_VAR_CHAOS_SIP_PW", f"{PW_HEAD}var{PW_TAIL}")
     yield mp
     mp.undo()
@@ -263,9 +382,13 @@ def _untyped_table(path: Path, rows_: list[dict[str, Any]]) -> None:
     conn = sqlite3.connect(path)
     try:
         cols = ["customer_id", *COLUMNS]
-        conn.execute(f"CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, {', '.join(c for c in COLUMNS)})")
-        conn.executemany(f"INSERT INTO customers ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                         [tuple(r.get(c) for c in cols) for r in rows_])
+        conn.execute(
+            f"CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, {', '.join(c for c in COLUMNS)})"
+        )
+        conn.executemany(
+            f"INSERT INTO customers ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [tuple(r.get(c) for c in cols) for r in rows_],
+        )
         conn.commit()
     finally:
         conn.close()
@@ -327,8 +450,14 @@ class _Cursor:
 
 
 @pytest.mark.timeout(900)
-def test_fuzzed_rows_through_the_engine(corpus: dict[str, Any], start_sandbox: Any, tmp_path: Path, scanner: SecretScanner,
-                                        scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fuzzed_rows_through_the_engine(
+    corpus: dict[str, Any],
+    start_sandbox: Any,
+    tmp_path: Path,
+    scanner: SecretScanner,
+    scenario: Scenario,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     rows_ = corpus["rows"]
     scenario.name = f"fuzz: {len(rows_)} customer rows (mapper + engine)"
     scenario.fuzz_cases = len(rows_)
@@ -347,15 +476,19 @@ def test_fuzzed_rows_through_the_engine(corpus: dict[str, Any], start_sandbox: A
     mapper = RowMapper()  # on the rows as stored (SQLite turns NaN into NULL, True into 1...)
     stored = sqlite3.connect(path)
     stored.row_factory = sqlite3.Row
-    mapped = {str(r["customer_id"]): mapper.map_row(dict(r)) for r in stored.execute("SELECT * FROM customers")}
+    mapped = {
+        str(r["customer_id"]): mapper.map_row(dict(r)) for r in stored.execute("SELECT * FROM customers")
+    }
     stored.close()
     refused = {k for k, m in mapped.items() if not m.valid}
     active = {k for k, m in mapped.items() if m.valid and m.status == "active"}
     churned = {k for k, m in mapped.items() if m.valid and m.status == "churned"}
 
     options = ProvisionOptions(concurrency=16, requests_per_minute=0)
-    summaries = [provision_batch(hook, query, batch, options=options, state_conn=hook)
-                 for batch in plan_batches(hook, query, batch_size=400)]
+    summaries = [
+        provision_batch(hook, query, batch, options=options, state_conn=hook)
+        for batch in plan_batches(hook, query, batch_size=400)
+    ]
     run = summarize(summaries)
     counters = server.admin.counters()
     scenario.requests = counters["total_requests"]
@@ -389,16 +522,23 @@ def test_fuzzed_rows_through_the_engine(corpus: dict[str, Any], start_sandbox: A
             assert row["status"] == "provisioned" and row["trunk_id"]
     audit = server.admin.audit()
     assert audit["trunks"] == run["counts"]["created"] and audit["duplicate_trunk_names"] == []
-    scenario.duplicates = len(audit["duplicate_trunk_names"]) + len(audit["numbers_on_multiple_active_trunks"])
+    scenario.duplicates = len(audit["duplicate_trunk_names"]) + len(
+        audit["numbers_on_multiple_active_trunks"]
+    )
     scenario.duplicate_posts = counters["duplicate_names_attempted"]
     scenario.provisioned = sum(1 for k in active if (state.get(k) or {}).get("status") == "provisioned")
     scenario.refused = sum(1 for k in refused | active if (state.get(k) or {}).get("status") == "failed")
     scenario.not_attempted = len(churned)
-    scenario.lost = sum(1 for k in active if (state.get(k) or {}).get("status") not in ("provisioned", "failed"))
+    scenario.lost = sum(
+        1 for k in active if (state.get(k) or {}).get("status") not in ("provisioned", "failed")
+    )
 
     # the customers table is intact; values travelled as parameters, never as SQL text
-    assert _fingerprint(path) == (before[0], before[1], sorted([*before[2], STATE_TABLE, f"{STATE_TABLE}_leases",
-                                                                f"{STATE_TABLE}_meta"]))
+    assert _fingerprint(path) == (
+        before[0],
+        before[1],
+        sorted([*before[2], STATE_TABLE, f"{STATE_TABLE}_leases", f"{STATE_TABLE}_meta"]),
+    )
     for sql, _ in statements:
         for marker in SQL_MARKERS:
             assert marker not in sql, f"a row value reached the SQL text: {sql[:200]}"
@@ -410,10 +550,14 @@ def test_fuzzed_rows_through_the_engine(corpus: dict[str, Any], start_sandbox: A
     assert not scanner.hits, scanner.summary()
 
     kinds = sorted(set(corpus["discrepancies"]))
-    scenario.note(f"{len(refused)} rows refused by the mapper (no request), {len(active) - rejected_by_api} created, "
-                  f"{rejected_by_api} sent but refused by the sandbox (400), {len(churned)} churned (skipped)")
+    scenario.note(
+        f"{len(refused)} rows refused by the mapper (no request), {len(active) - rejected_by_api} created, "
+        f"{rejected_by_api} sent but refused by the sandbox (400), {len(churned)} churned (skipped)"
+    )
     if kinds:
-        scenario.note(f"mapper accepts what the sandbox refuses ({len(corpus['discrepancies'])} rows): {kinds[:8]}")
+        scenario.note(
+            f"mapper accepts what the sandbox refuses ({len(corpus['discrepancies'])} rows): {kinds[:8]}"
+        )
 
 
 # ---------------------------------------------------------------------- static check of the engine's SQL
@@ -422,27 +566,59 @@ def test_fuzzed_rows_through_the_engine(corpus: dict[str, Any], start_sandbox: A
 #: placeholders and fragments built from them — never a value.
 SQL_INTERPOLATION_ALLOWED = {
     # validated identifiers (table names match ^[A-Za-z_]..., key column ^[A-Za-z_][A-Za-z0-9_]*$)
-    "self.table", "self.table.split('.')[-1]", "table", "name", "_ALIAS", "self.key_column", "col", "c",
-    "', '.join(_COLUMNS)", "', '.join(CUSTOMER_COLUMNS)", "ts",
+    "self.table",
+    "self.table.split('.')[-1]",
+    "table",
+    "name",
+    "_ALIAS",
+    "self.key_column",
+    "col",
+    "c",
+    "', '.join(_COLUMNS)",
+    "', '.join(CUSTOMER_COLUMNS)",
+    "ts",
     # placeholders and lists of placeholders
-    "self.placeholder", "ph", "marks", "', '.join([placeholder] * len(CUSTOMER_COLUMNS))",
+    "self.placeholder",
+    "ph",
+    "marks",
+    "', '.join([placeholder] * len(CUSTOMER_COLUMNS))",
     # fragments assembled from the two kinds above (conditions, SET list, column list, LIMIT tail)
-    "where", "' AND '.join(conditions)", "', '.join(sets)", "columns", "tail",
+    "where",
+    "' AND '.join(conditions)",
+    "', '.join(sets)",
+    "columns",
+    "tail",
     # the DAG author's own customer query (wrapped as a derived table, never edited)
     "self.query",
     # more validated identifiers: the state table's short name and side tables, the old table of a
     # migration, sqlite's catalog of a validated schema, the key column with its alias, literal
     # column names and lists of them
-    "t", "n", "short", "self.meta_table", "self.leases_table", "qualified_old", "catalog", "key", "column",
-    "copied", "self._SELECT",
+    "t",
+    "n",
+    "short",
+    "self.meta_table",
+    "self.leases_table",
+    "qualified_old",
+    "catalog",
+    "key",
+    "column",
+    "copied",
+    "self._SELECT",
     # more placeholders and fragments of them: a lease's placeholder, VALUES tuples of
     # placeholders, extra conditions, GROUP BY of the key column
-    "self._ph", "values", "extra", "other", "grouping",
+    "self._ph",
+    "values",
+    "extra",
+    "other",
+    "grouping",
     # constants computed by the code, not values: the database clock expression, a timeout in ms
-    "now", "millis",
+    "now",
+    "millis",
 }
-SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|WHERE|VALUES|FROM|SET|ORDER BY|LIMIT|IN|AND|"
-                       r"COALESCE|IS NOT NULL|excluded)\b")
+SQL_WORDS = re.compile(
+    r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|WHERE|VALUES|FROM|SET|ORDER BY|LIMIT|IN|AND|"
+    r"COALESCE|IS NOT NULL|excluded)\b"
+)
 
 
 def _sql_fstrings(tree: ast.AST) -> list[tuple[int, str]]:
@@ -450,7 +626,9 @@ def _sql_fstrings(tree: ast.AST) -> list[tuple[int, str]]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
-            text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+            text = "".join(
+                v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)
+            )
             if SQL_WORDS.search(text):
                 for value in node.values:
                     if isinstance(value, ast.FormattedValue):
@@ -462,12 +640,22 @@ def _sql_format_calls(tree: ast.AST) -> list[int]:
     """Lines where SQL-looking text is built with ``%`` or ``str.format``."""
     lines = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant) \
-                and isinstance(node.left.value, str) and SQL_WORDS.search(node.left.value):
+        if (
+            isinstance(node, ast.BinOp)
+            and isinstance(node.op, ast.Mod)
+            and isinstance(node.left, ast.Constant)
+            and isinstance(node.left.value, str)
+            and SQL_WORDS.search(node.left.value)
+        ):
             lines.append(node.lineno)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format" \
-                and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str) \
-                and SQL_WORDS.search(node.func.value.value):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "format"
+            and isinstance(node.func.value, ast.Constant)
+            and isinstance(node.func.value.value, str)
+            and SQL_WORDS.search(node.func.value.value)
+        ):
             lines.append(node.lineno)
     return lines
 
@@ -484,10 +672,14 @@ def test_engine_sql_is_built_from_identifiers_only(scenario: Scenario) -> None:
             checked += 1
             if expr not in SQL_INTERPOLATION_ALLOWED:
                 offenders.append(f"{path.name}:{line}: {{{expr}}}")
-        offenders += [f"{path.name}:{line}: SQL built with % or .format()" for line in _sql_format_calls(tree)]
+        offenders += [
+            f"{path.name}:{line}: SQL built with % or .format()" for line in _sql_format_calls(tree)
+        ]
     scenario.fixed_cases = checked
     scenario.note(f"{checked} interpolations in SQL f-strings of {len(files)} engine modules checked")
-    assert not offenders, "SQL text interpolates something that is not an identifier/placeholder:\n" + "\n".join(offenders)
+    assert not offenders, (
+        "SQL text interpolates something that is not an identifier/placeholder:\n" + "\n".join(offenders)
+    )
 
 
 def test_known_bug_non_utf8_bytes_crash_the_batch(scenario: Scenario) -> None:
@@ -495,8 +687,13 @@ def test_known_bug_non_utf8_bytes_crash_the_batch(scenario: Scenario) -> None:
     scenario.name = "fuzz: non-UTF-8 bytes in a list column "
     scenario.fixed_cases = 3
     mapper = RowMapper()
-    base = {"customer_id": 1, "provider": "p", "auth_type": "ip-based", "ip_identifiers": "10.0.0.1",
-            "gateways": "sip.example.com"}
+    base = {
+        "customer_id": 1,
+        "provider": "p",
+        "auth_type": "ip-based",
+        "ip_identifiers": "10.0.0.1",
+        "gateways": "sip.example.com",
+    }
     for column in ("numbers", "ip_identifiers", "gateways"):
         mapped = mapper.map_row({**base, column: b"\x80\xff"})
         assert not mapped.valid and column in mapped.fields
@@ -507,8 +704,13 @@ def test_known_bug_unicode_digits_pass_number_validation(scenario: Scenario) -> 
     scenario.name = "fuzz: non-ASCII digits in phone numbers "
     scenario.fixed_cases = 2
     mapper = RowMapper()
-    base = {"customer_id": 1, "provider": "p", "auth_type": "ip-based", "ip_identifiers": "10.0.0.1",
-            "gateways": "sip.example.com"}
+    base = {
+        "customer_id": 1,
+        "provider": "p",
+        "auth_type": "ip-based",
+        "ip_identifiers": "10.0.0.1",
+        "gateways": "sip.example.com",
+    }
     for number in ("+١٢٣٤٥٦٧٨٩٠", "٣٤٥٦٧٨٩"):
         mapped = mapper.map_row({**base, "numbers": number})
         assert not mapped.valid and "numbers.0" in mapped.fields

@@ -33,8 +33,13 @@ COUNT = 400
 
 
 @pytest.mark.timeout(600)
-def test_late_commits_never_duplicate(customers: Customers, start_sandbox: Any, scanner: SecretScanner,
-                                      scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_late_commits_never_duplicate(
+    customers: Customers,
+    start_sandbox: Any,
+    scanner: SecretScanner,
+    scenario: Scenario,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     scenario.name = "late commits (3 s, after a 1 s client timeout)"
     key = new_api_key("late")
     scanner.add("api key", key)
@@ -48,8 +53,11 @@ def test_late_commits_never_duplicate(customers: Customers, start_sandbox: Any, 
         options = ProvisionOptions(concurrency=8, requests_per_minute=0)
         for _ in range(2):
             batches = plan_batches(customers.conn_id, customers.query, batch_size=200)
-            summaries.append(summarize([provision_batch(customers.conn_id, customers.query, b, options=options)
-                                        for b in batches]))
+            summaries.append(
+                summarize(
+                    [provision_batch(customers.conn_id, customers.query, b, options=options) for b in batches]
+                )
+            )
         time.sleep(3.5)  # the last held requests land
         late, after_left = sum(proxy.late.values()), proxy.late_after_client_left
     scenario.runs = 2
@@ -65,10 +73,12 @@ def test_late_commits_never_duplicate(customers: Customers, start_sandbox: Any, 
     assert counters["writes"]["create_trunk"] == COUNT
     assert summaries[1]["failed_total"] == 0
     ever = server.trunks_by_name(include_deleted=True)
-    scenario.note(f"{late} POSTs held 3 s ({after_left} delivered after the client had given up); run 1 "
-                  f"{summaries[0]['counts']['created']} created / {summaries[0]['failed_total']} failed; on an API "
-                  f"without unique names, {sum(n - 1 for n in ever.values())} trunk name(s) created twice: the hook "
-                  "let each timed-out POST land (late_commit_grace 2.5 s) before looking")
+    scenario.note(
+        f"{late} POSTs held 3 s ({after_left} delivered after the client had given up); run 1 "
+        f"{summaries[0]['counts']['created']} created / {summaries[0]['failed_total']} failed; on an API "
+        f"without unique names, {sum(n - 1 for n in ever.values())} trunk name(s) created twice: the hook "
+        "let each timed-out POST land (late_commit_grace 2.5 s) before looking"
+    )
     assert set(ever.values()) == {1}
     scanner.rows("state table", state.values())
     scanner.text("summaries", repr(summaries))

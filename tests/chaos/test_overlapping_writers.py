@@ -14,6 +14,7 @@ can. Promise, checked on the sandbox's own tables after the storm and one quiet 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -47,7 +48,9 @@ def bulk_run(customers: Customers, options: ProvisionOptions, errors: list[BaseE
         errors.append(exc)
 
 
-def signup_run(customers: Customers, ids: list[int], options: ProvisionOptions, errors: list[BaseException]) -> None:
+def signup_run(
+    customers: Customers, ids: list[int], options: ProvisionOptions, errors: list[BaseException]
+) -> None:
     try:
         provision_customers(customers.conn_id, customers.query, ids, options=options)
     except BaseException as exc:  # noqa: BLE001
@@ -57,7 +60,9 @@ def signup_run(customers: Customers, ids: list[int], options: ProvisionOptions, 
 def storm(customers: Customers, options: ProvisionOptions, signups: list[list[int]]) -> list[BaseException]:
     errors: list[BaseException] = []
     threads = [threading.Thread(target=bulk_run, args=(customers, options, errors)) for _ in range(2)]
-    threads += [threading.Thread(target=signup_run, args=(customers, ids, options, errors)) for ids in signups]
+    threads += [
+        threading.Thread(target=signup_run, args=(customers, ids, options, errors)) for ids in signups
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -86,8 +91,10 @@ def test_two_bulk_runs_and_five_signups_leave_one_trunk_per_customer(
 
     # 1. the storm: everyone at once, faults on
     errors = storm(customers, options, signups)
-    scenario.note(f"storm 1 (creates): {len(errors)} run(s) ended in an error "
-                  f"({', '.join(sorted({type(e).__name__ for e in errors})) or 'none'}); the next runs converge")
+    scenario.note(
+        f"storm 1 (creates): {len(errors)} run(s) ended in an error "
+        f"({', '.join(sorted({type(e).__name__ for e in errors})) or 'none'}); the next runs converge"
+    )
     # 2. churn 20, drop 10 from the source: a budget of 30 (10 % of 300) allows exactly those
     conn = customers.connect()
     with conn:
@@ -111,16 +118,23 @@ def test_two_bulk_runs_and_five_signups_leave_one_trunk_per_customer(
     gone = {f"cust-{i}" for i in range(201, 231)}
     state = customers.state()
     lost = sorted(n for n in active if live.get(n, 0) != 1)
-    not_recorded = sorted(n for n in active if state.get(n.removeprefix("cust-"), {}).get("status") != "provisioned")
+    not_recorded = sorted(
+        n for n in active if state.get(n.removeprefix("cust-"), {}).get("status") != "provisioned"
+    )
     deleted = {t["name"] for t in server.admin.trunk_history() if t["deleted_at"] is not None}
     scenario.duplicates = sum(n - 1 for n in duplicates.values())
     scenario.lost = len(lost) + len(not_recorded)
     attempts = server.create_attempts_by_name()
-    scenario.note(f"create POSTs per name: max {max(attempts.values())}, names with more than one "
-                  f"{sum(1 for n in attempts.values() if n > 1)} (re-sent only after a look found nothing); "
-                  f"{len(deleted)} trunks deleted, all {len(gone)} planned")
+    scenario.note(
+        f"create POSTs per name: max {max(attempts.values())}, names with more than one "
+        f"{sum(1 for n in attempts.values() if n > 1)} (re-sent only after a look found nothing); "
+        f"{len(deleted)} trunks deleted, all {len(gone)} planned"
+    )
     assert not errors or all(not isinstance(e, AssertionError) for e in errors)
     assert not duplicates, f"a trunk name was created more than once: {duplicates}"
     assert not lost and not not_recorded, (lost[:10], not_recorded[:10])
-    assert deleted == gone, (sorted(deleted - gone)[:10], sorted(gone - deleted)[:10])  # inside the budget only
+    assert deleted == gone, (
+        sorted(deleted - gone)[:10],
+        sorted(gone - deleted)[:10],
+    )  # inside the budget only
     assert set(live) == active

@@ -24,7 +24,6 @@ Every test module here is marked ``e2e`` (``make e2e`` = ``pytest -m e2e``) with
 from __future__ import annotations
 
 import json
-
 import os
 import shutil
 import sys
@@ -50,8 +49,14 @@ from tests.e2e.stack import (
 
 CHROMIUM = os.environ.get("BOLNA_E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
 ]
 #: Customers seeded in the SQLite customers DB.
@@ -136,14 +141,16 @@ def e2e_sandbox(e2e_output: Path) -> Iterator[Any]:
 @pytest.fixture(scope="package")
 def customers_db(e2e_output: Path) -> Path:
     """SQLite customers DB seeded with ``scripts/seed_customers.py --db PATH --count N``."""
-    return harness.seed_customers(e2e_output / "customers.db", CUSTOMER_COUNT,
-                                  e2e_output / "logs" / "seed-customers.log")
+    return harness.seed_customers(
+        e2e_output / "customers.db", CUSTOMER_COUNT, e2e_output / "logs" / "seed-customers.log"
+    )
 
 
 # ---------------------------------------------------------------------- Airflow
 @pytest.fixture(scope="package")
-def airflow(e2e_output: Path, e2e_postgres: PostgresDatabase, e2e_sandbox: Any,
-            customers_db: Path) -> Iterator[AirflowStack]:
+def airflow(
+    e2e_output: Path, e2e_postgres: PostgresDatabase, e2e_sandbox: Any, customers_db: Path
+) -> Iterator[AirflowStack]:
     """Airflow's four services on loopback; stopped (process groups killed) at the end."""
     stack = harness.new_stack(e2e_output, e2e_postgres.uri, harness.airflow_env(e2e_sandbox, customers_db))
     started = time.monotonic()
@@ -211,7 +218,9 @@ def triggered_runs(rest: AirflowREST) -> dict[str, str]:
 
 
 @pytest.fixture(scope="package")
-def finished_runs(rest: AirflowREST, airflow: AirflowStack, triggered_runs: dict[str, str]) -> dict[str, RunResult]:
+def finished_runs(
+    rest: AirflowREST, airflow: AirflowStack, triggered_runs: dict[str, str]
+) -> dict[str, RunResult]:
     """Every triggered run, finished (polled through the REST API, :data:`RUN_TIMEOUT` at most)."""
     results = watch_runs(rest, triggered_runs, timeout=RUN_TIMEOUT, stack=airflow)
     TIMINGS["all runs finished (after trigger)"] = time.monotonic() - TIMINGS.pop("_runs_triggered_at")
@@ -219,8 +228,8 @@ def finished_runs(rest: AirflowREST, airflow: AirflowStack, triggered_runs: dict
         start, end = result.run.get("start_date"), result.run.get("end_date")
         if start and end:
             TIMINGS[f"run {dag_id} ({result.run['state']})"] = (
-                datetime.fromisoformat(end)
-                - datetime.fromisoformat(start)).total_seconds()
+                datetime.fromisoformat(end) - datetime.fromisoformat(start)
+            ).total_seconds()
     return results
 
 
@@ -252,8 +261,9 @@ def browser(e2e_output: Path) -> Iterator[Any]:
 
 
 def _new_page(browser: Any, airflow: AirflowStack, storage_state: str | None = None) -> Any:
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=airflow.url,
-                                  storage_state=storage_state)
+    context = browser.new_context(
+        viewport={"width": 1440, "height": 900}, base_url=airflow.url, storage_state=storage_state
+    )
     context.set_default_timeout(30_000)
     return context.new_page()
 
@@ -281,7 +291,9 @@ def auth_state(browser: Any, airflow: AirflowStack, e2e_output: Path) -> str:
 
 
 @pytest.fixture
-def page(browser: Any, airflow: AirflowStack, request: pytest.FixtureRequest, screenshots: Path) -> Iterator[Any]:
+def page(
+    browser: Any, airflow: AirflowStack, request: pytest.FixtureRequest, screenshots: Path
+) -> Iterator[Any]:
     """A fresh, signed-out browser page (1440x900) on the Airflow UI; screenshot saved on failure."""
     page = _new_page(browser, airflow)
     yield page
@@ -289,8 +301,9 @@ def page(browser: Any, airflow: AirflowStack, request: pytest.FixtureRequest, sc
 
 
 @pytest.fixture
-def admin_page(browser: Any, airflow: AirflowStack, auth_state: str, request: pytest.FixtureRequest,
-               screenshots: Path) -> Iterator[Any]:
+def admin_page(
+    browser: Any, airflow: AirflowStack, auth_state: str, request: pytest.FixtureRequest, screenshots: Path
+) -> Iterator[Any]:
     """A fresh browser page already signed in as the admin; screenshot saved on failure."""
     page = _new_page(browser, airflow, storage_state=auth_state)
     yield page

@@ -65,9 +65,15 @@ def seed_customers(path: Path, count: int, log_path: Path | None = None) -> Path
     """Seed ``count`` customers with ``scripts/seed_customers.py`` (the library helper if absent)."""
     script = REPO / "scripts" / "seed_customers.py"
     if script.exists():
-        proc = subprocess.run([sys.executable, str(script), "--db", str(path), "--count", str(count)],
-                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
-                              check=False)
+        proc = subprocess.run(
+            [sys.executable, str(script), "--db", str(path), "--count", str(count)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         if log_path is not None:
             log_path.write_text(proc.stdout)
         if proc.returncode != 0:
@@ -77,13 +83,22 @@ def seed_customers(path: Path, count: int, log_path: Path | None = None) -> Path
 
         seed_sqlite(path, count)
         if log_path is not None:
-            log_path.write_text(f"seeded {count} customers with seed_sqlite() (scripts/seed_customers.py missing)\n")
+            log_path.write_text(
+                f"seeded {count} customers with seed_sqlite() (scripts/seed_customers.py missing)\n"
+            )
     return path
 
 
 #: The provisioning page's deployments (``[bolna] ui_deployments``): the repository's DAGs.
-UI_DEPLOYMENTS = [{"dag_id": "bolna_bulk_provision", "signup_dag_id": "bolna_customer_signup", "scope": "bolna",
-                   "state_conn_id": "bolna_customers", "state_table": "bolna_provisioning_state"}]
+UI_DEPLOYMENTS = [
+    {
+        "dag_id": "bolna_bulk_provision",
+        "signup_dag_id": "bolna_customer_signup",
+        "scope": "bolna",
+        "state_conn_id": "bolna_customers",
+        "state_table": "bolna_provisioning_state",
+    }
+]
 
 
 def airflow_env(sandbox: Any, customers_db: Path | None) -> dict[str, str]:
@@ -93,7 +108,9 @@ def airflow_env(sandbox: Any, customers_db: Path | None) -> dict[str, str]:
         "AIRFLOW__BOLNA__UI_DEPLOYMENTS": json.dumps(UI_DEPLOYMENTS),
         "AIRFLOW_CONN_BOLNA_DEFAULT": bolna_conn_json(sandbox),
         # example_bolna_sip_trunk reads the carrier's SIP password from this connection
-        "AIRFLOW_CONN_BOLNA_EXAMPLE_CARRIER": json.dumps({"conn_type": "generic", "password": "e2e-sip-secret"}),
+        "AIRFLOW_CONN_BOLNA_EXAMPLE_CARRIER": json.dumps(
+            {"conn_type": "generic", "password": "e2e-sip-secret"}
+        ),
     }
     if customers_db is not None:
         env["AIRFLOW_CONN_BOLNA_CUSTOMERS"] = customers_conn_json(customers_db)
@@ -105,24 +122,31 @@ def ensure_pool(rest: AirflowREST, name: str = POOL, slots: int = POOL_SLOTS) ->
     response = rest.http.get(f"/pools/{name}")
     if response.status_code == 200:
         return
-    rest.request("POST", "/pools", expect=201, json={"name": name, "slots": slots,
-                                                       "description": "Bolna API (e2e)"})
+    rest.request(
+        "POST", "/pools", expect=201, json={"name": name, "slots": slots, "description": "Bolna API (e2e)"}
+    )
 
 
 def new_sandbox(output: Path) -> Any:
     """A (not yet started) sandbox whose DB and log live in ``output``."""
     from airflow_provider_bolna.sandbox.testing import SandboxServer
 
-    server = SandboxServer(output / "sandbox.db", log_level="info",
-                           number_visibility_delay_s=NUMBER_VISIBILITY_DELAY_S)
+    server = SandboxServer(
+        output / "sandbox.db", log_level="info", number_visibility_delay_s=NUMBER_VISIBILITY_DELAY_S
+    )
     server.log_path = output / "logs" / "sandbox.log"
     return server
 
 
 def new_stack(output: Path, db_uri: str, env: dict[str, str]) -> AirflowStack:
     """The Airflow stack (not started) with its home and logs under ``output``."""
-    return AirflowStack(home=output / "airflow_home", dags_folder=REPO / "dags",
-                        db_uri=sqlalchemy_uri(db_uri), log_dir=output / "logs", extra_env=env)
+    return AirflowStack(
+        home=output / "airflow_home",
+        dags_folder=REPO / "dags",
+        db_uri=sqlalchemy_uri(db_uri),
+        log_dir=output / "logs",
+        extra_env=env,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -137,7 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     server_uri = os.environ.get("BOLNA_TEST_POSTGRES_URI", DEFAULT_POSTGRES)
     database = PostgresDatabase(server_uri, f"airflow_e2e_serve_{os.getpid()}").create()
     sandbox = new_sandbox(output).start()
-    customers = seed_customers(output / "customers.db", args.customers, output / "logs" / "seed-customers.log")
+    customers = seed_customers(
+        output / "customers.db", args.customers, output / "logs" / "seed-customers.log"
+    )
     stack = new_stack(output, database.uri, airflow_env(sandbox, customers))
     stopping = False
 
@@ -158,9 +184,12 @@ def main(argv: list[str] | None = None) -> None:
         stack.start()
         rest = AirflowREST(stack.url)
         ensure_pool(rest)
-        print(f"Airflow UI  {stack.url}  (user {ADMIN_USER!r}, password {ADMIN_PASSWORD!r})\n"
-              f"sandbox     {sandbox.url}  (key {sandbox.api_key!r})\n"
-              f"logs        {output / 'logs'}\nCtrl-C to stop.", flush=True)
+        print(
+            f"Airflow UI  {stack.url}  (user {ADMIN_USER!r}, password {ADMIN_PASSWORD!r})\n"
+            f"sandbox     {sandbox.url}  (key {sandbox.api_key!r})\n"
+            f"logs        {output / 'logs'}\nCtrl-C to stop.",
+            flush=True,
+        )
         (output / "urls.json").write_text(json.dumps({"airflow": stack.url, "sandbox": sandbox.url}))
         while True:
             time.sleep(2)

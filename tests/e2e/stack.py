@@ -55,8 +55,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 1.0,
-              what: str = "condition", on_timeout: Callable[[], str] | None = None) -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float,
+    interval: float = 1.0,
+    what: str = "condition",
+    on_timeout: Callable[[], str] | None = None,
+) -> Any:
     """Call ``predicate`` until it returns something truthy; raise ``TimeoutError`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
@@ -69,8 +74,10 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 1.0
             last_error = error
         if time.monotonic() >= deadline:
             details = on_timeout() if on_timeout else ""
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}"
-                               f"{f' (last error: {last_error!r})' if last_error else ''}\n{details}")
+            raise TimeoutError(
+                f"timed out after {timeout:.0f}s waiting for {what}"
+                f"{f' (last error: {last_error!r})' if last_error else ''}\n{details}"
+            )
         time.sleep(interval)
 
 
@@ -196,64 +203,76 @@ class AirflowStack:
 
     def environ(self) -> dict[str, str]:
         """The environment every ``airflow`` command of this stack runs with."""
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
-        env.update({
-            "AIRFLOW_HOME": str(self.home),
-            "PYTHONUNBUFFERED": "1",
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-            # --- core
-            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__FERNET_KEY": self._fernet_key,
-            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__CORE__AUTH_MANAGER":
-                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-            # --- database
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_uri,
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "3",
-            # --- API server: loopback only, one worker
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__API__BASE_URL": self.url,
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__SECRET_KEY": self._secret_key,
-            "AIRFLOW__API__EXPOSE_CONFIG": "True",
-            "AIRFLOW__API_AUTH__JWT_SECRET": self._jwt_secret,
-            # --- quick turn-around
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
-            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
-            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-            # only the runs the tests trigger: no cron/asset-scheduled runs racing them
-            # (bolna_bulk_provision is @hourly with max_active_runs=1)
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-            # --- logs: no log servers (they bind every interface); local files are read directly
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
+        }
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "PYTHONUNBUFFERED": "1",
+                "NO_PROXY": "127.0.0.1,localhost",
+                "no_proxy": "127.0.0.1,localhost",
+                # --- core
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__CORE__FERNET_KEY": self._fernet_key,
+                "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                # --- database
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_uri,
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "3",
+                # --- API server: loopback only, one worker
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__BASE_URL": self.url,
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API__SECRET_KEY": self._secret_key,
+                "AIRFLOW__API__EXPOSE_CONFIG": "True",
+                "AIRFLOW__API_AUTH__JWT_SECRET": self._jwt_secret,
+                # --- quick turn-around
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+                "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+                # only the runs the tests trigger: no cron/asset-scheduled runs racing them
+                # (bolna_bulk_provision is @hourly with max_active_runs=1)
+                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                # --- logs: no log servers (they bind every interface); local files are read directly
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            }
+        )
         env.update(self.extra_env)
         return env
 
     # ------------------------------------------------------------------ commands
-    def cli(self, *args: str, timeout: float = 300, check: bool = True,
-            log_name: str | None = None) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, timeout: float = 300, check: bool = True, log_name: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``airflow ARGS`` to completion (output also saved to ``<log_dir>/<log_name>.log``)."""
-        proc = subprocess.run([self.python, "-m", "airflow", *args], env=self.environ(),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+        proc = subprocess.run(
+            [self.python, "-m", "airflow", *args],
+            env=self.environ(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
         if log_name:
             (self.log_dir / f"{log_name}.log").write_text(proc.stdout)
         if check and proc.returncode != 0:
@@ -274,9 +293,15 @@ class AirflowStack:
         }[name]
         log_path = self.log_dir / f"{name}.log"
         with open(log_path, "ab") as log:
-            process = subprocess.Popen([self.python, "-m", "airflow", *args], env=self.environ(),
-                                       stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True, cwd=str(self.home))
+            process = subprocess.Popen(
+                [self.python, "-m", "airflow", *args],
+                env=self.environ(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=str(self.home),
+            )
         service = Service(name, process, log_path)
         self.services[name] = service
         return service
@@ -285,8 +310,13 @@ class AirflowStack:
         """Start every service and wait until the API server reports all of them healthy."""
         for name in SERVICES:
             self.start_service(name)
-        wait_for(self._healthy, timeout=timeout, interval=1.0, what="Airflow services healthy",
-                 on_timeout=self.diagnostics)
+        wait_for(
+            self._healthy,
+            timeout=timeout,
+            interval=1.0,
+            what="Airflow services healthy",
+            on_timeout=self.diagnostics,
+        )
 
     def _healthy(self) -> bool:
         self.check_alive()
@@ -301,13 +331,17 @@ class AirflowStack:
         """Raise with the service's log tail if one service has died."""
         for service in self.services.values():
             if not service.running:
-                raise RuntimeError(f"Airflow {service.name} exited with {service.process.returncode}:\n"
-                                   f"{service.log_tail()}")
+                raise RuntimeError(
+                    f"Airflow {service.name} exited with {service.process.returncode}:\n{service.log_tail()}"
+                )
 
     def diagnostics(self, lines: int = 40) -> str:
         """The tail of every service's log (for failure messages)."""
-        return "\n".join(f"----- {s.name} ({'running' if s.running else f'exit {s.process.returncode}'})"
-                         f" {s.log_path}\n{s.log_tail(lines)}" for s in self.services.values())
+        return "\n".join(
+            f"----- {s.name} ({'running' if s.running else f'exit {s.process.returncode}'})"
+            f" {s.log_path}\n{s.log_tail(lines)}"
+            for s in self.services.values()
+        )
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop every service: SIGTERM all process groups at once, wait, SIGKILL what is left."""
@@ -332,18 +366,27 @@ def _fernet_key() -> str:
 class AirflowREST:
     """Small client of Airflow's public REST API (``/api/v2``) with a SimpleAuthManager JWT."""
 
-    def __init__(self, base_url: str, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD, timeout: float = 30.0
+    ) -> None:
         self.base_url = base_url
         self.token = self.get_token(base_url, username, password)
-        self.http = httpx.Client(base_url=f"{base_url}/api/v2", timeout=timeout, trust_env=False,
-                                 headers={"Authorization": f"Bearer {self.token}"})
+        self.http = httpx.Client(
+            base_url=f"{base_url}/api/v2",
+            timeout=timeout,
+            trust_env=False,
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
 
     @staticmethod
     def get_token(base_url: str, username: str, password: str) -> str:
         """``POST /auth/token`` → the access token (a JWT)."""
-        response = httpx.post(f"{base_url}/auth/token", json={"username": username, "password": password},
-                              timeout=30, trust_env=False)
+        response = httpx.post(
+            f"{base_url}/auth/token",
+            json={"username": username, "password": password},
+            timeout=30,
+            trust_env=False,
+        )
         if response.status_code != 201:
             raise RuntimeError(f"POST /auth/token: {response.status_code} {response.text}")
         return str(response.json()["access_token"])
@@ -352,8 +395,9 @@ class AirflowREST:
         self.http.close()
 
     # ------------------------------------------------------------------ verbs
-    def request(self, method: str, path: str, expect: int | tuple[int, ...] | None = None,
-                **kwargs: Any) -> httpx.Response:
+    def request(
+        self, method: str, path: str, expect: int | tuple[int, ...] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         response = self.http.request(method, path, **kwargs)
         codes = (expect,) if isinstance(expect, int) else expect
         if codes and response.status_code not in codes:
@@ -379,13 +423,20 @@ class AirflowREST:
                     raise AssertionError(f"import error in {error['filename']}:\n{error.get('stack_trace')}")
             return None
 
-        return wait_for(found, timeout=timeout, interval=1.0, what=f"DAG {dag_id} to be parsed",
-                        on_timeout=lambda: json.dumps(self.import_errors(), indent=1)[:4000])
+        return wait_for(
+            found,
+            timeout=timeout,
+            interval=1.0,
+            what=f"DAG {dag_id} to be parsed",
+            on_timeout=lambda: json.dumps(self.import_errors(), indent=1)[:4000],
+        )
 
     def unpause(self, dag_id: str) -> None:
         self.request("PATCH", f"/dags/{dag_id}", expect=200, json={"is_paused": False})
 
-    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, Any]:
+    def trigger(
+        self, dag_id: str, conf: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
         """``POST /dags/{dag_id}/dagRuns`` (``logical_date`` null: a manual run "now")."""
         body: dict[str, Any] = {"logical_date": None, "conf": conf or {}}
         if run_id:
@@ -402,8 +453,9 @@ class AirflowREST:
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self.get(f"/dags/{dag_id}/dagRuns/{run_id}")
 
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 240,
-                     stack: AirflowStack | None = None) -> dict[str, Any]:
+    def wait_for_run(
+        self, dag_id: str, run_id: str, timeout: float = 240, stack: AirflowStack | None = None
+    ) -> dict[str, Any]:
         """Poll the run until it is ``success`` or ``failed`` (returns the run)."""
 
         def finished() -> dict[str, Any] | None:
@@ -416,15 +468,20 @@ class AirflowREST:
             text = json.dumps(self.task_instances(dag_id, run_id), indent=1, default=str)[:4000]
             return text + ("\n" + stack.diagnostics(30) if stack else "")
 
-        return wait_for(finished, timeout=timeout, interval=2.0, what=f"{dag_id}/{run_id} to finish",
-                        on_timeout=details)
+        return wait_for(
+            finished, timeout=timeout, interval=2.0, what=f"{dag_id}/{run_id} to finish", on_timeout=details
+        )
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        return list(self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
-                             params={"limit": 100}).get("task_instances", []))
+        return list(
+            self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100}).get(
+                "task_instances", []
+            )
+        )
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1,
-                 map_index: int = -1) -> list[dict[str, Any]]:
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
+    ) -> list[dict[str, Any]]:
         """The task's log records (worker and trigger logs merged by the API server).
 
         The first records are a ``::group::Log message source details`` block whose events are
@@ -432,8 +489,11 @@ class AirflowREST:
         from the triggerer).
         """
         response = self.request(
-            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-            expect=200, params={"map_index": map_index, "full_content": True})
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            expect=200,
+            params={"map_index": map_index, "full_content": True},
+        )
         return list(response.json().get("content") or [])
 
     @staticmethod
@@ -441,13 +501,21 @@ class AirflowREST:
         """Records as ``logger | event`` lines (for assertions and failure messages)."""
         return "\n".join(f"{r.get('logger') or '-'} | {r.get('event')}" for r in records)
 
-    def extra_links(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, str | None]:
+    def extra_links(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int = -1
+    ) -> dict[str, str | None]:
         """``GET .../links``: the extra links the worker stored for this task instance."""
-        return dict(self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links",
-                             params={"map_index": map_index}).get("extra_links") or {})
+        return dict(
+            self.get(
+                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links",
+                params={"map_index": map_index},
+            ).get("extra_links")
+            or {}
+        )
 
-    def iter_task_instance_history(self, dag_id: str, run_id: str, task_id: str,
-                                   map_index: int = -1) -> Iterator[dict[str, Any]]:
+    def iter_task_instance_history(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int = -1
+    ) -> Iterator[dict[str, Any]]:
         """Every try of one task instance (``/tries``)."""
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
         path += f"/{map_index}/tries" if map_index >= 0 else "/tries"
@@ -468,17 +536,26 @@ class RunResult:
         for ti in self.task_instances:
             if ti["task_id"] == task_id and ti["map_index"] == map_index:
                 return ti
-        raise KeyError(f"{self.dag_id}: no task instance {task_id}[{map_index}] in "
-                       f"{[(t['task_id'], t['map_index']) for t in self.task_instances]}")
+        raise KeyError(
+            f"{self.dag_id}: no task instance {task_id}[{map_index}] in "
+            f"{[(t['task_id'], t['map_index']) for t in self.task_instances]}"
+        )
 
     def summary(self) -> str:
-        return "\n".join(f"  {t['task_id']}[{t['map_index']}] {t['state']} try={t['try_number']} "
-                         f"seen={self.seen_states.get((t['task_id'], t['map_index']))}"
-                         for t in sorted(self.task_instances, key=lambda t: (t["task_id"], t["map_index"])))
+        return "\n".join(
+            f"  {t['task_id']}[{t['map_index']}] {t['state']} try={t['try_number']} "
+            f"seen={self.seen_states.get((t['task_id'], t['map_index']))}"
+            for t in sorted(self.task_instances, key=lambda t: (t["task_id"], t["map_index"]))
+        )
 
 
-def watch_runs(rest: AirflowREST, runs: dict[str, str], timeout: float, interval: float = 1.0,
-               stack: AirflowStack | None = None) -> dict[str, RunResult]:
+def watch_runs(
+    rest: AirflowREST,
+    runs: dict[str, str],
+    timeout: float,
+    interval: float = 1.0,
+    stack: AirflowStack | None = None,
+) -> dict[str, RunResult]:
     """Poll several runs until all are finished, recording each task instance's states on the way.
 
     :param runs: ``{dag_id: run_id}``.
@@ -507,7 +584,10 @@ def watch_runs(rest: AirflowREST, runs: dict[str, str], timeout: float, interval
             pending = {d: r for d, r in runs.items() if d not in done}
             details = "\n".join(
                 f"{d}/{r}:\n" + RunResult(d, r, {}, rest.task_instances(d, r), seen[d]).summary()
-                for d, r in pending.items())
-            raise TimeoutError(f"runs not finished after {timeout:.0f}s:\n{details}\n"
-                               + (stack.diagnostics(30) if stack else ""))
+                for d, r in pending.items()
+            )
+            raise TimeoutError(
+                f"runs not finished after {timeout:.0f}s:\n{details}\n"
+                + (stack.diagnostics(30) if stack else "")
+            )
         time.sleep(interval)

@@ -41,21 +41,34 @@ BOLNA_FORM_FIELDS = {
 
 
 def conn_body(conn_id: str, sandbox: Any, api_key: str) -> dict[str, Any]:
-    return {"connection_id": conn_id, "conn_type": "bolna", "host": sandbox.url, "password": api_key,
-            "extra": json.dumps({"dashboard_url": DASHBOARD_URL, "timeout": 10, "max_retries": 1})}
+    return {
+        "connection_id": conn_id,
+        "conn_type": "bolna",
+        "host": sandbox.url,
+        "password": api_key,
+        "extra": json.dumps({"dashboard_url": DASHBOARD_URL, "timeout": 10, "max_retries": 1}),
+    }
 
 
 # ---------------------------------------------------------------------- REST
 def test_rest_connection_test_succeeds_against_the_sandbox(rest: AirflowREST, e2e_sandbox: Any) -> None:
-    response = rest.request("POST", "/connections/test", expect=200,
-                            json=conn_body("bolna_rest_probe", e2e_sandbox, e2e_sandbox.api_key)).json()
+    response = rest.request(
+        "POST",
+        "/connections/test",
+        expect=200,
+        json=conn_body("bolna_rest_probe", e2e_sandbox, e2e_sandbox.api_key),
+    ).json()
     assert response["status"] is True, response
     assert e2e_sandbox.url in response["message"], response
 
 
 def test_rest_connection_test_reports_a_wrong_key(rest: AirflowREST, e2e_sandbox: Any) -> None:
-    response = rest.request("POST", "/connections/test", expect=200,
-                            json=conn_body("bolna_rest_probe", e2e_sandbox, "not-the-key")).json()
+    response = rest.request(
+        "POST",
+        "/connections/test",
+        expect=200,
+        json=conn_body("bolna_rest_probe", e2e_sandbox, "not-the-key"),
+    ).json()
     assert response["status"] is False, response
     assert "403" in response["message"] and "Invalid API key" in response["message"], response
     assert "not-the-key" not in response["message"]
@@ -73,7 +86,9 @@ def test_rest_stored_connection_is_tested_with_its_stored_key(rest: AirflowREST,
     """A stored connection tested with the masked password the UI sends uses the stored key."""
     conn_id = "bolna_rest_stored"
     rest.http.delete(f"/connections/{conn_id}")
-    rest.request("POST", "/connections", expect=201, json=conn_body(conn_id, e2e_sandbox, e2e_sandbox.api_key))
+    rest.request(
+        "POST", "/connections", expect=201, json=conn_body(conn_id, e2e_sandbox, e2e_sandbox.api_key)
+    )
     try:
         body = {**conn_body(conn_id, e2e_sandbox, "***")}
         response = rest.request("POST", "/connections/test", expect=200, json=body).json()
@@ -122,8 +137,9 @@ def test_connection_form_shows_bolna_fields(ui_page: Any, screenshots: Path) -> 
     dialog.screenshot(path=str(screenshots / "connection-form-extra.png"))
 
 
-def test_connection_saved_from_the_form_keeps_our_extra_fields(ui_page: Any, rest: AirflowREST,
-                                                               e2e_sandbox: Any, screenshots: Path) -> None:
+def test_connection_saved_from_the_form_keeps_our_extra_fields(
+    ui_page: Any, rest: AirflowREST, e2e_sandbox: Any, screenshots: Path
+) -> None:
     page, conn_id = ui_page, "bolna_ui_form"
     rest.http.delete(f"/connections/{conn_id}")
     dialog = ui.open_new_connection_form(page, "Bolna")
@@ -147,8 +163,12 @@ def test_connection_saved_from_the_form_keeps_our_extra_fields(ui_page: Any, res
         assert stored["conn_type"] == "bolna" and stored["host"] == e2e_sandbox.url
         assert stored["password"] == "***"  # stored, and masked by the API
         # the 3.x form writes bare field names: what BolnaHook reads
-        assert json.loads(stored["extra"]) == {"timeout": 12, "max_retries": 2, "requests_per_minute": 600,
-                                               "dashboard_url": DASHBOARD_URL}
+        assert json.loads(stored["extra"]) == {
+            "timeout": 12,
+            "max_retries": 2,
+            "requests_per_minute": 600,
+            "dashboard_url": DASHBOARD_URL,
+        }
     finally:
         rest.http.delete(f"/connections/{conn_id}")
 
@@ -174,13 +194,16 @@ def test_ui_test_button_as_shipped(ui_page: Any, stored_connections: dict[str, s
     """The unmodified button: success, or Airflow's known port-0 bug (apache/airflow#73298)."""
     answer = _click_test(ui_page, stored_connections["good"])
     if answer["status"] == 400 and KNOWN_PORT_BUG in json.dumps(answer["body"]):
-        pytest.xfail("Airflow's Connections list sends port 0 for a port-less connection and its API "
-                     "rejects it (apache/airflow#73298, not in this release)")
+        pytest.xfail(
+            "Airflow's Connections list sends port 0 for a port-less connection and its API "
+            "rejects it (apache/airflow#73298, not in this release)"
+        )
     assert answer["status"] == 200 and answer["body"]["status"] is True, answer
 
 
-def test_ui_test_button_success_and_wrong_key(ui_page: Any, stored_connections: dict[str, str],
-                                              e2e_sandbox: Any, screenshots: Path) -> None:
+def test_ui_test_button_success_and_wrong_key(
+    ui_page: Any, stored_connections: dict[str, str], e2e_sandbox: Any, screenshots: Path
+) -> None:
     """The button's full round trip (request fixed as apache/airflow#73298 does on the server)."""
     page = ui_page
     page.route("**/api/v2/connections/test", _drop_port_zero)

@@ -28,28 +28,40 @@ def trunks_by_name(sandbox: Any) -> dict[str, dict[str, Any]]:
 
 
 def assert_succeeded(result: RunResult, rest: AirflowREST) -> None:
-    retried = [f"{t['task_id']}[{t['map_index']}] try {t['try_number']}" for t in result.task_instances
-               if t["try_number"] > 1]
+    retried = [
+        f"{t['task_id']}[{t['map_index']}] try {t['try_number']}"
+        for t in result.task_instances
+        if t["try_number"] > 1
+    ]
     if retried:  # allowed (tasks have retries), but worth a look in the task logs
         warnings.warn(f"{result.dag_id}: tasks needed retries: {retried}", stacklevel=2)
     if result.run["state"] != "success":
         failed = [t for t in result.task_instances if t["state"] not in ("success", "skipped")]
         logs = "\n".join(
             f"--- {t['task_id']}[{t['map_index']}] try {t['try_number']}\n"
-            + rest.log_text(rest.task_log(result.dag_id, result.run_id, t["task_id"],
-                                          max(t["try_number"], 1), t["map_index"]))[-3000:]
-            for t in failed[:3])
-        pytest.fail(f"{result.dag_id} run {result.run_id} is {result.run['state']}:\n{result.summary()}\n{logs}")
+            + rest.log_text(
+                rest.task_log(
+                    result.dag_id, result.run_id, t["task_id"], max(t["try_number"], 1), t["map_index"]
+                )
+            )[-3000:]
+            for t in failed[:3]
+        )
+        pytest.fail(
+            f"{result.dag_id} run {result.run_id} is {result.run['state']}:\n{result.summary()}\n{logs}"
+        )
 
 
 def final_log(rest: AirflowREST, result: RunResult, task_id: str, map_index: int = -1) -> str:
     """The log of the task instance's last try, as ``logger | event`` lines."""
     ti = result.ti(task_id, map_index)
-    return rest.log_text(rest.task_log(result.dag_id, result.run_id, task_id, max(ti["try_number"], 1), map_index))
+    return rest.log_text(
+        rest.task_log(result.dag_id, result.run_id, task_id, max(ti["try_number"], 1), map_index)
+    )
 
 
-def assert_deferred_in_triggerer(rest: AirflowREST, result: RunResult, task_id: str, map_index: int = -1,
-                                 trigger_logger: str | None = None) -> str:
+def assert_deferred_in_triggerer(
+    rest: AirflowREST, result: RunResult, task_id: str, map_index: int = -1, trigger_logger: str | None = None
+) -> str:
     """The task deferred, and its trigger ran in the triggerer process.
 
     Evidence, all from the API server: the worker's "Pausing task as DEFERRED", a trigger log
@@ -71,8 +83,9 @@ def assert_deferred_in_triggerer(rest: AirflowREST, result: RunResult, task_id: 
 
 
 # ---------------------------------------------------------------------- the stack's own smoke DAG
-def test_smoke_dag_runs_on_local_executor_and_triggerer(finished_runs: dict[str, RunResult],
-                                                        rest: AirflowREST) -> None:
+def test_smoke_dag_runs_on_local_executor_and_triggerer(
+    finished_runs: dict[str, RunResult], rest: AirflowREST
+) -> None:
     result = finished_runs["bolna_e2e_smoke"]
     assert_succeeded(result, rest)
     hello = final_log(rest, result, "hello")
@@ -81,8 +94,9 @@ def test_smoke_dag_runs_on_local_executor_and_triggerer(finished_runs: dict[str,
 
 
 # ---------------------------------------------------------------------- bolna_customer_signup
-def test_customer_signup_provisions_the_customer(finished_runs: dict[str, RunResult], rest: AirflowREST,
-                                                 e2e_sandbox: Any) -> None:
+def test_customer_signup_provisions_the_customer(
+    finished_runs: dict[str, RunResult], rest: AirflowREST, e2e_sandbox: Any
+) -> None:
     result = finished_runs["bolna_customer_signup"]
     assert_succeeded(result, rest)
     assert result.run["conf"] == {"customer_id": SIGNUP_CUSTOMER}
@@ -91,38 +105,52 @@ def test_customer_signup_provisions_the_customer(finished_runs: dict[str, RunRes
     assert trunk["phone_numbers"], trunk
     log = final_log(rest, result, "provision")
     # created here, or by the overlapping bulk run a moment before (then found recorded)
-    assert re.search(r"Sign-up: \{'created': 1|Sign-up: \{'created': 0, 'adopted': 0, 'updated': 0, "
-                     r"'unchanged': 1", log), log
+    assert re.search(
+        r"Sign-up: \{'created': 1|Sign-up: \{'created': 0, 'adopted': 0, 'updated': 0, "
+        r"'unchanged': 1",
+        log,
+    ), log
 
 
-def test_customer_signup_sensor_deferred_to_the_triggerer(finished_runs: dict[str, RunResult],
-                                                          rest: AirflowREST) -> None:
+def test_customer_signup_sensor_deferred_to_the_triggerer(
+    finished_runs: dict[str, RunResult], rest: AirflowREST
+) -> None:
     result = finished_runs["bolna_customer_signup"]
     assert_succeeded(result, rest)
-    assert_deferred_in_triggerer(rest, result, "wait_until_ready", map_index=0,
-                                 trigger_logger="airflow_provider_bolna.triggers.sip_trunk.SIPTrunkTrigger")
+    assert_deferred_in_triggerer(
+        rest,
+        result,
+        "wait_until_ready",
+        map_index=0,
+        trigger_logger="airflow_provider_bolna.triggers.sip_trunk.SIPTrunkTrigger",
+    )
     # the sensor's try count stayed 1: deferral is not a retry
     assert result.ti("wait_until_ready", 0)["try_number"] == 1
 
 
-def test_customer_signup_extra_link(finished_runs: dict[str, RunResult], rest: AirflowREST,
-                                    e2e_sandbox: Any) -> None:
+def test_customer_signup_extra_link(
+    finished_runs: dict[str, RunResult], rest: AirflowREST, e2e_sandbox: Any
+) -> None:
     """The "Bolna trunk" link of the task that knows the trunk points at the dashboard URL of
     the connection (extra ``dashboard_url``) + ``/sip-trunks/<trunk id>``."""
     result = finished_runs["bolna_customer_signup"]
     trunk_id = trunks_by_name(e2e_sandbox)[f"cust-{SIGNUP_CUSTOMER}"]["id"]
     expected = f"{DASHBOARD_URL}/sip-trunks/{trunk_id}"
-    links = {(t["task_id"], t["map_index"]): rest.extra_links("bolna_customer_signup", result.run_id,
-                                                              t["task_id"], t["map_index"])
-             for t in result.task_instances}
+    links = {
+        (t["task_id"], t["map_index"]): rest.extra_links(
+            "bolna_customer_signup", result.run_id, t["task_id"], t["map_index"]
+        )
+        for t in result.task_instances
+    }
     with_link = {key: value[LINK_NAME] for key, value in links.items() if value.get(LINK_NAME)}
     assert with_link, f"no task of the sign-up run has a {LINK_NAME!r} link: {links}"
     assert set(with_link.values()) == {expected}, with_link
 
 
 # ---------------------------------------------------------------------- bolna_bulk_provision
-def test_bulk_provision_with_params(finished_runs: dict[str, RunResult], rest: AirflowREST,
-                                    e2e_sandbox: Any) -> None:
+def test_bulk_provision_with_params(
+    finished_runs: dict[str, RunResult], rest: AirflowREST, e2e_sandbox: Any
+) -> None:
     result = finished_runs["bolna_bulk_provision"]
     assert_succeeded(result, rest)
     assert result.run["conf"] == BULK_PARAMS
@@ -150,13 +178,18 @@ def test_bulk_provision_logs_batch_progress(finished_runs: dict[str, RunResult],
 
 
 # ---------------------------------------------------------------------- example_bolna_sip_trunk
-def test_example_dag_full_life_cycle(finished_runs: dict[str, RunResult], rest: AirflowREST,
-                                     e2e_sandbox: Any) -> None:
+def test_example_dag_full_life_cycle(
+    finished_runs: dict[str, RunResult], rest: AirflowREST, e2e_sandbox: Any
+) -> None:
     result = finished_runs["example_bolna_sip_trunk"]
     assert_succeeded(result, rest)
     assert result.ti("delete_trunk")["state"] == "success"
     assert "example-e2e-trunk" not in trunks_by_name(e2e_sandbox)  # cleaned up
-    assert_deferred_in_triggerer(rest, result, "wait_for_trunk",
-                                 trigger_logger="airflow_provider_bolna.triggers.sip_trunk.SIPTrunkTrigger")
+    assert_deferred_in_triggerer(
+        rest,
+        result,
+        "wait_for_trunk",
+        trigger_logger="airflow_provider_bolna.triggers.sip_trunk.SIPTrunkTrigger",
+    )
     link = rest.extra_links("example_bolna_sip_trunk", result.run_id, "create_trunk")[LINK_NAME]
     assert link and link.startswith(f"{DASHBOARD_URL}/sip-trunks/"), link

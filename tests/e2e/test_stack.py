@@ -39,11 +39,19 @@ def test_rest_requires_a_token(airflow: AirflowStack, rest: AirflowREST) -> None
     anonymous = httpx.get(f"{airflow.url}/api/v2/dags", timeout=30, trust_env=False)
     assert anonymous.status_code == 401
     assert rest.http.get("/dags").status_code == 200
-    wrong = httpx.post(f"{airflow.url}/auth/token", json={"username": ADMIN_USER, "password": "nope"},
-                       timeout=30, trust_env=False)
+    wrong = httpx.post(
+        f"{airflow.url}/auth/token",
+        json={"username": ADMIN_USER, "password": "nope"},
+        timeout=30,
+        trust_env=False,
+    )
     assert wrong.status_code == 401
-    ok = httpx.post(f"{airflow.url}/auth/token", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD},
-                    timeout=30, trust_env=False)
+    ok = httpx.post(
+        f"{airflow.url}/auth/token",
+        json={"username": ADMIN_USER, "password": ADMIN_PASSWORD},
+        timeout=30,
+        trust_env=False,
+    )
     assert ok.status_code == 201 and ok.json()["access_token"].count(".") == 2  # a JWT
 
 

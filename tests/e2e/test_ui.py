@@ -49,13 +49,16 @@ def test_bulk_grid_is_green(logged_in: Any, finished_runs: dict[str, RunResult],
     # the header's "Latest Run" badge
     assert page.get_by_test_id("state-badge").first.get_attribute("aria-label") == "success"
     page.screenshot(path=str(screenshots / "bulk-grid.png"))
-    states = {task: ui.grid_task_state(page, result.run_id, task)
-              for task in ("plan_batches", "provision_batch", "deprovision_gone", "summarize")}
+    states = {
+        task: ui.grid_task_state(page, result.run_id, task)
+        for task in ("plan_batches", "provision_batch", "deprovision_gone", "summarize")
+    }
     assert states == dict.fromkeys(states, "Success"), states
 
 
-def test_bulk_task_log_shows_batch_progress(logged_in: Any, finished_runs: dict[str, RunResult],
-                                            screenshots: Path) -> None:
+def test_bulk_task_log_shows_batch_progress(
+    logged_in: Any, finished_runs: dict[str, RunResult], screenshots: Path
+) -> None:
     page, result = logged_in, finished_runs["bolna_bulk_provision"]
     page.goto(ui.ti_path(result.dag_id, result.run_id, "provision_batch", map_index=0))
     done = page.get_by_text(re.compile(r"Batch \{'index': 0.*\} done in [\d.]+s: created 10"))
@@ -74,18 +77,27 @@ def test_bulk_task_log_shows_batch_progress(logged_in: Any, finished_runs: dict[
 
 def _link_task(result: RunResult, rest: AirflowREST) -> tuple[str, int, str]:
     for ti in result.task_instances:
-        link = rest.extra_links(result.dag_id, result.run_id, ti["task_id"], ti["map_index"]).get("Bolna trunk")
+        link = rest.extra_links(result.dag_id, result.run_id, ti["task_id"], ti["map_index"]).get(
+            "Bolna trunk"
+        )
         if link:
             return ti["task_id"], ti["map_index"], link
     pytest.fail(f"no task of {result.dag_id} has a 'Bolna trunk' link")
 
 
-def test_signup_task_instance_extra_link(logged_in: Any, finished_runs: dict[str, RunResult], rest: AirflowREST,
-                                         e2e_sandbox: Any, screenshots: Path) -> None:
+def test_signup_task_instance_extra_link(
+    logged_in: Any,
+    finished_runs: dict[str, RunResult],
+    rest: AirflowREST,
+    e2e_sandbox: Any,
+    screenshots: Path,
+) -> None:
     page, result = logged_in, finished_runs["bolna_customer_signup"]
     task_id, map_index, link = _link_task(result, rest)
     with e2e_sandbox.client() as client:
-        trunk = next(t for t in client.get("/sip-trunks/trunks").json() if t["name"] == f"cust-{SIGNUP_CUSTOMER}")
+        trunk = next(
+            t for t in client.get("/sip-trunks/trunks").json() if t["name"] == f"cust-{SIGNUP_CUSTOMER}"
+        )
     expected = f"{DASHBOARD_URL}/sip-trunks/{trunk['id']}"
     assert link == expected
     page.goto(ui.ti_path(result.dag_id, result.run_id, task_id, map_index, tab="details"))
@@ -99,26 +111,32 @@ def test_signup_task_instance_extra_link(logged_in: Any, finished_runs: dict[str
     page.screenshot(path=str(screenshots / "signup-task-extra-link.png"))
 
 
-def test_example_create_trunk_extra_link(logged_in: Any, finished_runs: dict[str, RunResult],
-                                         screenshots: Path) -> None:
+def test_example_create_trunk_extra_link(
+    logged_in: Any, finished_runs: dict[str, RunResult], screenshots: Path
+) -> None:
     page, result = logged_in, finished_runs["example_bolna_sip_trunk"]
     page.goto(ui.ti_path(result.dag_id, result.run_id, "create_trunk", tab="details"))
     button = page.get_by_role("link", name="Bolna trunk")
     button.wait_for()
-    assert re.fullmatch(rf"{re.escape(DASHBOARD_URL)}/sip-trunks/[0-9A-Z]+", button.get_attribute("href") or "")
+    assert re.fullmatch(
+        rf"{re.escape(DASHBOARD_URL)}/sip-trunks/[0-9A-Z]+", button.get_attribute("href") or ""
+    )
     ui.settle(page)
     ui.annotate(page, f"create_trunk link 'Bolna trunk' -> {button.get_attribute('href')}")
     page.screenshot(path=str(screenshots / "example-create-trunk-extra-link.png"))
 
 
-def test_signup_sensor_log_shows_the_triggerer_at_work(logged_in: Any, finished_runs: dict[str, RunResult],
-                                                       screenshots: Path) -> None:
+def test_signup_sensor_log_shows_the_triggerer_at_work(
+    logged_in: Any, finished_runs: dict[str, RunResult], screenshots: Path
+) -> None:
     """The deferred sensor's log in the UI: the worker defers, the trigger runs in the triggerer
     (its own log lines, merged in by the API server), then the worker resumes."""
     page, result = logged_in, finished_runs["bolna_customer_signup"]
     page.goto(ui.ti_path(result.dag_id, result.run_id, "wait_until_ready", map_index=0))
     page.get_by_text(re.compile(r"Deferring; deadline in \d+s")).first.wait_for()
-    page.get_by_text(re.compile(r"trigger bolna_customer_signup/.*/wait_until_ready/0/1 \(ID \d+\) starting")).wait_for()
+    page.get_by_text(
+        re.compile(r"trigger bolna_customer_signup/.*/wait_until_ready/0/1 \(ID \d+\) starting")
+    ).wait_for()
     page.get_by_text("Trigger fired event").first.wait_for()
     ui.settle(page)
     page.screenshot(path=str(screenshots / "signup-sensor-deferred-log.png"))

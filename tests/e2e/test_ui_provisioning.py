@@ -41,10 +41,15 @@ def _state(customers_db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[t
 
 
 @pytest.fixture(scope="module")
-def second_bulk_run(finished_runs: dict[str, RunResult], rest: AirflowREST, airflow: AirflowStack,
-                    customers_db: Path) -> RunResult:
+def second_bulk_run(
+    finished_runs: dict[str, RunResult], rest: AirflowREST, airflow: AirflowStack, customers_db: Path
+) -> RunResult:
     """Break customer :data:`FAILING`'s gateway, run the bulk DAG again (failures do not fail it)."""
-    _state(customers_db, "UPDATE customers SET gateways = 'sip.example.net:70000' WHERE customer_id = ?", (FAILING,))
+    _state(
+        customers_db,
+        "UPDATE customers SET gateways = 'sip.example.net:70000' WHERE customer_id = ?",
+        (FAILING,),
+    )
     run_id = rest.trigger("bolna_bulk_provision", conf={"batch_size": 10, "concurrency": 4})["dag_run_id"]
     result = watch_runs(rest, {"bolna_bulk_provision": run_id}, timeout=RUN_TIMEOUT, stack=airflow)
     run = result["bolna_bulk_provision"]
@@ -57,8 +62,9 @@ def test_unauthenticated_requests_are_refused(page: Any, airflow: AirflowStack, 
         response = httpx.get(f"{airflow.url}{path}", timeout=30, trust_env=False)
         assert response.status_code == 401, (path, response.status_code)
         assert "cust-" not in response.text
-        forged = httpx.get(f"{airflow.url}{path}", headers={"Authorization": "Bearer not.a.jwt"}, timeout=30,
-                           trust_env=False)
+        forged = httpx.get(
+            f"{airflow.url}{path}", headers={"Authorization": "Bearer not.a.jwt"}, timeout=30, trust_env=False
+        )
         assert forged.status_code == 403, (path, forged.status_code)
     answer = page.goto(PAGE)  # a signed-out browser
     assert answer is not None and answer.status == 401
@@ -67,8 +73,9 @@ def test_unauthenticated_requests_are_refused(page: Any, airflow: AirflowStack, 
     page.screenshot(path=str(screenshots / "bolna-page-unauthenticated.png"))
 
 
-def test_the_nav_entry_opens_the_page(admin_page: Any, finished_runs: dict[str, RunResult],
-                                      screenshots: Path) -> None:
+def test_the_nav_entry_opens_the_page(
+    admin_page: Any, finished_runs: dict[str, RunResult], screenshots: Path
+) -> None:
     page = admin_page
     page.goto("/")
     page.get_by_role("button", name="Browse").click()
@@ -88,14 +95,21 @@ def test_the_nav_entry_opens_the_page(admin_page: Any, finished_runs: dict[str, 
 
 
 def test_totals_match_the_state_table_and_the_failure_shows_its_field(
-        admin_page: Any, second_bulk_run: RunResult, customers_db: Path, screenshots: Path) -> None:
+    admin_page: Any, second_bulk_run: RunResult, customers_db: Path, screenshots: Path
+) -> None:
     page = admin_page
     answer = page.goto(PAGE)
     assert answer is not None and answer.status == 200
-    expected = dict(_state(customers_db, "SELECT status, COUNT(*) FROM bolna_provisioning_state WHERE scope = 'bolna' "
-                                         "GROUP BY status"))
-    shown = {s: int(page.get_by_test_id(f"total-{s}").locator(".n").inner_text())
-             for s in ("provisioned", "failed", "pending", "deprovisioned")}
+    expected = dict(
+        _state(
+            customers_db,
+            "SELECT status, COUNT(*) FROM bolna_provisioning_state WHERE scope = 'bolna' GROUP BY status",
+        )
+    )
+    shown = {
+        s: int(page.get_by_test_id(f"total-{s}").locator(".n").inner_text())
+        for s in ("provisioned", "failed", "pending", "deprovisioned")
+    }
     assert shown == {s: expected.get(s, 0) for s in shown}
     assert shown["failed"] == 1 and shown["provisioned"] >= CUSTOMER_COUNT - 2  # bulk: all but 7 (and 24)
     row = page.get_by_test_id(f"failed-{FAILING}")
@@ -117,15 +131,20 @@ def test_totals_match_the_state_table_and_the_failure_shows_its_field(
 
 
 def test_search_finds_a_customer_and_links_its_trunk_on_the_dashboard(
-        admin_page: Any, second_bulk_run: RunResult, customers_db: Path, e2e_sandbox: Any, screenshots: Path) -> None:
+    admin_page: Any, second_bulk_run: RunResult, customers_db: Path, e2e_sandbox: Any, screenshots: Path
+) -> None:
     page = admin_page
     page.goto(PAGE)
     page.get_by_label("Customer id").fill(str(SEARCHED))
     page.get_by_role("button", name="Find").click()
     page.get_by_test_id("customer-id").wait_for()
     assert page.get_by_test_id("customer-id").inner_text() == str(SEARCHED)
-    (trunk_id, run_id, action), = _state(customers_db, "SELECT trunk_id, run_id, action FROM bolna_provisioning_state "
-                                                        "WHERE scope = 'bolna' AND customer_id = ?", (str(SEARCHED),))
+    ((trunk_id, run_id, action),) = _state(
+        customers_db,
+        "SELECT trunk_id, run_id, action FROM bolna_provisioning_state "
+        "WHERE scope = 'bolna' AND customer_id = ?",
+        (str(SEARCHED),),
+    )
     with e2e_sandbox.client() as client:
         trunk = client.get(f"/sip-trunks/trunks/{trunk_id}").json()
     assert trunk["name"] == f"cust-{SEARCHED}"
@@ -135,14 +154,16 @@ def test_search_finds_a_customer_and_links_its_trunk_on_the_dashboard(
     assert link.get_attribute("target") == "_blank"
     assert page.get_by_test_id("last-action").inner_text() == action
     assert page.get_by_test_id("last-run").get_by_test_id("run-link").get_attribute("href") == ui.run_path(
-        "bolna_bulk_provision", run_id)
+        "bolna_bulk_provision", run_id
+    )
     ui.settle(page)
     ui.annotate(page, f"'Bolna trunk' -> {link.get_attribute('href')}")
     page.screenshot(path=str(screenshots / "bolna-customer.png"), full_page=True)
 
 
-def test_pending_deletions_say_what_the_last_plan_would_delete(admin_page: Any, second_bulk_run: RunResult,
-                                                               screenshots: Path) -> None:
+def test_pending_deletions_say_what_the_last_plan_would_delete(
+    admin_page: Any, second_bulk_run: RunResult, screenshots: Path
+) -> None:
     page = admin_page
     page.goto(f"{PAGE}/deletions")
     # the repository's deployment does not deprovision: its plans delete nothing

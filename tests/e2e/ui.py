@@ -17,8 +17,9 @@ from tests.e2e.stack import ADMIN_PASSWORD, ADMIN_USER
 UI_TIMEOUT_MS = 30_000
 
 
-def login(page: Any, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD,
-          screenshot: Path | None = None) -> None:
+def login(
+    page: Any, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD, screenshot: Path | None = None
+) -> None:
     """Sign in through SimpleAuthManager's login form (``/auth/login``)."""
     page.goto("/")
     page.wait_for_url(re.compile(r"/auth/login"))

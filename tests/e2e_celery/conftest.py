@@ -96,8 +96,13 @@ def database_sql(database: PostgresDatabase, sql: str) -> list[tuple[Any, ...]]:
 
 def drop_provider_tables(database: PostgresDatabase) -> list[str]:
     """Drop the provider's tables (``bolna_*``: state, budget, ...): the next run starts afresh."""
-    tables = [row[0] for row in database_sql(
-        database, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'bolna\\_%'")]
+    tables = [
+        row[0]
+        for row in database_sql(
+            database,
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'bolna\\_%'",
+        )
+    ]
     for table in tables:
         database_sql(database, f'DROP TABLE IF EXISTS "{table}" CASCADE')
     return tables
@@ -115,8 +120,9 @@ def rate_sandbox(celery_output: Path) -> Iterator[Any]:
     """The sandbox at R = :data:`RATE`/min (token bucket of one second), log in the output."""
     from airflow_provider_bolna.sandbox.testing import SandboxServer
 
-    server = SandboxServer(celery_output / "sandbox.db", log_level="warning", rate_limit_per_min=RATE,
-                           latency_ms=LATENCY_MS)
+    server = SandboxServer(
+        celery_output / "sandbox.db", log_level="warning", rate_limit_per_min=RATE, latency_ms=LATENCY_MS
+    )
     server.log_path = celery_output / "logs" / "sandbox.log"
     server.start()
     yield server
@@ -127,9 +133,24 @@ def rate_sandbox(celery_output: Path) -> Iterator[Any]:
 def customers(celery_db: PostgresDatabase, celery_output: Path) -> str:
     """``customers`` seeded with :data:`CUSTOMERS` rows; returns the table name."""
     table = "customers"
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "seed_customers.py"), "--postgres", celery_db.uri,
-                           "--table", table, "--count", str(CUSTOMERS)], cwd=REPO, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "seed_customers.py"),
+            "--postgres",
+            celery_db.uri,
+            "--table",
+            table,
+            "--count",
+            str(CUSTOMERS),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     (celery_output / "logs" / "seed-customers.log").write_text(proc.stdout)
     assert proc.returncode == 0, proc.stdout[-3000:]
     return table
@@ -143,14 +164,22 @@ def bolna_conn(sandbox: Any) -> str:
 
 
 @pytest.fixture(scope="package")
-def celery_stack(celery_output: Path, celery_db: PostgresDatabase, redis: RedisServer, rate_sandbox: Any,
-                 customers: str) -> Iterator[CeleryStack]:
+def celery_stack(
+    celery_output: Path, celery_db: PostgresDatabase, redis: RedisServer, rate_sandbox: Any, customers: str
+) -> Iterator[CeleryStack]:
     env = harness.airflow_env(rate_sandbox, None)
     env["AIRFLOW_CONN_BOLNA_DEFAULT"] = bolna_conn(rate_sandbox)
     env["AIRFLOW_CONN_BOLNA_CUSTOMERS"] = celery_db.uri  # PostgresHook: customers and state
-    stack = CeleryStack(home=celery_output / "airflow_home", dags_folder=REPO / "dags",
-                        db_uri=sqlalchemy_uri(celery_db.uri), log_dir=celery_output / "logs", extra_env=env,
-                        broker_url=redis.url, workers=WORKERS, worker_slots=WORKER_SLOTS)
+    stack = CeleryStack(
+        home=celery_output / "airflow_home",
+        dags_folder=REPO / "dags",
+        db_uri=sqlalchemy_uri(celery_db.uri),
+        log_dir=celery_output / "logs",
+        extra_env=env,
+        broker_url=redis.url,
+        workers=WORKERS,
+        worker_slots=WORKER_SLOTS,
+    )
     try:
         stack.migrate()
         stack.start()

@@ -56,13 +56,34 @@ class RedisServer:
     def start(self, timeout: float = 20.0) -> RedisServer:
         """Start it and wait until it answers ``PING``."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--protected-mode", "yes",
-                "--save", "", "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no"]
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--protected-mode",
+            "yes",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir),
+            "--daemonize",
+            "no",
+        ]
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True)
-        wait_for(self.ping, timeout=timeout, interval=0.2, what=f"redis on port {self.port}",
-                 on_timeout=lambda: self.log_path.read_text(errors="replace")[-2000:])
+            self.process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        wait_for(
+            self.ping,
+            timeout=timeout,
+            interval=0.2,
+            what=f"redis on port {self.port}",
+            on_timeout=lambda: self.log_path.read_text(errors="replace")[-2000:],
+        )
         return self
 
     def ping(self) -> bool:
@@ -103,18 +124,20 @@ class CeleryStack(AirflowStack):
 
     def environ(self) -> dict[str, str]:
         env = super().environ()
-        env.update({
-            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__CORE__PARALLELISM": str(self.workers * self.worker_slots * 2),
-            "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_slots),
-            # result backend: the metadata DB (Airflow's default, derived from sql_alchemy_conn)
-            # --- a lost worker is noticed within a minute, not after Airflow's 5-10 min defaults
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
-            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
-        })
+        env.update(
+            {
+                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                "AIRFLOW__CORE__PARALLELISM": str(self.workers * self.worker_slots * 2),
+                "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_slots),
+                # result backend: the metadata DB (Airflow's default, derived from sql_alchemy_conn)
+                # --- a lost worker is noticed within a minute, not after Airflow's 5-10 min defaults
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
+            }
+        )
         return env
 
     def worker_name(self, index: int) -> str:
@@ -123,13 +146,28 @@ class CeleryStack(AirflowStack):
     def start_worker(self, index: int) -> Service:
         """Start ``airflow celery worker`` number ``index`` (its own process group and log)."""
         name = self.worker_name(index)
-        args = ["celery", "worker", "--concurrency", str(self.worker_slots), "--celery-hostname",
-                f"worker{index}@%h", "--skip-serve-logs", "--without-mingle", "--without-gossip"]
+        args = [
+            "celery",
+            "worker",
+            "--concurrency",
+            str(self.worker_slots),
+            "--celery-hostname",
+            f"worker{index}@%h",
+            "--skip-serve-logs",
+            "--without-mingle",
+            "--without-gossip",
+        ]
         log_path = self.log_dir / f"{name}.log"
         with open(log_path, "ab") as log:
-            process = subprocess.Popen([self.python, "-m", "airflow", *args], env=self.environ(), stdout=log,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                       cwd=str(self.home))
+            process = subprocess.Popen(
+                [self.python, "-m", "airflow", *args],
+                env=self.environ(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=str(self.home),
+            )
         service = Service(name, process, log_path)
         self.services[name] = service
         return service
@@ -143,7 +181,9 @@ class CeleryStack(AirflowStack):
             self.check_alive()
             return all(" ready." in w.log_path.read_text(errors="replace") for w in workers)
 
-        wait_for(ready, timeout=timeout, interval=1.0, what="Celery workers ready", on_timeout=self.diagnostics)
+        wait_for(
+            ready, timeout=timeout, interval=1.0, what="Celery workers ready", on_timeout=self.diagnostics
+        )
 
     def kill_worker(self, index: int) -> tuple[float, list[int]]:
         """Lose worker ``index`` like a machine: SIGKILL it and every process it started.

@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_bolna.sandbox.rates import RateFigures
 from tests.e2e.stack import AirflowREST, RunResult, watch_runs
 from tests.e2e_celery.conftest import CUSTOMERS, FIGURES, LATENCY_MS, RATE, database_sql, drop_provider_tables
-from airflow_provider_bolna.sandbox.rates import RateFigures
 from tests.e2e_celery.stack import CeleryStack, alive
 
 pytestmark = [pytest.mark.e2e_celery, pytest.mark.timeout(2400)]
@@ -50,10 +50,15 @@ class Scenario:
 
     def figures(self) -> dict[str, Any]:
         return {
-            "customers": CUSTOMERS, "latency_ms": LATENCY_MS, **asdict(self.rate), "wall_s": round(self.wall_s, 1),
+            "customers": CUSTOMERS,
+            "latency_ms": LATENCY_MS,
+            **asdict(self.rate),
+            "wall_s": round(self.wall_s, 1),
             "runs": [f"{r.run_id}: {r.run['state']}" for r in self.runs],
-            "creates": self.counters["writes"]["create_trunk"], "trunks": self.counters["trunks"],
-            "duplicate_names_attempted": self.counters["duplicate_names_attempted"], "state": self.state,
+            "creates": self.counters["writes"]["create_trunk"],
+            "trunks": self.counters["trunks"],
+            "duplicate_names_attempted": self.counters["duplicate_names_attempted"],
+            "state": self.state,
             **self.extra,
         }
 
@@ -76,13 +81,23 @@ def measure(sandbox: Any, db: Any, runs: list[RunResult], started: float, extra:
     """Read the sandbox's counters (before listing the trunks, which is a request too) and the state."""
     counters = sandbox.admin.counters()
     audit = sandbox.admin.audit()
-    with httpx.Client(base_url=sandbox.url, headers=sandbox.auth_headers, trust_env=False, timeout=60) as client:
+    with httpx.Client(
+        base_url=sandbox.url, headers=sandbox.auth_headers, trust_env=False, timeout=60
+    ) as client:
         response = client.get("/sip-trunks/trunks")
         response.raise_for_status()
         names = [t["name"] for t in response.json()]
     state = dict(database_sql(db, f"SELECT status, COUNT(*) FROM {STATE_TABLE} GROUP BY status"))
-    return Scenario(runs, RateFigures.from_timeline(counters["per_second"], RATE), counters, audit, names, state,
-                    time.monotonic() - started, extra)
+    return Scenario(
+        runs,
+        RateFigures.from_timeline(counters["per_second"], RATE),
+        counters,
+        audit,
+        names,
+        state,
+        time.monotonic() - started,
+        extra,
+    )
 
 
 def record(name: str, scenario: Scenario, output: Any) -> None:
@@ -101,8 +116,9 @@ def expected_names() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def clean_run(celery_rest: AirflowREST, celery_stack: CeleryStack, rate_sandbox: Any, celery_db: Any,
-              celery_output: Any) -> Scenario:
+def clean_run(
+    celery_rest: AirflowREST, celery_stack: CeleryStack, rate_sandbox: Any, celery_db: Any, celery_output: Any
+) -> Scenario:
     rate_sandbox.admin.reset()
     drop_provider_tables(celery_db)
     started = time.monotonic()
@@ -134,8 +150,14 @@ def test_clean_run_uses_95_percent_of_the_budget(clean_run: Scenario) -> None:
 
 
 @pytest.fixture(scope="module")
-def killed_run(clean_run: Scenario, celery_rest: AirflowREST, celery_stack: CeleryStack, rate_sandbox: Any,
-               celery_db: Any, celery_output: Any) -> Scenario:
+def killed_run(
+    clean_run: Scenario,
+    celery_rest: AirflowREST,
+    celery_stack: CeleryStack,
+    rate_sandbox: Any,
+    celery_db: Any,
+    celery_output: Any,
+) -> Scenario:
     rate_sandbox.admin.reset()
     drop_provider_tables(celery_db)
     started, started_wall = time.monotonic(), time.time()
@@ -151,9 +173,19 @@ def killed_run(clean_run: Scenario, celery_rest: AirflowREST, celery_stack: Cele
     first = finish(celery_rest, celery_stack, run_id)
     rerun = finish(celery_rest, celery_stack, start_run(celery_rest, "celery_killed_rerun"))
     tries = {f"{t['task_id']}[{t['map_index']}]": t["try_number"] for t in first.task_instances}
-    scenario = measure(rate_sandbox, celery_db, [first, rerun], started,
-                       {"creates_at_kill": creates_at_kill, "killed_pids": len(pids), "survivors": survivors,
-                        "tries": tries, "killed_after_s": round(killed_at - started_wall, 1)})
+    scenario = measure(
+        rate_sandbox,
+        celery_db,
+        [first, rerun],
+        started,
+        {
+            "creates_at_kill": creates_at_kill,
+            "killed_pids": len(pids),
+            "survivors": survivors,
+            "tries": tries,
+            "killed_after_s": round(killed_at - started_wall, 1),
+        },
+    )
     record("worker killed", scenario, celery_output)
     return scenario
 

@@ -17,7 +17,9 @@ DASHBOARD = "https://dash.bolna.test"
 TRUNK_ID = "01TRUNKAAAAAAAAAAAAAAAAAAA"
 
 
-def trunk_json(trunk_id: str = TRUNK_ID, name: str = "acme", numbers: list[str] | None = None, **over: Any) -> dict[str, Any]:
+def trunk_json(
+    trunk_id: str = TRUNK_ID, name: str = "acme", numbers: list[str] | None = None, **over: Any
+) -> dict[str, Any]:
     """A trunk as the API returns it."""
     body = {
         "id": trunk_id,
@@ -124,4 +126,6 @@ def run_deferrable(op: Any, context: dict[str, Any]) -> Any:
         classpath, kwargs = deferred.trigger.serialize()
         trigger = import_string(classpath)(**json.loads(json.dumps(kwargs)))
         (event,) = run_trigger(trigger)
-        return op.resume_execution(deferred.method_name, {**(deferred.kwargs or {}), "event": event.payload}, context)
+        return op.resume_execution(
+            deferred.method_name, {**(deferred.kwargs or {}), "event": event.payload}, context
+        )

@@ -15,17 +15,28 @@ ENABLED = {"AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
 
 
 def test_airflow_connections_test_succeeds_with_the_key(airflow_cli: Any, sandbox: Any) -> None:
-    proc = airflow_cli.run("connections", "test", "bolna_default",
-                           env={**ENABLED, "AIRFLOW_CONN_BOLNA_DEFAULT": sandbox.airflow_conn_json()})
+    proc = airflow_cli.run(
+        "connections",
+        "test",
+        "bolna_default",
+        env={**ENABLED, "AIRFLOW_CONN_BOLNA_DEFAULT": sandbox.airflow_conn_json()},
+    )
     assert "Connection success!" in proc.stdout, proc.stdout[-3000:]
     assert sandbox.api_key not in proc.stdout
 
 
-def test_airflow_connections_test_fails_with_a_wrong_key_without_echoing_it(airflow_cli: Any, sandbox: Any) -> None:
+def test_airflow_connections_test_fails_with_a_wrong_key_without_echoing_it(
+    airflow_cli: Any, sandbox: Any
+) -> None:
     wrong = "Wrong-Key-For-The-Test-Button-93c1"
     conn = {**json.loads(sandbox.airflow_conn_json()), "password": wrong}
-    proc = airflow_cli.run("connections", "test", "bolna_default",
-                           env={**ENABLED, "AIRFLOW_CONN_BOLNA_DEFAULT": json.dumps(conn)}, check=False)
+    proc = airflow_cli.run(
+        "connections",
+        "test",
+        "bolna_default",
+        env={**ENABLED, "AIRFLOW_CONN_BOLNA_DEFAULT": json.dumps(conn)},
+        check=False,
+    )
     assert "Connection failed!" in proc.stdout, proc.stdout[-3000:]  # (Airflow 2's CLI still exits 0)
     assert "403" in proc.stdout  # the hook's message: the key was refused
     assert wrong not in proc.stdout

@@ -33,7 +33,10 @@ def run_ids(airflow_home: Path) -> set[str]:
 
 def xcoms(airflow_home: Path, run_id: str) -> dict[tuple[str, int, str], Any]:
     with sqlite3.connect(airflow_home / "airflow.db") as db:
-        rows = db.execute("SELECT task_id, map_index, key, value FROM xcom WHERE dag_id = ? AND run_id = ?", (DAG_ID, run_id))
+        rows = db.execute(
+            "SELECT task_id, map_index, key, value FROM xcom WHERE dag_id = ? AND run_id = ?",
+            (DAG_ID, run_id),
+        )
         # JSON text on Airflow 3, JSON bytes (BLOB) on Airflow 2
         return {(t, m, k): json.loads(v) if isinstance(v, (str, bytes)) else v for t, m, k, v in rows}
 
@@ -50,7 +53,10 @@ def stored_text(airflow_home: Path, run_ids_: set[str]) -> dict[str, str]:
                 (DAG_ID, *run_ids_),
             ).fetchall()
             assert rows, f"no {table} rows for the runs"
-            out[table] = "\n".join(f"{t}[{m}]: {v if isinstance(v, str) else bytes(v).decode(errors='replace')}" for t, m, v in rows)
+            out[table] = "\n".join(
+                f"{t}[{m}]: {v if isinstance(v, str) else bytes(v).decode(errors='replace')}"
+                for t, m, v in rows
+            )
     logs = airflow_home / "logs"
     if logs.exists():
         for path in logs.rglob("*"):
@@ -82,7 +88,9 @@ def leakcheck_sandbox(bolna_sandbox_factory: Any) -> Any:
 def env_for(server: Any) -> dict[str, str]:
     return {
         "AIRFLOW_CONN_BOLNA_DEFAULT": server.airflow_conn_json(),
-        "AIRFLOW_CONN_BOLNA_EXAMPLE_CARRIER": json.dumps({"conn_type": "generic", "login": "acme-user", "password": CONN_PASSWORD}),
+        "AIRFLOW_CONN_BOLNA_EXAMPLE_CARRIER": json.dumps(
+            {"conn_type": "generic", "login": "acme-user", "password": CONN_PASSWORD}
+        ),
     }
 
 
@@ -99,7 +107,12 @@ def test_example_dag_parses(repo_root: Path) -> None:
     assert bag.import_errors == {}
     dag = bag.dags[DAG_ID]
     assert [t.task_id for t in dag.topological_sort()] == [
-        "create_trunk", "add_numbers", "wait_for_trunk", "update_trunk", "cleanup_gate", "delete_trunk"
+        "create_trunk",
+        "add_numbers",
+        "wait_for_trunk",
+        "update_trunk",
+        "cleanup_gate",
+        "delete_trunk",
     ]
     from airflow.providers.common.compat.sdk import MappedOperator
 
@@ -118,14 +131,26 @@ def test_dags_test_twice_creates_once_and_leaks_nothing(
     before = run_ids(airflow_home)
 
     first = airflow_cli.dags_test(DAG_ID, conf={"trunk_name": name, "cleanup": False}, env=env_for(server))
-    assert "running trigger in line" in first.stdout  # the sensor deferred (on 2.x "Pausing..." is in the task log only)
+    assert (
+        "running trigger in line" in first.stdout
+    )  # the sensor deferred (on 2.x "Pausing..." is in the task log only)
     w1 = server.admin.counters()["writes"]
-    assert w1 == {"create_trunk": 1, "update_trunk": 1, "delete_trunk": 0, "add_number": 2, "remove_number": 0}
+    assert w1 == {
+        "create_trunk": 1,
+        "update_trunk": 1,
+        "delete_trunk": 0,
+        "add_number": 2,
+        "remove_number": 0,
+    }
     (run1,) = run_ids(airflow_home) - before
     trunk_id = xcoms(airflow_home, run1)[("create_trunk", -1, "trunk_id")]
-    assert password_matches(server.db_path, trunk_id, CONN_PASSWORD), "the connection's password reached Bolna"
+    assert password_matches(server.db_path, trunk_id, CONN_PASSWORD), (
+        "the connection's password reached Bolna"
+    )
 
-    second = airflow_cli.dags_test(DAG_ID, conf={"trunk_name": name}, env=env_for(server))  # cleanup defaults to True
+    second = airflow_cli.dags_test(
+        DAG_ID, conf={"trunk_name": name}, env=env_for(server)
+    )  # cleanup defaults to True
     counters = server.admin.counters()
     (run2,) = run_ids(airflow_home) - before - {run1}
     # the second run created nothing: same trunk adopted, numbers already there
@@ -138,12 +163,22 @@ def test_dags_test_twice_creates_once_and_leaks_nothing(
     x1, x2 = xcoms(airflow_home, run1), xcoms(airflow_home, run2)
     assert x1[("create_trunk", -1, "return_value")]["action"] == "created"
     assert x2[("create_trunk", -1, "return_value")] == {
-        "trunk_id": trunk_id, "name": name, "action": "adopted", "numbers_added": [], "patched_fields": [],
+        "trunk_id": trunk_id,
+        "name": name,
+        "action": "adopted",
+        "numbers_added": [],
+        "patched_fields": [],
         "numbers": ["+918035000001", "+918035000002", "+918035000101", "+918035000102"],
     }
     # mapped over numbers: one task instance per number, created then unchanged
-    assert [x1[("add_numbers", i, "return_value")]["numbers"][0]["action"] for i in (0, 1)] == ["created", "created"]
-    assert [x2[("add_numbers", i, "return_value")]["numbers"][0]["action"] for i in (0, 1)] == ["unchanged", "unchanged"]
+    assert [x1[("add_numbers", i, "return_value")]["numbers"][0]["action"] for i in (0, 1)] == [
+        "created",
+        "created",
+    ]
+    assert [x2[("add_numbers", i, "return_value")]["numbers"][0]["action"] for i in (0, 1)] == [
+        "unchanged",
+        "unchanged",
+    ]
     assert x2[("delete_trunk", -1, "return_value")] == {"trunk_id": trunk_id, "deleted": True}
     assert ("delete_trunk", -1, "return_value") not in x1, "cleanup=false skipped the delete"
     # the extra link for create / sensor (deferred in run 1) / update: computed and stored by the
@@ -161,7 +196,10 @@ def test_dags_test_twice_creates_once_and_leaks_nothing(
             assert BolnaSIPTrunkLink().get_link(None, ti_key=key) == url
 
     texts = stored_text(airflow_home, {run1, run2})
-    texts["stdout:run1"], texts["stdout:run2"] = scannable(first.stdout), scannable(second.stdout)  # task logs
+    texts["stdout:run1"], texts["stdout:run2"] = (
+        scannable(first.stdout),
+        scannable(second.stdout),
+    )  # task logs
     assert f"SIP trunk {name} ({trunk_id}): created" in first.stdout, "the scan covers the task logs"
     # the rendered template holds the reference only (its value redacted by key name)
     assert '"auth_password": {"param": "***"}' in texts["rendered_task_instance_fields"]
@@ -178,7 +216,9 @@ def test_dags_test_with_plain_password_param_leaks_nothing(
     name = f"example-plain-{uuid.uuid4().hex[:8]}"
     before = run_ids(airflow_home)
     proc = airflow_cli.dags_test(
-        DAG_ID, conf={"trunk_name": name, "sip_password": PLAIN_PASSWORD, "cleanup": False}, env=env_for(server)
+        DAG_ID,
+        conf={"trunk_name": name, "sip_password": PLAIN_PASSWORD, "cleanup": False},
+        env=env_for(server),
     )
     (run,) = run_ids(airflow_home) - before
     trunk_id = xcoms(airflow_home, run)[("create_trunk", -1, "trunk_id")]

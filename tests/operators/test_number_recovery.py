@@ -22,16 +22,26 @@ pytestmark = pytest.mark.integration
 VISIBILITY = 10.0
 NUMBERS = [f"+9180000{i:05d}" for i in range(6)]
 TRUNK = {
-    "name": "recovery", "provider": "twilio", "auth_type": "ip-based",
-    "gateways": [{"gateway_address": "gw.pstn.example.net"}], "ip_identifiers": [{"ip_address": "203.0.113.0/28"}],
+    "name": "recovery",
+    "provider": "twilio",
+    "auth_type": "ip-based",
+    "gateways": [{"gateway_address": "gw.pstn.example.net"}],
+    "ip_identifiers": [{"ip_address": "203.0.113.0/28"}],
 }
 
 
 def _hook(server: Any) -> BolnaHook:
-    return BolnaHook(settings=BolnaSettings(
-        api_key=SecretStr(server.api_key), base_url=server.url, requests_per_minute=0, max_retries=10,
-        retry_base_delay=0.01, retry_max_delay=0.05, number_visibility_timeout=VISIBILITY,
-    ))
+    return BolnaHook(
+        settings=BolnaSettings(
+            api_key=SecretStr(server.api_key),
+            base_url=server.url,
+            requests_per_minute=0,
+            max_retries=10,
+            retry_base_delay=0.01,
+            retry_max_delay=0.05,
+            number_visibility_timeout=VISIBILITY,
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -56,7 +66,9 @@ def test_ambiguous_number_adds_recover_without_waiting_for_visibility(
     assert [r.action for r in results] == ["created"] * len(NUMBERS)
     assert audit["numbers"] == len(NUMBERS) and audit["numbers_on_multiple_active_trunks"] == []
     assert server.admin.counters()["writes"]["add_number"] == len(NUMBERS), "each number committed once"
-    assert elapsed < VISIBILITY / 2, f"{len(NUMBERS)} adds took {elapsed:.1f}s: the visibility window was waited"
+    assert elapsed < VISIBILITY / 2, (
+        f"{len(NUMBERS)} adds took {elapsed:.1f}s: the visibility window was waited"
+    )
     hook.close()
 
 

@@ -81,7 +81,9 @@ def test_template_fields_cover_user_inputs(cls: type, fields: set[str]) -> None:
             assert cls.template_fields_renderers[name] == "json"
 
 
-@pytest.mark.parametrize("cls", [CreateSIPTrunkOperator, UpdateSIPTrunkOperator, SIPTrunkSensor], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls", [CreateSIPTrunkOperator, UpdateSIPTrunkOperator, SIPTrunkSensor], ids=lambda c: c.__name__
+)
 def test_link_attached(cls: type) -> None:
     assert any(isinstance(link, BolnaSIPTrunkLink) for link in cls.operator_extra_links)
 
@@ -114,8 +116,15 @@ def test_deferrable_default_follows_config(configured: str | None) -> None:
     env.pop("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", None)
     if configured is not None:
         env["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] = configured
-    out = subprocess.run([sys.executable, "-c", _DEFERRABLE_PROBE], env=env, cwd=Path(__file__).resolve().parents[2],
-                         capture_output=True, text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", _DEFERRABLE_PROBE],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     expected = configured == "true"
@@ -127,7 +136,9 @@ def test_deferrable_default_follows_config(configured: str | None) -> None:
 
 
 def create_op(bolna_conn: str, trunk: Any = None, **kw: Any) -> CreateSIPTrunkOperator:
-    return CreateSIPTrunkOperator(task_id="create", trunk=trunk if trunk is not None else spec(), bolna_conn_id=bolna_conn, **kw)
+    return CreateSIPTrunkOperator(
+        task_id="create", trunk=trunk if trunk is not None else spec(), bolna_conn_id=bolna_conn, **kw
+    )
 
 
 @pytest.mark.parametrize(
@@ -158,8 +169,12 @@ def test_create_new_trunk(bolna_conn: str, context: dict, respx_mock: Any, ti: A
     post = respx_mock.post(TRUNKS).respond(201, json=trunk_json(numbers=["+911111111"]))
     result = create_op(bolna_conn, spec(phone_numbers=["+911111111"])).execute(context)
     assert result == {
-        "trunk_id": TRUNK_ID, "name": "acme", "action": "created", "numbers_added": ["+911111111"],
-        "patched_fields": [], "numbers": ["+911111111"],
+        "trunk_id": TRUNK_ID,
+        "name": "acme",
+        "action": "created",
+        "numbers_added": ["+911111111"],
+        "patched_fields": [],
+        "numbers": ["+911111111"],
     }
     assert post.call_count == 1
     body = json.loads(post.calls.last.request.content)
@@ -177,7 +192,9 @@ def test_rerun_adopts_existing_trunk(bolna_conn: str, context: dict, respx_mock:
     assert methods(respx_mock) == ["GET"]
 
 
-def test_update_sends_one_patch_with_only_the_changed_field(bolna_conn: str, context: dict, respx_mock: Any) -> None:
+def test_update_sends_one_patch_with_only_the_changed_field(
+    bolna_conn: str, context: dict, respx_mock: Any
+) -> None:
     respx_mock.get(TRUNKS).respond(200, json=[trunk_json(qualify_frequency=60)])
     patch = respx_mock.patch(TRUNK).respond(200, json=trunk_json(qualify_frequency=30))
     result = create_op(bolna_conn, spec(qualify_frequency=30), if_exists="update").execute(context)
@@ -209,7 +226,9 @@ def test_auth_error_fails_without_retries(bolna_conn: str, context: dict, respx_
     assert API_KEY not in str(err.value)
 
 
-def test_transient_error_propagates_for_airflow_retries(bolna_conn: str, context: dict, respx_mock: Any) -> None:
+def test_transient_error_propagates_for_airflow_retries(
+    bolna_conn: str, context: dict, respx_mock: Any
+) -> None:
     respx_mock.get(TRUNKS).respond(503, json={"message": "busy"})
     with pytest.raises(BolnaServerError):
         create_op(bolna_conn).execute(context)
@@ -221,7 +240,9 @@ def test_password_reference_resolved_only_in_execute(
 ) -> None:
     from airflow.providers.common.compat.sdk import redact
 
-    monkeypatch.setenv("AIRFLOW_CONN_CARRIER_UNIT", json.dumps({"conn_type": "generic", "password": "Ref-S1P-0k9j"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CARRIER_UNIT", json.dumps({"conn_type": "generic", "password": "Ref-S1P-0k9j"})
+    )
     respx_mock.get(TRUNKS).respond(200, json=[])
     post = respx_mock.post(TRUNKS).respond(201, json=trunk_json())
     op = create_op(bolna_conn, spec(name="{{ params.name }}", auth_password={"conn": "{{ params.carrier }}"}))
@@ -262,22 +283,32 @@ def test_param_password_and_trunk_spec_object(bolna_conn: str, context: dict, re
     assert result["action"] == "adopted"
 
 
-def test_unresolvable_reference_fails_without_retries(bolna_conn: str, context: dict, respx_mock: Any) -> None:
+def test_unresolvable_reference_fails_without_retries(
+    bolna_conn: str, context: dict, respx_mock: Any
+) -> None:
     with pytest.raises(AirflowFailException, match="auth_password: cannot read connection 'nope'") as err:
         create_op(bolna_conn, spec(auth_password={"conn": "nope"})).execute(context)
     assert isinstance(err.value.__cause__, SecretRefError)
     assert respx_mock.calls.call_count == 0
 
 
-def test_wait_for_ready_defers_after_pushing_link(bolna_conn: str, context: dict, respx_mock: Any, ti: Any) -> None:
+def test_wait_for_ready_defers_after_pushing_link(
+    bolna_conn: str, context: dict, respx_mock: Any, ti: Any
+) -> None:
     respx_mock.get(TRUNKS).respond(200, json=[])
     respx_mock.post(TRUNKS).respond(201, json=trunk_json(numbers=[]))
-    op = create_op(bolna_conn, spec(phone_numbers=["+912222222"]), wait_for_ready=True, deferrable=True, ready_timeout=60)
+    op = create_op(
+        bolna_conn, spec(phone_numbers=["+912222222"]), wait_for_ready=True, deferrable=True, ready_timeout=60
+    )
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context)
     trigger = deferred.value.trigger
     assert isinstance(trigger, SIPTrunkTrigger)
-    assert (trigger.trunk_id, trigger.expect_numbers, trigger.bolna_conn_id) == (TRUNK_ID, ["+912222222"], bolna_conn)
+    assert (trigger.trunk_id, trigger.expect_numbers, trigger.bolna_conn_id) == (
+        TRUNK_ID,
+        ["+912222222"],
+        bolna_conn,
+    )
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.kwargs["result"]["action"] == "created"
     assert ti.xcoms["bolna_trunk_url"].endswith(TRUNK_ID), "link must be pushed before deferring"
@@ -287,11 +318,19 @@ def test_wait_for_ready_end_to_end_deferrable(bolna_conn: str, context: dict, re
     respx_mock.get(TRUNKS).respond(200, json=[])
     respx_mock.post(TRUNKS).respond(201, json=trunk_json(numbers=[]))
     respx_mock.get(TRUNK).respond(200, json=trunk_json(numbers=[]))
-    respx_mock.get(NUMBERS).mock(side_effect=[
-        httpx.Response(200, json=[]),
-        httpx.Response(200, json=[number_json("912222222")]),  # stored without "+": still a match
-    ])
-    op = create_op(bolna_conn, spec(phone_numbers=["+912222222"]), wait_for_ready=True, deferrable=True, poll_interval=0.01)
+    respx_mock.get(NUMBERS).mock(
+        side_effect=[
+            httpx.Response(200, json=[]),
+            httpx.Response(200, json=[number_json("912222222")]),  # stored without "+": still a match
+        ]
+    )
+    op = create_op(
+        bolna_conn,
+        spec(phone_numbers=["+912222222"]),
+        wait_for_ready=True,
+        deferrable=True,
+        poll_interval=0.01,
+    )
     result = run_deferrable(op, context)
     assert result["action"] == "created"
     assert methods(respx_mock)[2:] == ["GET"] * 4  # trigger: get trunk + numbers, twice
@@ -311,19 +350,31 @@ def test_wait_for_ready_sync_times_out(bolna_conn: str, context: dict, respx_moc
         (None, BolnaError, "unexpected event"),
         ({"status": "weird"}, BolnaError, "unexpected event"),
         ({"status": "timeout", "message": "m"}, BolnaTrunkNotReadyError, "not ready"),
-        ({"status": "error", "message": "m", "error_type": "BolnaAuthError"}, AirflowFailException, "API key"),
-        ({"status": "error", "message": "m", "error_type": "BolnaValidationError", "retryable": False}, AirflowFailException, "not retried"),
+        (
+            {"status": "error", "message": "m", "error_type": "BolnaAuthError"},
+            AirflowFailException,
+            "API key",
+        ),
+        (
+            {"status": "error", "message": "m", "error_type": "BolnaValidationError", "retryable": False},
+            AirflowFailException,
+            "not retried",
+        ),
         ({"status": "error", "message": "boom", "error_type": "X", "retryable": True}, BolnaError, "boom"),
     ],
     ids=["none", "unknown", "timeout", "auth", "permanent", "transient"],
 )
-def test_execute_complete_validates_event(bolna_conn: str, context: dict, event: Any, exc: type, needle: str) -> None:
+def test_execute_complete_validates_event(
+    bolna_conn: str, context: dict, event: Any, exc: type, needle: str
+) -> None:
     with pytest.raises(exc, match=needle):
         create_op(bolna_conn).execute_complete(context, event=event, result={"trunk_id": TRUNK_ID})
 
 
 def test_execute_complete_success_returns_result(bolna_conn: str, context: dict) -> None:
-    out = create_op(bolna_conn).execute_complete(context, event={"status": "success", "message": "ok"}, result={"a": 1})
+    out = create_op(bolna_conn).execute_complete(
+        context, event={"status": "success", "message": "ok"}, result={"a": 1}
+    )
     assert out == {"a": 1}
 
 
@@ -336,12 +387,17 @@ def test_add_numbers_created_unchanged_and_conflict(bolna_conn: str, context: di
     def add(request: httpx.Request) -> httpx.Response:
         number = json.loads(request.content)["phone_number"]
         if number == "+914444444":
-            return httpx.Response(409, json={"message": "Phone number already exists on another active trunk"})
+            return httpx.Response(
+                409, json={"message": "Phone number already exists on another active trunk"}
+            )
         return httpx.Response(201, json=number_json(number, 9))
 
     respx_mock.post(NUMBERS).mock(side_effect=add)
     op = AddPhoneNumbersOperator(
-        task_id="add", trunk_id=TRUNK_ID, numbers=["+913333333", "+914444444", "+915555555"], bolna_conn_id=bolna_conn
+        task_id="add",
+        trunk_id=TRUNK_ID,
+        numbers=["+913333333", "+914444444", "+915555555"],
+        bolna_conn_id=bolna_conn,
     )
     with pytest.raises(AirflowFailException) as err:
         op.execute(context)
@@ -357,28 +413,44 @@ def test_add_numbers_xcom(bolna_conn: str, context: dict, respx_mock: Any) -> No
     respx_mock.get(NUMBERS).respond(200, json=[number_json("913333333", 1)])
     respx_mock.post(NUMBERS).respond(201, json=number_json("+915555555", 2))
     out = AddPhoneNumbersOperator(
-        task_id="add", trunk_id=TRUNK_ID, numbers=["+913333333", {"phone_number": "+915555555", "name": "sales"}, "915555555"],
+        task_id="add",
+        trunk_id=TRUNK_ID,
+        numbers=["+913333333", {"phone_number": "+915555555", "name": "sales"}, "915555555"],
         bolna_conn_id=bolna_conn,
     ).execute(context)
     assert out == {
         "trunk_id": TRUNK_ID,
         "numbers": [
-            {"phone_number": "+913333333", "action": "unchanged", "phone_number_id": "01NUM000000000000000000001"},
-            {"phone_number": "+915555555", "action": "created", "phone_number_id": "01NUM000000000000000000002"},
+            {
+                "phone_number": "+913333333",
+                "action": "unchanged",
+                "phone_number_id": "01NUM000000000000000000001",
+            },
+            {
+                "phone_number": "+915555555",
+                "action": "created",
+                "phone_number_id": "01NUM000000000000000000002",
+            },
         ],
     }
-    assert bodies(respx_mock, "POST") == [{"phone_number": "+915555555", "name": "sales", "e164_check_enabled": False}]
+    assert bodies(respx_mock, "POST") == [
+        {"phone_number": "+915555555", "name": "sales", "e164_check_enabled": False}
+    ]
 
 
 def test_add_single_number_as_mapped_value(bolna_conn: str, context: dict, respx_mock: Any) -> None:
     respx_mock.get(NUMBERS).respond(200, json=[])
     respx_mock.post(NUMBERS).respond(201, json=number_json("+916666666"))
-    out = AddPhoneNumbersOperator(task_id="add", trunk_id=TRUNK_ID, numbers="+916666666", bolna_conn_id=bolna_conn).execute(context)
+    out = AddPhoneNumbersOperator(
+        task_id="add", trunk_id=TRUNK_ID, numbers="+916666666", bolna_conn_id=bolna_conn
+    ).execute(context)
     assert [n["action"] for n in out["numbers"]] == ["created"]
 
 
 def test_add_numbers_invalid_fail_before_requests(bolna_conn: str, context: dict, respx_mock: Any) -> None:
-    op = AddPhoneNumbersOperator(task_id="add", trunk_id=TRUNK_ID, numbers=["+916666666", "call-me", "12"], bolna_conn_id=bolna_conn)
+    op = AddPhoneNumbersOperator(
+        task_id="add", trunk_id=TRUNK_ID, numbers=["+916666666", "call-me", "12"], bolna_conn_id=bolna_conn
+    )
     with pytest.raises(AirflowFailException, match=r"numbers\.1.*numbers\.2"):
         op.execute(context)
     assert respx_mock.calls.call_count == 0
@@ -394,7 +466,9 @@ def test_add_numbers_transient_failure_is_retryable(bolna_conn: str, context: di
         return httpx.Response(201, json=number_json(number))
 
     respx_mock.post(NUMBERS).mock(side_effect=add)
-    op = AddPhoneNumbersOperator(task_id="add", trunk_id=TRUNK_ID, numbers=["+917777777", "+918888888"], bolna_conn_id=bolna_conn)
+    op = AddPhoneNumbersOperator(
+        task_id="add", trunk_id=TRUNK_ID, numbers=["+917777777", "+918888888"], bolna_conn_id=bolna_conn
+    )
     with pytest.raises(BolnaPhoneNumbersError) as err:
         op.execute(context)
     assert not err.value.permanent and list(err.value.failures) == ["+917777777"]
@@ -405,8 +479,12 @@ def test_add_numbers_mappable_in_a_dag() -> None:
     from airflow.providers.common.compat.sdk import DAG
 
     with DAG("map_test", schedule=None, start_date=datetime(2026, 1, 1)):
-        by_number = AddPhoneNumbersOperator.partial(task_id="by_number", trunk_id="t1").expand(numbers=["+911", "+912"])
-        by_trunk = AddPhoneNumbersOperator.partial(task_id="by_trunk", numbers=["+913"]).expand(trunk_id=["t1", "t2"])
+        by_number = AddPhoneNumbersOperator.partial(task_id="by_number", trunk_id="t1").expand(
+            numbers=["+911", "+912"]
+        )
+        by_trunk = AddPhoneNumbersOperator.partial(task_id="by_trunk", numbers=["+913"]).expand(
+            trunk_id=["t1", "t2"]
+        )
     assert by_number.expand_input.value == {"numbers": ["+911", "+912"]}
     assert by_trunk.expand_input.value == {"trunk_id": ["t1", "t2"]}
     assert by_number.partial_kwargs["trunk_id"] == "t1"
@@ -415,14 +493,22 @@ def test_add_numbers_mappable_in_a_dag() -> None:
 # ---------------------------------------------------------------------- Update / Delete / Remove
 
 
-def test_update_patches_only_given_fields(bolna_conn: str, context: dict, respx_mock: Any, ti: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_update_patches_only_given_fields(
+    bolna_conn: str, context: dict, respx_mock: Any, ti: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AIRFLOW_VAR_ROTATED_PW", "Rotated-S1P-22")
     respx_mock.patch(TRUNK).respond(200, json=trunk_json())
     out = UpdateSIPTrunkOperator(
-        task_id="u", trunk_id=TRUNK_ID, bolna_conn_id=bolna_conn,
+        task_id="u",
+        trunk_id=TRUNK_ID,
+        bolna_conn_id=bolna_conn,
         update={"qualify_frequency": "30", "auth_password": {"variable": "rotated_pw"}},
     ).execute(context)
-    assert out == {"trunk_id": TRUNK_ID, "name": "acme", "updated_fields": ["auth_password", "qualify_frequency"]}
+    assert out == {
+        "trunk_id": TRUNK_ID,
+        "name": "acme",
+        "updated_fields": ["auth_password", "qualify_frequency"],
+    }
     assert bodies(respx_mock, "PATCH") == [{"qualify_frequency": 30, "auth_password": "Rotated-S1P-22"}]
     assert ti.xcoms["bolna_trunk_url"] == f"{DASHBOARD}/sip-trunks/{TRUNK_ID}"
     assert "Rotated-S1P-22" not in json.dumps(out)
@@ -439,14 +525,20 @@ def test_update_patches_only_given_fields(bolna_conn: str, context: dict, respx_
     ],
     ids=["immutable", "sdes", "empty", "range", "unknown"],
 )
-def test_update_validated_before_sending(bolna_conn: str, context: dict, respx_mock: Any, update: dict, needle: str) -> None:
+def test_update_validated_before_sending(
+    bolna_conn: str, context: dict, respx_mock: Any, update: dict, needle: str
+) -> None:
     with pytest.raises(AirflowFailException, match=needle):
-        UpdateSIPTrunkOperator(task_id="u", trunk_id=TRUNK_ID, update=update, bolna_conn_id=bolna_conn).execute(context)
+        UpdateSIPTrunkOperator(
+            task_id="u", trunk_id=TRUNK_ID, update=update, bolna_conn_id=bolna_conn
+        ).execute(context)
     assert respx_mock.calls.call_count == 0
 
 
 @pytest.mark.parametrize(("status", "deleted"), [(200, True), (404, False)], ids=["deleted", "already-gone"])
-def test_delete_is_idempotent(bolna_conn: str, context: dict, respx_mock: Any, status: int, deleted: bool) -> None:
+def test_delete_is_idempotent(
+    bolna_conn: str, context: dict, respx_mock: Any, status: int, deleted: bool
+) -> None:
     respx_mock.delete(TRUNK).respond(status, json={"message": "ok" if status == 200 else "trunk not found"})
     out = DeleteSIPTrunkOperator(task_id="d", trunk_id=TRUNK_ID, bolna_conn_id=bolna_conn).execute(context)
     assert out == {"trunk_id": TRUNK_ID, "deleted": deleted}
@@ -455,7 +547,9 @@ def test_delete_is_idempotent(bolna_conn: str, context: dict, respx_mock: Any, s
 def test_delete_deactivates_first(bolna_conn: str, context: dict, respx_mock: Any) -> None:
     respx_mock.patch(TRUNK).respond(200, json=trunk_json(is_active=False))
     respx_mock.delete(TRUNK).respond(200, json={"message": "deleted"})
-    DeleteSIPTrunkOperator(task_id="d", trunk_id=TRUNK_ID, deactivate_first=True, bolna_conn_id=bolna_conn).execute(context)
+    DeleteSIPTrunkOperator(
+        task_id="d", trunk_id=TRUNK_ID, deactivate_first=True, bolna_conn_id=bolna_conn
+    ).execute(context)
     assert methods(respx_mock) == ["PATCH", "DELETE"]
     assert bodies(respx_mock, "PATCH") == [{"is_active": False}]
 
@@ -467,24 +561,39 @@ def test_delete_empty_trunk_id(bolna_conn: str, context: dict, respx_mock: Any) 
 
 def test_remove_number_by_number(bolna_conn: str, context: dict, respx_mock: Any) -> None:
     respx_mock.get(NUMBERS).respond(200, json=[number_json("919999999", 4)])
-    delete = respx_mock.delete(f"{NUMBERS}/01NUM000000000000000000004").respond(200, json={"message": "removed"})
-    out = RemovePhoneNumberOperator(task_id="r", trunk_id=TRUNK_ID, phone_number="+919999999", bolna_conn_id=bolna_conn).execute(context)
-    assert out == {"trunk_id": TRUNK_ID, "phone_number": "+919999999", "phone_number_id": "01NUM000000000000000000004", "removed": True}
+    delete = respx_mock.delete(f"{NUMBERS}/01NUM000000000000000000004").respond(
+        200, json={"message": "removed"}
+    )
+    out = RemovePhoneNumberOperator(
+        task_id="r", trunk_id=TRUNK_ID, phone_number="+919999999", bolna_conn_id=bolna_conn
+    ).execute(context)
+    assert out == {
+        "trunk_id": TRUNK_ID,
+        "phone_number": "+919999999",
+        "phone_number_id": "01NUM000000000000000000004",
+        "removed": True,
+    }
     assert delete.call_count == 1
 
 
 def test_remove_number_already_gone(bolna_conn: str, context: dict, respx_mock: Any) -> None:
     respx_mock.get(NUMBERS).respond(200, json=[])
-    out = RemovePhoneNumberOperator(task_id="r", trunk_id=TRUNK_ID, phone_number="+919999999", bolna_conn_id=bolna_conn).execute(context)
+    out = RemovePhoneNumberOperator(
+        task_id="r", trunk_id=TRUNK_ID, phone_number="+919999999", bolna_conn_id=bolna_conn
+    ).execute(context)
     assert out["removed"] is False and methods(respx_mock) == ["GET"]
     respx_mock.delete(f"{NUMBERS}/n1").respond(404, json={"message": "not found"})
-    out = RemovePhoneNumberOperator(task_id="r", trunk_id=TRUNK_ID, phone_number_id="n1", bolna_conn_id=bolna_conn).execute(context)
+    out = RemovePhoneNumberOperator(
+        task_id="r", trunk_id=TRUNK_ID, phone_number_id="n1", bolna_conn_id=bolna_conn
+    ).execute(context)
     assert out == {"trunk_id": TRUNK_ID, "phone_number": None, "phone_number_id": "n1", "removed": False}
 
 
 def test_remove_number_trunk_gone(bolna_conn: str, context: dict, respx_mock: Any) -> None:
     respx_mock.get(NUMBERS).respond(404, json={"message": "trunk not found"})
-    out = RemovePhoneNumberOperator(task_id="r", trunk_id=TRUNK_ID, phone_number="+919999999", bolna_conn_id=bolna_conn).execute(context)
+    out = RemovePhoneNumberOperator(
+        task_id="r", trunk_id=TRUNK_ID, phone_number="+919999999", bolna_conn_id=bolna_conn
+    ).execute(context)
     assert out["removed"] is False
 
 
@@ -492,4 +601,6 @@ def test_remove_number_needs_exactly_one(bolna_conn: str, context: dict) -> None
     with pytest.raises(AirflowFailException, match="exactly one"):
         RemovePhoneNumberOperator(task_id="r", trunk_id=TRUNK_ID, bolna_conn_id=bolna_conn).execute(context)
     with pytest.raises(AirflowFailException, match="exactly one"):
-        RemovePhoneNumberOperator(task_id="r", trunk_id=TRUNK_ID, phone_number="+91", phone_number_id="x", bolna_conn_id=bolna_conn).execute(context)
+        RemovePhoneNumberOperator(
+            task_id="r", trunk_id=TRUNK_ID, phone_number="+91", phone_number_id="x", bolna_conn_id=bolna_conn
+        ).execute(context)

@@ -45,16 +45,26 @@ def trigger(bolna_conn: str, **kw: Any) -> SIPTrunkTrigger:
 
 
 def test_serialize_round_trips(bolna_conn: str) -> None:
-    original = trigger(bolna_conn, expect_numbers=["+911", "912"], expect_active=False, deadline=1_900_000_000.5,
-                       expect_agents={"+911": "agent/1"})
+    original = trigger(
+        bolna_conn,
+        expect_numbers=["+911", "912"],
+        expect_active=False,
+        deadline=1_900_000_000.5,
+        expect_agents={"+911": "agent/1"},
+    )
     classpath, kwargs = original.serialize()
     assert classpath == CLASSPATH
     assert json.loads(json.dumps(kwargs)) == kwargs, "kwargs must be JSON-only"
     rebuilt = import_string(classpath)(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
     assert kwargs == {
-        "trunk_id": TRUNK_ID, "trunk_name": None, "expect_active": False, "expect_numbers": ["+911", "912"],
-        "poll_interval": 0.01, "deadline": 1_900_000_000.5, "bolna_conn_id": bolna_conn,
+        "trunk_id": TRUNK_ID,
+        "trunk_name": None,
+        "expect_active": False,
+        "expect_numbers": ["+911", "912"],
+        "poll_interval": 0.01,
+        "deadline": 1_900_000_000.5,
+        "bolna_conn_id": bolna_conn,
         "expect_agents": {"+911": "agent/1"},
     }
     by_name = SIPTrunkTrigger(trunk_name="acme", deadline=1.0)
@@ -69,16 +79,24 @@ def test_trigger_needs_exactly_one_reference(refs: dict) -> None:
 
 def test_trigger_success_after_numbers_appear(bolna_conn: str, respx_mock: Any) -> None:
     respx_mock.get(TRUNK).respond(200, json=trunk_json(numbers=["+911111111"]))
-    respx_mock.get(NUMBERS).mock(side_effect=[
-        httpx.Response(200, json=[number_json("+911111111")]),
-        httpx.Response(200, json=[number_json("+911111111"), number_json("922222222", 1)]),
-    ])
+    respx_mock.get(NUMBERS).mock(
+        side_effect=[
+            httpx.Response(200, json=[number_json("+911111111")]),
+            httpx.Response(200, json=[number_json("+911111111"), number_json("922222222", 1)]),
+        ]
+    )
     (event,) = run_trigger(trigger(bolna_conn, expect_numbers=["+911111111", "+922222222"]))
-    assert event == TriggerEvent({
-        "status": "success", "message": f"trunk {TRUNK_ID} (acme) is ready with 2 expected number(s)",
-        "trunk_id": TRUNK_ID, "name": "acme", "is_active": True,
-        "numbers": ["+911111111", "922222222"], "missing": [],
-    })
+    assert event == TriggerEvent(
+        {
+            "status": "success",
+            "message": f"trunk {TRUNK_ID} (acme) is ready with 2 expected number(s)",
+            "trunk_id": TRUNK_ID,
+            "name": "acme",
+            "is_active": True,
+            "numbers": ["+911111111", "922222222"],
+            "missing": [],
+        }
+    )
     assert {c.request.method for c in respx_mock.calls} == {"GET"}
 
 
@@ -104,22 +122,26 @@ def test_restarted_trigger_sends_only_gets(bolna_conn: str, respx_mock: Any) -> 
 
 
 def test_trigger_by_name_waits_for_the_trunk_to_exist(bolna_conn: str, respx_mock: Any) -> None:
-    respx_mock.get(TRUNKS).mock(side_effect=[
-        httpx.Response(200, json=[]),
-        httpx.Response(200, json=[trunk_json(name="other", trunk_id="X")]),
-        httpx.Response(200, json=[trunk_json()]),
-    ])
+    respx_mock.get(TRUNKS).mock(
+        side_effect=[
+            httpx.Response(200, json=[]),
+            httpx.Response(200, json=[trunk_json(name="other", trunk_id="X")]),
+            httpx.Response(200, json=[trunk_json()]),
+        ]
+    )
     (event,) = run_trigger(trigger(bolna_conn, trunk_id=None, trunk_name="acme"))
     assert event.payload["status"] == "success" and event.payload["trunk_id"] == TRUNK_ID
     assert respx_mock.calls.call_count == 3
 
 
 def test_trigger_keeps_polling_through_transient_errors_and_404(bolna_conn: str, respx_mock: Any) -> None:
-    respx_mock.get(TRUNK).mock(side_effect=[
-        httpx.Response(404, json={"message": "trunk not found"}),
-        *[httpx.Response(503, json={"message": "busy"})] * 3,  # one poll: first try + 2 hook retries
-        httpx.Response(200, json=trunk_json()),
-    ])
+    respx_mock.get(TRUNK).mock(
+        side_effect=[
+            httpx.Response(404, json={"message": "trunk not found"}),
+            *[httpx.Response(503, json={"message": "busy"})] * 3,  # one poll: first try + 2 hook retries
+            httpx.Response(200, json=trunk_json()),
+        ]
+    )
     (event,) = run_trigger(trigger(bolna_conn))
     assert event.payload["status"] == "success"
 
@@ -137,7 +159,10 @@ def test_trigger_deadline_in_the_past_checks_once_then_times_out(bolna_conn: str
     respx_mock.get(TRUNK).respond(200, json=trunk_json(is_active=False))
     (event,) = run_trigger(trigger(bolna_conn, deadline=time.time() - 1))
     assert event.payload["status"] == "timeout"
-    assert event.payload["message"].startswith("deadline passed: ") and "is not active" in event.payload["message"]
+    assert (
+        event.payload["message"].startswith("deadline passed: ")
+        and "is not active" in event.payload["message"]
+    )
     assert respx_mock.calls.call_count == 1
 
 
@@ -165,11 +190,15 @@ def sensor(bolna_conn: str, **kw: Any) -> SIPTrunkSensor:
 
 def test_sensor_poke_mode_waits_for_numbers(bolna_conn: str, context: dict, respx_mock: Any, ti: Any) -> None:
     respx_mock.get(TRUNK).respond(200, json=trunk_json())
-    respx_mock.get(NUMBERS).mock(side_effect=[
-        httpx.Response(200, json=[]),
-        httpx.Response(503, json={}), httpx.Response(503, json={}), httpx.Response(503, json={}),  # transient: not ready
-        httpx.Response(200, json=[number_json("+911111111")]),
-    ])
+    respx_mock.get(NUMBERS).mock(
+        side_effect=[
+            httpx.Response(200, json=[]),
+            httpx.Response(503, json={}),
+            httpx.Response(503, json={}),
+            httpx.Response(503, json={}),  # transient: not ready
+            httpx.Response(200, json=[number_json("+911111111")]),
+        ]
+    )
     out = sensor(bolna_conn, expect_numbers=["+911111111"], deferrable=False).execute(context)
     assert out == {"trunk_id": TRUNK_ID, "name": "acme", "is_active": True, "numbers": ["+911111111"]}
     assert ti.xcoms["trunk_id"] == TRUNK_ID
@@ -205,7 +234,9 @@ def test_sensor_poll_interval_sets_poke_interval(bolna_conn: str) -> None:
 # ---------------------------------------------------------------------- sensor: deferrable
 
 
-def test_sensor_deferrable_pokes_once_then_defers_with_deadline(bolna_conn: str, context: dict, respx_mock: Any, ti: Any) -> None:
+def test_sensor_deferrable_pokes_once_then_defers_with_deadline(
+    bolna_conn: str, context: dict, respx_mock: Any, ti: Any
+) -> None:
     respx_mock.get(TRUNK).respond(200, json=trunk_json(is_active=False))
     respx_mock.get(NUMBERS).respond(200, json=[])
     before = time.time()
@@ -216,18 +247,30 @@ def test_sensor_deferrable_pokes_once_then_defers_with_deadline(bolna_conn: str,
     assert before + 120 <= trig.deadline <= time.time() + 120
     assert trig.expect_numbers == ["+911"] and trig.poll_interval == 0.01
     assert deferred.value.timeout == timedelta(seconds=120 + DEFER_GRACE_SECONDS)
-    assert [c.request.url.path for c in respx_mock.calls] == [f"/sip-trunks/trunks/{TRUNK_ID}", f"/sip-trunks/trunks/{TRUNK_ID}/numbers"], "exactly one poke before deferring"
+    assert [c.request.url.path for c in respx_mock.calls] == [
+        f"/sip-trunks/trunks/{TRUNK_ID}",
+        f"/sip-trunks/trunks/{TRUNK_ID}/numbers",
+    ], "exactly one poke before deferring"
     assert ti.xcoms["bolna_trunk_url"].endswith(TRUNK_ID), "link pushed before deferring"
 
 
-def test_sensor_deferrable_done_at_first_poke_does_not_defer(bolna_conn: str, context: dict, respx_mock: Any) -> None:
+def test_sensor_deferrable_done_at_first_poke_does_not_defer(
+    bolna_conn: str, context: dict, respx_mock: Any
+) -> None:
     respx_mock.get(TRUNK).respond(200, json=trunk_json())
     assert sensor(bolna_conn, deferrable=True).execute(context)["trunk_id"] == TRUNK_ID
 
 
-def test_sensor_deferrable_end_to_end_by_name(bolna_conn: str, context: dict, respx_mock: Any, ti: Any) -> None:
-    respx_mock.get(TRUNKS).mock(side_effect=[httpx.Response(200, json=[]), httpx.Response(200, json=[]),
-                                             httpx.Response(200, json=[trunk_json()])])
+def test_sensor_deferrable_end_to_end_by_name(
+    bolna_conn: str, context: dict, respx_mock: Any, ti: Any
+) -> None:
+    respx_mock.get(TRUNKS).mock(
+        side_effect=[
+            httpx.Response(200, json=[]),
+            httpx.Response(200, json=[]),
+            httpx.Response(200, json=[trunk_json()]),
+        ]
+    )
     op = sensor(bolna_conn, trunk_name="acme", deferrable=True)
     with pytest.raises(TaskDeferred):
         op.execute(context)
@@ -250,7 +293,9 @@ def test_sensor_execute_complete_validates_event(bolna_conn: str, context: dict)
     with pytest.raises(Exception, match="unexpected event"):
         op.execute_complete(context, event=None)
     with pytest.raises(AirflowFailException, match="API key"):
-        op.execute_complete(context, event={"status": "error", "message": "m", "error_type": "BolnaAuthError"})
+        op.execute_complete(
+            context, event={"status": "error", "message": "m", "error_type": "BolnaAuthError"}
+        )
 
 
 # ---------------------------------------------------------------------- link
@@ -260,7 +305,9 @@ def test_link_reads_the_pushed_url() -> None:
     link = BolnaSIPTrunkLink()
     assert link.name == "Bolna trunk"
     ti_key = mock.Mock(dag_id="d", task_id="t", run_id="r", map_index=-1)
-    with mock.patch("airflow_provider_bolna.links.XCom.get_value", return_value="https://x/sip-trunks/1") as get:
+    with mock.patch(
+        "airflow_provider_bolna.links.XCom.get_value", return_value="https://x/sip-trunks/1"
+    ) as get:
         assert link.get_link(operator=mock.Mock(), ti_key=ti_key) == "https://x/sip-trunks/1"
     get.assert_called_once_with(key="bolna_trunk_url", ti_key=ti_key)
     with mock.patch("airflow_provider_bolna.links.XCom.get_value", return_value=None):
@@ -271,7 +318,9 @@ def test_link_url_from_dashboard_extra_and_default(bolna_conn: str, monkeypatch:
     from airflow_provider_bolna.hooks.bolna import BolnaHook
 
     assert BolnaHook(bolna_conn).trunk_url("a/b") == f"{DASHBOARD}/sip-trunks/a%2Fb"
-    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_PLAIN", json.dumps({"conn_type": "bolna", "host": API, "password": "k-123456"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BOLNA_PLAIN", json.dumps({"conn_type": "bolna", "host": API, "password": "k-123456"})
+    )
     assert BolnaHook("bolna_plain").trunk_url("T1") == "https://platform.bolna.ai/sip-trunks/T1"
 
 

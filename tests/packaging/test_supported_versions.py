@@ -24,7 +24,11 @@ def _noxfile_constants() -> dict[str, Any]:
     wanted = {"AIRFLOW", "PYTHONS", "CI_PAIRS"}
     found: dict[str, Any] = {}
     for node in tree.body:
-        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
+        target = (
+            node.target
+            if isinstance(node, ast.AnnAssign)
+            else (node.targets[0] if isinstance(node, ast.Assign) else None)
+        )
         if isinstance(target, ast.Name) and target.id in wanted and node.value is not None:
             found[target.id] = ast.literal_eval(node.value)
     assert set(found) == wanted, found
@@ -54,13 +58,21 @@ def test_ci_pairs_cover_every_airflow_and_every_python(matrix: dict[str, Any]) -
         assert release.startswith(f"{minor}."), (minor, release)
 
 
-def test_requires_python_and_classifiers_are_the_matrix_pythons(matrix: dict[str, Any], project: dict[str, Any]) -> None:
+def test_requires_python_and_classifiers_are_the_matrix_pythons(
+    matrix: dict[str, Any], project: dict[str, Any]
+) -> None:
     pythons = _pythons(matrix)
     spec = SpecifierSet(project["requires-python"])
     candidates = [f"3.{m}" for m in range(6, 20)]
     assert [p for p in candidates if spec.contains(f"{p}.0")] == pythons
-    declared = sorted((c.rsplit(" :: ", 1)[1] for c in project["classifiers"]
-                       if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)), key=Version)
+    declared = sorted(
+        (
+            c.rsplit(" :: ", 1)[1]
+            for c in project["classifiers"]
+            if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+        ),
+        key=Version,
+    )
     assert declared == pythons
 
 
@@ -70,7 +82,8 @@ def test_the_airflow_requirement_is_the_matrix_range(matrix: dict[str, Any], pro
     assert all(airflow.specifier.contains(r) for r in releases)
     lowest, highest = min(releases), max(releases)
     assert {(s.operator, s.version) for s in airflow.specifier} == {
-        (">=", f"{lowest.major}.{lowest.minor}.0"), ("<", f"{highest.major}.{highest.minor + 1}")
+        (">=", f"{lowest.major}.{lowest.minor}.0"),
+        ("<", f"{highest.major}.{highest.minor + 1}"),
     }, "the range is the tested minors, from the first release of the oldest"
 
 

@@ -52,12 +52,18 @@ class CustomerDB:
         conn = self.connect()
         try:
             create_customers_table(conn, self.table)
-            return insert_customers(conn, generate_customers(count, invalid, seed, start_id, agents=agents),
-                                    self.table, placeholder=self.placeholder)
+            return insert_customers(
+                conn,
+                generate_customers(count, invalid, seed, start_id, agents=agents),
+                self.table,
+                placeholder=self.placeholder,
+            )
         finally:
             conn.close()
 
-    def execute(self, sql: str, params: tuple[Any, ...] | list[tuple[Any, ...]] = ()) -> list[tuple[Any, ...]]:
+    def execute(
+        self, sql: str, params: tuple[Any, ...] | list[tuple[Any, ...]] = ()
+    ) -> list[tuple[Any, ...]]:
         """Run SQL (``{t}`` = customer table, ``{s}`` = state table, ``?`` placeholders) and commit."""
         sql = sql.format(t=self.table, s=self.state_table).replace("?", self.placeholder)
         conn = self.connect()
@@ -86,8 +92,9 @@ def sqlite_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CustomerDB:
     path = tmp_path / "customers.db"
     sqlite3.connect(path).execute("PRAGMA journal_mode = WAL").close()
     monkeypatch.setenv("AIRFLOW_CONN_BOLNA_CUSTOMERS", json.dumps({"conn_type": "sqlite", "host": str(path)}))
-    return CustomerDB("bolna_customers", "customers", "bolna_provisioning_state", "?",
-                      lambda: sqlite3.connect(path))
+    return CustomerDB(
+        "bolna_customers", "customers", "bolna_provisioning_state", "?", lambda: sqlite3.connect(path)
+    )
 
 
 @pytest.fixture
@@ -99,8 +106,13 @@ def pg_db(postgres_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Custom
     admin.execute(f"CREATE SCHEMA {schema}")
     monkeypatch.setenv("AIRFLOW_CONN_BOLNA_PG_CUSTOMERS", postgres_uri)
     try:
-        yield CustomerDB("bolna_pg_customers", f"{schema}.customers", f"{schema}.bolna_provisioning_state", "%s",
-                         lambda: psycopg.connect(postgres_uri))
+        yield CustomerDB(
+            "bolna_pg_customers",
+            f"{schema}.customers",
+            f"{schema}.bolna_provisioning_state",
+            "%s",
+            lambda: psycopg.connect(postgres_uri),
+        )
     finally:
         admin.execute(f"DROP SCHEMA {schema} CASCADE")
         admin.close()

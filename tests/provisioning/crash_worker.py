@@ -71,7 +71,9 @@ def crashing_hook(point: str, at: int, db_path: str, table: str) -> Any:
                 wait_for_rows(db_path, table, at - 1)
             result = await super().aensure_trunk(spec, **kwargs)
             if point == "after-post" and self.creates == at:
-                print(f"crash worker: dying after create {at} ({result.action}) before its record", flush=True)
+                print(
+                    f"crash worker: dying after create {at} ({result.action}) before its record", flush=True
+                )
                 os._exit(CRASHED)
             return result
 
@@ -92,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 
     hook = crashing_hook(args.point, args.at, args.sqlite_path, args.state_table)
     options = ProvisionOptions(concurrency=1, state_table=args.state_table)
-    summary = provision_batch(args.customers_conn, args.query, {"first": None, "last": None}, options=options,
-                              hook=hook)
+    summary = provision_batch(
+        args.customers_conn, args.query, {"first": None, "last": None}, options=options, hook=hook
+    )
     print(f"crash worker: the run ended without reaching the crash point: {summary.counts}", flush=True)
     return NOT_REACHED
 

@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 
 from airflow_provider_bolna.models import number_key
-from airflow_provider_bolna.provisioning import ProvisionOptions, deprovision_gone, plan_run, provision_batch, summarize
+from airflow_provider_bolna.provisioning import (
+    ProvisionOptions,
+    deprovision_gone,
+    plan_run,
+    provision_batch,
+    summarize,
+)
 from airflow_provider_bolna.provisioning.mapping import RowMapper
 from airflow_provider_bolna.sandbox.seed import agent_ids
 from tests.provisioning.conftest import CustomerDB, total_requests
@@ -72,10 +78,16 @@ def test_every_number_is_bound_once_and_every_outbound_agent_switched_once(
     assert sum(setups.values()) == len(want) and set(setups.values()) == {1}  # one setup per number
     switches = agents_api.agent_update_attempts_by_agent()
     assert set(switches) == outbound and set(switches.values()) == {1}  # once per agent, however shared
-    assert {a: p for a, p in agents_api.agent_providers().items() if a in outbound} == dict.fromkeys(outbound, "sip-trunk")
+    assert {a: p for a, p in agents_api.agent_providers().items() if a in outbound} == dict.fromkeys(
+        outbound, "sip-trunk"
+    )
     assert first["bindings"] == {"bound": len(want), "switched": len(outbound)}
-    lines = sum(1 for row in sqlite_db.execute("SELECT bindings FROM {s}")
-                for b in json.loads(row[0] or "{}").values() if b.get("agent") and b.get("id"))
+    lines = sum(
+        1
+        for row in sqlite_db.execute("SELECT bindings FROM {s}")
+        for b in json.loads(row[0] or "{}").values()
+        if b.get("agent") and b.get("id")
+    )
     assert lines == len(want)  # every line recorded with its Bolna id and agent
 
     before = total_requests(agents_api)
@@ -90,7 +102,9 @@ def test_a_changed_agent_rebinds_only_its_numbers_and_a_removed_one_is_unlinked(
     run(sqlite_db)
     agents_api.admin.reset_attempts()
     new_agent = agent_ids(AGENTS)[-1]
-    numbers = [n.strip() for n in sqlite_db.execute("SELECT numbers FROM {t} WHERE customer_id = 7")[0][0].split(",")]
+    numbers = [
+        n.strip() for n in sqlite_db.execute("SELECT numbers FROM {t} WHERE customer_id = 7")[0][0].split(",")
+    ]
     sqlite_db.execute("UPDATE {t} SET inbound_agent_id = ? WHERE customer_id = 7", (new_agent,))
     sqlite_db.execute("UPDATE {t} SET inbound_agent_id = NULL WHERE customer_id = 8")
     before = total_requests(agents_api)
@@ -106,12 +120,16 @@ def test_a_changed_agent_rebinds_only_its_numbers_and_a_removed_one_is_unlinked(
 def test_deprovision_unlinks_before_it_deletes(sqlite_db: CustomerDB, agents_api: Any) -> None:
     sqlite_db.seed(20, seed=7, agents=AGENTS)
     run(sqlite_db)
-    bound = [n.strip() for n in sqlite_db.execute("SELECT numbers FROM {t} WHERE customer_id = 4")[0][0].split(",")]
+    bound = [
+        n.strip() for n in sqlite_db.execute("SELECT numbers FROM {t} WHERE customer_id = 4")[0][0].split(",")
+    ]
     sqlite_db.execute("UPDATE {t} SET status = 'churned' WHERE customer_id = 4")
     agents_api.admin.reset_attempts()
     summary = run(sqlite_db, deprovision=True)
     assert summary["counts"]["deprovisioned"] == 1 and summary["bindings"]["unlinked"] == len(bound)
-    kinds = [a["kind"] for a in agents_api.write_attempts() if a["kind"] in ("inbound_unlink", "delete_trunk")]
+    kinds = [
+        a["kind"] for a in agents_api.write_attempts() if a["kind"] in ("inbound_unlink", "delete_trunk")
+    ]
     assert kinds == ["inbound_unlink"] * len(bound) + ["delete_trunk"]
 
 
@@ -133,33 +151,50 @@ def test_faults_still_end_in_exactly_the_intended_mappings(sqlite_db: CustomerDB
 def test_a_dry_run_shows_the_binding_work(sqlite_db: CustomerDB, agents_api: Any) -> None:
     sqlite_db.seed(10, seed=9, agents=AGENTS)
     options = ProvisionOptions(dry_run=True, requests_per_minute=0)
-    summary = provision_batch(sqlite_db.conn_id, sqlite_db.query, {"first": None, "last": None}, options=options)
+    summary = provision_batch(
+        sqlite_db.conn_id, sqlite_db.query, {"first": None, "last": None}, options=options
+    )
     assert "bind +" in summary.plan and "→a9e" in summary.plan and "switch agent" in summary.plan
-    assert agents_api.admin.counters()["binding_writes"] == {"update_agent": 0, "inbound_setup": 0, "inbound_unlink": 0}
+    assert agents_api.admin.counters()["binding_writes"] == {
+        "update_agent": 0,
+        "inbound_setup": 0,
+        "inbound_unlink": 0,
+    }
 
 
-def test_agent_switches_draw_from_the_shared_agent_budget(sqlite_db: CustomerDB, agents_api: Any,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_agent_switches_draw_from_the_shared_agent_budget(
+    sqlite_db: CustomerDB, agents_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The agent endpoint's own 500/min (here 120/min) is shared through the state DB like the
     trunk calls' budget: every batch's provider switch is a slot of the ``<conn>/agent`` row."""
     import threading
 
     from airflow_provider_bolna.provisioning.budget import BudgetTable, budget_key, budget_table_beside
 
-    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", agents_api.airflow_conn_json(
-        requests_per_minute=6000, agent_requests_per_minute=120))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BOLNA_DEFAULT",
+        agents_api.airflow_conn_json(requests_per_minute=6000, agent_requests_per_minute=120),
+    )
     agents_api.admin.config(agent_rate_limit_per_min=120)
     sqlite_db.seed(60, seed=10, agents=AGENTS)
     options = ProvisionOptions(state_table=sqlite_db.state_table)
     batches = plan_run(sqlite_db.conn_id, sqlite_db.query, options=options, batch_size=30).batches
-    threads = [threading.Thread(target=provision_batch, args=(sqlite_db.conn_id, sqlite_db.query, b),
-                                kwargs={"options": options}) for b in batches]
+    threads = [
+        threading.Thread(
+            target=provision_batch, args=(sqlite_db.conn_id, sqlite_db.query, b), kwargs={"options": options}
+        )
+        for b in batches
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(120)
     switches = sum(agents_api.agent_update_attempts_by_agent().values())
-    assert switches == len(desired(sqlite_db)[1]) and agents_api.admin.counters()["faults"]["agent_rate_limited"] == 0
+    assert (
+        switches == len(desired(sqlite_db)[1])
+        and agents_api.admin.counters()["faults"]["agent_rate_limited"] == 0
+    )
     row = BudgetTable(sqlite_db.conn_id, budget_table_beside(sqlite_db.state_table)).read(
-        budget_key("bolna_default", "agent"))
+        budget_key("bolna_default", "agent")
+    )
     assert row is not None and row.granted >= switches

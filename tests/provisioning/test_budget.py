@@ -130,11 +130,15 @@ def test_schedule_spaces_slots_and_allows_a_burst_only_after_idle() -> None:
     limit=st.integers(min_value=5, max_value=2000),
     burst=st.integers(min_value=1, max_value=4),
     grace=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
-    claims=st.lists(st.tuples(st.floats(min_value=0, max_value=3), st.integers(min_value=0, max_value=40)),
-                    min_size=1, max_size=60),
+    claims=st.lists(
+        st.tuples(st.floats(min_value=0, max_value=3), st.integers(min_value=0, max_value=40)),
+        min_size=1,
+        max_size=60,
+    ),
 )
-def test_no_window_of_a_period_gets_more_than_the_limit(limit: int, burst: int, grace: float,
-                                                        claims: list[tuple[float, int]]) -> None:
+def test_no_window_of_a_period_gets_more_than_the_limit(
+    limit: int, burst: int, grace: float, claims: list[tuple[float, int]]
+) -> None:
     """Whatever the claim pattern, a slot used anywhere in [slot, slot + grace] keeps every
     window of ``period`` seconds at or under ``limit``: i.e. at most ``limit`` slots are dated
     within any ``period + grace`` seconds."""
@@ -197,13 +201,17 @@ def test_budget_table_lives_beside_the_state_table() -> None:
     assert budget_table_beside("ops.bolna_provisioning_state") == "ops.bolna_rate_budget"
 
 
-def test_a_connection_has_a_budget_per_endpoint_family_keyed_by_the_hooks_budget_names(budget_db: BudgetDb) -> None:
+def test_a_connection_has_a_budget_per_endpoint_family_keyed_by_the_hooks_budget_names(
+    budget_db: BudgetDb,
+) -> None:
     """The SIP-trunk endpoints and the agent endpoint (Bolna: 1,000 and 500 a minute) are two
     rows: slots taken on one do not delay the other; the limits are the connection's."""
     settings = SimpleNamespace(requests_per_minute=1200.0, agent_requests_per_minute=300.0)
     budgets = connection_budgets(budget_db.raw, "acct", settings, table=budget_db.table)
     assert {name: (b.key, b.limit) for name, b in budgets.items()} == {
-        "default": ("acct/sip-trunks", 1200.0), "agent": ("acct/agent", 300.0)}
+        "default": ("acct/sip-trunks", 1200.0),
+        "agent": ("acct/agent", 300.0),
+    }
     try:
         agent_sends = [time.monotonic() + budgets["agent"].reserve() for _ in range(6)]
         assert agent_sends[-1] - agent_sends[0] == pytest.approx(5 / budgets["agent"].max_rate, abs=0.05)
@@ -367,7 +375,9 @@ def test_a_held_row_lock_fails_the_claim_in_bounded_time(budget_db: BudgetDb) ->
             budget.reserve()
         assert time.monotonic() - started < 4
         # the DB gave up waiting (lock_timeout / busy timeout), not only the caller
-        assert ("database is locked" if budget_db.raw.conn_type == "sqlite" else "lock timeout") in str(refused.value)
+        assert ("database is locked" if budget_db.raw.conn_type == "sqlite" else "lock timeout") in str(
+            refused.value
+        )
         budget.close()
     finally:
         holder.rollback()
@@ -394,7 +404,9 @@ async def test_coroutines_claim_on_the_budget_thread(budget_db: BudgetDb) -> Non
 def test_state_db_by_airflow_connection_id(budget_db: BudgetDb, monkeypatch: pytest.MonkeyPatch) -> None:
     """The production path: an Airflow connection id → common-sql hook (SqliteHook, PostgresHook)."""
     raw = budget_db.raw
-    conn = json.dumps({"conn_type": "sqlite", "host": raw.target}) if raw.conn_type == "sqlite" else raw.target
+    conn = (
+        json.dumps({"conn_type": "sqlite", "host": raw.target}) if raw.conn_type == "sqlite" else raw.target
+    )
     monkeypatch.setenv("AIRFLOW_CONN_BOLNA_BUDGET_STATE", conn)
     with RateBudget("bolna_budget_state", "bolna_default/sip-trunks", 600, table=budget_db.table) as budget:
         waits = [budget.reserve() for _ in range(3)]
@@ -408,17 +420,34 @@ def test_state_db_by_airflow_connection_id(budget_db: BudgetDb, monkeypatch: pyt
 LIMIT, PERIOD, GRACE = 400, 4.0, 0.1  # 100/s at most in any 4 s; the budget grants 97.3/s
 
 
-def _hammer(db: BudgetDb, tmp_path: Path, processes: int, claimants: int, threads: int,
-            duration: float = 7.0) -> tuple[list[float], list[dict[str, int]]]:
+def _hammer(
+    db: BudgetDb, tmp_path: Path, processes: int, claimants: int, threads: int, duration: float = 7.0
+) -> tuple[list[float], list[dict[str, int]]]:
     start_at = time.time() + 3.0  # every process imported and connected by then
     outs, procs = [], []
     for index in range(processes):
         out = tmp_path / f"events-{index}.json"
-        spec = {"conn_type": db.raw.conn_type, "target": db.raw.target, "table": db.table, "key": "acct/sip-trunks",
-                "limit": LIMIT, "period": PERIOD, "grace": GRACE, "claimants": claimants, "threads": threads,
-                "start_at": start_at, "duration": duration, "out": str(out)}
-        procs.append(subprocess.Popen([sys.executable, "-m", "tests.provisioning.budget_load", json.dumps(spec)],
-                                      cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}))
+        spec = {
+            "conn_type": db.raw.conn_type,
+            "target": db.raw.target,
+            "table": db.table,
+            "key": "acct/sip-trunks",
+            "limit": LIMIT,
+            "period": PERIOD,
+            "grace": GRACE,
+            "claimants": claimants,
+            "threads": threads,
+            "start_at": start_at,
+            "duration": duration,
+            "out": str(out),
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.provisioning.budget_load", json.dumps(spec)],
+                cwd=REPO,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+            )
+        )
         outs.append(out)
     for proc in procs:
         assert proc.wait(timeout=duration + 60) == 0
@@ -440,18 +469,22 @@ def window_counts(events: list[float], period: float) -> tuple[int, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("processes", "claimants", "threads"), [(1, 1, 4), (4, 1, 4), (3, 4, 3)],
-                         ids=["one", "four", "twelve"])
-def test_processes_share_one_budget(budget_db: BudgetDb, tmp_path: Path, processes: int, claimants: int,
-                                    threads: int) -> None:
+@pytest.mark.parametrize(
+    ("processes", "claimants", "threads"), [(1, 1, 4), (4, 1, 4), (3, 4, 3)], ids=["one", "four", "twelve"]
+)
+def test_processes_share_one_budget(
+    budget_db: BudgetDb, tmp_path: Path, processes: int, claimants: int, threads: int
+) -> None:
     """However many claimants hammer it, no window of PERIOD gets more than LIMIT, and at least
     95 % of LIMIT is used in every whole window of the run."""
     events, stats = _hammer(budget_db, tmp_path, processes, claimants, threads)
     most, fewest = window_counts(events, PERIOD)
     active = events[-1] - events[0]
     share = len(events) / (LIMIT * active / PERIOD)
-    print(f"\n{processes}x{claimants} claimants: {len(events)} sends in {active:.2f}s, busiest window {most}, "
-          f"quietest whole window {fewest} (limit {LIMIT}), share {share:.1%}, stats {stats}")
+    print(
+        f"\n{processes}x{claimants} claimants: {len(events)} sends in {active:.2f}s, busiest window {most}, "
+        f"quietest whole window {fewest} (limit {LIMIT}), share {share:.1%}, stats {stats}"
+    )
     assert most <= LIMIT
     assert fewest >= 0.95 * LIMIT
     assert share >= 0.95
@@ -464,5 +497,13 @@ def test_sqlite_budget_table_is_plain_sql(tmp_path: Path) -> None:
     with RateBudget(RawDb("sqlite", str(path)), "bolna_default/sip-trunks", 600) as budget:
         budget.reserve()
     columns = [r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(bolna_rate_budget)")]
-    assert columns == ["bucket_key", "next_free", "rate_factor", "throttled_until", "decreased_at", "granted",
-                       "throttled", "updated_at"]
+    assert columns == [
+        "bucket_key",
+        "next_free",
+        "rate_factor",
+        "throttled_until",
+        "decreased_at",
+        "granted",
+        "throttled",
+        "updated_at",
+    ]

@@ -36,11 +36,26 @@ AT = 3
 
 def crash(db: CustomerDB, db_path: Path, point: str, at: int) -> subprocess.CompletedProcess[str]:
     """Run the worker until it dies at ``point`` of create ``at``."""
-    cmd = [sys.executable, "-m", "tests.provisioning.crash_worker", "--point", point, "--at", str(at),
-           "--customers-conn", db.conn_id, "--query", db.query, "--sqlite-path", str(db_path),
-           "--state-table", db.state_table]
-    return subprocess.run(cmd, cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=180,
-                          check=False)
+    cmd = [
+        sys.executable,
+        "-m",
+        "tests.provisioning.crash_worker",
+        "--point",
+        point,
+        "--at",
+        str(at),
+        "--customers-conn",
+        db.conn_id,
+        "--query",
+        db.query,
+        "--sqlite-path",
+        str(db_path),
+        "--state-table",
+        db.state_table,
+    ]
+    return subprocess.run(
+        cmd, cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=180, check=False
+    )
 
 
 @pytest.mark.parametrize("point", crash_worker.POINTS)
@@ -53,7 +68,9 @@ def test_a_run_killed_at_a_chosen_point_is_finished_by_the_rerun_without_a_secon
     db_path = tmp_path / "customers.db"
 
     dead = crash(db, db_path, point, AT)
-    assert dead.returncode == crash_worker.CRASHED, f"the crash point was not reached:\n{dead.stdout}\n{dead.stderr[-3000:]}"
+    assert dead.returncode == crash_worker.CRASHED, (
+        f"the crash point was not reached:\n{dead.stdout}\n{dead.stderr[-3000:]}"
+    )
     created = writes(server)["create_trunk"]
     assert created == AT and create_attempts(server) == AT
     state = db.state()
@@ -65,8 +82,12 @@ def test_a_run_killed_at_a_chosen_point_is_finished_by_the_rerun_without_a_secon
     marks = {k: row[0] for k, row in state.items() if row[0] != "provisioned"}
 
     server.admin.reset_counters()
-    summary = provision_batch(db.conn_id, db.query, {"first": None, "last": None},
-                              options=ProvisionOptions(state_table=db.state_table, concurrency=1))
+    summary = provision_batch(
+        db.conn_id,
+        db.query,
+        {"first": None, "last": None},
+        options=ProvisionOptions(state_table=db.state_table, concurrency=1),
+    )
     counts = summary.counts
     never_sent = CUSTOMERS - AT
     # exactly the names never sent are POSTed; the lost one is found by one look-up, not a 409

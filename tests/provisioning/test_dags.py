@@ -70,11 +70,19 @@ def test_bulk_dag_params_form_holds_run_options_only() -> None:
     dag = _dag(BULK, "bolna_bulk_provision")
     params = dag.params
     defaults = {k: params[k] for k in params}
-    assert defaults == {"dry_run": False, "drift_check": False, "fail_on_error": False, "batch_size": 500,
-                        "concurrency": None, "look_before_create": False}
+    assert defaults == {
+        "dry_run": False,
+        "drift_check": False,
+        "fail_on_error": False,
+        "batch_size": 500,
+        "concurrency": None,
+        "look_before_create": False,
+    }
     schema = params.get_param("batch_size").schema
     assert schema["type"] == "integer" and schema["minimum"] == 10 and schema["maximum"] == 20000
-    schedule = dag.schedule if hasattr(dag, "schedule") else dag.schedule_interval  # Airflow 2: schedule_interval
+    schedule = (
+        dag.schedule if hasattr(dag, "schedule") else dag.schedule_interval
+    )  # Airflow 2: schedule_interval
     assert str(schedule) == "@hourly" or "hour" in str(dag.timetable.summary).lower()
     assert dag.catchup is False and dag.max_active_runs == 1
 
@@ -101,7 +109,9 @@ def test_signup_dag_is_asset_scheduled_and_validates_customer_id() -> None:
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_bulk_dag_with_airflow_dags_test_sqlite(sqlite_db: CustomerDB, bolna_api: Any, airflow_cli: Any) -> None:
+def test_bulk_dag_with_airflow_dags_test_sqlite(
+    sqlite_db: CustomerDB, bolna_api: Any, airflow_cli: Any
+) -> None:
     sqlite_db.seed(300, invalid=3, seed=31)
     first = airflow_cli.dags_test("bolna_bulk_provision", conf={"batch_size": 100, "concurrency": 16})
     run = _summary_from(first.stdout)
@@ -114,7 +124,9 @@ def test_bulk_dag_with_airflow_dags_test_sqlite(sqlite_db: CustomerDB, bolna_api
     second = airflow_cli.dags_test("bolna_bulk_provision", conf={"batch_size": 100})
     assert _summary_from(second.stdout)["counts"]["unchanged"] == 297
     assert bolna_api.admin.counters()["total_requests"] == before  # zero requests, zero writes
-    for secret in [r[0] for r in sqlite_db.execute("SELECT auth_password FROM {t} WHERE auth_password IS NOT NULL")]:
+    for secret in [
+        r[0] for r in sqlite_db.execute("SELECT auth_password FROM {t} WHERE auth_password IS NOT NULL")
+    ]:
         assert secret not in scannable(first.stdout) and secret not in scannable(second.stdout)
 
 
@@ -126,9 +138,16 @@ def test_bulk_dag_with_postgres_customer_db(pg_db: CustomerDB, bolna_api: Any, a
     import json
 
     pg_db.seed(200, invalid=2, seed=41)
-    variable = {"AIRFLOW_VAR_BOLNA_PROVISIONING": json.dumps({
-        "customers_conn_id": pg_db.conn_id, "query": pg_db.query, "state_table": pg_db.state_table,
-        "deprovision": True})}
+    variable = {
+        "AIRFLOW_VAR_BOLNA_PROVISIONING": json.dumps(
+            {
+                "customers_conn_id": pg_db.conn_id,
+                "query": pg_db.query,
+                "state_table": pg_db.state_table,
+                "deprovision": True,
+            }
+        )
+    }
     conf = {"batch_size": 100}
     first = airflow_cli.dags_test("bolna_bulk_provision", conf=conf, env=variable)
     assert _summary_from(first.stdout)["counts"]["created"] == 198
@@ -153,4 +172,6 @@ def test_signup_dag_provisions_one_customer(sqlite_db: CustomerDB, bolna_api: An
         trunk = http.get(f"/sip-trunks/trunks/{trunk_id}").json()
     expected = sqlite_db.execute("SELECT numbers FROM {t} WHERE customer_id = 4")[0][0]
     assert trunk["name"] == "cust-4" and trunk["is_active"]
-    assert sorted(n["phone_number"] for n in trunk["phone_numbers"]) == sorted(n.strip() for n in expected.split(","))
+    assert sorted(n["phone_number"] for n in trunk["phone_numbers"]) == sorted(
+        n.strip() for n in expected.split(",")
+    )

@@ -23,9 +23,9 @@ from airflow_provider_bolna.provisioning import (
     provision_customers,
     summarize,
 )
-from airflow_provider_bolna.provisioning.settings import Deployment, RunOptions
 from airflow_provider_bolna.provisioning.leases import LeaseSet, new_holder
 from airflow_provider_bolna.provisioning.plan import hmac_key_for
+from airflow_provider_bolna.provisioning.settings import Deployment, RunOptions
 from airflow_provider_bolna.provisioning.state import StateStore, StateWriter, StateWriterError
 from tests.provisioning.conftest import CustomerDB, total_requests, writes
 
@@ -72,8 +72,9 @@ def test_churned_customers_count_against_the_budget(sqlite_db: CustomerDB, bolna
 
 
 @pytest.mark.parametrize(("gone", "withheld"), [(4, False), (5, True)])
-def test_emptying_the_source_is_bounded_by_the_fraction(sqlite_db: CustomerDB, bolna_api: Any,
-                                                        gone: int, withheld: bool) -> None:
+def test_emptying_the_source_is_bounded_by_the_fraction(
+    sqlite_db: CustomerDB, bolna_api: Any, gone: int, withheld: bool
+) -> None:
     """41 recorded trunks: 10 % allows 4 deletes; the 5th withholds every delete of the run."""
     sqlite_db.seed(41, seed=82)
     run(sqlite_db)
@@ -86,17 +87,23 @@ def test_emptying_the_source_is_bounded_by_the_fraction(sqlite_db: CustomerDB, b
 
 
 @pytest.mark.parametrize(("gone", "raises"), [(5, False), (6, True)])
-def test_the_absolute_limit_at_and_one_over(sqlite_db: CustomerDB, bolna_api: Any, gone: int, raises: bool) -> None:
+def test_the_absolute_limit_at_and_one_over(
+    sqlite_db: CustomerDB, bolna_api: Any, gone: int, raises: bool
+) -> None:
     sqlite_db.seed(20, seed=83)
     run(sqlite_db)
     sqlite_db.execute(f"DELETE FROM {{t}} WHERE customer_id <= {gone}")
-    options = ProvisionOptions(deprovision=True, max_deletes=5, max_delete_fraction=1.0, requests_per_minute=0)
+    options = ProvisionOptions(
+        deprovision=True, max_deletes=5, max_delete_fraction=1.0, requests_per_minute=0
+    )
     if raises:
         with pytest.raises(GoneLimitExceeded, match="plans to delete 6"):
             deprovision_gone(sqlite_db.conn_id, sqlite_db.query, options=options)
         assert writes(bolna_api)["delete_trunk"] == 0
     else:
-        assert deprovision_gone(sqlite_db.conn_id, sqlite_db.query, options=options).counts["deprovisioned"] == 5
+        assert (
+            deprovision_gone(sqlite_db.conn_id, sqlite_db.query, options=options).counts["deprovisioned"] == 5
+        )
 
 
 def test_a_dry_run_shows_the_budget_and_deletes_nothing(sqlite_db: CustomerDB, bolna_api: Any) -> None:
@@ -183,8 +190,14 @@ def test_overlapping_signups_for_one_customer_create_one_trunk(sqlite_db: Custom
     results: list[Any] = []
 
     def signup() -> None:
-        results.append(provision_customers(sqlite_db.conn_id, sqlite_db.query, [2],
-                                           options=ProvisionOptions(requests_per_minute=0, lock_wait_seconds=30)))
+        results.append(
+            provision_customers(
+                sqlite_db.conn_id,
+                sqlite_db.query,
+                [2],
+                options=ProvisionOptions(requests_per_minute=0, lock_wait_seconds=30),
+            )
+        )
 
     threads = [threading.Thread(target=signup) for _ in range(2)]
     for t in threads:
@@ -212,8 +225,12 @@ def test_a_failing_state_read_fails_the_batch_instead_of_replanning(
     monkeypatch.setattr(StateStore, "table_exists", flaky)
     before = total_requests(bolna_api)
     with pytest.raises(sqlite3.OperationalError, match="locked"):
-        provision_batch(sqlite_db.conn_id, sqlite_db.query, {"first": None, "last": None},
-                        options=ProvisionOptions(requests_per_minute=0))
+        provision_batch(
+            sqlite_db.conn_id,
+            sqlite_db.query,
+            {"first": None, "last": None},
+            options=ProvisionOptions(requests_per_minute=0),
+        )
     monkeypatch.setattr(StateStore, "table_exists", real)
     assert total_requests(bolna_api) == before  # nothing re-planned, nothing sent
 
@@ -221,7 +238,9 @@ def test_a_failing_state_read_fails_the_batch_instead_of_replanning(
 # ---------------------------------------------------------------------- 5. renames and duplicate keys
 
 
-def test_a_trunk_renamed_on_bolna_is_found_by_id_and_its_name_restored(sqlite_db: CustomerDB, bolna_api: Any) -> None:
+def test_a_trunk_renamed_on_bolna_is_found_by_id_and_its_name_restored(
+    sqlite_db: CustomerDB, bolna_api: Any
+) -> None:
     sqlite_db.seed(5, seed=89)
     run(sqlite_db)
     trunk_id = sqlite_db.state()["2"][2]
@@ -240,12 +259,21 @@ def test_a_trunk_renamed_on_bolna_is_found_by_id_and_its_name_restored(sqlite_db
     assert bolna_api.admin.audit()["trunks"] == 4
 
 
-def test_duplicate_customer_keys_fail_both_rows_and_apply_nothing(customer_db: CustomerDB, bolna_api: Any) -> None:
+def test_duplicate_customer_keys_fail_both_rows_and_apply_nothing(
+    customer_db: CustomerDB, bolna_api: Any
+) -> None:
     customer_db.seed(12, seed=90)
-    query = (f"SELECT * FROM {customer_db.table} UNION ALL "
-             f"SELECT * FROM {customer_db.table} WHERE customer_id IN (3, 10)")
-    plan = plan_run(customer_db.conn_id, query, options=ProvisionOptions(state_table=customer_db.state_table),
-                    batch_size=5, key_page_size=3)  # page boundaries fall inside the repeated keys
+    query = (
+        f"SELECT * FROM {customer_db.table} UNION ALL "
+        f"SELECT * FROM {customer_db.table} WHERE customer_id IN (3, 10)"
+    )
+    plan = plan_run(
+        customer_db.conn_id,
+        query,
+        options=ProvisionOptions(state_table=customer_db.state_table),
+        batch_size=5,
+        key_page_size=3,
+    )  # page boundaries fall inside the repeated keys
     assert sum(b["count"] for b in plan.batches) == 14
     assert sorted(k for b in plan.batches for k in b["duplicates"]) == ["10", "3"]
     summary = run(customer_db, query=query)
@@ -263,8 +291,10 @@ def test_a_sqlite_statement_past_its_timeout_is_interrupted(sqlite_db: CustomerD
     store = StateStore(sqlite_db.conn_id, sqlite_db.state_table, statement_timeout=0.3)
     started = time.monotonic()
     with pytest.raises(sqlite3.OperationalError, match="interrupted"):
-        store.query("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) "
-                    "SELECT COUNT(*) FROM n")
+        store.query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) "
+            "SELECT COUNT(*) FROM n"
+        )
     assert time.monotonic() - started < 5
     store.close()
 
@@ -279,8 +309,9 @@ def test_a_postgres_statement_past_its_timeout_is_cancelled(pg_db: CustomerDB) -
     store.close()
 
 
-def test_a_state_writer_that_cannot_finish_fails_within_its_bound(sqlite_db: CustomerDB,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_state_writer_that_cannot_finish_fails_within_its_bound(
+    sqlite_db: CustomerDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = StateStore(sqlite_db.conn_id, sqlite_db.state_table)
     store.ensure_table()
     monkeypatch.setattr(StateStore, "upsert", lambda self, records, conn=None: time.sleep(30))
@@ -313,8 +344,9 @@ def test_ambiguous_creates_share_one_recovery_listing(sqlite_db: CustomerDB, bol
 # ---------------------------------------------------------------------- 8. key rotation
 
 
-def test_rotating_the_api_key_sends_nothing(sqlite_db: CustomerDB, bolna_api: Any,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rotating_the_api_key_sends_nothing(
+    sqlite_db: CustomerDB, bolna_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sqlite_db.seed(15, seed=92)
     run(sqlite_db)
     new_key = "rotated-" + "k" * 30
@@ -326,8 +358,9 @@ def test_rotating_the_api_key_sends_nothing(sqlite_db: CustomerDB, bolna_api: An
     assert total_requests(bolna_api) == before
 
 
-def test_rows_hashed_by_an_earlier_version_are_rekeyed_without_a_request(sqlite_db: CustomerDB,
-                                                                         bolna_api: Any) -> None:
+def test_rows_hashed_by_an_earlier_version_are_rekeyed_without_a_request(
+    sqlite_db: CustomerDB, bolna_api: Any
+) -> None:
     """Earlier versions keyed the hashes with sha256(API key): an upgrade must send nothing."""
     from airflow_provider_bolna.provisioning.mapping import RowMapper
     from airflow_provider_bolna.provisioning.plan import secret_hash
@@ -339,8 +372,10 @@ def test_rows_hashed_by_an_earlier_version_are_rekeyed_without_a_request(sqlite_
     columns = [c[1] for c in sqlite_db.execute("PRAGMA table_info({t})")]
     for values in sqlite_db.execute("SELECT * FROM {t}"):
         customer = mapper.map_row(dict(zip(columns, values)))
-        sqlite_db.execute("UPDATE {s} SET spec_hash = ?, secret_hash = ? WHERE customer_id = ?",
-                          (customer.spec.fingerprint(legacy), secret_hash(customer.spec, legacy), customer.key))
+        sqlite_db.execute(
+            "UPDATE {s} SET spec_hash = ?, secret_hash = ? WHERE customer_id = ?",
+            (customer.spec.fingerprint(legacy), secret_hash(customer.spec, legacy), customer.key),
+        )
     before = total_requests(bolna_api)
     summary = run(sqlite_db)
     assert summary["counts"]["unchanged"] == 10 and total_requests(bolna_api) == before
@@ -360,10 +395,14 @@ def test_a_trunk_deleted_in_the_dashboard_comes_back_within_the_verify_interval(
     with bolna_api.client() as http:
         http.delete(f"/sip-trunks/trunks/{trunk_id}").raise_for_status()
     before = total_requests(bolna_api)
-    assert run(sqlite_db)["counts"]["unchanged"] == 8 and total_requests(bolna_api) == before  # verified today
+    assert (
+        run(sqlite_db)["counts"]["unchanged"] == 8 and total_requests(bolna_api) == before
+    )  # verified today
     sqlite_db.execute("UPDATE {s} SET verified_at = '2020-01-01 00:00:00'")  # a day (and more) later
     never = Deployment(scope="default", verify_interval=None).options(RunOptions()).verify_interval
-    assert never is None and run(sqlite_db, verify_interval=never)["requests"]["total"] == 0  # "never" lists nothing
+    assert (
+        never is None and run(sqlite_db, verify_interval=never)["requests"]["total"] == 0
+    )  # "never" lists nothing
     healed = run(sqlite_db)
     assert healed["counts"]["created"] == 1 and healed["counts"]["unchanged"] == 7
     assert healed["requests"]["GET"] == 1  # one list call per batch, not one per customer
@@ -379,7 +418,8 @@ def test_a_first_layout_state_table_is_migrated_in_place(sqlite_db: CustomerDB, 
         "CREATE TABLE {s} (customer_id VARCHAR(255) NOT NULL PRIMARY KEY, trunk_name VARCHAR(255) NOT NULL, "
         "trunk_id VARCHAR(255), spec_hash VARCHAR(64), secret_hash VARCHAR(64), status VARCHAR(32) NOT NULL, "
         "action VARCHAR(32), last_error TEXT, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL, "
-        "updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)")
+        "updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)"
+    )
     sqlite_db.execute("INSERT INTO {s} (customer_id, trunk_name, status) VALUES ('99', 'cust-99', 'failed')")
     run(sqlite_db, scope="legacy")
     rows = dict(sqlite_db.execute("SELECT customer_id, scope FROM {s}"))

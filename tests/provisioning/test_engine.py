@@ -69,7 +69,13 @@ def test_life_cycle(customer_db: CustomerDB, bolna_api: Any, count: int) -> None
     failed = {cid: s[4] for cid, s in state.items() if s[0] == "failed"}
     assert len(failed) == 6
     assert {e.split(": ")[1].split(".")[0] for e in failed.values()} == {
-        "ip_identifiers", "gateways", "media_encryption", "auth_password", "numbers", "inbound_enabled"}
+        "ip_identifiers",
+        "gateways",
+        "media_encryption",
+        "auth_password",
+        "numbers",
+        "inbound_enabled",
+    }
     assert all(e.startswith(f"customer {cid}: ") for cid, e in failed.items())
     audit = server.admin.audit()
     assert audit["trunks"] == valid and audit["duplicate_trunk_names"] == []
@@ -82,9 +88,14 @@ def test_life_cycle(customer_db: CustomerDB, bolna_api: Any, count: int) -> None
     assert total_requests(server) == requests_before and second["requests"]["total"] == 0
 
     # 3. ten customers change a codec: exactly ten PATCHes (+ one list call per affected batch)
-    changed = [r[0] for r in db.execute("SELECT customer_id FROM {t} WHERE allow <> 'alaw' AND CAST(customer_id AS VARCHAR(255)) IN "
-                                        "(SELECT customer_id FROM {s} WHERE status = 'provisioned') "
-                                        "ORDER BY customer_id")][::step][:10]
+    changed = [
+        r[0]
+        for r in db.execute(
+            "SELECT customer_id FROM {t} WHERE allow <> 'alaw' AND CAST(customer_id AS VARCHAR(255)) IN "
+            "(SELECT customer_id FROM {s} WHERE status = 'provisioned') "
+            "ORDER BY customer_id"
+        )
+    ][::step][:10]
     assert len(changed) == 10
     db.execute("UPDATE {t} SET allow = 'alaw' WHERE customer_id = ?", [(c,) for c in changed])
     before = writes(server)
@@ -94,15 +105,21 @@ def test_life_cycle(customer_db: CustomerDB, bolna_api: Any, count: int) -> None
     assert third["requests"]["PATCH"] == 10 and third["requests"]["GET"] == 2  # both batches touched
 
     # 4. five customers deleted, three churned, deprovision on: exactly those eight trunks go
-    gone = [r[0] for r in db.execute("SELECT customer_id FROM {s} WHERE status = 'provisioned' "
-                                     "ORDER BY customer_id")][5:13]
+    gone = [
+        r[0]
+        for r in db.execute("SELECT customer_id FROM {s} WHERE status = 'provisioned' ORDER BY customer_id")
+    ][5:13]
     deleted, churned = gone[:5], gone[5:]
     db.execute("DELETE FROM {t} WHERE customer_id = ?", [(int(c),) for c in deleted])
     db.execute("UPDATE {t} SET status = 'churned' WHERE customer_id = ?", [(int(c),) for c in churned])
     before = writes(server)
     fourth = run(db, batch_size=batch_size, deprovision=True)
     assert fourth["counts"]["deprovisioned"] == 8 and fourth["counts"]["failed"] == 6
-    assert delta(server, before) == {**ZERO_WRITES, "delete_trunk": 8, "update_trunk": 8}  # deactivate, then delete
+    assert delta(server, before) == {
+        **ZERO_WRITES,
+        "delete_trunk": 8,
+        "update_trunk": 8,
+    }  # deactivate, then delete
     state = db.state()
     assert {c for c, s in state.items() if s[0] == "deprovisioned"} == set(gone)
     assert server.admin.audit()["trunks"] == valid - 8
@@ -117,11 +134,14 @@ def test_numbers_added_and_removed_with_minimal_writes(sqlite_db: CustomerDB, bo
     sqlite_db.seed(20, seed=5)
     run(sqlite_db)
     numbers = dict(sqlite_db.execute("SELECT customer_id, numbers FROM {t} WHERE customer_id IN (3, 4, 5)"))
-    sqlite_db.execute("UPDATE {t} SET numbers = ? WHERE customer_id = ?", [
-        (numbers[3] + ", +19990000003", 3),                 # one number more
-        (numbers[4] + ", +19990000004, 19990000005", 4),    # two more
-        (numbers[5].split(",")[0], 5),                      # keep only the first
-    ])
+    sqlite_db.execute(
+        "UPDATE {t} SET numbers = ? WHERE customer_id = ?",
+        [
+            (numbers[3] + ", +19990000003", 3),  # one number more
+            (numbers[4] + ", +19990000004, 19990000005", 4),  # two more
+            (numbers[5].split(",")[0], 5),  # keep only the first
+        ],
+    )
     extra = len([n for n in numbers[5].split(",")[1:] if n.strip()])
     before = writes(server := bolna_api)
     summary = run(sqlite_db)
@@ -132,7 +152,9 @@ def test_numbers_added_and_removed_with_minimal_writes(sqlite_db: CustomerDB, bo
 def test_password_rotation_is_patched_once(sqlite_db: CustomerDB, bolna_api: Any) -> None:
     sqlite_db.seed(10, seed=1)
     run(sqlite_db)
-    target = sqlite_db.execute("SELECT customer_id FROM {t} WHERE auth_type = 'userpass' ORDER BY customer_id")[0][0]
+    target = sqlite_db.execute(
+        "SELECT customer_id FROM {t} WHERE auth_type = 'userpass' ORDER BY customer_id"
+    )[0][0]
     sqlite_db.execute("UPDATE {t} SET auth_password = 'Rotated-Secret-77' WHERE customer_id = ?", (target,))
     before = writes(bolna_api)
     summary = run(sqlite_db)
@@ -173,12 +195,16 @@ def test_trunk_deleted_outside_is_recreated_and_orphan_adopted(sqlite_db: Custom
 def test_dry_run_writes_nothing_and_prints_the_plan(sqlite_db: CustomerDB, bolna_api: Any) -> None:
     sqlite_db.seed(30, invalid=2, seed=7)
     options = ProvisionOptions(dry_run=True)
-    summary = provision_batch(sqlite_db.conn_id, sqlite_db.query, {"first": None, "last": None}, options=options)
+    summary = provision_batch(
+        sqlite_db.conn_id, sqlite_db.query, {"first": None, "last": None}, options=options
+    )
     assert summary.dry_run and summary.counts["create"] == 28 and summary.counts["invalid"] == 2
     assert writes(bolna_api) == ZERO_WRITES and summary.requests == {"GET": 1, "total": 1}
     assert "cust-1 " in summary.plan and "create" in summary.plan
-    assert all(pw not in summary.plan for (pw,) in sqlite_db.execute("SELECT auth_password FROM {t} "
-                                                                     "WHERE auth_password IS NOT NULL"))
+    assert all(
+        pw not in summary.plan
+        for (pw,) in sqlite_db.execute("SELECT auth_password FROM {t} WHERE auth_password IS NOT NULL")
+    )
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
         sqlite_db.execute("SELECT COUNT(*) FROM {s}")  # not even the state table was created
 
@@ -188,13 +214,18 @@ def test_gone_sweep_refuses_to_wipe_the_account(sqlite_db: CustomerDB, bolna_api
     run(sqlite_db)
     sqlite_db.execute("DELETE FROM {t} WHERE customer_id > 1")
     with pytest.raises(GoneLimitExceeded, match="Nothing was deleted"):
-        deprovision_gone(sqlite_db.conn_id, sqlite_db.query, options=ProvisionOptions(deprovision=True, max_deletes=5,
-                                                                                     max_delete_fraction=1.0))
+        deprovision_gone(
+            sqlite_db.conn_id,
+            sqlite_db.query,
+            options=ProvisionOptions(deprovision=True, max_deletes=5, max_delete_fraction=1.0),
+        )
     assert writes(bolna_api)["delete_trunk"] == 0
 
 
 @pytest.mark.parametrize("page_size", [500, 2], ids=["one-page", "pages-of-2"])
-@pytest.mark.parametrize(("gone", "refused"), [(4, False), (5, False), (6, True)], ids=["under", "at", "one-over"])
+@pytest.mark.parametrize(
+    ("gone", "refused"), [(4, False), (5, False), (6, True)], ids=["under", "at", "one-over"]
+)
 def test_gone_sweep_limit_boundary(
     sqlite_db: CustomerDB, bolna_api: Any, gone: int, refused: bool, page_size: int
 ) -> None:
@@ -204,8 +235,13 @@ def test_gone_sweep_limit_boundary(
     run(sqlite_db)
     sqlite_db.execute("DELETE FROM {t} WHERE customer_id <= ?", (gone,))
     before = writes(bolna_api)
-    options = ProvisionOptions(deprovision=True, max_deletes=5, max_delete_fraction=1.0, page_size=page_size,
-                               state_table=sqlite_db.state_table)
+    options = ProvisionOptions(
+        deprovision=True,
+        max_deletes=5,
+        max_delete_fraction=1.0,
+        page_size=page_size,
+        state_table=sqlite_db.state_table,
+    )
     if refused:
         with pytest.raises(GoneLimitExceeded, match="allows 5 "):
             deprovision_gone(sqlite_db.conn_id, sqlite_db.query, options=options)
@@ -228,12 +264,24 @@ def test_a_refused_key_stops_the_batch_after_one_request(
     from airflow_provider_bolna.exceptions import BolnaAuthError
 
     sqlite_db.seed(40, seed=13)
-    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", json.dumps({
-        "conn_type": "bolna", "host": bolna_api.url, "password": "bk-revoked-0123456789abcdef",
-        "extra": {"requests_per_minute": 0}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BOLNA_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "bolna",
+                "host": bolna_api.url,
+                "password": "bk-revoked-0123456789abcdef",
+                "extra": {"requests_per_minute": 0},
+            }
+        ),
+    )
     with pytest.raises(BolnaAuthError):
-        provision_batch(sqlite_db.conn_id, sqlite_db.query, {"first": None, "last": None},
-                        options=ProvisionOptions(concurrency=8, state_table=sqlite_db.state_table))
+        provision_batch(
+            sqlite_db.conn_id,
+            sqlite_db.query,
+            {"first": None, "last": None},
+            options=ProvisionOptions(concurrency=8, state_table=sqlite_db.state_table),
+        )
     counters = bolna_api.admin.counters()
     assert counters["total_requests"] == 1, counters["requests"]
     assert counters["requests"] == {"POST /sip-trunks/trunks": {"403": 1}}
@@ -253,17 +301,27 @@ def test_one_customer_by_key_the_sign_up_path(sqlite_db: CustomerDB, bolna_api: 
 def test_a_batch_shares_one_rate_budget(sqlite_db: CustomerDB, bolna_api: Any) -> None:
     sqlite_db.seed(20, seed=10)
     started = time.monotonic()
-    summary = provision_batch(sqlite_db.conn_id, sqlite_db.query, {"first": 1, "last": 20},
-                              options=ProvisionOptions(concurrency=16, requests_per_minute=1200))
+    summary = provision_batch(
+        sqlite_db.conn_id,
+        sqlite_db.query,
+        {"first": 1, "last": 20},
+        options=ProvisionOptions(concurrency=16, requests_per_minute=1200),
+    )
     elapsed = time.monotonic() - started
     assert summary.counts["created"] == 20 and summary.requests["total"] == 20
     assert elapsed >= 19 / 20 * 0.9  # 20 requests at 20/s: about a second, whatever the concurrency
 
 
-@pytest.mark.parametrize(("connection_rpm", "deployment_rpm"), [(1200, None), (60_000, 1200)],
-                         ids=["connection-limit", "deployment-limit"])
+@pytest.mark.parametrize(
+    ("connection_rpm", "deployment_rpm"),
+    [(1200, None), (60_000, 1200)],
+    ids=["connection-limit", "deployment-limit"],
+)
 def test_batches_at_once_share_the_connection_budget_through_the_state_db(
-    customer_db: CustomerDB, sandbox: Any, monkeypatch: pytest.MonkeyPatch, connection_rpm: int,
+    customer_db: CustomerDB,
+    sandbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    connection_rpm: int,
     deployment_rpm: int | None,
 ) -> None:
     """Two batches provisioned at once (two processes on a real deployment) together send at
@@ -274,13 +332,21 @@ def test_batches_at_once_share_the_connection_budget_through_the_state_db(
     from airflow_provider_bolna.provisioning import aprovision_batch
     from airflow_provider_bolna.provisioning.budget import BudgetTable, budget_table_beside
 
-    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", sandbox.airflow_conn_json(requests_per_minute=connection_rpm))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BOLNA_DEFAULT", sandbox.airflow_conn_json(requests_per_minute=connection_rpm)
+    )
     customer_db.seed(40, seed=11)
-    options = ProvisionOptions(state_table=customer_db.state_table, concurrency=16, requests_per_minute=deployment_rpm)
+    options = ProvisionOptions(
+        state_table=customer_db.state_table, concurrency=16, requests_per_minute=deployment_rpm
+    )
 
     async def both() -> list[Any]:
-        return await asyncio.gather(*(aprovision_batch(customer_db.conn_id, customer_db.query, batch, options=options)
-                                      for batch in ({"first": 1, "last": 20}, {"first": 21, "last": 40})))
+        return await asyncio.gather(
+            *(
+                aprovision_batch(customer_db.conn_id, customer_db.query, batch, options=options)
+                for batch in ({"first": 1, "last": 20}, {"first": 21, "last": 40})
+            )
+        )
 
     started = time.monotonic()
     summaries = asyncio.run(both())
@@ -295,13 +361,19 @@ def test_batches_at_once_share_the_connection_budget_through_the_state_db(
 def test_ambiguous_failures_never_duplicate(sqlite_db: CustomerDB, bolna_api: Any) -> None:
     """On an API that would accept a duplicate name: only the client's looking prevents one."""
     sqlite_db.seed(60, seed=11)
-    bolna_api.admin.config(drop_after_commit_rate=0.3, fail_rate=0.1, seed=11, unique_names=False,
-                           unique_numbers=False)
+    bolna_api.admin.config(
+        drop_after_commit_rate=0.3, fail_rate=0.1, seed=11, unique_names=False, unique_numbers=False
+    )
     summary = run(sqlite_db)
     bolna_api.admin.config(drop_after_commit_rate=0.0, fail_rate=0.0)
     retry = run(sqlite_db)
-    assert summary["counts"]["created"] + summary["counts"]["adopted"] + retry["counts"]["created"] \
-        + retry["counts"]["adopted"] == 60
+    assert (
+        summary["counts"]["created"]
+        + summary["counts"]["adopted"]
+        + retry["counts"]["created"]
+        + retry["counts"]["adopted"]
+        == 60
+    )
     audit = bolna_api.admin.audit()
     assert audit["trunks"] == 60 and audit["duplicate_trunk_names"] == []
     # the client's own behaviour: one committed create per name, ever (a blind re-POST would
@@ -325,9 +397,21 @@ def test_an_account_that_already_holds_the_trunks_is_adopted(
     server = bolna_api
     server.admin.reset_counters()
     concurrency = 4
-    summary = summarize([provision_batch(sqlite_db.conn_id, sqlite_db.query, b, options=ProvisionOptions(
-        state_table="another_state", concurrency=concurrency, look_before_create=look_before_create))
-        for b in plan_batches(sqlite_db.conn_id, sqlite_db.query, batch_size=30)])
+    summary = summarize(
+        [
+            provision_batch(
+                sqlite_db.conn_id,
+                sqlite_db.query,
+                b,
+                options=ProvisionOptions(
+                    state_table="another_state",
+                    concurrency=concurrency,
+                    look_before_create=look_before_create,
+                ),
+            )
+            for b in plan_batches(sqlite_db.conn_id, sqlite_db.query, batch_size=30)
+        ]
+    )
     assert summary["counts"]["adopted"] == 60 and summary["counts"]["created"] == 0
     counters = server.admin.counters()
     assert counters["writes"] == ZERO_WRITES and server.admin.audit()["trunks"] == 60
@@ -343,8 +427,10 @@ def test_an_account_that_already_holds_the_trunks_is_adopted(
         assert summary["requests"]["total"] < 60 / 2
 
 
-@pytest.mark.parametrize(("parallel_batches", "batches", "expected"), [(4, 2, 600.0), (4, 8, 300.0), (4, None, 300.0),
-                                                                        (1, 3, 1200.0)])
+@pytest.mark.parametrize(
+    ("parallel_batches", "batches", "expected"),
+    [(4, 2, 600.0), (4, 8, 300.0), (4, None, 300.0), (1, 3, 1200.0)],
+)
 async def test_fewer_batches_than_parallel_slots_share_the_budget_among_themselves(
     monkeypatch: pytest.MonkeyPatch, parallel_batches: int, batches: int | None, expected: float
 ) -> None:
@@ -352,10 +438,20 @@ async def test_fewer_batches_than_parallel_slots_share_the_budget_among_themselv
 
     from airflow_provider_bolna.provisioning.engine import abatch_hook
 
-    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_BUDGET", json.dumps({
-        "conn_type": "bolna", "host": "http://127.0.0.1:9", "password": "k" * 20,
-        "extra": {"requests_per_minute": 1200}}))
-    hook = await abatch_hook("bolna_budget", ProvisionOptions(parallel_batches=parallel_batches), batches=batches)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BOLNA_BUDGET",
+        json.dumps(
+            {
+                "conn_type": "bolna",
+                "host": "http://127.0.0.1:9",
+                "password": "k" * 20,
+                "extra": {"requests_per_minute": 1200},
+            }
+        ),
+    )
+    hook = await abatch_hook(
+        "bolna_budget", ProvisionOptions(parallel_batches=parallel_batches), batches=batches
+    )
     try:
         assert hook.limiter.rate * 60 == pytest.approx(expected)
     finally:
@@ -373,11 +469,21 @@ async def test_with_a_state_db_every_batch_hook_draws_from_the_connections_share
     from airflow_provider_bolna.provisioning.engine import abatch_hook
     from tests.provisioning.budget_load import RawDb
 
-    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_BUDGET", json.dumps({
-        "conn_type": "bolna", "host": "http://127.0.0.1:9", "password": "k" * 20,
-        "extra": {"requests_per_minute": 1200}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BOLNA_BUDGET",
+        json.dumps(
+            {
+                "conn_type": "bolna",
+                "host": "http://127.0.0.1:9",
+                "password": "k" * 20,
+                "extra": {"requests_per_minute": 1200},
+            }
+        ),
+    )
     state = RawDb("sqlite", str(tmp_path / "state.db"))
-    hook = await abatch_hook("bolna_budget", ProvisionOptions(parallel_batches=4), batches=8, state_conn=state)
+    hook = await abatch_hook(
+        "bolna_budget", ProvisionOptions(parallel_batches=4), batches=8, state_conn=state
+    )
     try:
         assert isinstance(hook.limiter, RateBudget)
         assert (hook.limiter.key, hook.limiter.limit) == ("bolna_budget/sip-trunks", 1200.0)
@@ -386,5 +492,8 @@ async def test_with_a_state_db_every_batch_hook_draws_from_the_connections_share
         await hook.aclose()
         await hook.limiter.aclose()
     with sqlite3.connect(state.target) as db:
-        assert [key for key, granted in db.execute("SELECT bucket_key, granted FROM bolna_rate_budget")
-                if granted >= 1] == ["bolna_budget/sip-trunks"]
+        assert [
+            key
+            for key, granted in db.execute("SELECT bucket_key, granted FROM bolna_rate_budget")
+            if granted >= 1
+        ] == ["bolna_budget/sip-trunks"]

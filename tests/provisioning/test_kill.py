@@ -26,8 +26,18 @@ COUNT = 1000
 
 
 def engine_command() -> list[str]:
-    return [sys.executable, "-m", "airflow_provider_bolna.provisioning", "--customers-conn", "bolna_customers",
-            "--batch-size", "250", "--concurrency", "8", "--json"]
+    return [
+        sys.executable,
+        "-m",
+        "airflow_provider_bolna.provisioning",
+        "--customers-conn",
+        "bolna_customers",
+        "--batch-size",
+        "250",
+        "--concurrency",
+        "8",
+        "--json",
+    ]
 
 
 def settled_creates(server: Any, quiet: float = 1.0, limit: float = 30.0) -> int:
@@ -70,8 +80,9 @@ def test_sigkill_mid_apply_then_rerun(sqlite_db: CustomerDB, bolna_api: Any, tmp
     assert state_at_kill.count("pending") >= created_at_kill - recorded_at_kill
     assert set(state_at_kill) <= {"provisioned", "pending"}
 
-    rerun = subprocess.run(engine_command(), env=dict(os.environ), capture_output=True, text=True, timeout=600,
-                           check=False)
+    rerun = subprocess.run(
+        engine_command(), env=dict(os.environ), capture_output=True, text=True, timeout=600, check=False
+    )
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
 
     counters = bolna_api.admin.counters()

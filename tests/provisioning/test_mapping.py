@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 
 from airflow_provider_bolna.models import AuthType, MediaEncryption, Transport
-from airflow_provider_bolna.provisioning.settings import PasswordRefPolicy
 from airflow_provider_bolna.provisioning.mapping import (
     RowMapper,
     render_trunk_name,
     validate_name_template,
 )
+from airflow_provider_bolna.provisioning.settings import PasswordRefPolicy
 
 PASSWORD = "S1p-Pass-Word-42"
 
@@ -41,7 +41,9 @@ def test_minimal_row_takes_bolna_defaults() -> None:
     spec = m.spec
     assert spec.auth_type is AuthType.USERPASS and spec.transport is Transport.UDP
     assert spec.allow == "ulaw,alaw" and spec.qualify_frequency == 60 and spec.phone_numbers == []
-    assert [g.model_dump() for g in spec.gateways] == [{"gateway_address": "sip.acme.test", "port": 5060, "priority": 1}]
+    assert [g.model_dump() for g in spec.gateways] == [
+        {"gateway_address": "sip.acme.test", "port": 5060, "priority": 1}
+    ]
 
 
 def test_column_names_are_case_insensitive_and_unknown_columns_ignored() -> None:
@@ -62,7 +64,17 @@ def test_column_names_are_case_insensitive_and_unknown_columns_ignored() -> None
         ('["a.test:5070", "b.test"]', [("a.test", 5070, 1), ("b.test", 5060, 1)]),
         ('{"gateway_address": "a.test"}', [("a.test", 5060, 1)]),
     ],
-    ids=["host", "host-port", "two-semicolon", "two-comma", "priority", "ipv6", "json-objects", "json-strings", "json-object"],
+    ids=[
+        "host",
+        "host-port",
+        "two-semicolon",
+        "two-comma",
+        "priority",
+        "ipv6",
+        "json-objects",
+        "json-strings",
+        "json-object",
+    ],
 )
 def test_gateways_text_and_json(text: str, expected: list[tuple[str, int, int]]) -> None:
     spec = mapped(gateways=text).spec
@@ -97,8 +109,12 @@ def test_missing_gateways_is_an_error() -> None:
 
 
 def test_ip_identifiers_and_their_errors() -> None:
-    spec = mapped(auth_type="ip-based", auth_username=None, auth_password=None,
-                  ip_identifiers="203.0.113.0/28; 198.51.100.7 2001:db8::/64").spec
+    spec = mapped(
+        auth_type="ip-based",
+        auth_username=None,
+        auth_password=None,
+        ip_identifiers="203.0.113.0/28; 198.51.100.7 2001:db8::/64",
+    ).spec
     assert [i.ip_address for i in spec.ip_identifiers] == ["203.0.113.0/28", "198.51.100.7", "2001:db8::/64"]
     m = mapped(auth_type="ip-based", auth_password=None, ip_identifiers="10.0.0.1, 10.0.0.0/33")
     assert m.fields == ("ip_identifiers.1",) and "CIDR" in m.error
@@ -133,15 +149,34 @@ def test_false_booleans(value: Any) -> None:
     assert mapped(outbound_leading_plus_enabled=value).spec.outbound_leading_plus_enabled is False
 
 
-@pytest.mark.parametrize("column", ["inbound_enabled", "direct_media", "rtp_symmetric", "force_rport",
-                                    "media_encryption_optimistic", "outbound_leading_plus_enabled"])
+@pytest.mark.parametrize(
+    "column",
+    [
+        "inbound_enabled",
+        "direct_media",
+        "rtp_symmetric",
+        "force_rport",
+        "media_encryption_optimistic",
+        "outbound_leading_plus_enabled",
+    ],
+)
 def test_bad_boolean_names_the_column(column: str) -> None:
     m = mapped(**{column: "maybe"})
-    assert m.fields == (column,) and m.error == f"customer 42: {column}: must be a boolean (true/false, 1/0, yes/no)"
+    assert (
+        m.fields == (column,)
+        and m.error == f"customer 42: {column}: must be a boolean (true/false, 1/0, yes/no)"
+    )
 
 
-@pytest.mark.parametrize(("value", "expected"), [("udp", Transport.UDP), ("TCP", Transport.TCP),
-                                                 ("tls", Transport.TLS), ("transport-tls", Transport.TLS)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("udp", Transport.UDP),
+        ("TCP", Transport.TCP),
+        ("tls", Transport.TLS),
+        ("transport-tls", Transport.TLS),
+    ],
+)
 def test_transport_short_and_long_names(value: str, expected: Transport) -> None:
     assert mapped(transport=value, gateways="a.test:5061").spec.transport is expected
 
@@ -193,9 +228,18 @@ def test_missing_customer_id_is_a_query_error() -> None:
 def test_name_template() -> None:
     assert render_trunk_name("acme-{customer_id}-sip", 7) == "acme-7-sip"
     assert render_trunk_name("cust-{customer_id}", "C-001") == "cust-C-001"
-    for bad in ("static-name", "cust-{customer_id}-{region}", "cust-{", "{customer_id:>50000000}",
-                "{customer_id!r}", "{customer_id.__class__}", "{customer_id[0]}", "{0}", "cust/{customer_id}",
-                "x" * 100 + "{customer_id}"):
+    for bad in (
+        "static-name",
+        "cust-{customer_id}-{region}",
+        "cust-{",
+        "{customer_id:>50000000}",
+        "{customer_id!r}",
+        "{customer_id.__class__}",
+        "{customer_id[0]}",
+        "{0}",
+        "cust/{customer_id}",
+        "x" * 100 + "{customer_id}",
+    ):
         with pytest.raises(ValueError, match="name_template"):
             validate_name_template(bad)
     assert RowMapper("t-{customer_id}").map_row(row()).trunk_name == "t-42"
@@ -223,7 +267,9 @@ def test_password_references_are_resolved_cached_and_masked() -> None:
         return _Conn("From-Conn-Secret-1")
 
     policy = PasswordRefPolicy(conn_prefixes=("carrier_",), variable_prefixes=("sip_",))
-    mapper = RowMapper(password_refs=policy, get_connection=get_connection, get_variable=lambda key: "From-Var-Secret-2")
+    mapper = RowMapper(
+        password_refs=policy, get_connection=get_connection, get_variable=lambda key: "From-Var-Secret-2"
+    )
     a = mapper.map_row(row(auth_password='{"conn": "carrier_acme"}'))
     b = mapper.map_row(row(customer_id=43, auth_password={"conn": "carrier_acme"}))
     c = mapper.map_row(row(customer_id=44, auth_password='{"variable": "sip_pw"}'))
@@ -239,22 +285,29 @@ def test_unresolvable_reference_is_a_row_error() -> None:
         raise LookupError(conn_id)
 
     policy = PasswordRefPolicy(conn_prefixes=("carrier_",))
-    m = RowMapper(password_refs=policy, get_connection=boom).map_row(row(auth_password='{"conn": "carrier_nope"}'))
+    m = RowMapper(password_refs=policy, get_connection=boom).map_row(
+        row(auth_password='{"conn": "carrier_nope"}')
+    )
     assert m.fields == ("auth_password",) and "cannot read connection 'carrier_nope'" in m.error
     m = RowMapper(password_refs=policy).map_row(row(auth_password='{"conn": "carrier_x", "bogus": 1}'))
     assert m.fields == ("auth_password",)
 
 
-@pytest.mark.parametrize(("reference", "policy"), [
-    ('{"conn": "aws_default"}', PasswordRefPolicy()),                                         # off by default
-    ('{"conn": "aws_default"}', PasswordRefPolicy(conn_prefixes=("carrier_",))),              # not allow-listed
-    ('{"conn": "carrier_acme", "field": "extra.token"}', PasswordRefPolicy(conn_prefixes=("carrier_",))),
-    ('{"conn": "carrier_acme", "field": "login"}', PasswordRefPolicy(conn_prefixes=("carrier_",))),
-    ('{"variable": "aws_secret"}', PasswordRefPolicy(variable_prefixes=("sip_",))),
-    ('{"variable": "sip_pw"}', PasswordRefPolicy(conn_prefixes=("carrier_",))),
-    ('{"param": "sip_password"}', PasswordRefPolicy(conn_prefixes=("carrier_",))),
-])
-def test_a_row_cannot_reach_a_secret_the_policy_does_not_allow(reference: str, policy: PasswordRefPolicy) -> None:
+@pytest.mark.parametrize(
+    ("reference", "policy"),
+    [
+        ('{"conn": "aws_default"}', PasswordRefPolicy()),  # off by default
+        ('{"conn": "aws_default"}', PasswordRefPolicy(conn_prefixes=("carrier_",))),  # not allow-listed
+        ('{"conn": "carrier_acme", "field": "extra.token"}', PasswordRefPolicy(conn_prefixes=("carrier_",))),
+        ('{"conn": "carrier_acme", "field": "login"}', PasswordRefPolicy(conn_prefixes=("carrier_",))),
+        ('{"variable": "aws_secret"}', PasswordRefPolicy(variable_prefixes=("sip_",))),
+        ('{"variable": "sip_pw"}', PasswordRefPolicy(conn_prefixes=("carrier_",))),
+        ('{"param": "sip_password"}', PasswordRefPolicy(conn_prefixes=("carrier_",))),
+    ],
+)
+def test_a_row_cannot_reach_a_secret_the_policy_does_not_allow(
+    reference: str, policy: PasswordRefPolicy
+) -> None:
     """A tenant's row must not choose which secret is sent to Bolna (on a gateway it chose)."""
     reads: list[str] = []
 

@@ -17,26 +17,42 @@ PASSWORD = "Plan-Test-Pass-1"
 
 def customer(cid: int = 1, **over: Any) -> MappedCustomer:
     row = {
-        "customer_id": cid, "provider": "twilio", "auth_type": "userpass", "auth_username": f"u{cid}",
-        "auth_password": PASSWORD, "gateways": "sip.acme.test:5060", "numbers": f"+1415555{cid:04d}",
+        "customer_id": cid,
+        "provider": "twilio",
+        "auth_type": "userpass",
+        "auth_username": f"u{cid}",
+        "auth_password": PASSWORD,
+        "gateways": "sip.acme.test:5060",
+        "numbers": f"+1415555{cid:04d}",
         "inbound_enabled": "true",
     }
     row.update(over)
     return RowMapper().map_row(row)
 
 
-def trunk_for(c: MappedCustomer, trunk_id: str = "T1", numbers: list[str] | None = None, **over: Any) -> SIPTrunk:
+def trunk_for(
+    c: MappedCustomer, trunk_id: str = "T1", numbers: list[str] | None = None, **over: Any
+) -> SIPTrunk:
     """The trunk the API would return for this customer's spec."""
     body = c.spec.model_dump(mode="json", exclude={"auth_password", "phone_numbers"})
     wanted = numbers if numbers is not None else [n.phone_number for n in c.spec.phone_numbers]
-    body.update(id=trunk_id, is_active=True,
-                phone_numbers=[{"id": f"N{i}", "phone_number": n} for i, n in enumerate(wanted)])
+    body.update(
+        id=trunk_id,
+        is_active=True,
+        phone_numbers=[{"id": f"N{i}", "phone_number": n} for i, n in enumerate(wanted)],
+    )
     body.update(over)
     return SIPTrunk.model_validate(body)
 
 
-def recorded(c: MappedCustomer, status: str = "provisioned", trunk_id: str | None = "T1",
-             spec_hash: str | None = "same", secret: str | None = "same", error: str | None = None) -> StateRow:
+def recorded(
+    c: MappedCustomer,
+    status: str = "provisioned",
+    trunk_id: str | None = "T1",
+    spec_hash: str | None = "same",
+    secret: str | None = "same",
+    error: str | None = None,
+) -> StateRow:
     fp = c.spec.fingerprint(KEY) if (c.spec and spec_hash == "same") else spec_hash
     sh = secret_hash(c.spec, KEY) if (c.spec and secret == "same") else secret
     return StateRow(c.key, c.trunk_name, trunk_id, fp, sh, status, last_error=error)
@@ -74,8 +90,9 @@ def test_new_customer_is_looked_up_when_asked(opts: dict[str, Any]) -> None:
 def test_a_create_that_may_have_landed_is_looked_up(status: str) -> None:
     """A ``pending`` row (killed after the POST) or a failed one: the trunk may exist."""
     c = customer()
-    item, names = plan_one(c, recorded(c, status=status, trunk_id=None, spec_hash=None, secret=None),
-                           trunk_for(c, trunk_id="T5"))
+    item, names = plan_one(
+        c, recorded(c, status=status, trunk_id=None, spec_hash=None, secret=None), trunk_for(c, trunk_id="T5")
+    )
     assert names == ["cust-1"] and item.action is Action.ADOPT and item.trunk_id == "T5"
     item, names = plan_one(c, recorded(c, status=status, trunk_id=None, spec_hash=None, secret=None))
     assert names == ["cust-1"] and item.action is Action.CREATE
@@ -198,7 +215,10 @@ def test_churned_without_known_trunk_id_is_looked_up() -> None:
 
 def test_plan_table_is_printable_and_secret_free() -> None:
     customers = [customer(1), customer(2, allow="ulaw"), customer(3, gateways="x:70000"), customer(4)]
-    state = {customers[1].key: recorded(customers[1], spec_hash="old"), customers[3].key: recorded(customers[3])}
+    state = {
+        customers[1].key: recorded(customers[1], spec_hash="old"),
+        customers[3].key: recorded(customers[3]),
+    }
     planner = Planner(KEY)
     drafts = planner.prepare(customers, state)
     assert planner.lookup_names(drafts) == ["cust-2"]

@@ -50,8 +50,9 @@ def test_inclusive_key_range(customer_db: CustomerDB) -> None:
 
 def test_user_query_with_where_order_and_percent_signs(customer_db: CustomerDB) -> None:
     customer_db.seed(40)
-    query = (f"SELECT * FROM {customer_db.table} WHERE company LIKE '%#1%' OR provider = 'x%y' "
-             "ORDER BY company;")
+    query = (
+        f"SELECT * FROM {customer_db.table} WHERE company LIKE '%#1%' OR provider = 'x%y' ORDER BY company;"
+    )
     with CustomerSource(customer_db.conn_id, query) as source:
         keys = [r["customer_id"] for page in source.iter_pages(3) for r in page]
     assert keys == [1] + list(range(10, 20))

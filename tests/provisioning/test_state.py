@@ -16,11 +16,15 @@ def store(customer_db: CustomerDB) -> StateStore:
     s.close()
 
 
-def test_ensure_table_is_idempotent_and_creates_the_columns(store: StateStore, customer_db: CustomerDB) -> None:
+def test_ensure_table_is_idempotent_and_creates_the_columns(
+    store: StateStore, customer_db: CustomerDB
+) -> None:
     store.ensure_table()
     assert store.exists()
-    rows = customer_db.execute("SELECT customer_id, trunk_name, trunk_id, spec_hash, secret_hash, status, action, "
-                               "last_error, created_at, updated_at FROM {s}")
+    rows = customer_db.execute(
+        "SELECT customer_id, trunk_name, trunk_id, spec_hash, secret_hash, status, action, "
+        "last_error, created_at, updated_at FROM {s}"
+    )
     assert rows == []
 
 
@@ -30,14 +34,26 @@ def test_bad_table_names_are_refused(customer_db: CustomerDB) -> None:
             StateStore(customer_db.conn_id, bad)
 
 
-def test_upsert_inserts_then_updates_and_keeps_what_a_failure_does_not_know(store: StateStore,
-                                                                             customer_db: CustomerDB) -> None:
-    store.upsert([StateRecord("1", "cust-1", "provisioned", "created", trunk_id="T1", spec_hash="h1", secret_hash="s1")])
+def test_upsert_inserts_then_updates_and_keeps_what_a_failure_does_not_know(
+    store: StateStore, customer_db: CustomerDB
+) -> None:
+    store.upsert(
+        [
+            StateRecord(
+                "1", "cust-1", "provisioned", "created", trunk_id="T1", spec_hash="h1", secret_hash="s1"
+            )
+        ]
+    )
     created_at = customer_db.execute("SELECT created_at FROM {s}")[0][0]
     store.upsert([StateRecord("1", "cust-1", "failed", "failed", last_error="customer 1: boom")])
     row = store.get("1")
     assert (row.status, row.trunk_id, row.spec_hash, row.secret_hash, row.last_error) == (
-        "failed", "T1", "h1", "s1", "customer 1: boom")
+        "failed",
+        "T1",
+        "h1",
+        "s1",
+        "customer 1: boom",
+    )
     store.upsert([StateRecord("1", "cust-1", "provisioned", "updated", trunk_id="T1", spec_hash="h2")])
     row = store.get("1")
     assert (row.status, row.action, row.spec_hash, row.last_error) == ("provisioned", "updated", "h2", None)
@@ -61,8 +77,12 @@ def test_error_length_limit_boundary(store: StateStore, length: int, kept: str) 
 
 
 def test_get_many_in_chunks_and_iter_live_in_pages(store: StateStore) -> None:
-    records = [StateRecord(f"{i:05d}", f"cust-{i}", "provisioned" if i % 3 else "deprovisioned", "created",
-                           trunk_id=f"T{i}") for i in range(1, 1201)]
+    records = [
+        StateRecord(
+            f"{i:05d}", f"cust-{i}", "provisioned" if i % 3 else "deprovisioned", "created", trunk_id=f"T{i}"
+        )
+        for i in range(1, 1201)
+    ]
     store.upsert(records)
     found = store.get_many([r.customer_id for r in records] + ["nope"])
     assert len(found) == 1200 and "nope" not in found
@@ -80,7 +100,9 @@ def test_writer_thread_flushes_everything_in_small_groups(store: StateStore) -> 
 
 
 def test_writer_reports_a_failed_write(customer_db: CustomerDB) -> None:
-    missing = StateStore(customer_db.conn_id, customer_db.state_table.replace("bolna_provisioning_state", "never_made"))
+    missing = StateStore(
+        customer_db.conn_id, customer_db.state_table.replace("bolna_provisioning_state", "never_made")
+    )
     writer = StateWriter(missing)
     writer.put(StateRecord("1", "cust-1", "provisioned", "created"))
     with pytest.raises(RuntimeError, match="state writer failed"):

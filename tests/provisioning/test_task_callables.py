@@ -4,7 +4,6 @@ boundary between a trigger and the deployment."""
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +55,14 @@ class FakeTI:
 def ctx(conf: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
     """A task context: the run's conf, the params form (declared params, conf merged in)."""
     conf = conf or {}
-    return {"params": {**params, **conf}, "dag_run": Run(conf), "task": FakeTask(), "ds": "2026-11-26",
-            "run_id": "manual__test", "ti": FakeTI()}
+    return {
+        "params": {**params, **conf},
+        "dag_run": Run(conf),
+        "task": FakeTask(),
+        "ds": "2026-11-26",
+        "run_id": "manual__test",
+        "ti": FakeTI(),
+    }
 
 
 DEPLOYMENT = Deployment(scope="tests")
@@ -68,7 +73,13 @@ def test_only_the_authors_query_is_rendered_and_only_with_dates_and_variables() 
     assert render_query(templated, ctx()) == "SELECT * FROM c WHERE day = '2026-11-26'"
     assert render_query(DEPLOYMENT, ctx()) == "SELECT * FROM customers"
     # a trigger's conf, params and run id are not in the template context
-    for name in ("params.x", "dag_run.conf", "run_id", "conn.bolna_default.password", "triggering_asset_events"):
+    for name in (
+        "params.x",
+        "dag_run.conf",
+        "run_id",
+        "conn.bolna_default.password",
+        "triggering_asset_events",
+    ):
         sneaky = DEPLOYMENT.model_copy(update={"query": f"SELECT '{{{{ {name} }}}}' AS c"})
         context = {**ctx(conf={"dry_run": True}, x="P"), "conn": object(), "triggering_asset_events": {}}
         try:
@@ -78,13 +89,23 @@ def test_only_the_authors_query_is_rendered_and_only_with_dates_and_variables() 
         assert rendered == "SELECT '' AS c", name
 
 
-@pytest.mark.parametrize("conf", [
-    {"query": "SELECT '{{ conn.bolna_default.password | reverse }}' AS customer_id"},
-    {"customers_conn_id": "other_db"}, {"state_table": "x"}, {"bolna_conn_id": "other"},
-    {"name_template": "{customer_id}"}, {"max_deprovision": 0}, {"max_deletes": 100000},
-    {"deprovision": True}, {"confirm_deletes": 5}, {"batch_size": 5}, {"concurrency": 10_000},
-    {"password_refs": {"conn_prefixes": [""]}},
-])
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"query": "SELECT '{{ conn.bolna_default.password | reverse }}' AS customer_id"},
+        {"customers_conn_id": "other_db"},
+        {"state_table": "x"},
+        {"bolna_conn_id": "other"},
+        {"name_template": "{customer_id}"},
+        {"max_deprovision": 0},
+        {"max_deletes": 100000},
+        {"deprovision": True},
+        {"confirm_deletes": 5},
+        {"batch_size": 5},
+        {"concurrency": 10_000},
+        {"password_refs": {"conn_prefixes": [""]}},
+    ],
+)
 def test_a_trigger_cannot_set_deployment_settings(conf: dict[str, Any]) -> None:
     with pytest.raises(RunRefused) as refused:
         plan_task(DEPLOYMENT, None, ctx(conf=conf))
@@ -94,29 +115,44 @@ def test_a_trigger_cannot_set_deployment_settings(conf: dict[str, Any]) -> None:
 
 def test_signup_customers_from_conf_or_asset_events() -> None:
     assert resolve_signup_customers(ctx(conf={"customer_id": 42})) == [42]
-    events = {"bolna://customers/signup": [Event({"customer_id": 7}), Event({"customer_id": "8"}),
-                                           Event({"customer_id": 7, "from_rest_api": True})]}
+    events = {
+        "bolna://customers/signup": [
+            Event({"customer_id": 7}),
+            Event({"customer_id": "8"}),
+            Event({"customer_id": 7, "from_rest_api": True}),
+        ]
+    }
     assert resolve_signup_customers({**ctx(), TRIGGERING_ASSET_EVENTS_KEY: events}) == [7, "8"]
     with pytest.raises(RunRefused, match="customer_id"):
         resolve_signup_customers({**ctx(), TRIGGERING_ASSET_EVENTS_KEY: {}})
 
 
-@pytest.mark.parametrize("context", [
-    ctx(conf={"customer_id": 1, "query": "SELECT 1"}),
-    ctx(conf={"customer_id": "x" * 129}),
-    ctx(conf={"customer_id": {"nested": 1}}),
-    {**ctx(), TRIGGERING_ASSET_EVENTS_KEY: {"a": [Event({"customer_id": 1, "customers_conn_id": "other"})]}},
-    {**ctx(), TRIGGERING_ASSET_EVENTS_KEY: {"a": [Event({"customer_ids": [1, 2]})]}},
-])
+@pytest.mark.parametrize(
+    "context",
+    [
+        ctx(conf={"customer_id": 1, "query": "SELECT 1"}),
+        ctx(conf={"customer_id": "x" * 129}),
+        ctx(conf={"customer_id": {"nested": 1}}),
+        {
+            **ctx(),
+            TRIGGERING_ASSET_EVENTS_KEY: {"a": [Event({"customer_id": 1, "customers_conn_id": "other"})]},
+        },
+        {**ctx(), TRIGGERING_ASSET_EVENTS_KEY: {"a": [Event({"customer_ids": [1, 2]})]}},
+    ],
+)
 def test_signup_refuses_anything_but_a_customer_id(context: dict[str, Any]) -> None:
     with pytest.raises(RunRefused):
         resolve_signup_customers(context)
 
 
 def test_summary_fails_only_when_asked_or_when_deletes_were_withheld() -> None:
-    batch = {"counts": {"created": 2, "failed": 1}, "failed_total": 1, "requests": {"POST": 2, "total": 2},
-             "failed": [{"customer_id": 3, "trunk_name": "cust-3", "reason": "customer 3: numbers.0: bad"}],
-             "batch": {"index": 0}}
+    batch = {
+        "counts": {"created": 2, "failed": 1},
+        "failed_total": 1,
+        "requests": {"POST": 2, "total": 2},
+        "failed": [{"customer_id": 3, "trunk_name": "cust-3", "reason": "customer 3: numbers.0: bad"}],
+        "batch": {"index": 0},
+    }
     run = summarize_task(DEPLOYMENT, None, [batch, None], {}, None, ctx())
     assert run["counts"]["created"] == 2 and run["failed_total"] == 1 and run["batches"] == 1
     with pytest.raises(ProvisioningFailed, match="customer 3: numbers.0: bad"):
@@ -146,7 +182,9 @@ def test_task_callables_end_to_end(sqlite_db: CustomerDB, bolna_api: Any) -> Non
 @pytest.mark.integration
 def test_signup_task_reports_missing_and_invalid_customers(sqlite_db: CustomerDB, bolna_api: Any) -> None:
     sqlite_db.seed(6, invalid=1, seed=62)
-    bad = sqlite_db.execute("SELECT customer_id FROM {t} ORDER BY customer_id")[3][0]  # the broken row is in the middle
+    bad = sqlite_db.execute("SELECT customer_id FROM {t} ORDER BY customer_id")[3][
+        0
+    ]  # the broken row is in the middle
     out = provision_signup_task(DEPLOYMENT, None, [1], ctx())
     assert len(out) == 1 and out[0]["trunk_id"] and out[0]["expect_numbers"]
     with pytest.raises(ProvisioningFailed, match="customer 999: not returned by the query"):
@@ -157,8 +195,9 @@ def test_signup_task_reports_missing_and_invalid_customers(sqlite_db: CustomerDB
 
 
 @pytest.mark.integration
-def test_signup_follows_the_settings_variable(sqlite_db: CustomerDB, bolna_api: Any,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_signup_follows_the_settings_variable(
+    sqlite_db: CustomerDB, bolna_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The Variable's Bolna connection reaches the sensor's items (not the DAG file's, read at
     parse time), and its run-option defaults apply to the sign-up, but for dry_run."""
     sqlite_db.seed(3, seed=63)
@@ -168,8 +207,10 @@ def test_signup_follows_the_settings_variable(sqlite_db: CustomerDB, bolna_api: 
     (item,) = provision_signup_task(deployment, "bolna_signup_settings", [1], ctx())
     assert item["bolna_conn_id"] == "bolna_signup" and item["trunk_id"]
     assert total_requests(bolna_api) == 1  # one create, numbers inline
-    monkeypatch.setenv("AIRFLOW_VAR_BOLNA_SIGNUP_SETTINGS",
-                       json.dumps({"defaults": {"look_before_create": True, "dry_run": True}}))
+    monkeypatch.setenv(
+        "AIRFLOW_VAR_BOLNA_SIGNUP_SETTINGS",
+        json.dumps({"defaults": {"look_before_create": True, "dry_run": True}}),
+    )
     (item,) = provision_signup_task(deployment, "bolna_signup_settings", [2], ctx())
     assert item["bolna_conn_id"] == "bolna_default" and item["trunk_id"]
     assert total_requests(bolna_api) == 3  # looked first (a list call), then created: not a dry run

@@ -20,10 +20,16 @@ from schemathesis.specs.openapi.checks import (
 )
 
 #: no 5xx, every status code documented, JSON content type, bodies and headers as documented
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance, response_headers_conformance]
-HYPOTHESIS = settings(max_examples=60, deadline=None, derandomize=True,
-                      suppress_health_check=list(HealthCheck))
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+HYPOTHESIS = settings(
+    max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 
 
 def spec_path(name: str) -> Path:

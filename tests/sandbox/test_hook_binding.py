@@ -42,8 +42,12 @@ def run(request: pytest.FixtureRequest) -> Runner:
 
 def make_hook(server: SandboxServer, **settings: Any) -> BolnaHook:
     values: dict[str, Any] = {
-        "api_key": SecretStr(server.api_key), "base_url": server.url, "requests_per_minute": 0,
-        "agent_requests_per_minute": 0, "retry_base_delay": 0.01, "retry_max_delay": 0.2,
+        "api_key": SecretStr(server.api_key),
+        "base_url": server.url,
+        "requests_per_minute": 0,
+        "agent_requests_per_minute": 0,
+        "retry_base_delay": 0.01,
+        "retry_max_delay": 0.2,
         "number_visibility_timeout": 3.0,
     }
     values.update(settings)
@@ -58,11 +62,16 @@ def hook(sandbox: SandboxServer) -> BolnaHook:
 @pytest.fixture
 def trunk(hook: BolnaHook) -> dict[str, Any]:
     """A trunk with two numbers: ``{"id", "numbers": {phone: number id}}``."""
-    result = hook.ensure_trunk({
-        "name": "bind-me", "provider": "twilio", "auth_type": "ip-based",
-        "gateways": [{"gateway_address": "sip.example.net"}], "ip_identifiers": [{"ip_address": "203.0.113.0/28"}],
-        "phone_numbers": [PHONE, PHONE_2],
-    })
+    result = hook.ensure_trunk(
+        {
+            "name": "bind-me",
+            "provider": "twilio",
+            "auth_type": "ip-based",
+            "gateways": [{"gateway_address": "sip.example.net"}],
+            "ip_identifiers": [{"ip_address": "203.0.113.0/28"}],
+            "phone_numbers": [PHONE, PHONE_2],
+        }
+    )
     return {"id": result.trunk.id, "numbers": {n.phone_number: n.id for n in result.trunk.phone_numbers}}
 
 
@@ -73,7 +82,12 @@ def agents(sandbox: SandboxServer) -> list[str]:
 
 def requests(server: SandboxServer) -> Counter[str]:
     """Requests received per endpoint, whatever their status."""
-    return Counter({endpoint: sum(by_status.values()) for endpoint, by_status in server.admin.counters()["requests"].items()})
+    return Counter(
+        {
+            endpoint: sum(by_status.values())
+            for endpoint, by_status in server.admin.counters()["requests"].items()
+        }
+    )
 
 
 def fresh(server: SandboxServer) -> None:
@@ -88,12 +102,19 @@ def fresh(server: SandboxServer) -> None:
 def test_get_user(sandbox: SandboxServer, hook: BolnaHook, run: Runner) -> None:
     user = run(hook, "get_user")
     assert isinstance(user, User)
-    assert (user.id, user.email, user.wallet, user.concurrency.max) == ("sandbox-user", "sandbox@example.com", 9930.01, 10)
+    assert (user.id, user.email, user.wallet, user.concurrency.max) == (
+        "sandbox-user",
+        "sandbox@example.com",
+        9930.01,
+        10,
+    )
     with pytest.raises(BolnaAuthError):
         run(make_hook(sandbox, api_key=SecretStr("wrong-key")), "get_user")
 
 
-def test_update_agent_telephony(sandbox: SandboxServer, hook: BolnaHook, agents: list[str], run: Runner) -> None:
+def test_update_agent_telephony(
+    sandbox: SandboxServer, hook: BolnaHook, agents: list[str], run: Runner
+) -> None:
     fresh(sandbox)
     response = run(hook, "update_agent_telephony", agents[0])
     assert (response.message, response.state) == ("success", "updated")
@@ -151,12 +172,16 @@ def test_ids_are_opaque(sandbox: SandboxServer, hook: BolnaHook, trunk: dict[str
     assert {a: sandbox.agent_providers()[a] for a in ids} == dict.fromkeys(ids, "sip-trunk")
 
 
-def test_list_account_numbers(sandbox: SandboxServer, hook: BolnaHook, trunk: dict[str, Any], agents: list[str], run: Runner) -> None:
+def test_list_account_numbers(
+    sandbox: SandboxServer, hook: BolnaHook, trunk: dict[str, Any], agents: list[str], run: Runner
+) -> None:
     assert run(hook, "list_account_numbers") == []  # SIP numbers there: unverified, off by default
     sandbox.admin.config(phone_numbers_all_includes_sip=True)
     run(hook, "setup_inbound", agents[0], trunk["numbers"][PHONE])
     numbers = {n.phone_number: n for n in run(hook, "list_account_numbers")}
-    assert set(numbers) == {PHONE, PHONE_2} and all(isinstance(n, AccountPhoneNumber) for n in numbers.values())
+    assert set(numbers) == {PHONE, PHONE_2} and all(
+        isinstance(n, AccountPhoneNumber) for n in numbers.values()
+    )
     assert (numbers[PHONE].agent_id, numbers[PHONE].agent_known) == (agents[0], True)
     assert (numbers[PHONE_2].agent_id, numbers[PHONE_2].agent_known) == (None, True)
 
@@ -181,7 +206,9 @@ def test_ensure_inbound_agent_where_the_list_shows_agents(
 
     fresh(sandbox)
     moved = run(hook, "ensure_inbound_agent", trunk["id"], PHONE, agents[1])
-    assert moved == BindingResult("rebound", PHONE, number_id, agents[1], verified=True, previous_agent_id=agents[0])
+    assert moved == BindingResult(
+        "rebound", PHONE, number_id, agents[1], verified=True, previous_agent_id=agents[0]
+    )
     assert sandbox.inbound_mappings() == {number_id: agents[1]}
     assert sandbox.inbound_setup_attempts_by_number() == {number_id: 1}
 
@@ -205,13 +232,27 @@ def test_a_current_record_costs_no_request(
     number_id = trunk["numbers"][PHONE]
     run(hook, "ensure_inbound_agent", trunk["id"], PHONE, agents[0], phone_number_id=number_id)
     fresh(sandbox)
-    same = run(hook, "ensure_inbound_agent", trunk["id"], PHONE, agents[0], phone_number_id=number_id,
-               recorded_agent_id=agents[0])
+    same = run(
+        hook,
+        "ensure_inbound_agent",
+        trunk["id"],
+        PHONE,
+        agents[0],
+        phone_number_id=number_id,
+        recorded_agent_id=agents[0],
+    )
     assert same == BindingResult("unchanged", PHONE, number_id, agents[0], verified=None)
     assert requests(sandbox) == {}
 
-    changed = run(hook, "ensure_inbound_agent", trunk["id"], PHONE, agents[1], phone_number_id=number_id,
-                  recorded_agent_id=agents[0])
+    changed = run(
+        hook,
+        "ensure_inbound_agent",
+        trunk["id"],
+        PHONE,
+        agents[1],
+        phone_number_id=number_id,
+        recorded_agent_id=agents[0],
+    )
     assert changed == BindingResult("rebound", PHONE, number_id, agents[1], None, previous_agent_id=agents[0])
     assert requests(sandbox) == {SETUP: 1}, "the id was given: no list call"
     assert sandbox.inbound_mappings() == {number_id: agents[1]}
@@ -223,23 +264,43 @@ def test_known_numbers_spare_the_list_call(
     known = hook.list_numbers(trunk["id"])
     fresh(sandbox)
     for phone in (PHONE, PHONE_2):
-        assert run(hook, "ensure_inbound_agent", trunk["id"], phone, agents[2], known_numbers=known).action == "bound"
+        assert (
+            run(hook, "ensure_inbound_agent", trunk["id"], phone, agents[2], known_numbers=known).action
+            == "bound"
+        )
     assert requests(sandbox) == {SETUP: 2}
-    assert sandbox.inbound_mappings() == {trunk["numbers"][PHONE]: agents[2], trunk["numbers"][PHONE_2]: agents[2]}
+    assert sandbox.inbound_mappings() == {
+        trunk["numbers"][PHONE]: agents[2],
+        trunk["numbers"][PHONE_2]: agents[2],
+    }
 
 
-@pytest.mark.parametrize(("with_id", "style"), [(True, "message"), (True, "agent"), (False, "message")],
-                         ids=["id-from-add", "id-from-add-agent-style", "by-number"])
+@pytest.mark.parametrize(
+    ("with_id", "style"),
+    [(True, "message"), (True, "agent"), (False, "message")],
+    ids=["id-from-add", "id-from-add-agent-style", "by-number"],
+)
 def test_a_just_added_number_is_waited_for(
-    sandbox: SandboxServer, hook: BolnaHook, trunk: dict[str, Any], agents: list[str], run: Runner, with_id: bool,
+    sandbox: SandboxServer,
+    hook: BolnaHook,
+    trunk: dict[str, Any],
+    agents: list[str],
+    run: Runner,
+    with_id: bool,
     style: str,
 ) -> None:
     """Either documented 404 wording of an unknown number means "wait for it", not "no agent"."""
     sandbox.admin.config(number_visibility_delay_s=1.0, inbound_setup_response=style)
     added = hook.ensure_number(trunk["id"], "+14155550199").number
     fresh(sandbox)
-    result = run(hook, "ensure_inbound_agent", trunk["id"], "+14155550199", agents[0],
-                 phone_number_id=added.id if with_id else None)
+    result = run(
+        hook,
+        "ensure_inbound_agent",
+        trunk["id"],
+        "+14155550199",
+        agents[0],
+        phone_number_id=added.id if with_id else None,
+    )
     assert (result.action, result.phone_number_id) == ("bound", added.id)
     assert sandbox.inbound_mappings() == {added.id: agents[0]}
     statuses = [a["status"] for a in sandbox.write_attempts("inbound_setup")]
@@ -253,13 +314,22 @@ def test_a_stale_recorded_id_is_replaced_by_the_one_the_trunk_shows(
     old_id = trunk["numbers"][PHONE]
     hook.remove_number(trunk["id"], old_id)
     new_id = hook.ensure_number(trunk["id"], PHONE).number.id
-    result = run(hook, "ensure_inbound_agent", trunk["id"], PHONE, agents[0], phone_number_id=old_id,
-                 recorded_agent_id=agents[1])
+    result = run(
+        hook,
+        "ensure_inbound_agent",
+        trunk["id"],
+        PHONE,
+        agents[0],
+        phone_number_id=old_id,
+        recorded_agent_id=agents[1],
+    )
     assert (result.action, result.phone_number_id, result.previous_agent_id) == ("rebound", new_id, agents[1])
     assert sandbox.inbound_mappings() == {new_id: agents[0]}
 
 
-def test_a_number_not_on_the_trunk(sandbox: SandboxServer, trunk: dict[str, Any], agents: list[str], run: Runner) -> None:
+def test_a_number_not_on_the_trunk(
+    sandbox: SandboxServer, trunk: dict[str, Any], agents: list[str], run: Runner
+) -> None:
     hook = make_hook(sandbox, number_visibility_timeout=0.3)
     with pytest.raises(BolnaNotFoundError, match=r"\+14155550777 is not on trunk") as err:
         run(hook, "ensure_inbound_agent", trunk["id"], "+14155550777", agents[0])
@@ -280,9 +350,14 @@ def test_an_unknown_agent_is_permanent_and_sent_once(
     assert sandbox.inbound_mappings() == {}
 
 
-def test_bad_input_is_refused_before_sending(sandbox: SandboxServer, hook: BolnaHook, trunk: dict[str, Any], run: Runner) -> None:
+def test_bad_input_is_refused_before_sending(
+    sandbox: SandboxServer, hook: BolnaHook, trunk: dict[str, Any], run: Runner
+) -> None:
     fresh(sandbox)
-    for args, field in [((trunk["id"], PHONE, " "), "agent_id"), ((trunk["id"], "not-a-number", "a"), "phone_number")]:
+    for args, field in [
+        ((trunk["id"], PHONE, " "), "agent_id"),
+        ((trunk["id"], "not-a-number", "a"), "phone_number"),
+    ]:
         with pytest.raises(BolnaValidationError, match=field):
             run(hook, "ensure_inbound_agent", *args)
     with pytest.raises(BolnaValidationError, match="phone_number_id"):
@@ -300,7 +375,9 @@ def test_unlink_where_the_list_shows_agents(
     number_id = trunk["numbers"][PHONE]
     hook.setup_inbound(agents[0], number_id)
     first = run(hook, "unlink_inbound_agent", trunk["id"], PHONE)
-    assert first == BindingResult("unlinked", PHONE, number_id, None, verified=True, previous_agent_id=agents[0])
+    assert first == BindingResult(
+        "unlinked", PHONE, number_id, None, verified=True, previous_agent_id=agents[0]
+    )
     fresh(sandbox)
     again = run(hook, "unlink_inbound_agent", trunk["id"], PHONE)
     assert (again.action, again.verified) == ("unchanged", True)
@@ -308,11 +385,17 @@ def test_unlink_where_the_list_shows_agents(
     assert sandbox.inbound_mappings() == {}
 
 
-def test_unlink_what_is_gone(sandbox: SandboxServer, hook: BolnaHook, trunk: dict[str, Any], agents: list[str], run: Runner) -> None:
+def test_unlink_what_is_gone(
+    sandbox: SandboxServer, hook: BolnaHook, trunk: dict[str, Any], agents: list[str], run: Runner
+) -> None:
     number_id = trunk["numbers"][PHONE]
     hook.setup_inbound(agents[0], number_id)
-    assert run(hook, "unlink_inbound_agent", trunk["id"], None, phone_number_id=number_id).action == "unlinked"
-    assert run(hook, "unlink_inbound_agent", trunk["id"], PHONE).action == "unlinked"  # unverifiable: sent again
+    assert (
+        run(hook, "unlink_inbound_agent", trunk["id"], None, phone_number_id=number_id).action == "unlinked"
+    )
+    assert (
+        run(hook, "unlink_inbound_agent", trunk["id"], PHONE).action == "unlinked"
+    )  # unverifiable: sent again
     hook.remove_number(trunk["id"], number_id)
     assert run(hook, "unlink_inbound_agent", trunk["id"], PHONE) == BindingResult("absent", PHONE, None, None)
     gone = run(hook, "unlink_inbound_agent", trunk["id"], PHONE, phone_number_id=number_id)
@@ -326,12 +409,17 @@ def test_unlink_what_is_gone(sandbox: SandboxServer, hook: BolnaHook, trunk: dic
 # ---------------------------------------------------------------------- ensure_outbound_provider
 
 
-def test_ensure_outbound_provider(sandbox: SandboxServer, hook: BolnaHook, agents: list[str], run: Runner) -> None:
+def test_ensure_outbound_provider(
+    sandbox: SandboxServer, hook: BolnaHook, agents: list[str], run: Runner
+) -> None:
     fresh(sandbox)
     assert run(hook, "ensure_outbound_provider", agents[0], recorded_provider="sip-trunk") == "unchanged"
     assert requests(sandbox) == {}
     assert run(hook, "ensure_outbound_provider", agents[0]) == "switched"
-    assert run(hook, "ensure_outbound_provider", agents[1], "sip-trunk", recorded_provider="twilio") == "switched"
+    assert (
+        run(hook, "ensure_outbound_provider", agents[1], "sip-trunk", recorded_provider="twilio")
+        == "switched"
+    )
     assert sandbox.agent_update_attempts_by_agent() == {agents[0]: 1, agents[1]: 1}
     assert sandbox.agent_providers() == {agents[0]: "sip-trunk", agents[1]: "sip-trunk", agents[2]: None}
     with pytest.raises(BolnaAgentNotFoundError):
@@ -348,10 +436,16 @@ def test_exact_mappings_under_5xx_and_lost_answers(bolna_sandbox_factory: Any, r
     server = bolna_sandbox_factory(seed=1616, number_list_shows_agent_id=True)
     hook = make_hook(server, max_retries=12)
     phones = [f"+1415555{i:04d}" for i in range(24)]
-    trunk = hook.ensure_trunk({
-        "name": "faulty", "provider": "twilio", "auth_type": "ip-based", "gateways": [{"gateway_address": "gw.example"}],
-        "ip_identifiers": [{"ip_address": "203.0.113.0/28"}], "phone_numbers": phones,
-    }).trunk
+    trunk = hook.ensure_trunk(
+        {
+            "name": "faulty",
+            "provider": "twilio",
+            "auth_type": "ip-based",
+            "gateways": [{"gateway_address": "gw.example"}],
+            "ip_identifiers": [{"ip_address": "203.0.113.0/28"}],
+            "phone_numbers": phones,
+        }
+    ).trunk
     agent_ids = [a["id"] for a in server.admin.create_agents(4)]
     intended = {n.id: agent_ids[i % 4] for i, n in enumerate(trunk.phone_numbers)}
     server.admin.config(fail_rate=0.3, drop_after_commit_rate=0.3)
@@ -361,12 +455,17 @@ def test_exact_mappings_under_5xx_and_lost_answers(bolna_sandbox_factory: Any, r
     for agent_id in agent_ids:
         assert run(hook, "ensure_outbound_provider", agent_id) == "switched"
     counters = server.admin.counters()
-    assert counters["faults"]["fail_before"] > 0 and counters["faults"]["drop_after_commit_502"] + counters["faults"]["drop_after_commit_conn"] > 0
+    assert (
+        counters["faults"]["fail_before"] > 0
+        and counters["faults"]["drop_after_commit_502"] + counters["faults"]["drop_after_commit_conn"] > 0
+    )
     assert server.inbound_mappings() == intended
     assert server.agent_providers() == dict.fromkeys(agent_ids, "sip-trunk")
     setups = server.inbound_setup_attempts_by_number()
     assert set(setups) == set(intended) and max(setups.values()) <= 13
-    committed = Counter(a["phone_number_id"] for a in server.write_attempts("inbound_setup") if a["committed"])
+    committed = Counter(
+        a["phone_number_id"] for a in server.write_attempts("inbound_setup") if a["committed"]
+    )
     lost = sum(1 for a in server.write_attempts("inbound_setup") if a["committed"] and a["fault"])
     assert sum(committed.values()) == len(intended) + lost, "a setup is resent only when its answer was lost"
 
@@ -425,14 +524,21 @@ def test_readiness_verifies_agents_the_list_shows(
     fresh(sandbox)
     status = run(hook, "check_trunk_ready", trunk_id=trunk["id"], expect_agents=expect)
     assert status.done and status.to_xcom()["agents"] == {PHONE: "verified", "14155550101": "verified"}
-    assert requests(sandbox) == {"GET /sip-trunks/trunks/{trunk_id}": 1}, "the trunk body shows agent_id: no list call"
+    assert requests(sandbox) == {"GET /sip-trunks/trunks/{trunk_id}": 1}, (
+        "the trunk body shows agent_id: no list call"
+    )
 
 
 def test_readiness_reports_unverifiable_agents_and_does_not_wait(
     sandbox: SandboxServer, hook: BolnaHook, trunk: dict[str, Any], agents: list[str], run: Runner
 ) -> None:
     fresh(sandbox)
-    status = run(hook, "check_trunk_ready", trunk_id=trunk["id"], expect_agents={PHONE: agents[0], "+14155550188": agents[1]})
+    status = run(
+        hook,
+        "check_trunk_ready",
+        trunk_id=trunk["id"],
+        expect_agents={PHONE: agents[0], "+14155550188": agents[1]},
+    )
     assert not status.done and status.missing == ["+14155550188"], "a mapped number must be visible"
     status = run(hook, "check_trunk_ready", trunk_name="bind-me", expect_agents={PHONE: agents[0]})
     assert status.done and status.agents == {PHONE: "unverifiable"}

@@ -24,29 +24,39 @@ def attempt_outcome(api: httpx.Client, method: str, path: str, **kwargs: Any) ->
         return "lost"
 
 
-def test_every_create_post_is_counted_by_name(api: httpx.Client, sandbox: Any, trunk_body: BodyFactory) -> None:
+def test_every_create_post_is_counted_by_name(
+    api: httpx.Client, sandbox: Any, trunk_body: BodyFactory
+) -> None:
     body = trunk_body(name="Acme")
     assert api.post(TRUNKS, json=body).status_code == 201
-    assert api.post(TRUNKS, json=body).status_code == 409                      # refused: name taken
+    assert api.post(TRUNKS, json=body).status_code == 409  # refused: name taken
     assert api.post(TRUNKS, json={**body, "gateways": []}).status_code == 400  # refused: invalid
     with httpx.Client(base_url=sandbox.url, trust_env=False) as anonymous:
-        assert anonymous.post(TRUNKS, json=body).status_code == 403           # refused: no key
+        assert anonymous.post(TRUNKS, json=body).status_code == 403  # refused: no key
     sandbox.admin.config(fail_rate=1.0)
-    assert api.post(TRUNKS, json=body).status_code in (500, 502, 503)         # injected, before the handler
+    assert api.post(TRUNKS, json=body).status_code in (500, 502, 503)  # injected, before the handler
     sandbox.admin.config(fail_rate=0.0, rate_limit_per_min=1)
-    api.get(TRUNKS)                                                            # takes the only token
+    api.get(TRUNKS)  # takes the only token
     assert api.post(TRUNKS, json=body).status_code == 429
     sandbox.admin.config(rate_limit_per_min=0, drop_after_commit_rate=1.0, unique_names=False)
     assert attempt_outcome(api, "POST", TRUNKS, json=body) in ("502", "lost")  # committed, answer lost
-    api.post(TRUNKS, content=b"{not json")                                     # no name to record
+    api.post(TRUNKS, content=b"{not json")  # no name to record
 
     assert sandbox.create_attempts_by_name() == {"Acme": 7, None: 1}
     assert sandbox.trunks_by_name() == {"Acme": 2}
     records = [(a["status"], a["committed"], a["fault"]) for a in sandbox.write_attempts("create_trunk")]
-    assert records[:6] == [("201", True, None), ("409", False, None), ("400", False, None), ("403", False, None),
-                           (records[4][0], False, "fail_before"), ("429", False, "rate_limited")]
+    assert records[:6] == [
+        ("201", True, None),
+        ("409", False, None),
+        ("400", False, None),
+        ("403", False, None),
+        (records[4][0], False, "fail_before"),
+        ("429", False, "rate_limited"),
+    ]
     assert records[6][1] is True and records[6][2] in ("drop_after_commit_502", "drop_after_commit_conn")
-    assert records[6][0] == {"drop_after_commit_502": "502", "drop_after_commit_conn": "dropped"}[records[6][2]]
+    assert (
+        records[6][0] == {"drop_after_commit_502": "502", "drop_after_commit_conn": "dropped"}[records[6][2]]
+    )
     created = [a["trunk_id"] for a in sandbox.write_attempts("create_trunk") if a["committed"]]
     assert sorted(created) == sorted(t["id"] for t in api.get(TRUNKS).json())
     audit = sandbox.admin.audit()
@@ -56,8 +66,9 @@ def test_every_create_post_is_counted_by_name(api: httpx.Client, sandbox: Any, t
     assert sandbox.admin.counters()["write_attempts"]["create_trunk"] == 8
 
 
-def test_trunks_by_name_counts_deleted_and_renamed_trunks(api: httpx.Client, sandbox: Any,
-                                                          make_trunk: Any) -> None:
+def test_trunks_by_name_counts_deleted_and_renamed_trunks(
+    api: httpx.Client, sandbox: Any, make_trunk: Any
+) -> None:
     gone = make_trunk(name="a")
     api.delete(f"{TRUNKS}/{gone['id']}").raise_for_status()
     make_trunk(name="a")
@@ -80,17 +91,22 @@ def test_number_attempts_and_history(api: httpx.Client, sandbox: Any, make_trunk
     url = f"{TRUNKS}/{trunk['id']}/numbers"
     first = api.post(url, json={"phone_number": "+14155550100"}).json()
     assert api.post(url, json={"phone_number": "14155550100"}).status_code == 409
-    assert api.post(url, json={"phone_number": "15550009999"}).status_code == 409   # on the other trunk
+    assert api.post(url, json={"phone_number": "15550009999"}).status_code == 409  # on the other trunk
     api.delete(f"{url}/{first['id']}").raise_for_status()
     assert api.delete(f"{url}/{first['id']}").status_code == 404
-    api.post(url, json={"phone_number": "14155550100"}).raise_for_status()          # back again
+    api.post(url, json={"phone_number": "14155550100"}).raise_for_status()  # back again
     assert api.post(f"{TRUNKS}/nope/numbers", json={"phone_number": "1"}).status_code == 404
 
-    assert sandbox.add_number_attempts_by_trunk() == {(trunk["id"], "14155550100"): 3,
-                                                      (trunk["id"], "15550009999"): 1, ("nope", "1"): 1}
+    assert sandbox.add_number_attempts_by_trunk() == {
+        (trunk["id"], "14155550100"): 3,
+        (trunk["id"], "15550009999"): 1,
+        ("nope", "1"): 1,
+    }
     assert sandbox.numbers_by_trunk() == {(trunk["id"], "14155550100"): 2, (other["id"], "15550009999"): 1}
-    assert sandbox.numbers_by_trunk(include_deleted=False) == {(trunk["id"], "14155550100"): 1,
-                                                               (other["id"], "15550009999"): 1}
+    assert sandbox.numbers_by_trunk(include_deleted=False) == {
+        (trunk["id"], "14155550100"): 1,
+        (other["id"], "15550009999"): 1,
+    }
     assert sandbox.remove_number_attempts_by_number() == {(trunk["id"], first["id"]): 2}
     added = [a for a in sandbox.write_attempts("add_number") if a["committed"]]
     assert [a["phone_number"] for a in added] == ["+14155550100", "14155550100"]
@@ -124,8 +140,9 @@ def test_attempts_survive_a_crash_counters_do_not(bolna_sandbox_factory: Any, tm
     assert server.admin.counters()["write_attempts"]["create_trunk"] == 0
 
 
-def test_reset_clears_records_attempts_reset_only_attempts(api: httpx.Client, sandbox: Any,
-                                                           make_trunk: Any) -> None:
+def test_reset_clears_records_attempts_reset_only_attempts(
+    api: httpx.Client, sandbox: Any, make_trunk: Any
+) -> None:
     make_trunk(name="kept")
     api.post(TRUNKS, json={})
     assert sandbox.admin.reset_attempts() == 2
@@ -144,8 +161,13 @@ def test_attempts_kind_filter_is_checked(sandbox: Any) -> None:
 
 def test_reads_are_not_write_attempts(api: httpx.Client, sandbox: Any, make_trunk: Any) -> None:
     trunk = make_trunk()
-    for path in (TRUNKS, f"{TRUNKS}/{trunk['id']}", f"{TRUNKS}/{trunk['id']}/numbers", "/user/me",
-                 "/phone-numbers/all"):
+    for path in (
+        TRUNKS,
+        f"{TRUNKS}/{trunk['id']}",
+        f"{TRUNKS}/{trunk['id']}/numbers",
+        "/user/me",
+        "/phone-numbers/all",
+    ):
         api.get(path).raise_for_status()
     api.post("/nowhere", json={})
     assert [a["kind"] for a in sandbox.write_attempts()] == ["create_trunk"]

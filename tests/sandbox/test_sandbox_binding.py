@@ -79,16 +79,28 @@ def test_admin_agents(sandbox: Any) -> None:
     assert (named["id"], named["name"]) == ("3c90c3cc-0d44-4b50-8888-8dd25736052a", "Sales")
     batch = sandbox.admin.create_agents(3)
     assert len({a["id"] for a in batch}) == 3
-    assert [a["id"] for a in sandbox.admin.agents()] == [default["id"], named["id"], *(a["id"] for a in batch)]
+    assert [a["id"] for a in sandbox.admin.agents()] == [
+        default["id"],
+        named["id"],
+        *(a["id"] for a in batch),
+    ]
     assert sandbox.admin.audit()["agents"] == 5
     sandbox.admin.reset()
     assert sandbox.admin.agents() == []
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"id": ""}, "id"), ({"id": "a b"}, "id"), ({"id": 5}, "id"), ({"name": ""}, "name"),
-    ({"nope": 1}, "nope"), ([{"id": "ok"}, {"id": "x\ty"}], "[1].id"), ("x", "body"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"id": ""}, "id"),
+        ({"id": "a b"}, "id"),
+        ({"id": 5}, "id"),
+        ({"name": ""}, "name"),
+        ({"nope": 1}, "nope"),
+        ([{"id": "ok"}, {"id": "x\ty"}], "[1].id"),
+        ("x", "body"),
+    ],
+)
 def test_admin_agent_validation(sandbox: Any, body: Any, field: str) -> None:
     response = httpx.post(f"{sandbox.url}/__sandbox__/agents", json=body, trust_env=False)
     assert_error(response, 400, field)
@@ -119,18 +131,22 @@ def test_patch_unknown_agent_is_404_before_the_body(api: httpx.Client) -> None:
         assert response.json() == {"error": 404, "message": "agent not found"}
 
 
-@pytest.mark.parametrize("body,field", [
-    ({}, "agent_config"),
-    ({"agent_config": {}}, "agent_config.telephony_provider"),
-    ({"agent_config": {"telephony_provider": "sip_trunk"}}, "agent_config.telephony_provider"),
-    ({"agent_config": {"telephony_provider": None}}, "agent_config.telephony_provider"),
-    ({"agent_config": "sip-trunk"}, "agent_config"),
-    ({"agent_config": {"telephony_provider": "sip-trunk", "agent_name": "x"}}, "agent_config.agent_name"),
-    ({**SIP_TRUNK, "agent_prompts": {}}, "agent_prompts"),
-    ([], "body"),
-])
-def test_patch_agent_validation(api: httpx.Client, sandbox: Any, agent: dict[str, Any], body: Any,
-                                field: str) -> None:
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({}, "agent_config"),
+        ({"agent_config": {}}, "agent_config.telephony_provider"),
+        ({"agent_config": {"telephony_provider": "sip_trunk"}}, "agent_config.telephony_provider"),
+        ({"agent_config": {"telephony_provider": None}}, "agent_config.telephony_provider"),
+        ({"agent_config": "sip-trunk"}, "agent_config"),
+        ({"agent_config": {"telephony_provider": "sip-trunk", "agent_name": "x"}}, "agent_config.agent_name"),
+        ({**SIP_TRUNK, "agent_prompts": {}}, "agent_prompts"),
+        ([], "body"),
+    ],
+)
+def test_patch_agent_validation(
+    api: httpx.Client, sandbox: Any, agent: dict[str, Any], body: Any, field: str
+) -> None:
     assert_error(api.patch(f"/v2/agent/{agent['id']}", json=body), 400, field)
     assert sandbox.agent_providers() == {agent["id"]: None}
 
@@ -169,7 +185,9 @@ def test_agent_rate_limit_retry_after(private_api: httpx.Client, private_sandbox
     assert limited.status_code == 429 and 8 <= int(limited.headers["retry-after"]) <= 10
 
 
-def test_agent_rate_limit_defaults_to_500_per_minute(api: httpx.Client, sandbox: Any, agent: dict[str, Any]) -> None:
+def test_agent_rate_limit_defaults_to_500_per_minute(
+    api: httpx.Client, sandbox: Any, agent: dict[str, Any]
+) -> None:
     assert sandbox.admin.config()["agent_rate_limit_per_min"] == 500
     started = time.monotonic()
     statuses: list[int] = []
@@ -182,8 +200,9 @@ def test_agent_rate_limit_defaults_to_500_per_minute(api: httpx.Client, sandbox:
 
 
 # ----------------------------------------------------------------------------- /inbound/setup
-def test_setup_maps_and_remaps(api: httpx.Client, sandbox: Any, agent: dict[str, Any],
-                               number: dict[str, Any]) -> None:
+def test_setup_maps_and_remaps(
+    api: httpx.Client, sandbox: Any, agent: dict[str, Any], number: dict[str, Any]
+) -> None:
     response = setup(api, agent["id"], number["id"])
     assert response.status_code == 200 and response.json() == SETUP_OK
     assert sandbox.inbound_mappings() == {number["id"]: agent["id"]}
@@ -196,18 +215,25 @@ def test_setup_maps_and_remaps(api: httpx.Client, sandbox: Any, agent: dict[str,
     assert sandbox.admin.audit()["inbound_mappings"] == 1
 
 
-def test_setup_agent_shaped_response(api: httpx.Client, sandbox: Any, agent: dict[str, Any],
-                                     number: dict[str, Any]) -> None:
+def test_setup_agent_shaped_response(
+    api: httpx.Client, sandbox: Any, agent: dict[str, Any], number: dict[str, Any]
+) -> None:
     sandbox.admin.config(inbound_setup_response="agent")
     body = setup(api, agent["id"], number["id"]).json()
-    assert body == {"url": f"https://api.bolna.ai/inbound_call?agent_id={agent['id']}&user_id=sandbox-user",
-                    "phone_number": "+14155550100", "id": number["id"]}
+    assert body == {
+        "url": f"https://api.bolna.ai/inbound_call?agent_id={agent['id']}&user_id=sandbox-user",
+        "phone_number": "+14155550100",
+        "id": number["id"],
+    }
 
 
-@pytest.mark.parametrize("style,message", [("message", "SIP trunk phone number not found in database"),
-                                           ("agent", "Phone number doesn't exist.")])
-def test_setup_unknown_number(api: httpx.Client, sandbox: Any, agent: dict[str, Any], style: str,
-                              message: str) -> None:
+@pytest.mark.parametrize(
+    "style,message",
+    [("message", "SIP trunk phone number not found in database"), ("agent", "Phone number doesn't exist.")],
+)
+def test_setup_unknown_number(
+    api: httpx.Client, sandbox: Any, agent: dict[str, Any], style: str, message: str
+) -> None:
     sandbox.admin.config(inbound_setup_response=style)
     response = setup(api, agent["id"], "01HQNUMBER111222333")
     assert response.status_code == 404 and response.json() == {"error": 404, "message": message}
@@ -219,34 +245,43 @@ def test_setup_unknown_agent(api: httpx.Client, sandbox: Any, number: dict[str, 
     assert sandbox.inbound_mappings() == {}
 
 
-@pytest.mark.parametrize("body,field", [
-    ({}, "agent_id"), ({"agent_id": "a"}, "phone_number_id"), ({"phone_number_id": "n"}, "agent_id"),
-    ({"agent_id": 5, "phone_number_id": "n"}, "agent_id"), ({"agent_id": "a", "phone_number_id": ""},
-                                                              "phone_number_id"),
-    ({"agent_id": "a", "phone_number_id": "n", "allow_multiple": True}, "allow_multiple"),
-    ({"agent_id": "a", "phone_number_id": "n", "allow_multiple": "no"}, "allow_multiple"),
-    ({"agent_id": "a", "phone_number_id": "n", "ivr_config": {}}, "ivr_config"),
-    (["a"], "body"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({}, "agent_id"),
+        ({"agent_id": "a"}, "phone_number_id"),
+        ({"phone_number_id": "n"}, "agent_id"),
+        ({"agent_id": 5, "phone_number_id": "n"}, "agent_id"),
+        ({"agent_id": "a", "phone_number_id": ""}, "phone_number_id"),
+        ({"agent_id": "a", "phone_number_id": "n", "allow_multiple": True}, "allow_multiple"),
+        ({"agent_id": "a", "phone_number_id": "n", "allow_multiple": "no"}, "allow_multiple"),
+        ({"agent_id": "a", "phone_number_id": "n", "ivr_config": {}}, "ivr_config"),
+        (["a"], "body"),
+    ],
+)
 def test_setup_validation(api: httpx.Client, body: Any, field: str) -> None:
     assert_error(api.post("/inbound/setup", json=body), 400, field)
 
 
-def test_setup_accepts_allow_multiple_false(api: httpx.Client, agent: dict[str, Any], number: dict[str, Any]) -> None:
+def test_setup_accepts_allow_multiple_false(
+    api: httpx.Client, agent: dict[str, Any], number: dict[str, Any]
+) -> None:
     body = {"agent_id": agent["id"], "phone_number_id": number["id"], "allow_multiple": False}
     assert api.post("/inbound/setup", json=body).status_code == 200
 
 
-def test_setup_waits_for_number_visibility(api: httpx.Client, sandbox: Any, agent: dict[str, Any],
-                                           trunk: dict[str, Any]) -> None:
+def test_setup_waits_for_number_visibility(
+    api: httpx.Client, sandbox: Any, agent: dict[str, Any], trunk: dict[str, Any]
+) -> None:
     sandbox.admin.config(number_visibility_delay_s=30)
     added = api.post(f"{TRUNKS}/{trunk['id']}/numbers", json={"phone_number": "15550001111"}).json()
     assert setup(api, agent["id"], added["id"]).status_code == 404
     assert setup(api, agent["id"], trunk["phone_numbers"][0]["id"]).status_code == 200  # an old one is fine
 
 
-def test_setup_with_faults_does_nothing(api: httpx.Client, sandbox: Any, agent: dict[str, Any],
-                                        number: dict[str, Any]) -> None:
+def test_setup_with_faults_does_nothing(
+    api: httpx.Client, sandbox: Any, agent: dict[str, Any], number: dict[str, Any]
+) -> None:
     sandbox.admin.config(fail_rate=1.0)
     assert setup(api, agent["id"], number["id"]).status_code in (500, 502, 503)
     assert sandbox.inbound_mappings() == {}
@@ -257,17 +292,23 @@ def test_setup_with_faults_does_nothing(api: httpx.Client, sandbox: Any, agent: 
 
 # ----------------------------------------------------------------------------- /inbound/unlink
 @pytest.mark.parametrize("style", ["message", "agent"])
-def test_unlink(api: httpx.Client, sandbox: Any, agent: dict[str, Any], number: dict[str, Any], style: str) -> None:
+def test_unlink(
+    api: httpx.Client, sandbox: Any, agent: dict[str, Any], number: dict[str, Any], style: str
+) -> None:
     sandbox.admin.config(inbound_setup_response=style)
     setup(api, agent["id"], number["id"]).raise_for_status()
     response = api.post("/inbound/unlink", json={"phone_number_id": number["id"], "agent_id": agent["id"]})
     assert response.status_code == 200
-    expected = UNLINK_OK if style == "message" else {"url": None, "phone_number": "+14155550100",
-                                                     "id": number["id"]}
+    expected = (
+        UNLINK_OK if style == "message" else {"url": None, "phone_number": "+14155550100", "id": number["id"]}
+    )
     assert response.json() == expected
     assert sandbox.inbound_mappings() == {}
     # unlinking an unmapped number is a no-op, and agent_id is tolerated whatever it says
-    assert api.post("/inbound/unlink", json={"phone_number_id": number["id"], "agent_id": "x"}).status_code == 200
+    assert (
+        api.post("/inbound/unlink", json={"phone_number_id": number["id"], "agent_id": "x"}).status_code
+        == 200
+    )
 
 
 def test_unlink_errors(api: httpx.Client) -> None:
@@ -280,8 +321,9 @@ def test_unlink_errors(api: httpx.Client) -> None:
 
 
 # ----------------------------------------------------------------------------- mappings end with the number
-def test_removing_the_number_clears_its_mapping(api: httpx.Client, sandbox: Any, agent: dict[str, Any],
-                                                trunk: dict[str, Any]) -> None:
+def test_removing_the_number_clears_its_mapping(
+    api: httpx.Client, sandbox: Any, agent: dict[str, Any], trunk: dict[str, Any]
+) -> None:
     first, second = trunk["phone_numbers"]
     for number in (first, second):
         setup(api, agent["id"], number["id"]).raise_for_status()
@@ -295,15 +337,19 @@ def test_removing_the_number_clears_its_mapping(api: httpx.Client, sandbox: Any,
     assert audit["mappings_on_removed_numbers"] == 0 and audit["inbound_mappings"] == 1
 
 
-def test_deleting_the_trunk_clears_its_mappings(api: httpx.Client, sandbox: Any, agent: dict[str, Any],
-                                                trunk: dict[str, Any], make_trunk: Any) -> None:
+def test_deleting_the_trunk_clears_its_mappings(
+    api: httpx.Client, sandbox: Any, agent: dict[str, Any], trunk: dict[str, Any], make_trunk: Any
+) -> None:
     other = make_trunk(phone_numbers=[{"phone_number": "15550009999"}])
     for number in (*trunk["phone_numbers"], *other["phone_numbers"]):
         setup(api, agent["id"], number["id"]).raise_for_status()
     api.delete(f"{TRUNKS}/{trunk['id']}").raise_for_status()
     assert sandbox.inbound_mappings() == {other["phone_numbers"][0]["id"]: agent["id"]}
     assert sandbox.admin.audit()["mappings_on_removed_numbers"] == 0
-    assert api.post("/inbound/unlink", json={"phone_number_id": trunk["phone_numbers"][0]["id"]}).status_code == 404
+    assert (
+        api.post("/inbound/unlink", json={"phone_number_id": trunk["phone_numbers"][0]["id"]}).status_code
+        == 404
+    )
 
 
 # ----------------------------------------------------------------------------- /phone-numbers/all
@@ -312,37 +358,53 @@ def test_phone_numbers_all_hides_sip_numbers_by_default(api: httpx.Client, numbe
     assert response.status_code == 200 and response.json() == []
 
 
-def test_phone_numbers_all_with_sip_numbers(api: httpx.Client, sandbox: Any, agent: dict[str, Any],
-                                            trunk: dict[str, Any]) -> None:
+def test_phone_numbers_all_with_sip_numbers(
+    api: httpx.Client, sandbox: Any, agent: dict[str, Any], trunk: dict[str, Any]
+) -> None:
     sandbox.admin.config(phone_numbers_all_includes_sip=True)
     first, second = trunk["phone_numbers"]
     setup(api, agent["id"], first["id"]).raise_for_status()
     api.delete(f"{TRUNKS}/{trunk['id']}/numbers/{second['id']}").raise_for_status()
     [listed] = api.get("/phone-numbers/all").json()
-    assert set(listed) == {"id", "phone_number", "agent_id", "telephony_provider", "rented", "created_at",
-                           "updated_at"}
-    assert (listed["id"], listed["phone_number"], listed["agent_id"]) == (first["id"], "+14155550100", agent["id"])
+    assert set(listed) == {
+        "id",
+        "phone_number",
+        "agent_id",
+        "telephony_provider",
+        "rented",
+        "created_at",
+        "updated_at",
+    }
+    assert (listed["id"], listed["phone_number"], listed["agent_id"]) == (
+        first["id"],
+        "+14155550100",
+        agent["id"],
+    )
     assert listed["telephony_provider"] == "sip-trunk" and listed["rented"] is False
 
 
 # ----------------------------------------------------------------------------- agent_id in number lists
 def number_bodies(api: httpx.Client, trunk: dict[str, Any]) -> list[dict[str, Any]]:
     """Every place a number of ``trunk`` is rendered by a read."""
-    return [*api.get(f"{TRUNKS}/{trunk['id']}/numbers").json(),
-            *api.get(f"{TRUNKS}/{trunk['id']}").json()["phone_numbers"],
-            *api.get(TRUNKS).json()[0]["phone_numbers"]]
+    return [
+        *api.get(f"{TRUNKS}/{trunk['id']}/numbers").json(),
+        *api.get(f"{TRUNKS}/{trunk['id']}").json()["phone_numbers"],
+        *api.get(TRUNKS).json()[0]["phone_numbers"],
+    ]
 
 
-def test_number_lists_hide_agent_id_by_default(api: httpx.Client, agent: dict[str, Any],
-                                               trunk: dict[str, Any]) -> None:
+def test_number_lists_hide_agent_id_by_default(
+    api: httpx.Client, agent: dict[str, Any], trunk: dict[str, Any]
+) -> None:
     setup(api, agent["id"], trunk["phone_numbers"][0]["id"]).raise_for_status()
     added = api.post(f"{TRUNKS}/{trunk['id']}/numbers", json={"phone_number": "15550001111"}).json()
     bodies = [*number_bodies(api, trunk), added, *trunk["phone_numbers"]]
     assert len(bodies) == 12 and not any("agent_id" in n for n in bodies)
 
 
-def test_number_lists_show_agent_id_when_asked(api: httpx.Client, sandbox: Any, agent: dict[str, Any],
-                                               make_trunk: Any) -> None:
+def test_number_lists_show_agent_id_when_asked(
+    api: httpx.Client, sandbox: Any, agent: dict[str, Any], make_trunk: Any
+) -> None:
     sandbox.admin.config(number_list_shows_agent_id=True)
     trunk = make_trunk(phone_numbers=[{"phone_number": "+14155550100"}, {"phone_number": "14155550101"}])
     assert [n["agent_id"] for n in trunk["phone_numbers"]] == [None, None]

@@ -72,11 +72,13 @@ def real_ids(binding_sandbox: SandboxServer) -> dict[str, str]:
     """An agent and a SIP-trunk number mapped to it."""
     agent = binding_sandbox.admin.create_agent()
     with binding_sandbox.client() as client:
-        trunk = client.post(TRUNKS, json={**SEED_USERPASS, "phone_numbers": [
-            {"phone_number": "+14155550100"}]}).json()
+        trunk = client.post(
+            TRUNKS, json={**SEED_USERPASS, "phone_numbers": [{"phone_number": "+14155550100"}]}
+        ).json()
         number_id = trunk["phone_numbers"][0]["id"]
-        client.post("/inbound/setup", json={"agent_id": agent["id"], "phone_number_id": number_id}
-                    ).raise_for_status()
+        client.post(
+            "/inbound/setup", json={"agent_id": agent["id"], "phone_number_id": number_id}
+        ).raise_for_status()
     return {"agent_id": agent["id"], "phone_number_id": number_id}
 
 
@@ -96,8 +98,9 @@ def test_conforms_with_random_ids(case: Any, binding_sandbox: SandboxServer) -> 
 
 @schema.parametrize()
 @HYPOTHESIS
-def test_conforms_with_real_ids_agent_style(case: Any, binding_sandbox: SandboxServer,
-                                            real_ids: dict[str, str]) -> None:
+def test_conforms_with_real_ids_agent_style(
+    case: Any, binding_sandbox: SandboxServer, real_ids: dict[str, str]
+) -> None:
     binding_sandbox.admin.config(inbound_setup_response="agent")
     with_real_ids(case, real_ids)
     case.call_and_validate(base_url=binding_sandbox.url, headers=binding_sandbox.auth_headers, checks=CHECKS)
@@ -105,20 +108,25 @@ def test_conforms_with_real_ids_agent_style(case: Any, binding_sandbox: SandboxS
 
 @schema_either_shape.parametrize()
 @HYPOTHESIS
-def test_conforms_with_real_ids_message_style(case: Any, binding_sandbox: SandboxServer,
-                                              real_ids: dict[str, str]) -> None:
+def test_conforms_with_real_ids_message_style(
+    case: Any, binding_sandbox: SandboxServer, real_ids: dict[str, str]
+) -> None:
     with_real_ids(case, real_ids)
     case.call_and_validate(base_url=binding_sandbox.url, headers=binding_sandbox.auth_headers, checks=CHECKS)
 
 
-@pytest.mark.xfail(strict=True, reason="agent-binding.openapi.yaml lists the live API's 403 for a bad key "
-                                       "on /user/me only")
+@pytest.mark.xfail(
+    strict=True, reason="agent-binding.openapi.yaml lists the live API's 403 for a bad key on /user/me only"
+)
 def test_spec_lists_the_bad_key_403_everywhere() -> None:
     assert all("403" in RAW["paths"][path][method]["responses"] for path, method in OPERATIONS)
 
 
-@pytest.mark.xfail(strict=True, reason="agent-binding.openapi.yaml: the 200 oneOf of /inbound/setup also "
-                                       "matches its first, all-optional alternative; should be anyOf")
+@pytest.mark.xfail(
+    strict=True,
+    reason="agent-binding.openapi.yaml: the 200 oneOf of /inbound/setup also "
+    "matches its first, all-optional alternative; should be anyOf",
+)
 @pytest.mark.parametrize("path", EITHER_SHAPE)
 def test_spec_accepts_the_documented_message_body(path: str) -> None:
     media = RAW["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]

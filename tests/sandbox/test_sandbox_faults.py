@@ -159,7 +159,9 @@ def test_drop_after_commit_commits(api: httpx.Client, sandbox: Any, trunk_body: 
     assert faults["drop_after_commit_conn"] == outcomes.count("RemoteProtocolError")
     assert counters["writes"]["create_trunk"] == 16
     assert counters["requests"]["POST /sip-trunks/trunks"] == {
-        "502": outcomes.count("502"), "dropped": outcomes.count("RemoteProtocolError")}
+        "502": outcomes.count("502"),
+        "dropped": outcomes.count("RemoteProtocolError"),
+    }
 
 
 def test_dropped_502_body(api: httpx.Client, sandbox: Any, make_trunk: Any) -> None:
@@ -191,7 +193,9 @@ def test_every_write_kind_really_commits(api: httpx.Client, sandbox: Any, make_t
     sandbox.admin.config(drop_after_commit_rate=1.0)
     outcome(api, "PATCH", f"{TRUNKS}/{trunk['id']}", json={"description": "patched"})
     outcome(api, "POST", numbers, json={"phone_number": "15550001111"})
-    outcome(api, "PATCH", f"/v2/agent/{agent['id']}", json={"agent_config": {"telephony_provider": "sip-trunk"}})
+    outcome(
+        api, "PATCH", f"/v2/agent/{agent['id']}", json={"agent_config": {"telephony_provider": "sip-trunk"}}
+    )
     sandbox.admin.config(drop_after_commit_rate=0.0)
     assert api.get(f"{TRUNKS}/{trunk['id']}").json()["description"] == "patched"
     [number] = api.get(numbers).json()
@@ -205,7 +209,13 @@ def test_every_write_kind_really_commits(api: httpx.Client, sandbox: Any, make_t
     outcome(api, "DELETE", f"{TRUNKS}/{trunk['id']}")
     sandbox.admin.config(drop_after_commit_rate=0.0)
     assert api.get(f"{TRUNKS}/{trunk['id']}").status_code == 404
-    trunk_kinds = {"create_trunk": 1, "update_trunk": 1, "delete_trunk": 1, "add_number": 1, "remove_number": 1}
+    trunk_kinds = {
+        "create_trunk": 1,
+        "update_trunk": 1,
+        "delete_trunk": 1,
+        "add_number": 1,
+        "remove_number": 1,
+    }
     binding_kinds = {"update_agent": 1, "inbound_setup": 1, "inbound_unlink": 1}
     counters = sandbox.admin.counters()
     assert counters["writes"] == trunk_kinds and counters["binding_writes"] == binding_kinds
@@ -234,8 +244,15 @@ def test_admin_config_roundtrip_and_validation(sandbox: Any) -> None:
     config = sandbox.admin.config()
     assert config["api_key"] == sandbox.api_key and config["fail_rate"] == 0
     assert sandbox.admin.config(latency_ms=5, retry_after=True)["latency_ms"] == 5
-    for bad in ({"nope": 1}, {"fail_rate": 1.5}, {"latency_ms": -1}, {"retry_after": 1},
-                {"seed": 1.5}, {"api_key": ""}, {"rate_limit_per_min": "10"}):
+    for bad in (
+        {"nope": 1},
+        {"fail_rate": 1.5},
+        {"latency_ms": -1},
+        {"retry_after": 1},
+        {"seed": 1.5},
+        {"api_key": ""},
+        {"rate_limit_per_min": "10"},
+    ):
         response = httpx.patch(f"{sandbox.url}/__sandbox__/config", json=bad, trust_env=False)
         assert response.status_code == 400, bad
         assert next(iter(bad)) in response.json()["message"]
@@ -262,10 +279,26 @@ def test_counters_reset_vs_reset(api: httpx.Client, sandbox: Any, make_trunk: An
 
 def test_counters_shape(sandbox: Any) -> None:
     counters = sandbox.admin.counters()
-    assert set(counters) == {"requests", "faults", "trunks", "numbers", "duplicate_names_attempted",
-                             "writes", "binding_writes", "write_attempts", "total_requests", "per_second"}
-    assert set(counters["faults"]) == {"fail_before", "drop_after_commit_502", "drop_after_commit_conn",
-                                       "rate_limited", "agent_rate_limited", "latency_spikes"}
+    assert set(counters) == {
+        "requests",
+        "faults",
+        "trunks",
+        "numbers",
+        "duplicate_names_attempted",
+        "writes",
+        "binding_writes",
+        "write_attempts",
+        "total_requests",
+        "per_second",
+    }
+    assert set(counters["faults"]) == {
+        "fail_before",
+        "drop_after_commit_502",
+        "drop_after_commit_conn",
+        "rate_limited",
+        "agent_rate_limited",
+        "latency_spikes",
+    }
     trunk_kinds = {"create_trunk", "update_trunk", "delete_trunk", "add_number", "remove_number"}
     binding_kinds = {"update_agent", "inbound_setup", "inbound_unlink"}
     assert set(counters["writes"]) == trunk_kinds and set(counters["binding_writes"]) == binding_kinds
@@ -280,7 +313,10 @@ def test_counters_per_second_timeline(api: httpx.Client, sandbox: Any) -> None:
     after = time.time()
     timeline = sandbox.admin.counters()["per_second"]
     assert all(int(before) <= int(second) <= int(after) for second in timeline)
-    assert [sum(c[0] for c in timeline.values()), sum(c[1] for c in timeline.values())] == [3, statuses.count(429)]
+    assert [sum(c[0] for c in timeline.values()), sum(c[1] for c in timeline.values())] == [
+        3,
+        statuses.count(429),
+    ]
     assert statuses.count(429) == 2
     assert sandbox.admin.reset_counters()["per_second"] == {}
 
@@ -288,11 +324,21 @@ def test_counters_per_second_timeline(api: httpx.Client, sandbox: Any) -> None:
 def test_audit_clean(api: httpx.Client, sandbox: Any, make_trunk: Any) -> None:
     make_trunk(phone_numbers=[{"phone_number": "15550001111"}])
     assert sandbox.admin.audit() == {
-        "duplicate_trunk_names": [], "numbers_on_multiple_active_trunks": [],
-        "active_numbers_without_trunk": 0, "trunks": 1, "numbers": 1, "deleted_trunks": 0,
-        "trunk_names_created_more_than_once": [], "repeated_create_attempts": [],
-        "write_attempts": {"create_trunk": 1}, "unfinished_write_attempts": 0, "agents": 0,
-        "inbound_mappings": 0, "mappings_to_unknown_agents": 0, "mappings_on_removed_numbers": 0}
+        "duplicate_trunk_names": [],
+        "numbers_on_multiple_active_trunks": [],
+        "active_numbers_without_trunk": 0,
+        "trunks": 1,
+        "numbers": 1,
+        "deleted_trunks": 0,
+        "trunk_names_created_more_than_once": [],
+        "repeated_create_attempts": [],
+        "write_attempts": {"create_trunk": 1},
+        "unfinished_write_attempts": 0,
+        "agents": 0,
+        "inbound_mappings": 0,
+        "mappings_to_unknown_agents": 0,
+        "mappings_on_removed_numbers": 0,
+    }
 
 
 def test_admin_unknown_path(sandbox: Any) -> None:

@@ -23,12 +23,23 @@ def numbers_url(trunk: dict[str, Any]) -> str:
 
 
 def test_add_list_remove(api: httpx.Client, sandbox: Any, trunk: dict[str, Any]) -> None:
-    response = api.post(numbers_url(trunk), json={"phone_number": "919876543210", "name": "Mumbai",
-                                                  "e164_check_enabled": False})
+    response = api.post(
+        numbers_url(trunk),
+        json={"phone_number": "919876543210", "name": "Mumbai", "e164_check_enabled": False},
+    )
     assert response.status_code == 201
     number = response.json()
-    assert set(number) == {"id", "phone_number", "name", "user_id", "byot_trunk_id",
-                           "telephony_provider", "deleted", "created_at", "updated_at"}
+    assert set(number) == {
+        "id",
+        "phone_number",
+        "name",
+        "user_id",
+        "byot_trunk_id",
+        "telephony_provider",
+        "deleted",
+        "created_at",
+        "updated_at",
+    }
     assert number["phone_number"] == "919876543210" and number["name"] == "Mumbai"
     assert number["byot_trunk_id"] == trunk["id"] and number["telephony_provider"] == "sip-trunk"
     assert number["deleted"] is False and ULID.fullmatch(number["id"]) and ISO.fullmatch(number["created_at"])
@@ -49,26 +60,39 @@ def test_number_stored_verbatim_and_name_optional(api: httpx.Client, trunk: dict
     assert number["phone_number"] == "+442071838750" and number["name"] is None
 
 
-@pytest.mark.parametrize("body", [
-    {"phone_number": ""}, {"phone_number": "+"}, {"phone_number": "12 34"}, {"phone_number": "12-34"},
-    {"phone_number": "++123"}, {"phone_number": "١٢٣"}, {"phone_number": 919876543210},
-    {"phone_number": "919876543210\n"}, {"phone_number": "1" * 33},
-    {"phone_number": "919876543210", "e164_check_enabled": True},
-    {"phone_number": "+0123456789", "e164_check_enabled": True},
-    {"phone_number": "+12345", "e164_check_enabled": True},
-    {"phone_number": "+1234567890123456", "e164_check_enabled": True},
-    {}, {"name": "x"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"phone_number": ""},
+        {"phone_number": "+"},
+        {"phone_number": "12 34"},
+        {"phone_number": "12-34"},
+        {"phone_number": "++123"},
+        {"phone_number": "١٢٣"},
+        {"phone_number": 919876543210},
+        {"phone_number": "919876543210\n"},
+        {"phone_number": "1" * 33},
+        {"phone_number": "919876543210", "e164_check_enabled": True},
+        {"phone_number": "+0123456789", "e164_check_enabled": True},
+        {"phone_number": "+12345", "e164_check_enabled": True},
+        {"phone_number": "+1234567890123456", "e164_check_enabled": True},
+        {},
+        {"name": "x"},
+    ],
+)
 def test_invalid_number(api: httpx.Client, trunk: dict[str, Any], body: dict[str, Any]) -> None:
     assert_error(api.post(numbers_url(trunk), json=body), 400, "phone_number")
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"phone_number": "123", "e164_check_enabled": "yes"}, "e164_check_enabled"),
-    ({"phone_number": "123", "extra": 1}, "extra"),
-    ({"phone_number": "123", "name": 5}, "name"),
-    ([], "body"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"phone_number": "123", "e164_check_enabled": "yes"}, "e164_check_enabled"),
+        ({"phone_number": "123", "extra": 1}, "extra"),
+        ({"phone_number": "123", "name": 5}, "name"),
+        ([], "body"),
+    ],
+)
 def test_invalid_number_fields(api: httpx.Client, trunk: dict[str, Any], body: Any, field: str) -> None:
     assert_error(api.post(numbers_url(trunk), json=body), 400, field)
 
@@ -124,22 +148,41 @@ def test_number_of_other_trunk_cannot_be_removed_here(api: httpx.Client, make_tr
 
 
 def test_inline_numbers_created_with_trunk(api: httpx.Client, make_trunk: Any) -> None:
-    trunk = make_trunk(phone_numbers=[{"phone_number": "+14155550100", "name": "SF"},
-                                      {"phone_number": "14155550101", "e164_check_enabled": False}])
+    trunk = make_trunk(
+        phone_numbers=[
+            {"phone_number": "+14155550100", "name": "SF"},
+            {"phone_number": "14155550101", "e164_check_enabled": False},
+        ]
+    )
     assert [n["phone_number"] for n in trunk["phone_numbers"]] == ["+14155550100", "14155550101"]
     assert trunk["phone_numbers"][0]["name"] == "SF"
     assert all(n["byot_trunk_id"] == trunk["id"] for n in trunk["phone_numbers"])
     assert api.get(numbers_url(trunk)).json() == trunk["phone_numbers"]
 
 
-@pytest.mark.parametrize("numbers,status", [
-    ([{"phone_number": "14155550100"}, {"phone_number": "bad"}], 400),
-    ([{"phone_number": "14155550100"}, {"phone_number": "+14155550100"}], 409),
-    ([{"phone_number": "14155550100"}, {"phone_number": "+919876543210", "e164_check_enabled": True},
-      {"phone_number": "15550009999"}], 409),  # the last one is taken by another trunk
-])
-def test_inline_numbers_all_or_nothing(api: httpx.Client, sandbox: Any, make_trunk: Any,
-                                       trunk_body: Any, numbers: list[dict[str, Any]], status: int) -> None:
+@pytest.mark.parametrize(
+    "numbers,status",
+    [
+        ([{"phone_number": "14155550100"}, {"phone_number": "bad"}], 400),
+        ([{"phone_number": "14155550100"}, {"phone_number": "+14155550100"}], 409),
+        (
+            [
+                {"phone_number": "14155550100"},
+                {"phone_number": "+919876543210", "e164_check_enabled": True},
+                {"phone_number": "15550009999"},
+            ],
+            409,
+        ),  # the last one is taken by another trunk
+    ],
+)
+def test_inline_numbers_all_or_nothing(
+    api: httpx.Client,
+    sandbox: Any,
+    make_trunk: Any,
+    trunk_body: Any,
+    numbers: list[dict[str, Any]],
+    status: int,
+) -> None:
     make_trunk(name="holder", phone_numbers=[{"phone_number": "15550009999"}])
     response = api.post(TRUNKS, json=trunk_body(name="new", phone_numbers=numbers))
     assert response.status_code == status
@@ -162,8 +205,17 @@ def test_visibility_delay(api: httpx.Client, sandbox: Any, make_trunk: Any) -> N
     assert api.delete(f"{numbers_url(trunk)}/{number['id']}").status_code == 404
     # ... but it blocks duplicates immediately
     assert api.post(numbers_url(trunk), json={"phone_number": "+14155550101"}).status_code == 409
-    assert api.post(TRUNKS, json={**trunk_body_for(trunk), "name": "other",
-                                  "phone_numbers": [{"phone_number": "14155550100"}]}).status_code == 409
+    assert (
+        api.post(
+            TRUNKS,
+            json={
+                **trunk_body_for(trunk),
+                "name": "other",
+                "phone_numbers": [{"phone_number": "14155550100"}],
+            },
+        ).status_code
+        == 409
+    )
     assert sandbox.admin.counters()["numbers"] == 2
 
     assert time.monotonic() - added < delay, "machine too slow for this check"
@@ -175,6 +227,11 @@ def test_visibility_delay(api: httpx.Client, sandbox: Any, make_trunk: Any) -> N
 
 def trunk_body_for(trunk: dict[str, Any]) -> dict[str, Any]:
     """A create body equivalent to an existing trunk (credentials re-supplied)."""
-    return {"name": trunk["name"], "provider": trunk["provider"], "auth_type": "userpass",
-            "auth_username": "u", "auth_password": "p",
-            "gateways": [{"gateway_address": g["gateway_address"]} for g in trunk["gateways"]]}
+    return {
+        "name": trunk["name"],
+        "provider": trunk["provider"],
+        "auth_type": "userpass",
+        "auth_username": "u",
+        "auth_password": "p",
+        "gateways": [{"gateway_address": g["gateway_address"]} for g in trunk["gateways"]],
+    }

@@ -26,12 +26,19 @@ COUNT = int(os.environ.get("BOLNA_SANDBOX_SCALE_TRUNKS", "100000"))
 def bulk_load(db_path: Path, count: int) -> None:
     store = Store(str(db_path))
     try:
-        store.import_trunks(validate_create({
-            "name": f"cust-{i}", "provider": "scale", "auth_type": "ip-based",
-            "ip_identifiers": [{"ip_address": "203.0.113.0/24"}],
-            "gateways": [{"gateway_address": f"gw{i}.example.com"}],
-            "phone_numbers": [{"phone_number": f"+1415{i:07d}"}],
-        }) for i in range(count))
+        store.import_trunks(
+            validate_create(
+                {
+                    "name": f"cust-{i}",
+                    "provider": "scale",
+                    "auth_type": "ip-based",
+                    "ip_identifiers": [{"ip_address": "203.0.113.0/24"}],
+                    "gateways": [{"gateway_address": f"gw{i}.example.com"}],
+                    "phone_numbers": [{"phone_number": f"+1415{i:07d}"}],
+                }
+            )
+            for i in range(count)
+        )
     finally:
         store.close()
 

@@ -35,8 +35,9 @@ schema_without_trunk_delete = schema.exclude(method="DELETE", path="/sip-trunks/
 def real_ids(sandbox: SandboxServer) -> dict[str, str]:
     """An existing trunk with one number, as path parameters."""
     with sandbox.client() as client:
-        trunk = client.post(TRUNKS, json={**SEED_USERPASS, "phone_numbers": [
-            {"phone_number": "+14155550100"}]}).json()
+        trunk = client.post(
+            TRUNKS, json={**SEED_USERPASS, "phone_numbers": [{"phone_number": "+14155550100"}]}
+        ).json()
     return {"trunk_id": trunk["id"], "phone_number_id": trunk["phone_numbers"][0]["id"]}
 
 

@@ -58,16 +58,40 @@ def test_restart_with_new_knobs(bolna_sandbox_factory: Any) -> None:
 
 
 def test_memory_db_and_cli_knobs(tmp_path: Path) -> None:
-    with SandboxServer(":memory:", latency_ms=3, jitter_ms=1, rate_limit_per_min=100, retry_after=True,
-                       fail_rate=0.1, drop_after_commit_rate=0.2, number_visibility_delay_s=2,
-                       latency_spike_rate=0.05, latency_spike_ms=900, seed=77, api_key="abc") as server:
+    with SandboxServer(
+        ":memory:",
+        latency_ms=3,
+        jitter_ms=1,
+        rate_limit_per_min=100,
+        retry_after=True,
+        fail_rate=0.1,
+        drop_after_commit_rate=0.2,
+        number_visibility_delay_s=2,
+        latency_spike_rate=0.05,
+        latency_spike_ms=900,
+        seed=77,
+        api_key="abc",
+    ) as server:
         assert server.admin.config() == {
-            "latency_ms": 3.0, "jitter_ms": 1.0, "latency_spike_rate": 0.05, "latency_spike_ms": 900.0,
-            "rate_limit_per_min": 100.0, "agent_rate_limit_per_min": 500.0, "retry_after": True,
-            "fail_rate": 0.1, "drop_after_commit_rate": 0.2, "number_visibility_delay_s": 2.0, "seed": 77,
-            "api_key": "abc", "unique_names": True, "unique_numbers": True,
-            "number_list_shows_agent_id": False, "phone_numbers_all_includes_sip": False,
-            "inbound_setup_response": "message", "user_me_available": True}
+            "latency_ms": 3.0,
+            "jitter_ms": 1.0,
+            "latency_spike_rate": 0.05,
+            "latency_spike_ms": 900.0,
+            "rate_limit_per_min": 100.0,
+            "agent_rate_limit_per_min": 500.0,
+            "retry_after": True,
+            "fail_rate": 0.1,
+            "drop_after_commit_rate": 0.2,
+            "number_visibility_delay_s": 2.0,
+            "seed": 77,
+            "api_key": "abc",
+            "unique_names": True,
+            "unique_numbers": True,
+            "number_list_shows_agent_id": False,
+            "phone_numbers_all_includes_sip": False,
+            "inbound_setup_response": "message",
+            "user_me_available": True,
+        }
         assert not list(tmp_path.iterdir())
 
 
@@ -94,7 +118,9 @@ def test_knob_args_rejects_typos() -> None:
         SandboxServer(latncy_ms=1)
     assert knob_args({"retry_after": False, "seed": 3}) == ["--no-retry-after", "--seed", "3"]
     assert knob_args({"unique_names": False, "number_list_shows_agent_id": True}) == [
-        "--no-unique-names", "--number-list-shows-agent-id"]
+        "--no-unique-names",
+        "--number-list-shows-agent-id",
+    ]
 
 
 def test_stopped_server_cannot_start_again() -> None:
@@ -128,29 +154,42 @@ def test_airflow_connection_forms_agree(sandbox: SandboxServer) -> None:
     from_json = connection.Connection.from_json(sandbox.airflow_conn_json(timeout=5), conn_id="a")
     from_uri = connection.Connection(conn_id="b", uri=sandbox.airflow_conn_uri(timeout=5))
     for conn in (from_json, from_uri):
-        assert (conn.conn_type, conn.host, conn.port, conn.password) == ("bolna", sandbox.url, None,
-                                                                          sandbox.api_key)
+        assert (conn.conn_type, conn.host, conn.port, conn.password) == (
+            "bolna",
+            sandbox.url,
+            None,
+            sandbox.api_key,
+        )
         assert conn.extra_dejson == {"timeout": 5}
 
 
 def test_sandbox_imports_neither_airflow_nor_the_provider() -> None:
-    modules = sorted(p.stem for p in Path(app_module.__file__).parent.glob("*.py")
-                     if p.stem not in ("__init__", "__main__"))
-    code = (f"import sys; import {', '.join(f'airflow_provider_bolna.sandbox.{m}' for m in modules)}; "
-            "bad = [m for m in sys.modules if m == 'airflow' or m.startswith('airflow.') "
-            "or (m.startswith('airflow_provider_bolna.') and not m.startswith('airflow_provider_bolna.sandbox'))]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            check=False)
+    modules = sorted(
+        p.stem
+        for p in Path(app_module.__file__).parent.glob("*.py")
+        if p.stem not in ("__init__", "__main__")
+    )
+    code = (
+        f"import sys; import {', '.join(f'airflow_provider_bolna.sandbox.{m}' for m in modules)}; "
+        "bad = [m for m in sys.modules if m == 'airflow' or m.startswith('airflow.') "
+        "or (m.startswith('airflow_provider_bolna.') and not m.startswith('airflow_provider_bolna.sandbox'))]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_plugin_is_import_light() -> None:
-    code = ("import sys; import airflow_provider_bolna.sandbox.pytest_plugin; "
-            "heavy = [m for m in ('httpx', 'uvicorn', 'sqlite3') if m in sys.modules]; "
-            "print(heavy); sys.exit(1 if heavy else 0)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            check=False)
+    code = (
+        "import sys; import airflow_provider_bolna.sandbox.pytest_plugin; "
+        "heavy = [m for m in ('httpx', 'uvicorn', 'sqlite3') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -164,8 +203,9 @@ async def test_in_process_app_with_asgi_transport() -> None:
 
     app = create_app(api_key="k")
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox",
-                                 headers={"Authorization": "Bearer k"}) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://sandbox", headers={"Authorization": "Bearer k"}
+    ) as client:
         assert (await client.post(TRUNKS, json=SEED_USERPASS)).status_code == 201
         assert len((await client.get(TRUNKS)).json()) == 1
         assert (await client.get("/__sandbox__/counters")).json()["trunks"] == 1
@@ -186,8 +226,9 @@ def test_taken_port_is_retried_or_reported(monkeypatch: pytest.MonkeyPatch) -> N
         # an automatic port that got taken before the server bound it: a new port is tried
         ports = iter([taken])
         real_free_port = testing.free_port
-        monkeypatch.setattr(testing, "free_port", lambda host="127.0.0.1": next(ports, None)
-                            or real_free_port(host))
+        monkeypatch.setattr(
+            testing, "free_port", lambda host="127.0.0.1": next(ports, None) or real_free_port(host)
+        )
         with SandboxServer() as server:
             assert server.port != taken
             assert server.admin.health() == {"status": "ok"}

@@ -12,10 +12,19 @@ from .conftest import ISO, SEED_IP_BASED, SEED_USERPASS, TRUNKS, ULID, BodyFacto
 pytestmark = pytest.mark.integration
 
 DOCUMENTED_DEFAULTS = {
-    "allow": "ulaw,alaw", "disallow": "all", "transport": "transport-udp", "direct_media": False,
-    "rtp_symmetric": True, "force_rport": True, "media_encryption": "no",
-    "media_encryption_optimistic": False, "qualify_frequency": 60, "inbound_enabled": False,
-    "outbound_leading_plus_enabled": True, "is_active": True, "ip_identifiers": [],
+    "allow": "ulaw,alaw",
+    "disallow": "all",
+    "transport": "transport-udp",
+    "direct_media": False,
+    "rtp_symmetric": True,
+    "force_rport": True,
+    "media_encryption": "no",
+    "media_encryption_optimistic": False,
+    "qualify_frequency": 60,
+    "inbound_enabled": False,
+    "outbound_leading_plus_enabled": True,
+    "is_active": True,
+    "ip_identifiers": [],
     "phone_numbers": [],
 }
 
@@ -28,8 +37,9 @@ def test_seed_examples_create_with_defaults(api: httpx.Client, example: dict[str
     expected = {**DOCUMENTED_DEFAULTS, **{k: v for k, v in example.items() if k != "auth_password"}}
     for key, value in expected.items():
         if key == "gateways":
-            assert [{k: g[k] for k in ("gateway_address", "port", "priority")}
-                    for g in trunk["gateways"]] == value
+            assert [
+                {k: g[k] for k in ("gateway_address", "port", "priority")} for g in trunk["gateways"]
+            ] == value
         else:
             assert trunk[key] == value, key
     assert ULID.fullmatch(trunk["id"])
@@ -42,8 +52,9 @@ def test_spec_examples_create(api: httpx.Client, shared_dir: Any) -> None:
     import yaml
 
     spec = yaml.safe_load((shared_dir / "bolna-api" / "sip-trunks.openapi.yaml").read_text())
-    examples = spec["paths"]["/sip-trunks/trunks"]["post"]["requestBody"]["content"][
-        "application/json"]["examples"]
+    examples = spec["paths"]["/sip-trunks/trunks"]["post"]["requestBody"]["content"]["application/json"][
+        "examples"
+    ]
     assert examples
     for name, example in examples.items():
         response = api.post(TRUNKS, json=example["value"])
@@ -51,11 +62,15 @@ def test_spec_examples_create(api: httpx.Client, shared_dir: Any) -> None:
 
 
 def test_gateway_defaults_and_order(api: httpx.Client, trunk_body: BodyFactory) -> None:
-    gateways = [{"gateway_address": "b.example"}, {"gateway_address": "a.example", "port": 5061,
-                                                   "priority": 0}]
+    gateways = [
+        {"gateway_address": "b.example"},
+        {"gateway_address": "a.example", "port": 5061, "priority": 0},
+    ]
     trunk = api.post(TRUNKS, json=trunk_body(gateways=gateways)).json()
     assert [(g["gateway_address"], g["port"], g["priority"]) for g in trunk["gateways"]] == [
-        ("b.example", 5060, 1), ("a.example", 5061, 0)]
+        ("b.example", 5060, 1),
+        ("a.example", 5061, 0),
+    ]
     assert all(ULID.fullmatch(g["id"]) for g in trunk["gateways"])
 
 
@@ -85,12 +100,28 @@ def test_get_unknown_trunk(api: httpx.Client) -> None:
     assert response.json() == {"error": 404, "message": "trunk not found"}
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "sandbox-key"},
-                                     {"Authorization": "Basic sandbox-key"}])
-@pytest.mark.parametrize("method,path", [("GET", TRUNKS), ("POST", TRUNKS), ("GET", f"{TRUNKS}/x"),
-                                         ("PATCH", f"{TRUNKS}/x"), ("DELETE", f"{TRUNKS}/x"),
-                                         ("POST", f"{TRUNKS}/x/numbers"), ("GET", f"{TRUNKS}/x/numbers"),
-                                         ("DELETE", f"{TRUNKS}/x/numbers/y")])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": "sandbox-key"},
+        {"Authorization": "Basic sandbox-key"},
+    ],
+)
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", TRUNKS),
+        ("POST", TRUNKS),
+        ("GET", f"{TRUNKS}/x"),
+        ("PATCH", f"{TRUNKS}/x"),
+        ("DELETE", f"{TRUNKS}/x"),
+        ("POST", f"{TRUNKS}/x/numbers"),
+        ("GET", f"{TRUNKS}/x/numbers"),
+        ("DELETE", f"{TRUNKS}/x/numbers/y"),
+    ],
+)
 def test_bad_or_missing_key_is_403(sandbox: Any, method: str, path: str, headers: dict[str, str]) -> None:
     with httpx.Client(base_url=sandbox.url, trust_env=False) as client:
         response = client.request(method, path, headers=headers, json={})
@@ -99,8 +130,9 @@ def test_bad_or_missing_key_is_403(sandbox: Any, method: str, path: str, headers
 
 
 def test_bearer_scheme_is_case_insensitive(sandbox: Any) -> None:
-    response = httpx.get(f"{sandbox.url}{TRUNKS}", headers={"Authorization": f"bearer {sandbox.api_key}"},
-                         trust_env=False)
+    response = httpx.get(
+        f"{sandbox.url}{TRUNKS}", headers={"Authorization": f"bearer {sandbox.api_key}"}, trust_env=False
+    )
     assert response.status_code == 200
 
 
@@ -140,8 +172,11 @@ INVALID_CREATES: list[tuple[str, dict[str, Any], str]] = [
     ("userpass empty password", {"auth_password": ""}, "auth_password"),
     ("ip-based without ips", {"auth_type": "ip-based"}, "ip_identifiers"),
     ("ip-based empty ips", {"auth_type": "ip-based", "ip_identifiers": []}, "ip_identifiers"),
-    ("bad ip", {"auth_type": "ip-based", "ip_identifiers": [{"ip_address": "10.0.0.300"}]},
-     "ip_identifiers[0].ip_address"),
+    (
+        "bad ip",
+        {"auth_type": "ip-based", "ip_identifiers": [{"ip_address": "10.0.0.300"}]},
+        "ip_identifiers[0].ip_address",
+    ),
     ("hostname as ip", {"ip_identifiers": [{"ip_address": "sip.example.com"}]}, "ip_identifiers[0]"),
     ("ip item unknown key", {"ip_identifiers": [{"ip": "1.2.3.4"}]}, "ip_identifiers[0].ip"),
     ("missing gateways", {"gateways": None}, "gateways"),
@@ -177,10 +212,12 @@ INVALID_CREATES: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize("overrides,field", [(o, f) for _, o, f in INVALID_CREATES],
-                         ids=[name for name, _, _ in INVALID_CREATES])
-def test_create_validation(api: httpx.Client, sandbox: Any, trunk_body: BodyFactory,
-                           overrides: dict[str, Any], field: str) -> None:
+@pytest.mark.parametrize(
+    "overrides,field", [(o, f) for _, o, f in INVALID_CREATES], ids=[name for name, _, _ in INVALID_CREATES]
+)
+def test_create_validation(
+    api: httpx.Client, sandbox: Any, trunk_body: BodyFactory, overrides: dict[str, Any], field: str
+) -> None:
     body = trunk_body(**overrides)
     if overrides.get("auth_type") == "ip-based" and "ip_identifiers" not in overrides:
         body.pop("ip_identifiers", None)
@@ -207,8 +244,10 @@ def test_integral_float_port_is_accepted(api: httpx.Client, trunk_body: BodyFact
 
 def test_ipv6_and_cidr_identifiers(api: httpx.Client, trunk_body: BodyFactory) -> None:
     ips = [{"ip_address": "2001:db8::/32"}, {"ip_address": "203.0.113.5"}, {"ip_address": "10.1.2.3/8"}]
-    trunk = api.post(TRUNKS, json=trunk_body(auth_type="ip-based", auth_username=None,
-                                             auth_password=None, ip_identifiers=ips)).json()
+    trunk = api.post(
+        TRUNKS,
+        json=trunk_body(auth_type="ip-based", auth_username=None, auth_password=None, ip_identifiers=ips),
+    ).json()
     assert trunk["ip_identifiers"] == ips
     assert trunk["auth_username"] is None
 
@@ -216,8 +255,9 @@ def test_ipv6_and_cidr_identifiers(api: httpx.Client, trunk_body: BodyFactory) -
 # ----------------------------------------------------------------------------- PATCH
 def test_patch_changes_only_given_fields(api: httpx.Client, make_trunk: Any) -> None:
     trunk = make_trunk()
-    response = api.patch(f"{TRUNKS}/{trunk['id']}", json={"outbound_leading_plus_enabled": False,
-                                                          "description": None})
+    response = api.patch(
+        f"{TRUNKS}/{trunk['id']}", json={"outbound_leading_plus_enabled": False, "description": None}
+    )
     assert response.status_code == 200
     updated = response.json()
     changed = {k for k in trunk if trunk[k] != updated[k]}
@@ -227,10 +267,14 @@ def test_patch_changes_only_given_fields(api: httpx.Client, make_trunk: Any) -> 
 
 
 def test_patch_replaces_lists_wholesale(api: httpx.Client, make_trunk: Any) -> None:
-    trunk = make_trunk(gateways=[{"gateway_address": "a"}, {"gateway_address": "b"}],
-                       ip_identifiers=[{"ip_address": "1.1.1.1"}])
-    updated = api.patch(f"{TRUNKS}/{trunk['id']}", json={
-        "gateways": [{"gateway_address": "c", "port": 5080}], "ip_identifiers": []}).json()
+    trunk = make_trunk(
+        gateways=[{"gateway_address": "a"}, {"gateway_address": "b"}],
+        ip_identifiers=[{"ip_address": "1.1.1.1"}],
+    )
+    updated = api.patch(
+        f"{TRUNKS}/{trunk['id']}",
+        json={"gateways": [{"gateway_address": "c", "port": 5080}], "ip_identifiers": []},
+    ).json()
     assert [(g["gateway_address"], g["port"], g["priority"]) for g in updated["gateways"]] == [("c", 5080, 1)]
     assert updated["ip_identifiers"] == []
 
@@ -243,22 +287,25 @@ def test_patch_rotates_password_without_returning_it(api: httpx.Client, make_tru
     assert "auth_password" not in updated.text
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"provider": "other"}, "provider"),
-    ({"auth_type": "ip-based"}, "auth_type"),
-    ({"phone_numbers": []}, "phone_numbers"),
-    ({"colour": "blue"}, "colour"),
-    ({"gateways": []}, "gateways"),
-    ({"auth_password": ""}, "auth_password"),
-    ({"auth_username": ""}, "auth_username"),
-    ({"name": ""}, "name"),
-    ({"is_active": "false"}, "is_active"),
-    ({"media_encryption": "sdes"}, "media_encryption"),
-    ({"media_encryption": "sdes", "transport": "transport-tcp"}, "media_encryption"),
-    ({"media_encryption": False}, "media_encryption"),
-    ({}, "body"),
-    ([], "body"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"provider": "other"}, "provider"),
+        ({"auth_type": "ip-based"}, "auth_type"),
+        ({"phone_numbers": []}, "phone_numbers"),
+        ({"colour": "blue"}, "colour"),
+        ({"gateways": []}, "gateways"),
+        ({"auth_password": ""}, "auth_password"),
+        ({"auth_username": ""}, "auth_username"),
+        ({"name": ""}, "name"),
+        ({"is_active": "false"}, "is_active"),
+        ({"media_encryption": "sdes"}, "media_encryption"),
+        ({"media_encryption": "sdes", "transport": "transport-tcp"}, "media_encryption"),
+        ({"media_encryption": False}, "media_encryption"),
+        ({}, "body"),
+        ([], "body"),
+    ],
+)
 def test_patch_validation(api: httpx.Client, make_trunk: Any, body: Any, field: str) -> None:
     trunk = make_trunk()
     assert_error(api.patch(f"{TRUNKS}/{trunk['id']}", json=body), 400, field)
@@ -292,7 +339,9 @@ def test_patch_rename_conflict_and_self_rename(api: httpx.Client, sandbox: Any, 
 
 def test_patch_unknown_trunk(api: httpx.Client) -> None:
     assert api.patch(f"{TRUNKS}/nope", json={"is_active": False}).json() == {
-        "error": 404, "message": "trunk not found"}
+        "error": 404,
+        "message": "trunk not found",
+    }
 
 
 # ----------------------------------------------------------------------------- DELETE
@@ -314,4 +363,5 @@ def test_delete_trunk_soft_deletes_numbers(api: httpx.Client, sandbox: Any, make
 def test_delete_trunk_without_numbers(api: httpx.Client, make_trunk: Any) -> None:
     trunk = make_trunk()
     assert api.delete(f"{TRUNKS}/{trunk['id']}").json()["message"] == (
-        "Trunk deleted successfully. 0 phone number(s) removed.")
+        "Trunk deleted successfully. 0 phone number(s) removed."
+    )

@@ -29,32 +29,41 @@ def test_both_switches_default_on(sandbox: Any) -> None:
 
 
 @pytest.mark.bolna_sandbox_knobs(unique_names=False)
-def test_duplicate_names_are_stored_when_not_unique(api: httpx.Client, sandbox: Any,
-                                                    trunk_body: BodyFactory) -> None:
+def test_duplicate_names_are_stored_when_not_unique(
+    api: httpx.Client, sandbox: Any, trunk_body: BodyFactory
+) -> None:
     assert sandbox.admin.config()["unique_names"] is False
     first, second = (api.post(TRUNKS, json=trunk_body(name="Acme")) for _ in range(2))
     assert first.status_code == second.status_code == 201
     assert first.json()["id"] != second.json()["id"]
     listed = api.get(TRUNKS).json()
-    assert [(t["id"], t["name"]) for t in listed] == [(first.json()["id"], "Acme"), (second.json()["id"], "Acme")]
+    assert [(t["id"], t["name"]) for t in listed] == [
+        (first.json()["id"], "Acme"),
+        (second.json()["id"], "Acme"),
+    ]
     assert sandbox.admin.audit()["duplicate_trunk_names"] == [{"name": "Acme", "count": 2}]
     assert sandbox.trunks_by_name() == {"Acme": 2}
     assert sandbox.admin.counters()["duplicate_names_attempted"] == 0
 
 
-def test_rename_onto_a_taken_name_follows_the_switch(api: httpx.Client, sandbox: Any, make_trunk: Any) -> None:
+def test_rename_onto_a_taken_name_follows_the_switch(
+    api: httpx.Client, sandbox: Any, make_trunk: Any
+) -> None:
     taken, renamed = make_trunk(name="taken"), make_trunk(name="other")
     assert api.patch(f"{TRUNKS}/{renamed['id']}", json={"name": "taken"}).status_code == 409
     sandbox.admin.config(unique_names=False)
     response = api.patch(f"{TRUNKS}/{renamed['id']}", json={"name": "taken"})
     assert response.status_code == 200 and response.json()["name"] == "taken"
     assert sorted(t["id"] for t in api.get(TRUNKS).json() if t["name"] == "taken") == sorted(
-        [taken["id"], renamed["id"]])
+        [taken["id"], renamed["id"]]
+    )
     sandbox.admin.config(unique_names=True)  # back on: a third one is refused again
     assert api.post(TRUNKS, json={**SEED_USERPASS, "name": "taken"}).status_code == 409
 
 
-def test_duplicate_numbers_are_stored_when_not_unique(api: httpx.Client, sandbox: Any, make_trunk: Any) -> None:
+def test_duplicate_numbers_are_stored_when_not_unique(
+    api: httpx.Client, sandbox: Any, make_trunk: Any
+) -> None:
     sandbox.admin.config(unique_numbers=False)
     first, second = make_trunk(), make_trunk()
     one = api.post(numbers_url(first), json={"phone_number": "+14155550100"})
@@ -70,8 +79,9 @@ def test_duplicate_numbers_are_stored_when_not_unique(api: httpx.Client, sandbox
     assert sandbox.numbers_by_trunk() == {(t["id"], "14155550100"): 1 for t in (first, second, third)}
 
 
-def test_same_number_twice_on_one_trunk_is_always_refused(api: httpx.Client, sandbox: Any,
-                                                          make_trunk: Any, trunk_body: BodyFactory) -> None:
+def test_same_number_twice_on_one_trunk_is_always_refused(
+    api: httpx.Client, sandbox: Any, make_trunk: Any, trunk_body: BodyFactory
+) -> None:
     sandbox.admin.config(unique_numbers=False)
     trunk = make_trunk()
     assert api.post(numbers_url(trunk), json={"phone_number": "14155550100"}).status_code == 201
@@ -88,8 +98,12 @@ def test_switches_from_the_factory_and_the_cli(bolna_sandbox_factory: Any) -> No
     assert config["unique_names"] is False and config["unique_numbers"] is False
     assert "--no-unique-names" in server.command() and "--no-unique-numbers" in server.command()
     with server.client() as client:
-        ids = {client.post(TRUNKS, json={**SEED_USERPASS, "phone_numbers": [{"phone_number": "1555"}]}).json()["id"]
-               for _ in range(2)}
+        ids = {
+            client.post(TRUNKS, json={**SEED_USERPASS, "phone_numbers": [{"phone_number": "1555"}]}).json()[
+                "id"
+            ]
+            for _ in range(2)
+        }
         assert len(ids) == 2 and len(client.get(TRUNKS).json()) == 2
     server.restart(unique_names=True)  # restart keeps the other knob
     config = server.admin.config()
@@ -117,9 +131,11 @@ def test_database_of_an_older_sandbox_is_upgraded(bolna_sandbox_factory: Any, tm
     store.import_trunks([validate_create({**SEED_USERPASS, "phone_numbers": [{"phone_number": "1555"}]})])
     store.close()
     conn = sqlite3.connect(db_path)
-    conn.executescript("CREATE UNIQUE INDEX trunks_name ON trunks (name);"
-                       "CREATE UNIQUE INDEX numbers_active_digits ON phone_numbers (digits) WHERE deleted = 0;"
-                       "DROP TABLE trunk_history; ALTER TABLE phone_numbers DROP COLUMN agent_id;")
+    conn.executescript(
+        "CREATE UNIQUE INDEX trunks_name ON trunks (name);"
+        "CREATE UNIQUE INDEX numbers_active_digits ON phone_numbers (digits) WHERE deleted = 0;"
+        "DROP TABLE trunk_history; ALTER TABLE phone_numbers DROP COLUMN agent_id;"
+    )
     conn.close()
     server = bolna_sandbox_factory(db_path, unique_names=False, unique_numbers=False)
     with server.client() as client:

@@ -31,12 +31,18 @@ def _spec(i: int) -> dict:
 
 def test_ensure_trunk_creates_each_trunk_exactly_once_under_faults(bolna_sandbox_factory):
     # the API would accept a duplicate name or number: only the hook's looking prevents one
-    server = bolna_sandbox_factory(fail_rate=0.2, drop_after_commit_rate=0.1, seed=20261126, unique_names=False,
-                                   unique_numbers=False)
+    server = bolna_sandbox_factory(
+        fail_rate=0.2, drop_after_commit_rate=0.1, seed=20261126, unique_names=False, unique_numbers=False
+    )
     hook = BolnaHook(
         settings=BolnaSettings(
-            api_key=SecretStr(server.api_key), base_url=server.url, requests_per_minute=0,
-            max_retries=10, retry_base_delay=0.01, retry_max_delay=0.2, number_visibility_timeout=2.0,
+            api_key=SecretStr(server.api_key),
+            base_url=server.url,
+            requests_per_minute=0,
+            max_retries=10,
+            retry_base_delay=0.01,
+            retry_max_delay=0.2,
+            number_visibility_timeout=2.0,
         )
     )
 
@@ -63,7 +69,9 @@ def test_ensure_trunk_creates_each_trunk_exactly_once_under_faults(bolna_sandbox
     assert set(server.trunks_by_name(include_deleted=True).values()) == {1}
     # the faults really happened, in both flavours
     faults = counters["faults"]
-    print(f"\nfaults injected: {faults}; writes: {counters['writes']}; requests: {counters['total_requests']}")
+    print(
+        f"\nfaults injected: {faults}; writes: {counters['writes']}; requests: {counters['total_requests']}"
+    )
     assert faults["fail_before"] > 50
     assert faults["drop_after_commit_502"] > 5 and faults["drop_after_commit_conn"] > 5
     # ambiguous creates were resolved by looking, not by a blind second POST: the trunk count

@@ -12,7 +12,7 @@ def _table_row(markdown: str, name: str) -> dict[str, str]:
     lines = markdown.splitlines()
     start = lines.index("## Scenarios")
     header = [c.strip() for c in lines[start + 2].strip("|").split("|")]
-    for line in lines[start + 4:]:
+    for line in lines[start + 4 :]:
         cells = [c.strip() for c in line.strip("|").split("|")]
         if cells[0] == name:
             return dict(zip(header, cells))
@@ -33,9 +33,20 @@ def test_a_figure_a_scenario_does_not_measure_is_a_dash_not_a_zero() -> None:
     fuzz.secret_places = 40
     md = ledger.render_markdown("pytest", 1.0, 0)
     row = _table_row(md, "fuzz only")
-    for header in ("customers", "provisioned", "refused", "not attempted", "lost", "duplicate trunks",
-                   "duplicate-name POSTs", "created, unrecorded", "runs", "API requests", "fixed cases",
-                   "faults injected"):
+    for header in (
+        "customers",
+        "provisioned",
+        "refused",
+        "not attempted",
+        "lost",
+        "duplicate trunks",
+        "duplicate-name POSTs",
+        "created, unrecorded",
+        "runs",
+        "API requests",
+        "fixed cases",
+        "faults injected",
+    ):
         assert row[header] == "–", (header, row[header])
     assert row["generated cases"] == "40" and row["secret hits/places"] == "0/40"
     assert _total(md, "duplicate trunks") == "–" and _total(md, "lost") == "–"
@@ -62,12 +73,23 @@ def test_customers_come_apart_from_a_verdict() -> None:
     ledger = Ledger()
     s = ledger.open("converge")
     s.customers = 900
-    verdict = Verdict(customers=800, lost=["1"], wrong_numbers=["2"], bad_state=["2", "3", "i1"], duplicates=0,
-                      invalid=[f"i{n}" for n in range(50)])
+    verdict = Verdict(
+        customers=800,
+        lost=["1"],
+        wrong_numbers=["2"],
+        bad_state=["2", "3", "i1"],
+        duplicates=0,
+        invalid=[f"i{n}" for n in range(50)],
+    )
     s.converged(verdict)
     assert (s.provisioned, s.lost, s.refused, s.not_attempted, s.duplicates) == (797, 3, 49, 50, 0)
     row = _table_row(ledger.render_markdown("pytest", 1.0, 0), "converge")
-    assert (row["customers"], row["provisioned"], row["refused"], row["not attempted"]) == ("900", "797", "49", "50")
+    assert (row["customers"], row["provisioned"], row["refused"], row["not attempted"]) == (
+        "900",
+        "797",
+        "49",
+        "50",
+    )
 
 
 def test_every_column_is_defined_and_the_text_table_matches() -> None:

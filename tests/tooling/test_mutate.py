@@ -35,7 +35,13 @@ def _tree(tmp_path: Path, text: str) -> Path:
 
 
 def _mutation(**changes: object) -> object:
-    values = {"id": "m", "description": "d", "files": ["pkg/**/*.py"], "anchor": "if a > b:", "replacement": "if a >= b:"}
+    values = {
+        "id": "m",
+        "description": "d",
+        "files": ["pkg/**/*.py"],
+        "anchor": "if a > b:",
+        "replacement": "if a >= b:",
+    }
     values.update(changes)
     return mutate.Mutation(**values)
 
@@ -74,8 +80,14 @@ def test_the_spec_refuses_unknown_keys_and_duplicate_ids(tmp_path: Path) -> None
 def test_the_projects_mutations_are_well_formed() -> None:
     """Ids unique, every named test path exists (anchors are checked by `make mutate --check`)."""
     mutations = mutate.load_mutations(mutate.DEFAULT_SPEC)
-    assert {"canary", "blind-repost", "mark-pending-removed", "fragment-redaction-off", "gone-limit-off-by-one",
-            "async-ignores-limiter-wait"} <= {m.id for m in mutations}
+    assert {
+        "canary",
+        "blind-repost",
+        "mark-pending-removed",
+        "fragment-redaction-off",
+        "gone-limit-off-by-one",
+        "async-ignores-limiter-wait",
+    } <= {m.id for m in mutations}
     for m in mutations:
         assert m.tests, f"{m.id}: no test selection"
         for test in m.tests:
@@ -98,8 +110,24 @@ def test_the_guard_stops_a_session_that_imports_the_original(tmp_path: Path) -> 
     (guard_dir / f"{mutate.GUARD_MODULE}.py").write_text(mutate.GUARD_SOURCE)
     (tmp_path / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
     env = {**os.environ, "PYTHONPATH": str(guard_dir), "BOLNA_MUTATE_ROOT": str(tmp_path / "elsewhere")}
-    out = subprocess.run([sys.executable, "-m", "pytest", "-p", mutate.GUARD_MODULE, "-p", "no:cacheprovider", "-q",
-                          str(tmp_path / "test_nothing.py")], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=120, check=False)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            mutate.GUARD_MODULE,
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            str(tmp_path / "test_nothing.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == mutate.GUARD_EXIT, out.stdout[-2000:] + out.stderr[-2000:]
     assert "imported from outside the copy" in out.stdout + out.stderr

@@ -19,7 +19,10 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "bolna-ui-tests-jwt-secret-0123456789abcdef-0123456789abcdef-0123456789abcdef")
+os.environ.setdefault(
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "bolna-ui-tests-jwt-secret-0123456789abcdef-0123456789abcdef-0123456789abcdef",
+)
 
 from airflow_provider_bolna.provisioning.state import StateRecord, StateStore
 from airflow_provider_bolna.ui.config import UIDeployment
@@ -28,8 +31,9 @@ DASHBOARD = "https://dashboard.bolna-ui-test.example"
 #: DAG ids of the test deployments: no other test runs them (the metadata DB is the session's)
 BULK, SIGNUP, OTHER = "ui_bulk", "ui_signup", "ui_other_bulk"
 DEPLOYMENTS = [
-    UIDeployment(dag_id=BULK, signup_dag_id=SIGNUP, scope="bolna", state_conn_id="ui_state",
-                 bolna_conn_id="ui_bolna"),
+    UIDeployment(
+        dag_id=BULK, signup_dag_id=SIGNUP, scope="bolna", state_conn_id="ui_state", bolna_conn_id="ui_bolna"
+    ),
     UIDeployment(dag_id=OTHER, scope="other", state_conn_id="ui_state", bolna_conn_id="ui_bolna"),
 ]
 #: Every DAG right a reader of a deployment needs, and the plan's (XCom).
@@ -55,7 +59,9 @@ def _auth_manager_class() -> type:
 
         grants = Grants()
 
-        def is_authorized_dag(self, *, method: str, user: Any, access_entity: Any = None, details: Any = None) -> bool:
+        def is_authorized_dag(
+            self, *, method: str, user: Any, access_entity: Any = None, details: Any = None
+        ) -> bool:
             entity = None if access_entity is None else access_entity.name
             dag_rights = self.grants.rights.get(user.get_id(), {}).get(details.id if details else None, set())
             return method == "GET" and entity in dag_rights
@@ -127,9 +133,17 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StateTable:
     dashboard (its API key must never show)."""
     path = tmp_path / "state.db"
     monkeypatch.setenv("AIRFLOW_CONN_UI_STATE", json.dumps({"conn_type": "sqlite", "host": str(path)}))
-    monkeypatch.setenv("AIRFLOW_CONN_UI_BOLNA", json.dumps({
-        "conn_type": "bolna", "host": "https://api.bolna-ui-test.example", "password": "ui-secret-api-key-123",
-        "extra": {"dashboard_url": DASHBOARD + "/"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_UI_BOLNA",
+        json.dumps(
+            {
+                "conn_type": "bolna",
+                "host": "https://api.bolna-ui-test.example",
+                "password": "ui-secret-api-key-123",
+                "extra": {"dashboard_url": DASHBOARD + "/"},
+            }
+        ),
+    )
     return StateTable(path)
 
 

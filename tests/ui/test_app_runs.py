@@ -52,9 +52,13 @@ def ui(auth: Auth, customers: Path, sandbox: Any, monkeypatch: pytest.MonkeyPatc
     from airflow_provider_bolna.ui.app import create_app
     from airflow_provider_bolna.ui.config import UIDeployment
 
-    monkeypatch.setenv("AIRFLOW_CONN_BOLNA_DEFAULT", sandbox.airflow_conn_json(requests_per_minute=0,
-                                                                               dashboard_url=DASHBOARD))
-    deployment = UIDeployment(dag_id=BULK, signup_dag_id=SIGNUP, scope="bolna", state_conn_id="bolna_customers")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BOLNA_DEFAULT",
+        sandbox.airflow_conn_json(requests_per_minute=0, dashboard_url=DASHBOARD),
+    )
+    deployment = UIDeployment(
+        dag_id=BULK, signup_dag_id=SIGNUP, scope="bolna", state_conn_id="bolna_customers"
+    )
     auth.grants.grant("ops", BULK, READ_PLAN)
     auth.grants.grant("ops", SIGNUP, READ_PLAN)
     with TestClient(create_app(lambda: [deployment]), headers=auth.headers("ops")) as http:
@@ -66,8 +70,12 @@ def _sql(path: Path, sql: str) -> list[tuple[Any, ...]]:
 
 
 def _bulk(airflow_cli: Any, settings: dict[str, Any], **conf: Any) -> Any:
-    return airflow_cli.dags_test(BULK, conf={"batch_size": 10, **conf}, check=False,
-                                 env={"AIRFLOW_VAR_BOLNA_PROVISIONING": json.dumps(settings)})
+    return airflow_cli.dags_test(
+        BULK,
+        conf={"batch_size": 10, **conf},
+        check=False,
+        env={"AIRFLOW_VAR_BOLNA_PROVISIONING": json.dumps(settings)},
+    )
 
 
 def _latest_run_id() -> str:
@@ -75,7 +83,9 @@ def _latest_run_id() -> str:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        return str(session.query(DagRun.run_id).filter(DagRun.dag_id == BULK).order_by(DagRun.id.desc()).first()[0])
+        return str(
+            session.query(DagRun.run_id).filter(DagRun.dag_id == BULK).order_by(DagRun.id.desc()).first()[0]
+        )
 
 
 def _deletions(ui: Any) -> dict[str, str]:
@@ -93,14 +103,26 @@ def test_runs_failures_and_the_plans_deletions(ui: Any, customers: Path, airflow
     first_run = _latest_run_id()
     page = ui.get("/deployments/bolna")
     assert page.status_code == 200
-    total = {s: int(n) for s, n in re.findall(r'data-testid="total-(\w+)">\s*<div class="n">(\d+)', page.text)}
-    recorded = dict(_sql(customers, "SELECT status, COUNT(*) FROM bolna_provisioning_state WHERE scope = 'bolna' "
-                                    "GROUP BY status"))
-    assert total["provisioned"] == recorded["provisioned"] == 18 and total["failed"] == recorded["failed"] == 2
-    run_href = f'/dags/{BULK}/runs/{quote(first_run, safe="")}'
+    total = {
+        s: int(n) for s, n in re.findall(r'data-testid="total-(\w+)">\s*<div class="n">(\d+)', page.text)
+    }
+    recorded = dict(
+        _sql(
+            customers,
+            "SELECT status, COUNT(*) FROM bolna_provisioning_state WHERE scope = 'bolna' GROUP BY status",
+        )
+    )
+    assert (
+        total["provisioned"] == recorded["provisioned"] == 18 and total["failed"] == recorded["failed"] == 2
+    )
+    run_href = f"/dags/{BULK}/runs/{quote(first_run, safe='')}"
     assert re.search(rf'data-testid="last-run-{BULK}">.*?href="{re.escape(run_href)}"', page.text, re.DOTALL)
-    failed = dict(_sql(customers, "SELECT customer_id, error_fields FROM bolna_provisioning_state "
-                                  "WHERE status = 'failed'"))
+    failed = dict(
+        _sql(
+            customers,
+            "SELECT customer_id, error_fields FROM bolna_provisioning_state WHERE status = 'failed'",
+        )
+    )
     assert sorted(failed) == ["16", "6"]
     for key, fields in failed.items():
         row = re.search(rf'<tr data-testid="failed-{key}">(.*?)</tr>', page.text, re.DOTALL)
@@ -119,8 +141,9 @@ def test_runs_failures_and_the_plans_deletions(ui: Any, customers: Path, airflow
     assert _bulk(airflow_cli, settings).returncode == 0
     rows = _deletions(ui)
     assert set(rows) == {"3", "4", "5"}
-    assert rows["3"].startswith("3 churned deprovisioned done") and rows["5"].startswith("5 gone from the query "
-                                                                                         "deprovisioned done")
+    assert rows["3"].startswith("3 churned deprovisioned done") and rows["5"].startswith(
+        "5 gone from the query deprovisioned done"
+    )
 
     # 3. a dry run plans the next delete: shown as pending, with the next run's limit
     _sql(customers, "UPDATE customers SET status = 'churned' WHERE customer_id = 10")
@@ -130,10 +153,16 @@ def test_runs_failures_and_the_plans_deletions(ui: Any, customers: Path, airflow
     assert set(rows) == {"10"} and "provisioned pending" in rows["10"]
     page = ui.get("/deployments/bolna/deletions")
     assert f'/runs/{quote(dry_run, safe="")}"' in page.text
-    live = _sql(customers, "SELECT COUNT(*) FROM bolna_provisioning_state WHERE status <> 'deprovisioned' "
-                           "AND trunk_id IS NOT NULL")[0][0]
-    assert re.search(rf"With {live} trunk\(s\) recorded now, the next run may delete at most\s*<strong>{live // 2}"
-                     r"</strong>", page.text), page.text
+    live = _sql(
+        customers,
+        "SELECT COUNT(*) FROM bolna_provisioning_state WHERE status <> 'deprovisioned' "
+        "AND trunk_id IS NOT NULL",
+    )[0][0]
+    assert re.search(
+        rf"With {live} trunk\(s\) recorded now, the next run may delete at most\s*<strong>{live // 2}"
+        r"</strong>",
+        page.text,
+    ), page.text
 
     # 4. over the budget: withheld, nothing deleted, the counts and the way out are shown
     _sql(customers, "UPDATE customers SET status = 'churned' WHERE customer_id IN (11, 12)")
@@ -144,5 +173,7 @@ def test_runs_failures_and_the_plans_deletions(ui: Any, customers: Path, airflow
     assert "planned\n<strong>3</strong>" in page.text or re.search(r"planned\s*<strong>3</strong>", page.text)
     overview = ui.get("/deployments/bolna")
     assert "Withheld" in overview.text
-    assert _sql(customers, "SELECT status FROM bolna_provisioning_state WHERE customer_id IN ('10', '11', '12')") == [
-        ("provisioned",)] * 3
+    assert (
+        _sql(customers, "SELECT status FROM bolna_provisioning_state WHERE customer_id IN ('10', '11', '12')")
+        == [("provisioned",)] * 3
+    )

@@ -14,15 +14,28 @@ GOOD = {"dag_id": "bolna_bulk_provision", "scope": "bolna", "state_conn_id": "bo
 
 def test_a_minimal_entry_gets_the_engine_defaults() -> None:
     (deployment,) = parse_ui_deployments(json.dumps([GOOD]))
-    assert deployment == UIDeployment(dag_id="bolna_bulk_provision", scope="bolna", state_conn_id="bolna_customers",
-                                      state_table="bolna_provisioning_state", bolna_conn_id="bolna_default",
-                                      signup_dag_id=None)
+    assert deployment == UIDeployment(
+        dag_id="bolna_bulk_provision",
+        scope="bolna",
+        state_conn_id="bolna_customers",
+        state_table="bolna_provisioning_state",
+        bolna_conn_id="bolna_default",
+        signup_dag_id=None,
+    )
     assert deployment.dag_ids == ("bolna_bulk_provision",)
 
 
 def test_the_signup_dag_guards_the_deployment_too() -> None:
-    (deployment,) = parse_ui_deployments([{**GOOD, "signup_dag_id": "bolna_customer_signup",
-                                           "state_table": "crm.bolna_state", "bolna_conn_id": "bolna_eu"}])
+    (deployment,) = parse_ui_deployments(
+        [
+            {
+                **GOOD,
+                "signup_dag_id": "bolna_customer_signup",
+                "state_table": "crm.bolna_state",
+                "bolna_conn_id": "bolna_eu",
+            }
+        ]
+    )
     assert deployment.dag_ids == ("bolna_bulk_provision", "bolna_customer_signup")
     assert deployment.state_table == "crm.bolna_state"
 
@@ -35,8 +48,16 @@ def test_unset_or_empty_means_no_deployment(raw: str | None) -> None:
 @pytest.mark.parametrize(
     ("entry", "key", "why"),
     [
-        ({**GOOD, "state_table": "state; DROP TABLE customers"}, "ui_deployments.0.state_table", "plain table name"),
-        ({**GOOD, "state_conn_id": "postgres://user:pw@host/db"}, "ui_deployments.0.state_conn_id", "connection id"),
+        (
+            {**GOOD, "state_table": "state; DROP TABLE customers"},
+            "ui_deployments.0.state_table",
+            "plain table name",
+        ),
+        (
+            {**GOOD, "state_conn_id": "postgres://user:pw@host/db"},
+            "ui_deployments.0.state_conn_id",
+            "connection id",
+        ),
         ({**GOOD, "dag_id": "bulk dag"}, "ui_deployments.0.dag_id", "DAG id"),
         ({**GOOD, "signup_dag_id": "x" * 251}, "ui_deployments.0.signup_dag_id", "DAG id"),
         ({**GOOD, "scope": "-bad"}, "ui_deployments.0.scope", "1-64 characters"),
@@ -45,7 +66,9 @@ def test_unset_or_empty_means_no_deployment(raw: str | None) -> None:
     ],
     ids=["table", "conn-uri", "dag-id", "long-signup", "scope", "unknown-key", "missing-dag"],
 )
-def test_a_bad_entry_is_refused_naming_its_key_not_its_value(entry: dict[str, str], key: str, why: str) -> None:
+def test_a_bad_entry_is_refused_naming_its_key_not_its_value(
+    entry: dict[str, str], key: str, why: str
+) -> None:
     with pytest.raises(SettingsError) as err:
         parse_ui_deployments(json.dumps([entry]))
     assert err.value.keys == [key]
@@ -62,8 +85,10 @@ def test_a_scope_listed_twice_is_refused() -> None:
     assert err.value.keys == ["ui_deployments.1.scope"]
 
 
-@pytest.mark.parametrize(("raw", "why"), [("{not json", "not valid JSON"), ('{"dag_id": "x"}', "JSON list"),
-                                         ("[1]", "valid dictionary")])
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [("{not json", "not valid JSON"), ('{"dag_id": "x"}', "JSON list"), ("[1]", "valid dictionary")],
+)
 def test_not_a_list_of_objects(raw: str, why: str) -> None:
     with pytest.raises(SettingsError, match=why):
         parse_ui_deployments(raw)

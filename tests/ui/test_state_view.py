@@ -39,9 +39,17 @@ class Table:
         for i in range(start, start + count):
             status = statuses[i % len(statuses)]
             failed = status == "failed"
-            records.append(StateRecord(f"c{i:04d}", f"cust-c{i:04d}", status, "failed" if failed else "created",  # type: ignore[arg-type]
-                                       trunk_id=f"T{i}", last_error=f"customer c{i:04d}: transport: bad" if failed else None,
-                                       error_fields=("transport",) if failed else ()))
+            records.append(
+                StateRecord(
+                    f"c{i:04d}",
+                    f"cust-c{i:04d}",
+                    status,
+                    "failed" if failed else "created",  # type: ignore[arg-type]
+                    trunk_id=f"T{i}",
+                    last_error=f"customer c{i:04d}: transport: bad" if failed else None,
+                    error_fields=("transport",) if failed else (),
+                )
+            )
         with StateStore(self.conn_id, self.table, scope=scope, run_id=f"run-{scope}") as store:
             store.ensure_table()
             store.upsert(records)
@@ -172,20 +180,26 @@ def test_the_connection_refuses_writes(table: Table) -> None:
 def test_no_table_yet_and_the_first_layout_say_so(table: Table) -> None:
     with table.view() as view, pytest.raises(StateUnavailable, match="no state table yet"):
         view.totals()
-    table.sql(f"CREATE TABLE {table.table} (customer_id VARCHAR(255) PRIMARY KEY, trunk_name VARCHAR(255), "
-              "trunk_id VARCHAR(255), spec_hash VARCHAR(64), secret_hash VARCHAR(64), status VARCHAR(32), "
-              "action VARCHAR(32), last_error TEXT, created_at TIMESTAMP, updated_at TIMESTAMP)")
+    table.sql(
+        f"CREATE TABLE {table.table} (customer_id VARCHAR(255) PRIMARY KEY, trunk_name VARCHAR(255), "
+        "trunk_id VARCHAR(255), spec_hash VARCHAR(64), secret_hash VARCHAR(64), status VARCHAR(32), "
+        "action VARCHAR(32), last_error TEXT, created_at TIMESTAMP, updated_at TIMESTAMP)"
+    )
     with table.view() as view, pytest.raises(StateUnavailable, match="first layout"):
         view.totals()
     assert table.sql(f"SELECT COUNT(*) FROM {table.table}") == [(0,)]  # nothing migrated by the page
 
 
 def test_a_layout_without_the_later_columns_reads_them_as_empty(table: Table) -> None:
-    table.sql(f"CREATE TABLE {table.table} (scope VARCHAR(64), customer_id VARCHAR(255), trunk_name VARCHAR(255), "
-              "trunk_id VARCHAR(255), status VARCHAR(32), action VARCHAR(32), last_error TEXT, "
-              "created_at TIMESTAMP, updated_at TIMESTAMP, PRIMARY KEY (scope, customer_id))")
-    table.sql(f"INSERT INTO {table.table} VALUES ('bolna', 'k1', 'cust-k1', 'T', 'failed', 'failed', 'why', "
-              "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+    table.sql(
+        f"CREATE TABLE {table.table} (scope VARCHAR(64), customer_id VARCHAR(255), trunk_name VARCHAR(255), "
+        "trunk_id VARCHAR(255), status VARCHAR(32), action VARCHAR(32), last_error TEXT, "
+        "created_at TIMESTAMP, updated_at TIMESTAMP, PRIMARY KEY (scope, customer_id))"
+    )
+    table.sql(
+        f"INSERT INTO {table.table} VALUES ('bolna', 'k1', 'cust-k1', 'T', 'failed', 'failed', 'why', "
+        "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+    )
     with table.view() as view:
         row = view.customer("k1")
     assert row is not None and row.error_fields == () and row.run_id is None and row.verified_at is None
@@ -193,9 +207,17 @@ def test_a_layout_without_the_later_columns_reads_them_as_empty(table: Table) ->
 
 def test_a_bindings_column_is_shown_when_the_table_has_one(table: Table) -> None:
     table.fill("bolna", 2)
-    table.sql(f"UPDATE {table.table} SET bindings = ? WHERE customer_id = 'c0001'",
-              (json.dumps({"911234567890": {"number": "+911234567890", "id": "n1", "agent": "agent-7"},
-                           "911234567891": {"number": "+911234567891", "id": "n2", "agent": None}}),))
+    table.sql(
+        f"UPDATE {table.table} SET bindings = ? WHERE customer_id = 'c0001'",
+        (
+            json.dumps(
+                {
+                    "911234567890": {"number": "+911234567890", "id": "n1", "agent": "agent-7"},
+                    "911234567891": {"number": "+911234567891", "id": "n2", "agent": None},
+                }
+            ),
+        ),
+    )
     with table.view() as view:
         one, two = view.customer("c0001"), view.customer("c0002")
     assert one is not None and one.bindings == (Binding("+911234567890", "agent-7"), Binding("+911234567891"))
@@ -207,7 +229,11 @@ def test_a_bindings_column_is_shown_when_the_table_has_one(table: Table) -> None
     [
         ('{"+91 1": "a1"}', (Binding("+91 1", "a1"),), None),
         ('{"+91 1": {"agent_id": "a1", "status": "bound"}}', (Binding("+91 1", "a1"),), None),
-        ('[{"phone_number": "+1", "agent_id": "a"}, {"number": "+2"}]', (Binding("+1", "a"), Binding("+2")), None),
+        (
+            '[{"phone_number": "+1", "agent_id": "a"}, {"number": "+2"}]',
+            (Binding("+1", "a"), Binding("+2")),
+            None,
+        ),
         ('["+1", "+2"]', (Binding("+1"), Binding("+2")), None),
         ("+1 555, +1 556", (Binding("+1 555"), Binding("+1 556")), None),
         ({"+1": "a"}, (Binding("+1", "a"),), None),  # a JSON column read as a dict (PostgreSQL jsonb)
@@ -246,8 +272,11 @@ def test_every_page_query_uses_an_index_on_sqlite(sqlite_table: Table) -> None:
         view.page(after="c0010", limit=10)
         view.page(status="failed", after="c0010", limit=10)
         view.page(status="failed", start="c0010", limit=10)
-    page_queries = [(s, p) for s, p in statements if s.lstrip().upper().startswith("SELECT") and "sqlite_master" not in s
-                    and "1 = 0" not in s]
+    page_queries = [
+        (s, p)
+        for s, p in statements
+        if s.lstrip().upper().startswith("SELECT") and "sqlite_master" not in s and "1 = 0" not in s
+    ]
     assert len(page_queries) == 8
     for sql, params in page_queries:
         plan = " | ".join(str(r[-1]) for r in sqlite_table.sql(f"EXPLAIN QUERY PLAN {sql}", params))
@@ -255,15 +284,20 @@ def test_every_page_query_uses_an_index_on_sqlite(sqlite_table: Table) -> None:
         assert plan.startswith("SEARCH") and "INDEX" in plan, (sql, plan)
         assert "SCAN" not in plan and "TEMP B-TREE" not in plan, (sql, plan)
     status_page = next(s for s, _ in page_queries if "status = ?" in s and "customer_id > ?" in s)
-    plan = " | ".join(str(r[-1]) for r in sqlite_table.sql(f"EXPLAIN QUERY PLAN {status_page}",
-                                                            ("bolna", "failed", "c0010", 11)))
+    plan = " | ".join(
+        str(r[-1])
+        for r in sqlite_table.sql(f"EXPLAIN QUERY PLAN {status_page}", ("bolna", "failed", "c0010", 11))
+    )
     assert "scope_status_key" in plan, plan  # the index the page added for this query
 
 
 def test_a_slow_statement_is_cut_at_the_timeout_and_reported_as_such(table: Table) -> None:
     table.fill("bolna", 1)
-    slow = ("SELECT pg_sleep(2)" if "." in table.table else
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000) SELECT COUNT(*) FROM n")
+    slow = (
+        "SELECT pg_sleep(2)"
+        if "." in table.table
+        else "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000) SELECT COUNT(*) FROM n"
+    )
     with table.view(timeout=0.2) as view:
         view.totals()
         with pytest.raises(Exception) as err:
@@ -272,8 +306,10 @@ def test_a_slow_statement_is_cut_at_the_timeout_and_reported_as_such(table: Tabl
 
 
 def test_other_database_errors_show_their_kind_only() -> None:
-    error = RuntimeError('connection to server at "db.internal" (10.0.0.5) failed: password authentication '
-                         'failed for user "bolna"')
+    error = RuntimeError(
+        'connection to server at "db.internal" (10.0.0.5) failed: password authentication '
+        'failed for user "bolna"'
+    )
     text = describe_db_error(error)
     assert "RuntimeError" in text and "db.internal" not in text and "bolna" not in text
 
@@ -281,8 +317,10 @@ def test_other_database_errors_show_their_kind_only() -> None:
 def test_the_engines_own_bindings_show_numbers_and_agents() -> None:
     from airflow_provider_bolna.ui.state_view import parse_bindings
 
-    raw = '{"14155550100": {"number": "+14155550100", "id": "n1", "agent": "a9e1"}, ' \
-          '"14155550101": {"number": "14155550101", "id": null, "agent": null}}'
+    raw = (
+        '{"14155550100": {"number": "+14155550100", "id": "n1", "agent": "a9e1"}, '
+        '"14155550101": {"number": "14155550101", "id": null, "agent": null}}'
+    )
     bindings, text, truncated = parse_bindings(raw)
     assert text is None and not truncated
     assert [(b.number, b.agent) for b in bindings] == [("+14155550100", "a9e1"), ("14155550101", None)]

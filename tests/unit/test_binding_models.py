@@ -51,11 +51,20 @@ def test_agent_id_absent_is_not_agent_id_null() -> None:
     assert embedded.phone_numbers[0].agent_known
 
 
-@pytest.mark.parametrize("body", [
-    {"url": f"https://api.bolna.ai/inbound_call?agent_id={AGENT_ID}&user_id=u1", "phone_number": "+1415", "id": NUMBER_ID},
-    {"message": "SIP trunk number successfully mapped to agent"},
-    {}, None,
-], ids=["InboundAgentResponse", "message", "empty-object", "empty-body"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {
+            "url": f"https://api.bolna.ai/inbound_call?agent_id={AGENT_ID}&user_id=u1",
+            "phone_number": "+1415",
+            "id": NUMBER_ID,
+        },
+        {"message": "SIP trunk number successfully mapped to agent"},
+        {},
+        None,
+    ],
+    ids=["InboundAgentResponse", "message", "empty-object", "empty-body"],
+)
 def test_both_documented_setup_answers_read(body: object) -> None:
     answer = calls.setup_inbound(InboundSetupRequest(agent_id=AGENT_ID, phone_number_id=NUMBER_ID)).body()
     answer.feed(b"" if body is None else json.dumps(body).encode())
@@ -67,19 +76,41 @@ def test_both_documented_setup_answers_read(body: object) -> None:
 def test_unlink_answer_and_account_numbers() -> None:
     unlinked = InboundUnlinkResponse.model_validate({"url": None, "phone_number": "+1415", "id": NUMBER_ID})
     assert (unlinked.url, unlinked.agent_id, unlinked.id) == (None, None, NUMBER_ID)
-    listed = AccountPhoneNumber.model_validate({
-        "id": "n1", "phone_number": "+19876543210", "agent_id": None, "telephony_provider": "twilio", "rented": True,
-        "price": "5.0", "renewal_at": "2026-01-01", "humanized_created_at": "a day ago",
-    })
-    assert (listed.agent_known, listed.rented, listed.key, listed.model_extra["price"]) == (True, True, "19876543210", "5.0")
+    listed = AccountPhoneNumber.model_validate(
+        {
+            "id": "n1",
+            "phone_number": "+19876543210",
+            "agent_id": None,
+            "telephony_provider": "twilio",
+            "rented": True,
+            "price": "5.0",
+            "renewal_at": "2026-01-01",
+            "humanized_created_at": "a day ago",
+        }
+    )
+    assert (listed.agent_known, listed.rented, listed.key, listed.model_extra["price"]) == (
+        True,
+        True,
+        "19876543210",
+        "5.0",
+    )
 
 
 def test_user_tolerates_missing_and_extra_fields() -> None:
     user = User.model_validate({"id": "u1", "wallet": 12, "plan": "pro"})
-    assert (user.id, user.wallet, user.name, user.concurrency, user.model_extra) == ("u1", 12.0, None, None, {"plan": "pro"})
+    assert (user.id, user.wallet, user.name, user.concurrency, user.model_extra) == (
+        "u1",
+        12.0,
+        None,
+        None,
+        {"plan": "pro"},
+    )
 
 
-@pytest.mark.parametrize("agent_id", [AGENT_ID, "3c90c3cc0d444b5088888dd25736052a", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "a/b?c", " padded "])
+@pytest.mark.parametrize(
+    "agent_id",
+    [AGENT_ID, "3c90c3cc0d444b5088888dd25736052a", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "a/b?c", " padded "],
+)
 def test_ids_are_opaque(agent_id: str) -> None:
     body = InboundSetupRequest(agent_id=agent_id, phone_number_id=agent_id).to_request_body()
     assert body == {"agent_id": agent_id, "phone_number_id": agent_id}, "kept exactly as given"
@@ -93,16 +124,26 @@ def test_plivo_only_fields_can_never_be_sent(extra: dict) -> None:
 
 def test_requests_send_only_what_is_documented() -> None:
     assert InboundUnlinkRequest(phone_number_id="n").to_request_body() == {"phone_number_id": "n"}
-    assert InboundUnlinkRequest(phone_number_id="n", agent_id="a").to_request_body() == {"phone_number_id": "n", "agent_id": "a"}
-    assert AgentTelephonyUpdate.for_provider("sip-trunk").to_request_body() == {"agent_config": {"telephony_provider": "sip-trunk"}}
-    for bad, field in [({"agent_id": " ", "phone_number_id": "n"}, "agent_id"), ({"agent_id": "a", "phone_number_id": 5}, "phone_number_id")]:
+    assert InboundUnlinkRequest(phone_number_id="n", agent_id="a").to_request_body() == {
+        "phone_number_id": "n",
+        "agent_id": "a",
+    }
+    assert AgentTelephonyUpdate.for_provider("sip-trunk").to_request_body() == {
+        "agent_config": {"telephony_provider": "sip-trunk"}
+    }
+    for bad, field in [
+        ({"agent_id": " ", "phone_number_id": "n"}, "agent_id"),
+        ({"agent_id": "a", "phone_number_id": 5}, "phone_number_id"),
+    ]:
         with pytest.raises(BolnaValidationError, match=field) as err:
             calls.as_binding(InboundSetupRequest, **bad)
         assert "5" not in str(err.value).replace("InboundSetupRequest", ""), "input values are never echoed"
 
 
 def test_parse_number_agents_and_agent_ids() -> None:
-    assert parse_number_agents(None, "f") == {} and parse_number_agents('{"+1415": "a"}', "f") == {"+1415": "a"}
+    assert parse_number_agents(None, "f") == {} and parse_number_agents('{"+1415": "a"}', "f") == {
+        "+1415": "a"
+    }
     for bad in ("[1]", "not json", {"+1415": ""}, {"+1415": 5}, ["a"]):
         with pytest.raises(BolnaValidationError, match="^.*f"):
             parse_number_agents(bad, "f")
@@ -123,30 +164,46 @@ def _trunk(*numbers: dict) -> SIPTrunk:
 def test_evaluate_verifies_shown_agents_and_reports_the_others() -> None:
     shown = number_json("+14155550100", agent_id="a1")
     hidden = number_json("+14155550101")
-    status = evaluate_trunk(_trunk(shown, hidden), None, expect_active=True, expect_numbers=[],
-                            expect_agents={"14155550100": "a1", "+14155550101": "a2"})
+    status = evaluate_trunk(
+        _trunk(shown, hidden),
+        None,
+        expect_active=True,
+        expect_numbers=[],
+        expect_agents={"14155550100": "a1", "+14155550101": "a2"},
+    )
     assert status.done and status.agents == {"14155550100": "verified", "+14155550101": "unverifiable"}
-    assert status.message.endswith("with 2 expected number(s); inbound agents: 1 verified, 1 unverifiable "
-                                   "(the number list does not show agent_id)")
+    assert status.message.endswith(
+        "with 2 expected number(s); inbound agents: 1 verified, 1 unverifiable "
+        "(the number list does not show agent_id)"
+    )
     assert status.to_xcom()["agents"] == status.agents
 
 
 @pytest.mark.parametrize(("agent", "shown"), [("a9", "agent a9"), (None, "no agent")])
 def test_evaluate_a_visible_mismatch_is_not_ready(agent: str | None, shown: str) -> None:
-    status = evaluate_trunk(_trunk(number_json("+14155550100", agent_id=agent)), None, expect_active=True,
-                            expect_numbers=[], expect_agents={"+14155550100": "a1"})
+    status = evaluate_trunk(
+        _trunk(number_json("+14155550100", agent_id=agent)),
+        None,
+        expect_active=True,
+        expect_numbers=[],
+        expect_agents={"+14155550100": "a1"},
+    )
     assert not status.done and status.agents == {"+14155550100": "mismatch"}
     assert f"+14155550100 ({shown}, expected a1)" in status.message
 
 
 def test_evaluate_without_expected_agents_is_unchanged() -> None:
-    status = evaluate_trunk(_trunk(number_json("+14155550100")), None, expect_active=True, expect_numbers=["+14155550100"])
+    status = evaluate_trunk(
+        _trunk(number_json("+14155550100")), None, expect_active=True, expect_numbers=["+14155550100"]
+    )
     assert status.agents is None and "agents" not in status.to_xcom()
     assert status.message.endswith("is ready with 1 expected number(s)")
 
 
 def test_needs_number_list_for_agents_the_trunk_body_does_not_show() -> None:
-    assert not needs_number_list(_trunk(number_json("+14155550100", agent_id=None)), [], {"+14155550100": "a"})
+    assert not needs_number_list(
+        _trunk(number_json("+14155550100", agent_id=None)), [], {"+14155550100": "a"}
+    )
     assert needs_number_list(_trunk(number_json("+14155550100")), [], {"+14155550100": "a"})
     assert needs_number_list(_trunk(), [], {"+14155550100": "a"})
     assert not needs_number_list(_trunk(number_json("+14155550100")), ["+14155550100"])
@@ -163,15 +220,23 @@ def run(request: pytest.FixtureRequest) -> Runner:
 def test_an_undocumented_404_after_the_number_shows_is_the_agents(api: respx.MockRouter, run: Runner) -> None:
     """A 404 naming neither: look for the number once; it is there, so the agent is unknown."""
     api.post("/inbound/setup").respond(404, json={"detail": "Not Found"})
-    api.get("/sip-trunks/trunks/T1/numbers").respond(200, json=[number_json("+14155550100", number_id=NUMBER_ID)])
+    api.get("/sip-trunks/trunks/T1/numbers").respond(
+        200, json=[number_json("+14155550100", number_id=NUMBER_ID)]
+    )
     with pytest.raises(BolnaAgentNotFoundError, match="agent a1 does not exist"):
         run(make_hook(), "ensure_inbound_agent", "T1", "+14155550100", "a1", phone_number_id=NUMBER_ID)
-    assert calls_of(api) == [("POST", "/inbound/setup"), ("GET", "/sip-trunks/trunks/T1/numbers"), ("POST", "/inbound/setup")]
+    assert calls_of(api) == [
+        ("POST", "/inbound/setup"),
+        ("GET", "/sip-trunks/trunks/T1/numbers"),
+        ("POST", "/inbound/setup"),
+    ]
 
 
 def test_a_number_404_while_the_list_shows_it_stays_transient(api: respx.MockRouter, run: Runner) -> None:
     api.post("/inbound/setup").respond(404, json={"error": 404, "message": "Phone number doesn't exist."})
-    api.get("/sip-trunks/trunks/T1/numbers").respond(200, json=[number_json("+14155550100", number_id=NUMBER_ID)])
+    api.get("/sip-trunks/trunks/T1/numbers").respond(
+        200, json=[number_json("+14155550100", number_id=NUMBER_ID)]
+    )
     with pytest.raises(BolnaNotFoundError, match="is on trunk T1 but /inbound/setup does not find it") as err:
         run(make_hook(), "ensure_inbound_agent", "T1", "+14155550100", "a1", phone_number_id=NUMBER_ID)
     assert not isinstance(err.value, BolnaAgentNotFoundError)
@@ -194,10 +259,21 @@ def test_each_call_draws_from_its_budget() -> None:
     hook = make_hook(requests_per_minute=600, agent_requests_per_minute=30)
     update = calls.update_agent(AGENT_ID, AgentTelephonyUpdate.for_provider("sip-trunk"))
     setup = calls.setup_inbound(InboundSetupRequest(agent_id=AGENT_ID, phone_number_id=NUMBER_ID))
-    assert (update.budget, setup.budget, calls.list_numbers("T1").budget) == (AGENT_BUDGET, DEFAULT_BUDGET, DEFAULT_BUDGET)
+    assert (update.budget, setup.budget, calls.list_numbers("T1").budget) == (
+        AGENT_BUDGET,
+        DEFAULT_BUDGET,
+        DEFAULT_BUDGET,
+    )
     assert hook.limiter_for(update) is hook.limiter_for(AGENT_BUDGET) is not hook.limiter
     assert hook.limiter_for(setup) is hook.limiter
-    assert (hook.limiter_for(update).max_rate, hook.limiter.max_rate) == (pytest.approx(0.5), pytest.approx(10.0))
+    assert (hook.limiter_for(update).max_rate, hook.limiter.max_rate) == (
+        pytest.approx(0.5),
+        pytest.approx(10.0),
+    )
     assert make_hook(agent_requests_per_minute=0).limiter_for(AGENT_BUDGET).enabled is False
-    assert update.idempotent and setup.idempotent and calls.unlink_inbound(InboundUnlinkRequest(phone_number_id="n")).idempotent
+    assert (
+        update.idempotent
+        and setup.idempotent
+        and calls.unlink_inbound(InboundUnlinkRequest(phone_number_id="n")).idempotent
+    )
     assert not calls.add_number("T1", calls.as_number("+1415")).idempotent, "an add is not a replace"

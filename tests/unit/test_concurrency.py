@@ -33,8 +33,9 @@ RPM = 1000.0
 RUN_S = 12.0
 
 
-async def drive(limiter: Any, reserve: Callable[[], Awaitable[float]], latency: float, seed: int,
-                run_s: float = RUN_S) -> list[float]:
+async def drive(
+    limiter: Any, reserve: Callable[[], Awaitable[float]], latency: float, seed: int, run_s: float = RUN_S
+) -> list[float]:
     """Customers through ``limiter`` against a server answering in ``latency`` s (±20 %);
     return the send times (seconds since the start) until ``run_s``."""
     rng = random.Random(seed)
@@ -77,14 +78,20 @@ async def test_default_settings_sustain_95_percent_of_the_budget_from_10ms_to_2s
     of 8 at 1 s gives about half of R."""
     budgets = [RateLimiter(RPM) for _ in LATENCIES]
     limiters = [AdaptiveConcurrency(lambda b=b: b.rate) for b in budgets]
-    adaptive = [drive(lim, paced(b), lat, seed) for seed, (lim, b, lat) in enumerate(zip(limiters, budgets, LATENCIES,
-                                                                                           strict=True))]
-    *runs, fixed = await asyncio.gather(*adaptive, drive(asyncio.Semaphore(8), paced(RateLimiter(RPM)), 1.0, seed=7))
+    adaptive = [
+        drive(lim, paced(b), lat, seed)
+        for seed, (lim, b, lat) in enumerate(zip(limiters, budgets, LATENCIES, strict=True))
+    ]
+    *runs, fixed = await asyncio.gather(
+        *adaptive, drive(asyncio.Semaphore(8), paced(RateLimiter(RPM)), 1.0, seed=7)
+    )
     report = []
     for latency, limiter, sent in zip(LATENCIES, limiters, runs, strict=True):
         share = steady_rate(sent, latency) / (RPM / 60)
-        report.append(f"{latency * 1000:.0f} ms: {share:.1%} of R, limit {limiter.limit}, "
-                      f"latency {limiter.latency:.3f}s")
+        report.append(
+            f"{latency * 1000:.0f} ms: {share:.1%} of R, limit {limiter.limit}, "
+            f"latency {limiter.latency:.3f}s"
+        )
     report.append(f"fixed Semaphore(8) at 1000 ms: {steady_rate(fixed, 1.0) / (RPM / 60):.1%} of R")
     print("\n" + "\n".join(report))
     for latency, limiter, sent in zip(LATENCIES, limiters, runs, strict=True):
@@ -260,7 +267,10 @@ async def test_gather_or_cancel_cancelled_from_outside_cancels_every_one() -> No
 
 # ---------------------------------------------------------------------- timeout_after
 
-TIMEOUTS = [pytest.param(timeout_after, id="this-python"), pytest.param(_timeout_after_py310, id="py310-fallback")]
+TIMEOUTS = [
+    pytest.param(timeout_after, id="this-python"),
+    pytest.param(_timeout_after_py310, id="py310-fallback"),
+]
 
 
 @pytest.mark.parametrize("timeout", TIMEOUTS)

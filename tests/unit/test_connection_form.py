@@ -79,10 +79,14 @@ def _declared() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def form() -> dict[str, Any]:
     """What the UI gets: extra field names → label, hidden standard fields, relabelled ones."""
-    proc = subprocess.run([sys.executable, "-c", READ_FORM], check=False, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", READ_FORM], check=False, capture_output=True, text=True, timeout=300
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("FORM=")]
-    assert proc.returncode == 0 and lines, f"reading the form failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return json.loads(lines[-1][len("FORM="):])
+    assert proc.returncode == 0 and lines, (
+        f"reading the form failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
+    return json.loads(lines[-1][len("FORM=") :])
 
 
 def test_form_offers_every_declared_extra_field(form: dict[str, Any]) -> None:

@@ -37,8 +37,12 @@ CLASSES = [
     pytest.param(SpecError([FieldError(field="gateways", message="required")]), True, False, id="spec"),
     pytest.param(SecretRefError("auth_password", "cannot read"), True, False, id="secret-ref"),
     pytest.param(BolnaConflictError("taken", status_code=409), True, False, id="conflict"),
-    pytest.param(BolnaPhoneNumbersError("2 failed", failures={}, permanent=True), True, False, id="numbers-permanent"),
-    pytest.param(BolnaPhoneNumbersError("2 failed", failures={}, permanent=False), False, False, id="numbers-transient"),
+    pytest.param(
+        BolnaPhoneNumbersError("2 failed", failures={}, permanent=True), True, False, id="numbers-permanent"
+    ),
+    pytest.param(
+        BolnaPhoneNumbersError("2 failed", failures={}, permanent=False), False, False, id="numbers-transient"
+    ),
     pytest.param(BolnaNotFoundError("gone", status_code=404), False, True, id="not-found"),
     pytest.param(BolnaServerError("busy", status_code=503), False, True, id="server"),
     pytest.param(BolnaRateLimitError("slow down", status_code=429), False, True, id="rate-limit"),
@@ -56,7 +60,9 @@ def test_classification(exc: BaseException, permanent: bool, not_ready: bool) ->
 
 
 @pytest.mark.parametrize(("exc", "permanent", "not_ready"), CLASSES)
-def test_the_error_policy_and_the_trigger_event_agree(exc: BaseException, permanent: bool, not_ready: bool) -> None:
+def test_the_error_policy_and_the_trigger_event_agree(
+    exc: BaseException, permanent: bool, not_ready: bool
+) -> None:
     """What a task raises in poke mode is what it raises after the trigger's error event."""
     with pytest.raises(BaseException) as direct, bolna_error_policy("bolna_x"):
         raise exc
@@ -67,8 +73,12 @@ def test_the_error_policy_and_the_trigger_event_agree(exc: BaseException, perman
     assert isinstance(via_event.value, AirflowFailException) is permanent
     if permanent:
         assert direct.value.__cause__ is exc
-        assert ("refused the API key of connection 'bolna_x'" in str(direct.value)) == isinstance(exc, BolnaAuthError)
-        assert ("refused the API key of connection 'bolna_x'" in str(via_event.value)) == isinstance(exc, BolnaAuthError)
+        assert ("refused the API key of connection 'bolna_x'" in str(direct.value)) == isinstance(
+            exc, BolnaAuthError
+        )
+        assert ("refused the API key of connection 'bolna_x'" in str(via_event.value)) == isinstance(
+            exc, BolnaAuthError
+        )
     else:
         assert direct.value is exc and isinstance(via_event.value, BolnaError)
     assert event["trunk_id"] == "T1" and event["error_type"] == type(exc).__name__

@@ -48,7 +48,13 @@ CONNECTION_CASES = [
         id="bolna-json",
     ),
     pytest.param(
-        {"conn_type": "http", "host": "api.example.com", "schema": "https", "port": 8443, "password": "dummy-key"},
+        {
+            "conn_type": "http",
+            "host": "api.example.com",
+            "schema": "https",
+            "port": 8443,
+            "password": "dummy-key",
+        },
         {"api_key": "dummy-key", "base_url": "https://api.example.com:8443", "timeout": 30.0},
         id="http-host-schema-port",
     ),
@@ -78,7 +84,9 @@ CONNECTION_CASES = [
         id="trailing-slash",
     ),
     pytest.param(
-        {"conn_type": "bolna", "password": "dummy-key"}, {"base_url": "https://api.bolna.ai"}, id="no-host-default"
+        {"conn_type": "bolna", "password": "dummy-key"},
+        {"base_url": "https://api.bolna.ai"},
+        id="no-host-default",
     ),
     pytest.param(
         {"conn_type": "bolna", "host": "https://x", "extra": {"api_key": "from-extra"}},
@@ -149,12 +157,19 @@ def test_named_connection_and_hook_overrides(monkeypatch: pytest.MonkeyPatch, mo
             id="empty-key",
         ),
         pytest.param(
-            {"conn_type": "bolna", "host": "https://x", "password": "dummy-key", "extra": {"timeout": "fast"}},
+            {
+                "conn_type": "bolna",
+                "host": "https://x",
+                "password": "dummy-key",
+                "extra": {"timeout": "fast"},
+            },
             "timeout",
             id="non-numeric-extra",
         ),
         pytest.param(
-            {"conn_type": "bolna", "host": "https://x:port", "password": "dummy-key"}, "port", id="bad-port-in-host"
+            {"conn_type": "bolna", "host": "https://x:port", "password": "dummy-key"},
+            "port",
+            id="bad-port-in-host",
         ),
     ],
 )
@@ -180,10 +195,14 @@ def test_requests_use_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_connection_is_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(CONN_ENV, json.dumps({"conn_type": "bolna", "host": "https://x", "password": "dummy-key"}))
+    monkeypatch.setenv(
+        CONN_ENV, json.dumps({"conn_type": "bolna", "host": "https://x", "password": "dummy-key"})
+    )
     hook = BolnaHook()
     first = hook.settings
-    monkeypatch.setenv(CONN_ENV, json.dumps({"conn_type": "bolna", "host": "https://y", "password": "dummy-key"}))
+    monkeypatch.setenv(
+        CONN_ENV, json.dumps({"conn_type": "bolna", "host": "https://y", "password": "dummy-key"})
+    )
     assert hook.settings is first
 
 
@@ -298,7 +317,9 @@ def test_settings_repr_hides_the_key() -> None:
     ["http://api.example.com", "api.example.com:80", "http://10.0.0.7:8765", "ftp://api.example.com"],
     ids=["http-url", "http-schema-field", "http-private-ip", "ftp"],
 )
-def test_insecure_api_host_is_refused_before_any_request(monkeypatch: pytest.MonkeyPatch, mode: str, host: str) -> None:
+def test_insecure_api_host_is_refused_before_any_request(
+    monkeypatch: pytest.MonkeyPatch, mode: str, host: str
+) -> None:
     conn: dict[str, Any] = {"conn_type": "bolna", "host": host, "password": API_KEY}
     if host == "api.example.com:80":
         conn.update(host="api.example.com", schema="http", port=80)
@@ -316,7 +337,10 @@ def test_insecure_api_host_is_refused_before_any_request(monkeypatch: pytest.Mon
     "host", ["http://localhost:8765", "http://127.0.0.5:8765", "http://[::1]:8765", "http://LOCALHOST."]
 )
 def test_plain_http_to_a_loopback_host_is_accepted_without_warning(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], host: str
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    host: str,
 ) -> None:
     monkeypatch.setenv(CONN_ENV, json.dumps({"conn_type": "bolna", "host": host, "password": "dummy-key"}))
     hook = BolnaHook()
@@ -329,8 +353,12 @@ def test_plain_http_to_a_loopback_host_is_accepted_without_warning(
 def test_allow_insecure_http_accepts_plain_http_and_warns_once_per_hook(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    conn = {"conn_type": "bolna", "host": "http://api.example.com", "password": API_KEY,
-            "extra": {"allow_insecure_http": "true"}}
+    conn = {
+        "conn_type": "bolna",
+        "host": "http://api.example.com",
+        "password": API_KEY,
+        "extra": {"allow_insecure_http": "true"},
+    }
     monkeypatch.setenv(CONN_ENV, json.dumps(conn))
     hook = BolnaHook()
     with respx.mock(base_url="http://api.example.com") as api:
@@ -347,9 +375,15 @@ def test_allow_insecure_http_accepts_plain_http_and_warns_once_per_hook(
 
 
 @pytest.mark.parametrize("value", ["maybe", 2])
-def test_allow_insecure_http_must_be_a_boolean(monkeypatch: pytest.MonkeyPatch, mode: str, value: Any) -> None:
-    conn = {"conn_type": "bolna", "host": "http://api.example.com", "password": "dummy-key",
-            "extra": {"allow_insecure_http": value}}
+def test_allow_insecure_http_must_be_a_boolean(
+    monkeypatch: pytest.MonkeyPatch, mode: str, value: Any
+) -> None:
+    conn = {
+        "conn_type": "bolna",
+        "host": "http://api.example.com",
+        "password": "dummy-key",
+        "extra": {"allow_insecure_http": value},
+    }
     monkeypatch.setenv(CONN_ENV, json.dumps(conn))
     with pytest.raises(BolnaValidationError, match="allow_insecure_http"):
         _settings(mode, BolnaHook())
@@ -358,7 +392,9 @@ def test_allow_insecure_http_must_be_a_boolean(monkeypatch: pytest.MonkeyPatch, 
 def test_settings_made_in_code_follow_the_same_rule() -> None:
     with pytest.raises(BolnaValidationError, match="base_url"):
         BolnaSettings(api_key=SecretStr("k"), base_url="http://api.example.com")
-    assert BolnaSettings(api_key=SecretStr("k"), base_url="http://api.example.com", allow_insecure_http=True).insecure
+    assert BolnaSettings(
+        api_key=SecretStr("k"), base_url="http://api.example.com", allow_insecure_http=True
+    ).insecure
     assert not BolnaSettings(api_key=SecretStr("k"), base_url="http://127.0.0.1:1").insecure
 
 

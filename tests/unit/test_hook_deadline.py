@@ -61,7 +61,9 @@ class TricklingServer:
                 conn.sendall(b"HTTP/1.1 200 OK\r\n")
                 slow = b"X-Pad: " + b"a" * 200 + b"\r\n\r\n[]"
             else:
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n")
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n"
+                )
                 slow = b"[" + b" " * 399
             ends = time.monotonic() + TRICKLE_SECONDS
             for byte in slow:
@@ -87,9 +89,15 @@ def server(request: pytest.FixtureRequest) -> Iterator[TricklingServer]:
 
 
 def _hook(url: str) -> BolnaHook:
-    return BolnaHook(settings=BolnaSettings(
-        api_key=SecretStr("k-deadline-test"), base_url=url, timeout=TIMEOUT, max_retries=0, requests_per_minute=0,
-    ))
+    return BolnaHook(
+        settings=BolnaSettings(
+            api_key=SecretStr("k-deadline-test"),
+            base_url=url,
+            timeout=TIMEOUT,
+            max_retries=0,
+            requests_per_minute=0,
+        )
+    )
 
 
 def test_a_trickling_server_cannot_hold_a_call_past_its_timeout(server: TricklingServer, run: Runner) -> None:
@@ -115,10 +123,16 @@ def test_a_post_cut_by_the_deadline_is_ambiguous(server: TricklingServer, run: R
 def test_each_retry_gets_its_own_deadline(run: Runner) -> None:
     server = TricklingServer("body")
     try:
-        hook = BolnaHook(settings=BolnaSettings(
-            api_key=SecretStr("k-deadline-test"), base_url=server.url, timeout=0.5, max_retries=2,
-            retry_base_delay=0.01, requests_per_minute=0,
-        ))
+        hook = BolnaHook(
+            settings=BolnaSettings(
+                api_key=SecretStr("k-deadline-test"),
+                base_url=server.url,
+                timeout=0.5,
+                max_retries=2,
+                retry_base_delay=0.01,
+                requests_per_minute=0,
+            )
+        )
         started = time.monotonic()
         with pytest.raises(BolnaTransportError):
             run(hook, "get_trunk", "T1")

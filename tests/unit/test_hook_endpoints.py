@@ -153,7 +153,13 @@ def test_empty_trunk_id_refused_before_sending(
     ],
 )
 def test_dot_segments_refused_before_sending(
-    hook: BolnaHook, api: respx.MockRouter, run: Runner, bad: str, name: str, args: tuple[str, ...], field: str
+    hook: BolnaHook,
+    api: respx.MockRouter,
+    run: Runner,
+    bad: str,
+    name: str,
+    args: tuple[str, ...],
+    field: str,
 ) -> None:
     """``..`` survives percent-encoding and URL normalisation then removes it:
     ``remove_number(trunk, "..")`` would send ``DELETE /sip-trunks/trunks/{trunk}``."""

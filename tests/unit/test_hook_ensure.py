@@ -165,13 +165,17 @@ def test_a_taken_name_refused_with_a_validation_status_is_adopted(
 ) -> None:
     """Bolna documents unique names, not the status of the refusal: 400/422 about the name count too."""
     api.get(TRUNKS_PATH).mock(side_effect=[_listing(), _listing(trunk_json())])
-    api.post(TRUNKS_PATH).respond(status, json={"error": status, "message": "A trunk with this name already exists"})
+    api.post(TRUNKS_PATH).respond(
+        status, json={"error": status, "message": "A trunk with this name already exists"}
+    )
     result = run(make_hook(), "ensure_trunk", spec())
     assert calls_of(api) == [LIST, CREATE, LIST]
     assert result.action == "adopted"
 
 
-def test_a_validation_refusal_about_the_name_with_no_such_trunk_is_raised(api: respx.MockRouter, run: Runner) -> None:
+def test_a_validation_refusal_about_the_name_with_no_such_trunk_is_raised(
+    api: respx.MockRouter, run: Runner
+) -> None:
     api.get(TRUNKS_PATH).mock(return_value=_listing())
     api.post(TRUNKS_PATH).respond(400, json={"error": 400, "message": "name must be at most 100 characters"})
     with pytest.raises(BolnaValidationError, match="at most 100"):
@@ -560,11 +564,15 @@ def test_finder_errors_reach_the_flow(api: respx.MockRouter, run: Runner) -> Non
     assert calls_of(api) == [CREATE]
 
 
-@pytest.mark.parametrize(("failure", "waits"), [
-    (httpx.ReadTimeout("no answer"), True),          # may still be in flight: let it land first
-    (httpx.Response(503), False),                    # answered: the server is done with it
-    (httpx.RemoteProtocolError("cut"), False),       # the other side closed: done with it
-], ids=["timeout", "503", "cut"])
+@pytest.mark.parametrize(
+    ("failure", "waits"),
+    [
+        (httpx.ReadTimeout("no answer"), True),  # may still be in flight: let it land first
+        (httpx.Response(503), False),  # answered: the server is done with it
+        (httpx.RemoteProtocolError("cut"), False),  # the other side closed: done with it
+    ],
+    ids=["timeout", "503", "cut"],
+)
 def test_a_timed_out_create_is_given_time_to_land_before_the_look_up(
     api: respx.MockRouter, run: Runner, failure: Any, waits: bool
 ) -> None:

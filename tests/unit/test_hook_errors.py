@@ -181,9 +181,14 @@ def test_oversized_error_body_is_truncated(
     assert info.value.message.endswith("…")
 
 
-@pytest.mark.parametrize(("length", "cut"), [(ERROR_TEXT_LIMIT - 1, False), (ERROR_TEXT_LIMIT, False),
-                                             (ERROR_TEXT_LIMIT + 1, True)], ids=["under", "at", "one-over"])
-def test_error_text_limit_boundary(once: BolnaHook, api: respx.MockRouter, run: Runner, length: int, cut: bool) -> None:
+@pytest.mark.parametrize(
+    ("length", "cut"),
+    [(ERROR_TEXT_LIMIT - 1, False), (ERROR_TEXT_LIMIT, False), (ERROR_TEXT_LIMIT + 1, True)],
+    ids=["under", "at", "one-over"],
+)
+def test_error_text_limit_boundary(
+    once: BolnaHook, api: respx.MockRouter, run: Runner, length: int, cut: bool
+) -> None:
     """300 characters are kept as they are; one more and the text is cut to 300 + "…"."""
     text = "m" * (length - 1) + "Z"
     api.get(TRUNK_PATH).respond(500, json={"message": text})

@@ -24,7 +24,7 @@ from tests.unit.helpers import TRUNKS_PATH, Runner, trunk_json
 #: Items that stress the decoder: brackets and quotes inside strings, escapes, multi-byte
 #: characters (cut between their bytes), numbers (cut between their digits), nesting.
 TRICKY = [
-    {"id": "a", "name": "has ] and [ and , inside", "x": "\"quoted\" \\ back\\slash"},
+    {"id": "a", "name": "has ] and [ and , inside", "x": '"quoted" \\ back\\slash'},
     {"id": "b", "name": "naïve 日本 🎉", "nested": {"list": [1, [2, [3]]], "e": {}}},
     12345678901234567890,
     -1.5e-7,
@@ -60,7 +60,7 @@ def test_reader_matches_json_loads_however_the_body_is_cut(seed: int) -> None:
 
 def test_reader_byte_by_byte() -> None:
     body = json.dumps(TRICKY, ensure_ascii=False).encode()
-    assert _read([body[i:i + 1] for i in range(len(body))]) == TRICKY
+    assert _read([body[i : i + 1] for i in range(len(body))]) == TRICKY
 
 
 @pytest.mark.parametrize("body", [b"[]", b"  [ ]  ", b"\n[\n]\n"])
@@ -132,8 +132,11 @@ class Chunked(httpx.SyncByteStream, httpx.AsyncByteStream):
 
 def _listing(items: list[Any], chunk: int = 7) -> httpx.Response:
     body = json.dumps(items).encode()
-    return httpx.Response(200, stream=Chunked([body[i:i + chunk] for i in range(0, len(body), chunk)]),
-                          headers={"content-type": "application/json"})
+    return httpx.Response(
+        200,
+        stream=Chunked([body[i : i + chunk] for i in range(0, len(body), chunk)]),
+        headers={"content-type": "application/json"},
+    )
 
 
 ACCOUNT = [trunk_json(trunk_id=f"t{i}", name=f"cust-{i}") for i in range(1, 7)]
@@ -159,17 +162,24 @@ def test_only_kept_items_are_validated(hook: BolnaHook, api: respx.MockRouter, r
         run(hook, "list_trunks", names=["cust-9"])
 
 
-def test_a_listing_broken_midway_is_a_response_error(hook: BolnaHook, api: respx.MockRouter, run: Runner) -> None:
+def test_a_listing_broken_midway_is_a_response_error(
+    hook: BolnaHook, api: respx.MockRouter, run: Runner
+) -> None:
     body = json.dumps(ACCOUNT).encode()
-    api.get(TRUNKS_PATH).mock(side_effect=lambda request: httpx.Response(
-        200, stream=Chunked([body[:500], b"<html>proxy error</html>"])))
+    api.get(TRUNKS_PATH).mock(
+        side_effect=lambda request: httpx.Response(
+            200, stream=Chunked([body[:500], b"<html>proxy error</html>"])
+        )
+    )
     with pytest.raises(BolnaResponseError, match="not JSON") as info:
         run(hook, "list_trunks", names=["cust-1"])
     assert info.value.status_code == 200
 
 
 def test_kept_trunks_are_oldest_first(hook: BolnaHook, api: respx.MockRouter, run: Runner) -> None:
-    items = [trunk_json(trunk_id="new", name="dup", created_at="2026-05-10T00:00:00Z"),
-             trunk_json(trunk_id="old", name="dup", created_at="2026-05-01T00:00:00Z")]
+    items = [
+        trunk_json(trunk_id="new", name="dup", created_at="2026-05-10T00:00:00Z"),
+        trunk_json(trunk_id="old", name="dup", created_at="2026-05-01T00:00:00Z"),
+    ]
     api.get(TRUNKS_PATH).mock(side_effect=lambda request: _listing(items))
     assert [t.id for t in run(hook, "list_trunks", names=["dup"])] == ["old", "new"]

@@ -7,7 +7,12 @@ import time
 import httpx
 import pytest
 
-from airflow_provider_bolna.exceptions import BolnaAuthError, BolnaConflictError, BolnaError, BolnaValidationError
+from airflow_provider_bolna.exceptions import (
+    BolnaAuthError,
+    BolnaConflictError,
+    BolnaError,
+    BolnaValidationError,
+)
 from airflow_provider_bolna.models import SpecError, parse_trunk_spec
 from tests.unit.helpers import TRUNK_ID, TRUNKS_PATH, calls_of, make_hook, number_json, spec, trunk_json
 
@@ -15,7 +20,9 @@ NUMBERS_PATH = f"{TRUNKS_PATH}/{TRUNK_ID}/numbers"
 
 
 def test_ready_when_active_and_numbers_visible(api, hook, run):
-    api.get(f"{TRUNKS_PATH}/{TRUNK_ID}").respond(200, json=trunk_json(phone_numbers=[number_json("+14155550100")]))
+    api.get(f"{TRUNKS_PATH}/{TRUNK_ID}").respond(
+        200, json=trunk_json(phone_numbers=[number_json("+14155550100")])
+    )
     status = run(hook, "check_trunk_ready", trunk_id=TRUNK_ID, expect_numbers=["14155550100"])
     assert status.done, status.message
     assert calls_of(api) == [("GET", f"{TRUNKS_PATH}/{TRUNK_ID}")]  # numbers embedded: no list call
@@ -24,7 +31,9 @@ def test_ready_when_active_and_numbers_visible(api, hook, run):
 def test_missing_number_looks_at_number_list_then_reports_it(api, hook, run):
     api.get(f"{TRUNKS_PATH}/{TRUNK_ID}").respond(200, json=trunk_json())
     api.get(NUMBERS_PATH).respond(200, json=[number_json("+14155550100")])
-    status = run(hook, "check_trunk_ready", trunk_id=TRUNK_ID, expect_numbers=["+14155550100", "+14155550199"])
+    status = run(
+        hook, "check_trunk_ready", trunk_id=TRUNK_ID, expect_numbers=["+14155550100", "+14155550199"]
+    )
     assert not status.done
     assert status.missing == ["+14155550199"]
     assert "+14155550199" in status.message
@@ -72,7 +81,11 @@ def test_number_on_another_trunk_fails_after_one_look_without_waiting(api, run):
 def test_unexplained_conflict_waits_for_the_number_to_show(api, run):
     hook = make_hook(number_visibility_timeout=0.3)
     api.get(NUMBERS_PATH).mock(
-        side_effect=[httpx.Response(200, json=[]), httpx.Response(200, json=[]), httpx.Response(200, json=[number_json("+14155550100")])]
+        side_effect=[
+            httpx.Response(200, json=[]),
+            httpx.Response(200, json=[]),
+            httpx.Response(200, json=[number_json("+14155550100")]),
+        ]
     )
     api.post(NUMBERS_PATH).respond(409, json={"error": 409, "message": "conflict"})
     result = run(hook, "ensure_number", TRUNK_ID, "+14155550100")

@@ -113,11 +113,22 @@ def test_one_defaults_table_for_specs_and_trunks() -> None:
     """A minimal spec and a trunk read back without any optional setting do not drift: both take
     the same documented defaults, for every updatable setting that has one."""
     minimal = parse_trunk_spec(spec(IP_SPEC))
-    bare = SIPTrunk.model_validate({"id": "t1", "name": IP_SPEC["name"], "provider": "plivo", "auth_type": "ip-based",
-                                    "gateways": IP_SPEC["gateways"], "ip_identifiers": IP_SPEC["ip_identifiers"]})
+    bare = SIPTrunk.model_validate(
+        {
+            "id": "t1",
+            "name": IP_SPEC["name"],
+            "provider": "plivo",
+            "auth_type": "ip-based",
+            "gateways": IP_SPEC["gateways"],
+            "ip_identifiers": IP_SPEC["ip_identifiers"],
+        }
+    )
     assert minimal.drift(bare.model_copy(update={"inbound_enabled": True})) is None
-    defaulted = {n for n, f in TrunkSpec.model_fields.items()
-                 if not f.is_required() and f.default_factory is None and f.default is not None}
+    defaulted = {
+        n
+        for n, f in TrunkSpec.model_fields.items()
+        if not f.is_required() and f.default_factory is None and f.default is not None
+    }
     assert set(TRUNK_DEFAULTS) == defaulted & set(SIPTrunk.model_fields)
     for name, value in TRUNK_DEFAULTS.items():
         assert TrunkSpec.model_fields[name].default == SIPTrunk.model_fields[name].default == value, name
@@ -364,9 +375,18 @@ INVALID_CASES = [
         "phone_numbers.0.agent",
         id="unknown-number-field",
     ),
-    pytest.param(USERPASS_SPEC, {"phone_numbers": ["+919876543210", "12"]}, "phone_numbers.1", id="bad-number-shorthand"),
-    pytest.param(USERPASS_SPEC, {"phone_numbers": [{"phone_number": "12"}]}, "phone_numbers.0.phone_number",
-                 id="bad-number-object"),
+    pytest.param(
+        USERPASS_SPEC,
+        {"phone_numbers": ["+919876543210", "12"]},
+        "phone_numbers.1",
+        id="bad-number-shorthand",
+    ),
+    pytest.param(
+        USERPASS_SPEC,
+        {"phone_numbers": [{"phone_number": "12"}]},
+        "phone_numbers.0.phone_number",
+        id="bad-number-object",
+    ),
 ]
 
 

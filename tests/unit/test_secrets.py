@@ -167,23 +167,43 @@ def test_create_trunk_failures(
 #: only the hook's fragment redaction (a secret's head at the end of a text, its tail at the
 #: start) keeps them out. Each piece is at least ``FRAGMENT`` characters long.
 FRAGMENT_RESPONSES = [
-    pytest.param(httpx.Response(503, text=f"invalid token: Bearer {API_KEY[:12]}"), id="text-ends-with-key-head"),
+    pytest.param(
+        httpx.Response(503, text=f"invalid token: Bearer {API_KEY[:12]}"), id="text-ends-with-key-head"
+    ),
     pytest.param(
         httpx.Response(500, json={"message": (f"{'m' * 281} key={API_KEY} and more")[:ERROR_TEXT_LIMIT]}),
         id="message-cut-at-300-inside-the-key",
     ),
-    pytest.param(httpx.Response(500, text=(f"{'x' * 290}{API_KEY}")[:ERROR_TEXT_LIMIT]),
-                 id="text-cut-at-300-inside-the-key"),
-    pytest.param(httpx.Response(400, text=f"{API_KEY[-11:]} <- this key was refused"), id="text-starts-with-key-tail"),
-    pytest.param(httpx.Response(400, json={"message": f"{SIP_PASSWORD[-9:]} is not a valid password"}),
-                 id="message-starts-with-password-tail"),
     pytest.param(
-        httpx.Response(422, json={"detail": [{"loc": ["body", "auth_password"], "msg": f"too weak: {SIP_PASSWORD[:10]}",
-                                              "type": "value_error"}]}),
+        httpx.Response(500, text=(f"{'x' * 290}{API_KEY}")[:ERROR_TEXT_LIMIT]),
+        id="text-cut-at-300-inside-the-key",
+    ),
+    pytest.param(
+        httpx.Response(400, text=f"{API_KEY[-11:]} <- this key was refused"), id="text-starts-with-key-tail"
+    ),
+    pytest.param(
+        httpx.Response(400, json={"message": f"{SIP_PASSWORD[-9:]} is not a valid password"}),
+        id="message-starts-with-password-tail",
+    ),
+    pytest.param(
+        httpx.Response(
+            422,
+            json={
+                "detail": [
+                    {
+                        "loc": ["body", "auth_password"],
+                        "msg": f"too weak: {SIP_PASSWORD[:10]}",
+                        "type": "value_error",
+                    }
+                ]
+            },
+        ),
         id="422-item-ends-with-password-head",
     ),
-    pytest.param(httpx.Response(500, json={"message": "failed"}, headers={"x-request-id": f"req-{API_KEY[:9]}"}),
-                 id="request-id-header-ends-with-key-head"),
+    pytest.param(
+        httpx.Response(500, json={"message": "failed"}, headers={"x-request-id": f"req-{API_KEY[:9]}"}),
+        id="request-id-header-ends-with-key-head",
+    ),
 ]
 
 
@@ -194,14 +214,18 @@ def test_error_bodies_echoing_a_piece_of_a_secret(
     api.patch(TRUNK_PATH).mock(return_value=response)
     update = SIPTrunkUpdateRequest(auth_username="u", auth_password=SIP_PASSWORD)
     error = _expect_failure(capture, lambda: run(make_hook(max_retries=0), "update_trunk", TRUNK_ID, update))
-    assert "***" in str(error) + repr(vars(error)), "the piece must be replaced, not the whole message dropped"
+    assert "***" in str(error) + repr(vars(error)), (
+        "the piece must be replaced, not the whole message dropped"
+    )
 
 
 TRANSPORT_FAILURES = [
     pytest.param(httpx.ConnectError(f"cannot connect ({ECHO})"), id="connect"),
     pytest.param(httpx.ReadTimeout(f"timed out ({ECHO})"), id="read-timeout"),
     pytest.param(httpx.RemoteProtocolError(f"peer closed ({ECHO})"), id="dropped"),
-    pytest.param(httpx.ReadTimeout(f"timed out after sending Bearer {API_KEY[:10]}"), id="read-timeout-key-head"),
+    pytest.param(
+        httpx.ReadTimeout(f"timed out after sending Bearer {API_KEY[:10]}"), id="read-timeout-key-head"
+    ),
 ]
 
 
@@ -213,8 +237,11 @@ def test_transport_errors_mentioning_secrets(
     _expect_failure(capture, lambda: run(make_hook(max_retries=1), "create_trunk", spec()))
 
 
-@pytest.mark.xfail(strict=True, reason="known bug (hook): a transport error's text is redacted after "
-                   "'<ExceptionType>: ' is put in front of it, so a secret's tail at its start is missed")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug (hook): a transport error's text is redacted after "
+    "'<ExceptionType>: ' is put in front of it, so a secret's tail at its start is missed",
+)
 def test_transport_error_starting_with_a_key_tail(api: respx.MockRouter, run: Runner) -> None:
     api.post(TRUNKS_PATH).mock(side_effect=httpx.RemoteProtocolError(f"{API_KEY[-10:]}: peer closed"))
     with pytest.raises(BolnaError) as info:
@@ -286,7 +313,9 @@ def test_success_bodies_echoing_secrets_are_redacted_before_parsing(
             text = text.replace(f"@{key}@", value)
         return text.encode()
 
-    api.get(TRUNKS_PATH).respond(200, content=b"[" + echoing(description=spell(API_KEY), allow=spell(API_KEY[:20])) + b"]")
+    api.get(TRUNKS_PATH).respond(
+        200, content=b"[" + echoing(description=spell(API_KEY), allow=spell(API_KEY[:20])) + b"]"
+    )
     api.post(TRUNKS_PATH).respond(201, content=echoing(allow=spell(SIP_PASSWORD)))
     hook = make_hook()
     listed = run(hook, "list_trunks")

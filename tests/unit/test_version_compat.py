@@ -35,7 +35,9 @@ def test_flags_match_what_the_installed_airflow_has() -> None:
 
 
 @pytest.fixture(params=["compat", "fallback"])
-def without_compat_mask_secret(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def without_compat_mask_secret(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """Run once as installed and once as if common-compat had no ``sdk.mask_secret`` (< 1.22)."""
     version_compat._resolve_mask_secret.cache_clear()
     if request.param == "fallback":
