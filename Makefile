@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 # pytest arguments for `make test` (CI passes the same target)
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-fast test-matrix test-matrix-full demo sandbox bench-deps bench bench-quick chaos e2e e2e-celery postgres clean dist mutate
+.PHONY: venv lint test test-fast test-matrix test-matrix-full demo sandbox bench-deps bench bench-quick chaos e2e e2e-celery postgres clean dist mutate
 
 venv: $(VENV)/.installed
 
@@ -14,9 +14,14 @@ $(VENV)/.installed: pyproject.toml
 	@bash scripts/bootstrap-venv.sh "$(PYTHON)" "$(VENV)"
 	@touch $@
 
-## The default test suite: unit, sandbox, operators, provisioning (SQLite, and PostgreSQL when
-## BOLNA_TEST_POSTGRES_URI is set). The chaos and e2e suites run apart (CI runs all three).
-test: venv
+## ruff: lint rules and formatting (both must be clean; `ruff format .` fixes the second).
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## The default test suite: lint, then unit, sandbox, operators, provisioning (SQLite, and
+## PostgreSQL when BOLNA_TEST_POSTGRES_URI is set). The chaos and e2e suites run apart (CI runs all three).
+test: venv lint
 	$(BIN)/pytest -m "not chaos and not e2e and not e2e_celery" $(PYTEST_ARGS)
 
 ## Quick loop while coding: no slow suites.
