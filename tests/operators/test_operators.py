@@ -148,7 +148,7 @@ def create_op(bolna_conn: str, trunk: Any = None, **kw: Any) -> CreateSIPTrunkOp
         ({"auth_password": None}, "auth_password"),
         ({"media_encryption": "sdes"}, "media_encryption"),
         ({"gateways": [{"gateway_address": "sip.acme.test", "port": 70000}]}, "gateways.0.port"),
-        ({"phone_numbers": ["+919999999", "not-a-number"]}, "phone_numbers.1.phone_number"),
+        ({"phone_numbers": ["+919999999", "not-a-number"]}, "phone_numbers.1"),
     ],
     ids=["no-gateway", "no-password", "sdes-udp", "port", "numbers"],
 )
