@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -393,11 +394,16 @@ def test_disabled_budget_touches_no_database(tmp_path: Path) -> None:
     assert not path.exists()
 
 
-async def test_coroutines_claim_on_the_budget_thread(budget_db: BudgetDb) -> None:
+async def test_coroutines_claim_on_the_budget_thread(
+    budget_db: BudgetDb, caplog: pytest.LogCaptureFixture
+) -> None:
     clock = FakeClock()
     budget = claimant(budget_db, clock, limit=600)
-    waits = await asyncio.gather(*(budget.areserve() for _ in range(20)))
+    with caplog.at_level(logging.WARNING):
+        waits = await asyncio.gather(*(budget.areserve() for _ in range(20)))
     assert sorted(waits) == pytest.approx([i / budget.max_rate for i in range(20)])
+    # a claim that goes wrong is retried with back-off: it must not be the normal path
+    assert not [r for r in caplog.records if "Claiming from the rate budget" in r.getMessage()]
     await budget.aclose()
 
 
