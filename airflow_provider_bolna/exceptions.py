@@ -23,6 +23,8 @@ only after known secrets are redacted, and never from request bodies.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "BolnaAgentNotFoundError",
     "BolnaAuthError",
@@ -82,6 +84,17 @@ class BolnaError(Exception):
     def retryable(self) -> bool:
         """Whether sending the same request again may succeed."""
         return False
+
+    @property
+    def call_details(self) -> dict[str, Any]:
+        """The call this error came from (status, method, path, request id): the keyword
+        arguments that restate it as another error with a clearer message."""
+        return {
+            "status_code": self.status_code,
+            "method": self.method,
+            "path": self.path,
+            "request_id": self.request_id,
+        }
 
 
 class BolnaAuthError(BolnaError):

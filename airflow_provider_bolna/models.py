@@ -52,7 +52,6 @@ from airflow_provider_bolna.agent_binding import (  # noqa: F401 - re-exported: 
     parse_agent_ids,
     parse_number_agents,
 )
-from airflow_provider_bolna.exceptions import BolnaValidationError
 from airflow_provider_bolna.responses import (
     ErrorBody,
     GatewayInfo,
@@ -61,6 +60,7 @@ from airflow_provider_bolna.responses import (
     PhoneNumber,
     SIPTrunk,
 )
+from airflow_provider_bolna.spec_errors import FieldError, SpecError
 from airflow_provider_bolna.trunk_settings import (
     IMMUTABLE_FIELDS,
     TRUNK_DEFAULTS,
@@ -103,60 +103,7 @@ __all__ = [  # noqa: PLE0604 - the agent-binding shapes are re-exported by name
 E164_PATTERN = re.compile(r"^\+[1-9][0-9]{6,14}$")
 # Legacy trunks store numbers verbatim, with or without "+"; we still refuse what cannot be a DID.
 DID_PATTERN = re.compile(r"^\+?[0-9]{3,15}$")
-_FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 CODEC_TOKEN = re.compile(r"^!?[a-z0-9][a-z0-9_.\-]*$")
-
-
-class FieldError(BaseModel):
-    """One rejected field: a dotted path such as ``gateways.0.port`` and why."""
-
-    model_config = ConfigDict(frozen=True)
-
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}" if self.field else self.message
-
-
-class SpecError(BolnaValidationError):
-    """A request or spec that breaks the API's rules, found before anything is sent.
-
-    A :class:`~airflow_provider_bolna.exceptions.BolnaValidationError` (so callers that catch
-    ``BolnaError`` see it) and a ``ValueError``. Never contains input values.
-
-    :param errors: one :class:`FieldError` per rejected field.
-    :param context: optional prefix such as ``"row customer_id=42"``.
-    """
-
-    def __init__(self, errors: list[FieldError], context: str | None = None) -> None:
-        self.errors = errors
-        self.context = context
-        detail = "; ".join(str(e) for e in errors)
-        super().__init__(f"{context}: {detail}" if context else detail)
-
-    def _render(self) -> str:
-        return self.message
-
-    @property
-    def fields(self) -> list[str]:
-        """The names of the rejected fields, in order."""
-        return [e.field for e in self.errors]
-
-    @classmethod
-    def from_validation_error(cls, exc: ValidationError, context: str | None = None) -> SpecError:
-        """Turn a pydantic error into field-named messages without the rejected values."""
-        errors = []
-        for err in exc.errors(include_input=False, include_url=False):
-            loc = ".".join(str(p) for p in err["loc"])
-            msg = err["msg"]
-            msg = msg.removeprefix("Value error, ")
-            # model-level rules put the field name at the front of the message: "field: why"
-            head, sep, rest = msg.partition(": ")
-            if sep and _FIELD_NAME.match(head):
-                loc, msg = (f"{loc}.{head}" if loc else head), rest
-            errors.append(FieldError(field=loc, message=msg))
-        return cls(errors, context)
 
 
 class _Request(BaseModel):
@@ -185,9 +132,20 @@ def _check_codecs(value: str | None) -> str | None:
     return ",".join(tokens)
 
 
-def _verbatim_secret(value: Any) -> Any:
-    """Wrap a password before validation so ``str_strip_whitespace`` cannot trim it."""
-    return SecretStr(value) if isinstance(value, str) else value
+class _TrunkRequest(_Request):
+    """Base of the create and update bodies: the rules of the settings both send (what
+    ``media_encryption: null`` means differs: the default in a spec, "unchanged" in an update)."""
+
+    @field_validator("auth_password", mode="before", check_fields=False)
+    @classmethod
+    def _password_verbatim(cls, v: Any) -> Any:
+        """Wrap a password before validation so ``str_strip_whitespace`` cannot trim it."""
+        return SecretStr(v) if isinstance(v, str) else v
+
+    @field_validator("allow", "disallow", check_fields=False)
+    @classmethod
+    def _codecs(cls, v: str | None) -> str | None:
+        return _check_codecs(v)
 
 
 Port = Annotated[int, Field(ge=1, le=65535, strict=False)]
@@ -275,7 +233,7 @@ def _number_entry(value: Any) -> Any:
     return value
 
 
-class TrunkSpec(_Request):
+class TrunkSpec(_TrunkRequest):
     """What a SIP trunk should be: the create request, with Bolna's documented defaults.
 
     Build it from a dict with :func:`parse_trunk_spec` (or ``TrunkSpec.model_validate``) to get
@@ -310,16 +268,6 @@ class TrunkSpec(_Request):
     @classmethod
     def _media_encryption(cls, v: Any) -> Any:
         return coerce_media_encryption(v)
-
-    @field_validator("auth_password", mode="before")
-    @classmethod
-    def _password_verbatim(cls, v: Any) -> Any:
-        return _verbatim_secret(v)
-
-    @field_validator("allow", "disallow")
-    @classmethod
-    def _codecs(cls, v: str) -> str | None:
-        return _check_codecs(v)
 
     @field_validator("phone_numbers", mode="before")
     @classmethod
@@ -453,7 +401,7 @@ def parse_trunk_spec(data: dict[str, Any] | TrunkSpec, context: str | None = Non
         raise SpecError.from_validation_error(exc, context) from None
 
 
-class SIPTrunkUpdateRequest(_Request):
+class SIPTrunkUpdateRequest(_TrunkRequest):
     """Body of ``PATCH /sip-trunks/trunks/{id}``: only the fields that are set are sent."""
 
     name: NonEmptyStr | None = None
@@ -479,16 +427,6 @@ class SIPTrunkUpdateRequest(_Request):
     @classmethod
     def _media_encryption(cls, v: Any) -> Any:
         return v if v is None else coerce_media_encryption(v)
-
-    @field_validator("auth_password", mode="before")
-    @classmethod
-    def _password_verbatim(cls, v: Any) -> Any:
-        return _verbatim_secret(v)
-
-    @field_validator("allow", "disallow")
-    @classmethod
-    def _codecs(cls, v: str | None) -> str | None:
-        return _check_codecs(v)
 
     @model_validator(mode="before")
     @classmethod

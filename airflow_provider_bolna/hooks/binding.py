@@ -288,10 +288,7 @@ class AgentBindingMixin(TrunkFlowsMixin):
             raise BolnaNotFoundError(
                 f"phone number {number.phone_number} ({found.id}) is on trunk {trunk_id} but /inbound/setup "
                 f"does not find it (yet): {exc.message}",
-                status_code=exc.status_code,
-                method=exc.method,
-                path=exc.path,
-                request_id=exc.request_id,
+                **exc.call_details,
             ) from None
         return found.id
 
@@ -386,8 +383,5 @@ def _agent_missing(agent_id: str, exc: BolnaNotFoundError) -> BolnaAgentNotFound
     return BolnaAgentNotFoundError(
         f"agent {agent_id} does not exist (or belongs to another account): {exc.message}",
         agent_id=agent_id,
-        status_code=exc.status_code,
-        method=exc.method,
-        path=exc.path,
-        request_id=exc.request_id,
+        **exc.call_details,
     )

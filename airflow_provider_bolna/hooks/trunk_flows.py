@@ -267,10 +267,7 @@ class TrunkFlowsMixin(BolnaBaseHook):
             return NumberResult(action, number.phone_number, found)
         raise BolnaConflictError(
             f"phone number {number.phone_number} is already on another active trunk",
-            status_code=exc.status_code,
-            method=exc.method,
-            path=exc.path,
-            request_id=exc.request_id,
+            **exc.call_details,
         ) from None
 
     def _await_number_flow(

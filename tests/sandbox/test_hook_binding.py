@@ -123,6 +123,9 @@ def test_update_agent_telephony(
     with pytest.raises(BolnaAgentNotFoundError, match="agent no-such-agent does not exist") as err:
         run(hook, "update_agent_telephony", "no-such-agent")
     assert err.value.agent_id == "no-such-agent" and is_permanent(err.value)
+    # restated with a clearer message, it still names the call it came from
+    assert (err.value.status_code, err.value.method) == (404, "PATCH")
+    assert err.value.path is not None and err.value.path.endswith("/no-such-agent")
     with pytest.raises(BolnaValidationError, match="telephony_provider"):
         run(hook, "update_agent_telephony", agents[0], " ")
     assert requests(sandbox)[AGENT] == 3, "the blank provider was refused before sending"
