@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from airflow_provider_bolna.provisioning.db import IN_CHUNK
+from airflow_provider_bolna.provisioning.db import in_lists
 from airflow_provider_bolna.provisioning.state_schema import (
     COLUMNS,
     DEFAULT_SCOPE,
@@ -114,9 +114,7 @@ class StateStore(StateTable):
         """The telephony provider this scope recorded for each of these agents (those recorded)."""
         names = [f"agent:{a}" for a in dict.fromkeys(agent_ids)]
         found: dict[str, str] = {}
-        for start in range(0, len(names), IN_CHUNK):
-            chunk = names[start : start + IN_CHUNK]
-            marks = ", ".join([self.placeholder] * len(chunk))
+        for marks, chunk in in_lists(names, self.placeholder):
             for name, value in self.query(
                 f"SELECT name, value FROM {self.meta_table} WHERE scope = {self.placeholder} "
                 f"AND name IN ({marks})",
@@ -183,9 +181,7 @@ class StateStore(StateTable):
         self, column: str, values: Iterable[str], extra: str = "", *, any_scope: bool = False
     ) -> Iterator[StateRow]:
         wanted = list(dict.fromkeys(values))
-        for start in range(0, len(wanted), IN_CHUNK):
-            chunk = wanted[start : start + IN_CHUNK]
-            marks = ", ".join([self.placeholder] * len(chunk))
+        for marks, chunk in in_lists(wanted, self.placeholder):
             yield from self._select(f"{column} IN ({marks}){extra}", chunk, any_scope=any_scope)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, StateRow]:
@@ -202,9 +198,7 @@ class StateStore(StateTable):
         other = f" AND scope <> {self.placeholder} AND status <> 'deprovisioned'"
         for column, values in (("trunk_name", names), ("trunk_id", trunk_ids)):
             wanted = [v for v in dict.fromkeys(values) if v]
-            for start in range(0, len(wanted), IN_CHUNK):
-                chunk = wanted[start : start + IN_CHUNK]
-                marks = ", ".join([self.placeholder] * len(chunk))
+            for marks, chunk in in_lists(wanted, self.placeholder):
                 for row in self._select(
                     f"{column} IN ({marks}){other}", [*chunk, self.scope], any_scope=True
                 ):
