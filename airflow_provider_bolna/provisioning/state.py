@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bolna.provisioning.db import in_lists
 from airflow_provider_bolna.provisioning.state_schema import (
@@ -29,6 +29,9 @@ from airflow_provider_bolna.provisioning.state_schema import (
     _json,
 )
 from airflow_provider_bolna.provisioning.writer import StateWriter
+
+if TYPE_CHECKING:
+    from airflow_provider_bolna.provisioning.options import ProvisionOptions
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -46,11 +49,10 @@ _ERROR_LIMIT = 1000
 class StateStore(StateTable):
     """Read and write one scope's rows of the state table on one connection.
 
-    :param conn: an Airflow connection id or a ``DbApiHook`` (SQLite, PostgreSQL).
-    :param table: table name, optionally schema-qualified (``schema.table``).
+    Takes :class:`~.state_schema.StateTable`'s ``conn``, ``table`` and ``statement_timeout``.
+
     :param scope: the deployment whose rows this store reads and writes.
     :param run_id: recorded on every row written (the Airflow run, or a caller's label).
-    :param statement_timeout: seconds any one statement may run.
     """
 
     def __init__(
@@ -64,6 +66,21 @@ class StateStore(StateTable):
     ) -> None:
         super().__init__(conn, table, scope=scope, statement_timeout=statement_timeout)
         self.run_id = run_id
+
+    @classmethod
+    def for_run(cls, conn: Any, options: ProvisionOptions) -> StateStore:
+        """The store of one run: its table, scope, run id and statement timeout.
+
+        :param conn: the state connection id or ``DbApiHook``.
+        :param options: the run's options.
+        """
+        return cls(
+            conn,
+            options.state_table,
+            scope=options.scope,
+            run_id=options.run_id,
+            statement_timeout=options.statement_timeout_seconds,
+        )
 
     # ------------------------------------------------------------------ per-scope settings
 
