@@ -148,24 +148,19 @@ def run_params(deployment: Deployment) -> dict[str, Any]:
     """The params form: only what a trigger may set (:class:`~.settings.RunOptions`), bounded
     by the deployment."""
     d = deployment.defaults
+
+    def flag(name: str, title: str, description: str) -> Param:
+        return Param(getattr(d, name), type="boolean", title=title, description=description)
+
     params: dict[str, Any] = {
-        "dry_run": Param(
-            d.dry_run,
-            type="boolean",
-            title="Dry run",
-            description="Plan only: print the plan of every batch, write nothing.",
+        "dry_run": flag("dry_run", "Dry run", "Plan only: print the plan of every batch, write nothing."),
+        "drift_check": flag(
+            "drift_check", "Drift check", "Compare with Bolna even when a customer's spec hash is unchanged."
         ),
-        "drift_check": Param(
-            d.drift_check,
-            type="boolean",
-            title="Drift check",
-            description="Compare with Bolna even when a customer's spec hash is unchanged.",
-        ),
-        "fail_on_error": Param(
-            d.fail_on_error,
-            type="boolean",
-            title="Fail on error",
-            description="Fail the run when any customer failed (the summary lists them either way).",
+        "fail_on_error": flag(
+            "fail_on_error",
+            "Fail on error",
+            "Fail the run when any customer failed (the summary lists them either way).",
         ),
         "batch_size": Param(
             d.batch_size,
@@ -183,13 +178,11 @@ def run_params(deployment: Deployment) -> dict[str, Any]:
             title="Concurrency",
             description="Customers in flight at once inside one batch (empty: the deployment's default).",
         ),
-        "look_before_create": Param(
-            d.look_before_create,
-            type="boolean",
-            title="Look before create",
-            description="List the Bolna account before creating trunks for customers never "
-            "provisioned here (a first run on an account that already holds "
-            "their trunks).",
+        "look_before_create": flag(
+            "look_before_create",
+            "Look before create",
+            "List the Bolna account before creating trunks for customers never provisioned here (a first "
+            "run on an account that already holds their trunks).",
         ),
     }
     if deployment.deprovision:

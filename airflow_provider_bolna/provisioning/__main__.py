@@ -27,6 +27,22 @@ from airflow_provider_bolna.provisioning.run import plan_run
 from airflow_provider_bolna.provisioning.summary import format_summary, summarize
 from airflow_provider_bolna.provisioning.sweep import deprovision_gone
 
+#: the arguments that are :class:`ProvisionOptions` fields of the same name
+_OPTIONS = (
+    "scope",
+    "name_template",
+    "dry_run",
+    "deprovision",
+    "drift_check",
+    "look_before_create",
+    "concurrency",
+    "requests_per_minute",
+    "state_table",
+    "max_deletes",
+    "max_delete_fraction",
+    "confirm_deletes",
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
@@ -83,20 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    options = ProvisionOptions(
-        scope=args.scope,
-        name_template=args.name_template,
-        dry_run=args.dry_run,
-        deprovision=args.deprovision,
-        drift_check=args.drift_check,
-        look_before_create=args.look_before_create,
-        concurrency=args.concurrency,
-        requests_per_minute=args.requests_per_minute,
-        state_table=args.state_table,
-        max_deletes=args.max_deletes,
-        max_delete_fraction=args.max_delete_fraction,
-        confirm_deletes=args.confirm_deletes,
-    )
+    options = ProvisionOptions(**{name: getattr(args, name) for name in _OPTIONS})
     conns = {"bolna_conn_id": args.bolna_conn, "state_conn": args.state_conn}
     plan = plan_run(
         args.customers_conn,

@@ -31,13 +31,14 @@ from typing import Any
 
 from airflow_provider_bolna import DEFAULT_CONN_ID
 from airflow_provider_bolna.models import FieldError, SpecError
-from airflow_provider_bolna.provisioning.apply import Listing, abatch_hook, aclose_batch_hook, lookup_trunks
+from airflow_provider_bolna.provisioning.apply import abatch_hook, aclose_batch_hook
 from airflow_provider_bolna.provisioning.bindings import OUTBOUND_PROVIDER
 from airflow_provider_bolna.provisioning.leases import LeaseSet, new_holder
+from airflow_provider_bolna.provisioning.listing import Listing, lookup_trunks
 from airflow_provider_bolna.provisioning.mapping import MappedCustomer, RowMapper, shown_key
 from airflow_provider_bolna.provisioning.options import ProvisionOptions
 from airflow_provider_bolna.provisioning.plan import Draft, Planner, hmac_key_for
-from airflow_provider_bolna.provisioning.record import apply_and_record, mark_pending
+from airflow_provider_bolna.provisioning.record import apply_with_options, mark_pending
 from airflow_provider_bolna.provisioning.results import ItemResult
 from airflow_provider_bolna.provisioning.source import CustomerSource
 from airflow_provider_bolna.provisioning.state import StateStore
@@ -111,13 +112,7 @@ async def aprovision_batch(
     )
     counter = RequestCounter()
     source = CustomerSource(customers_conn, query, statement_timeout=options.statement_timeout_seconds)
-    store = StateStore(
-        state_conn if state_conn is not None else customers_conn,
-        options.state_table,
-        scope=options.scope,
-        run_id=options.run_id,
-        statement_timeout=options.statement_timeout_seconds,
-    )
+    store = StateStore.for_run(state_conn if state_conn is not None else customers_conn, options)
     secrets = BatchSecrets()
     leases = LeaseSet(store, new_holder(options.run_id))
     try:
@@ -166,15 +161,7 @@ async def aprovision_batch(
                 plan=table,
             )
         mark_pending(store, plan)
-        results = await apply_and_record(
-            hook,
-            plan,
-            store,
-            concurrency=options.concurrency,
-            deactivate_first=options.deactivate_first,
-            remove_extra_numbers=options.remove_extra_numbers,
-            guard=leases.check,
-        )
+        results = await apply_with_options(hook, plan, store, options, leases.check)
     finally:
         leases.release()  # after the writer has recorded every result
         source.close()

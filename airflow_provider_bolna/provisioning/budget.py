@@ -57,35 +57,18 @@ from airflow_provider_bolna.provisioning.budget_table import (
     DEFAULT_BUDGET_TABLE,
     SIP_TRUNKS_REQUESTS_PER_MINUTE,
     SIP_TRUNKS_SCOPE,
-    BudgetRow,
+    BudgetRow,  # noqa: F401 - importable from here, its old home
     BudgetTable,
     ClaimRequest,
     Grant,
     RateBudgetError,
     budget_key,
-    budget_table_beside,
-    schedule,
+    budget_table_beside,  # noqa: F401 - importable from here, its old home
+    schedule,  # noqa: F401 - importable from here, its old home
 )
 from airflow_provider_bolna.provisioning.db import get_db_hook
 
-__all__ = [
-    "AGENT_REQUESTS_PER_MINUTE",
-    "AGENT_SCOPE",
-    "DEFAULT_BUDGET_TABLE",
-    "HOOK_BUDGETS",
-    "SIP_TRUNKS_REQUESTS_PER_MINUTE",
-    "SIP_TRUNKS_SCOPE",
-    "BudgetRow",
-    "BudgetTable",
-    "ClaimRequest",
-    "Grant",
-    "RateBudget",
-    "RateBudgetError",
-    "budget_key",
-    "budget_table_beside",
-    "connection_budgets",
-    "schedule",
-]
+__all__ = ["HOOK_BUDGETS", "RateBudget", "connection_budgets"]
 
 log = logging.getLogger(__name__)
 

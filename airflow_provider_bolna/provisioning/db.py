@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from typing_extensions import Self  # typing.Self: Python 3.11+
 
-__all__ = ["IN_CHUNK", "DbSession", "dialect_of", "get_db_hook", "placeholder_of"]
+__all__ = ["IN_CHUNK", "DbSession", "dialect_of", "get_db_hook", "in_lists", "keyset_after", "placeholder_of"]
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,34 @@ class DbSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def in_lists(values: Sequence[Any], placeholder: str) -> Iterator[tuple[str, list[Any]]]:
+    """``values`` as bound ``IN`` lists of at most :data:`IN_CHUNK`: ``(marks, chunk)``, where
+    ``marks`` is ``"%s, %s, ..."`` (one placeholder per value of ``chunk``).
+
+    :param values: the values, in order.
+    :param placeholder: the driver's placeholder (``%s`` or ``?``).
+    """
+    for start in range(0, len(values), IN_CHUNK):
+        chunk = list(values[start : start + IN_CHUNK])
+        yield ", ".join([placeholder] * len(chunk)), chunk
+
+
+def keyset_after(column: str, placeholder: str, after: Any, start: Any) -> tuple[list[str], list[Any]]:
+    """The keyset condition of a page: ``column > after`` or else ``column >= start`` (either may be
+    ``None``: no condition), with its bound parameters.
+
+    :param column: the key column (a trusted name).
+    :param placeholder: the driver's placeholder.
+    :param after: continue after this key (exclusive).
+    :param start: begin at this key (inclusive), when ``after`` is ``None``.
+    """
+    if after is not None:
+        return [f"{column} > {placeholder}"], [after]
+    if start is not None:
+        return [f"{column} >= {placeholder}"], [start]
+    return [], []
 
 
 def end_read(conn: Any) -> None:

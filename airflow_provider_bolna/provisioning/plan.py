@@ -158,24 +158,16 @@ class Planner:
             and not self.drift_check
             and not self._due(recorded)
         ):
-            if recorded.spec_hash == fp:
+            rekeyed = recorded.spec_hash != fp  # recorded under an older hash: record the new one
+            if not rekeyed or self._legacy_match(spec, recorded):
                 draft.decided = PlanItem(
                     customer,
                     Action.UNCHANGED,
                     trunk_id=recorded.trunk_id,
                     spec_hash=fp,
                     secret_hash=sh,
-                    reason="spec hash unchanged",
-                    record=False,
-                )
-            elif self._legacy_match(spec, recorded):
-                draft.decided = PlanItem(
-                    customer,
-                    Action.UNCHANGED,
-                    trunk_id=recorded.trunk_id,
-                    spec_hash=fp,
-                    secret_hash=sh,
-                    reason="spec hash unchanged (re-keyed)",
+                    reason="spec hash unchanged (re-keyed)" if rekeyed else "spec hash unchanged",
+                    record=rekeyed,
                 )
         elif recorded is None and not (self.look_before_create or self.drift_check):
             draft.decided = self._create(draft, spec)  # never attempted: nothing of ours to find

@@ -10,13 +10,14 @@ from typing import Any
 
 from airflow_provider_bolna.provisioning.apply import apply_plan
 from airflow_provider_bolna.provisioning.bindings import OUTBOUND_PROVIDER
+from airflow_provider_bolna.provisioning.options import ProvisionOptions
 from airflow_provider_bolna.provisioning.plan_items import Action, Plan
 from airflow_provider_bolna.provisioning.results import ItemResult
 from airflow_provider_bolna.provisioning.state import StateStore
 from airflow_provider_bolna.provisioning.state_schema import StateRecord
 from airflow_provider_bolna.provisioning.writer import StateWriter
 
-__all__ = ["apply_and_record", "mark_pending", "state_record"]
+__all__ = ["apply_and_record", "apply_with_options", "mark_pending", "state_record"]
 
 
 def state_record(result: ItemResult) -> StateRecord | None:
@@ -104,3 +105,17 @@ async def apply_and_record(
         )
     finally:
         writer.close()
+
+
+async def apply_with_options(
+    hook: Any, plan: Plan, store: StateStore, options: ProvisionOptions, guard: Callable[[], None]
+) -> list[ItemResult]:
+    """:func:`apply_and_record` with the run's options (``concurrency``, ``deactivate_first``,
+    ``remove_extra_numbers``).
+
+    :param guard: called before each item; raises when the batch lost its leases.
+    """
+    chosen = {
+        name: getattr(options, name) for name in ("concurrency", "deactivate_first", "remove_extra_numbers")
+    }
+    return await apply_and_record(hook, plan, store, guard=guard, **chosen)

@@ -75,6 +75,25 @@ __all__ = [
 
 DEFAULT_CUSTOMERS_CONN_ID = "bolna_customers"
 DEFAULT_QUERY = "SELECT * FROM customers"
+#: the engine's options a deployment sets as they are (:meth:`Deployment.options`)
+_DEPLOYMENT_OPTIONS = (
+    "scope",
+    "name_template",
+    "remove_extra_numbers",
+    "deactivate_first",
+    "requests_per_minute",
+    "parallel_batches",
+    "state_table",
+    "max_deletes",
+    "max_delete_fraction",
+    "password_refs",
+    "verify_interval",
+    "adopt_existing",
+    "lock_wait_seconds",
+    "statement_timeout_seconds",
+)
+#: the engine's options a run sets as they are
+_RUN_OPTIONS = ("dry_run", "drift_check", "look_before_create")
 
 
 # ---------------------------------------------------------------------- deployment
@@ -290,25 +309,10 @@ class Deployment(BaseModel):
             else self.confirm_deletes
         )
         return ProvisionOptions(
-            scope=self.scope,
-            name_template=self.name_template,
-            dry_run=run.dry_run,
+            **{name: getattr(self, name) for name in _DEPLOYMENT_OPTIONS},
+            **{name: getattr(run, name) for name in _RUN_OPTIONS},
             deprovision=self.deprovision and run.deprovision is not False,
-            drift_check=run.drift_check,
-            look_before_create=run.look_before_create,
-            remove_extra_numbers=self.remove_extra_numbers,
             concurrency=run.concurrency or self.default_concurrency,
-            deactivate_first=self.deactivate_first,
-            requests_per_minute=self.requests_per_minute,
-            parallel_batches=self.parallel_batches,
-            state_table=self.state_table,
-            max_deletes=self.max_deletes,
-            max_delete_fraction=self.max_delete_fraction,
             confirm_deletes=confirm,
-            password_refs=self.password_refs,
-            verify_interval=self.verify_interval,
-            adopt_existing=self.adopt_existing,
-            lock_wait_seconds=self.lock_wait_seconds,
-            statement_timeout_seconds=self.statement_timeout_seconds,
             run_id=run_id,
         )

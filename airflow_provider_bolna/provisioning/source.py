@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_bolna.provisioning.db import IN_CHUNK, DbSession, end_read, get_db_hook
+from airflow_provider_bolna.provisioning.db import DbSession, end_read, get_db_hook, in_lists, keyset_after
 
 __all__ = ["KEY_COLUMN", "CustomerSource", "KeyGroup", "clean_query", "get_db_hook"]
 
@@ -99,13 +99,8 @@ class CustomerSource(DbSession):
     def _range(self, after: Any, first: Any, last: Any) -> tuple[list[str], list[Any]]:
         col = f"{_ALIAS}.{self.key_column}"
         conditions: list[str] = [f"{col} IS NOT NULL"]
-        params: list[Any] = []
-        if after is not None:
-            conditions.append(f"{col} > {self.placeholder}")
-            params.append(after)
-        elif first is not None:
-            conditions.append(f"{col} >= {self.placeholder}")
-            params.append(first)
+        keyset, params = keyset_after(col, self.placeholder, after, first)
+        conditions += keyset
         if last is not None:
             conditions.append(f"{col} <= {self.placeholder}")
             params.append(last)
@@ -187,9 +182,7 @@ class CustomerSource(DbSession):
         out: list[dict[str, Any]] = []
         col = f"{_ALIAS}.{self.key_column}"
         select = col if columns == "key" else "*"
-        for start in range(0, len(keys), IN_CHUNK):
-            chunk = list(keys[start : start + IN_CHUNK])
-            marks = ", ".join([self.placeholder] * len(chunk))
+        for marks, chunk in in_lists(keys, self.placeholder):
             out += self._fetch(self._select(select, [f"{col} IN ({marks})"], limit=False), chunk)
         return out
 

@@ -14,9 +14,9 @@ import hashlib
 import json
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_bolna.provisioning.db import IN_CHUNK
+from airflow_provider_bolna.provisioning.db import in_lists
 from airflow_provider_bolna.provisioning.state_schema import (
     COLUMNS,
     DEFAULT_SCOPE,
@@ -29,6 +29,9 @@ from airflow_provider_bolna.provisioning.state_schema import (
     _json,
 )
 from airflow_provider_bolna.provisioning.writer import StateWriter
+
+if TYPE_CHECKING:
+    from airflow_provider_bolna.provisioning.options import ProvisionOptions
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -46,11 +49,10 @@ _ERROR_LIMIT = 1000
 class StateStore(StateTable):
     """Read and write one scope's rows of the state table on one connection.
 
-    :param conn: an Airflow connection id or a ``DbApiHook`` (SQLite, PostgreSQL).
-    :param table: table name, optionally schema-qualified (``schema.table``).
+    Takes :class:`~.state_schema.StateTable`'s ``conn``, ``table`` and ``statement_timeout``.
+
     :param scope: the deployment whose rows this store reads and writes.
     :param run_id: recorded on every row written (the Airflow run, or a caller's label).
-    :param statement_timeout: seconds any one statement may run.
     """
 
     def __init__(
@@ -64,6 +66,21 @@ class StateStore(StateTable):
     ) -> None:
         super().__init__(conn, table, scope=scope, statement_timeout=statement_timeout)
         self.run_id = run_id
+
+    @classmethod
+    def for_run(cls, conn: Any, options: ProvisionOptions) -> StateStore:
+        """The store of one run: its table, scope, run id and statement timeout.
+
+        :param conn: the state connection id or ``DbApiHook``.
+        :param options: the run's options.
+        """
+        return cls(
+            conn,
+            options.state_table,
+            scope=options.scope,
+            run_id=options.run_id,
+            statement_timeout=options.statement_timeout_seconds,
+        )
 
     # ------------------------------------------------------------------ per-scope settings
 
@@ -114,9 +131,7 @@ class StateStore(StateTable):
         """The telephony provider this scope recorded for each of these agents (those recorded)."""
         names = [f"agent:{a}" for a in dict.fromkeys(agent_ids)]
         found: dict[str, str] = {}
-        for start in range(0, len(names), IN_CHUNK):
-            chunk = names[start : start + IN_CHUNK]
-            marks = ", ".join([self.placeholder] * len(chunk))
+        for marks, chunk in in_lists(names, self.placeholder):
             for name, value in self.query(
                 f"SELECT name, value FROM {self.meta_table} WHERE scope = {self.placeholder} "
                 f"AND name IN ({marks})",
@@ -183,9 +198,7 @@ class StateStore(StateTable):
         self, column: str, values: Iterable[str], extra: str = "", *, any_scope: bool = False
     ) -> Iterator[StateRow]:
         wanted = list(dict.fromkeys(values))
-        for start in range(0, len(wanted), IN_CHUNK):
-            chunk = wanted[start : start + IN_CHUNK]
-            marks = ", ".join([self.placeholder] * len(chunk))
+        for marks, chunk in in_lists(wanted, self.placeholder):
             yield from self._select(f"{column} IN ({marks}){extra}", chunk, any_scope=any_scope)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, StateRow]:
@@ -202,9 +215,7 @@ class StateStore(StateTable):
         other = f" AND scope <> {self.placeholder} AND status <> 'deprovisioned'"
         for column, values in (("trunk_name", names), ("trunk_id", trunk_ids)):
             wanted = [v for v in dict.fromkeys(values) if v]
-            for start in range(0, len(wanted), IN_CHUNK):
-                chunk = wanted[start : start + IN_CHUNK]
-                marks = ", ".join([self.placeholder] * len(chunk))
+            for marks, chunk in in_lists(wanted, self.placeholder):
                 for row in self._select(
                     f"{column} IN ({marks}){other}", [*chunk, self.scope], any_scope=True
                 ):

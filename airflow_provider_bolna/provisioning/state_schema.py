@@ -95,6 +95,12 @@ _ADDED_COLUMNS = {
     "bindings": "TEXT",
     "outbound_agents": "TEXT",
 }
+#: the columns of the first layout (no scope): those a migration copies
+_FIRST_LAYOUT = (
+    *(c for c in COLUMNS if c != "scope" and c not in _ADDED_COLUMNS),
+    "created_at",
+    "updated_at",
+)
 
 
 class StateWriterError(RuntimeError):
@@ -281,21 +287,7 @@ class StateTable(DbSession):
             self.table,
             self.scope,
         )
-        copied = ", ".join(
-            c
-            for c in (
-                "customer_id",
-                "trunk_name",
-                "trunk_id",
-                "spec_hash",
-                "secret_hash",
-                "status",
-                "action",
-                "last_error",
-                "created_at",
-                "updated_at",
-            )
-        )
+        copied = ", ".join(_FIRST_LAYOUT)
         statements = [
             f"ALTER TABLE {self.table} RENAME TO {old}",
             self.ddl()[0],

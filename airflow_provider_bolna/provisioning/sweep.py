@@ -19,12 +19,13 @@ from decimal import Decimal
 from typing import Any
 
 from airflow_provider_bolna import DEFAULT_CONN_ID
-from airflow_provider_bolna.provisioning.apply import abatch_hook, aclose_batch_hook, lookup_trunks
+from airflow_provider_bolna.provisioning.apply import abatch_hook, aclose_batch_hook
 from airflow_provider_bolna.provisioning.leases import LeaseSet, new_holder
+from airflow_provider_bolna.provisioning.listing import lookup_trunks
 from airflow_provider_bolna.provisioning.mapping import MappedCustomer, customer_key
 from airflow_provider_bolna.provisioning.options import ProvisionOptions
 from airflow_provider_bolna.provisioning.plan_items import Action, Plan, PlanItem
-from airflow_provider_bolna.provisioning.record import apply_and_record
+from airflow_provider_bolna.provisioning.record import apply_with_options
 from airflow_provider_bolna.provisioning.results import OUTCOMES
 from airflow_provider_bolna.provisioning.run import DeletionBudget
 from airflow_provider_bolna.provisioning.source import CustomerSource
@@ -68,13 +69,7 @@ async def adeprovision_gone(
     """
     options = options or ProvisionOptions(deprovision=True)
     started = time.monotonic()
-    store = StateStore(
-        state_conn if state_conn is not None else customers_conn,
-        options.state_table,
-        scope=options.scope,
-        run_id=options.run_id,
-        statement_timeout=options.statement_timeout_seconds,
-    )
+    store = StateStore.for_run(state_conn if state_conn is not None else customers_conn, options)
     source = CustomerSource(customers_conn, query, statement_timeout=options.statement_timeout_seconds)
     own_hook = hook is None
     counter = RequestCounter()
@@ -122,14 +117,7 @@ async def adeprovision_gone(
                 plan=plan.table(),
                 seconds=round(time.monotonic() - started, 3),
             )
-        results = await apply_and_record(
-            hook,
-            plan,
-            store,
-            concurrency=options.concurrency,
-            deactivate_first=options.deactivate_first,
-            guard=leases.check,
-        )
+        results = await apply_with_options(hook, plan, store, options, leases.check)
     finally:
         leases.release()
         source.close()

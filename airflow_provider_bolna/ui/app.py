@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from functools import partial
 from importlib.resources import files
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote, urlencode
 
 from airflow.api_fastapi.app import get_auth_manager
@@ -46,6 +46,7 @@ from airflow_provider_bolna.ui.runs import PLAN_LOOK_BACK, LastPlan, find_runs, 
 from airflow_provider_bolna.ui.state_view import (
     STATUSES,
     UI_STATEMENT_TIMEOUT,
+    Page,
     StateUnavailable,
     StateView,
     describe_db_error,
@@ -66,6 +67,7 @@ MAX_DELETIONS_SHOWN = 500
 
 Status = Literal["pending", "provisioned", "failed", "deprovisioned"]
 Key = Annotated[str, Query(min_length=1, max_length=MAX_KEY_LENGTH)]
+T = TypeVar("T")
 OptionalKey = Annotated[str | None, Query(min_length=1, max_length=MAX_KEY_LENGTH)]
 
 _SECURITY_HEADERS = {
@@ -186,6 +188,42 @@ def _view(deployment: UIDeployment) -> StateView:
     return StateView(deployment.state_conn_id, deployment.state_table, deployment.scope)
 
 
+def _read_state(deployment: UIDeployment, read: Callable[[StateView], T]) -> tuple[T | None, str | None]:
+    """``read`` on the deployment's state table: ``(its value, None)`` or ``(None, what the page
+    says)`` when the table cannot be read (shown on the page, one deployment at a time)."""
+    try:
+        with _view(deployment) as view:
+            return read(view), None
+    except Exception as exc:  # noqa: BLE001 - shown on the page
+        return None, _state_error(deployment, exc)
+
+
+def _render_deployment(
+    request: Request,
+    template: str,
+    d: UIDeployment,
+    user: Any,
+    session: Any,
+    configured: list[UIDeployment],
+    **context: Any,
+) -> HTMLResponse:
+    """A page of one deployment: the navigation the user may see, the deployment and its trunk links."""
+    return _render(
+        request,
+        template,
+        nav=readable(user, configured, session),
+        current=d.scope,
+        d=d,
+        dashboard=_dashboard(d),
+        **context,
+    )
+
+
+def _runs_of(session: Any, d: UIDeployment, page: Page | None) -> Callable[[str | None], Any]:
+    """The runs that last wrote the page's rows, by run id."""
+    return (find_runs(session, d.dag_ids, [r.run_id for r in page.rows]) if page else {}).get
+
+
 # ---------------------------------------------------------------------- pages
 
 
@@ -202,11 +240,7 @@ def index(request: Request, user: GetUserDep, session: SessionDep, configured: C
             "error": None,
             "last_run": latest_run(session, deployment.dag_id),
         }
-        try:
-            with _view(deployment) as view:
-                item["totals"] = view.totals()
-        except Exception as exc:  # noqa: BLE001 - shown on the page, one deployment at a time
-            item["error"] = _state_error(deployment, exc)
+        item["totals"], item["error"] = _read_state(deployment, StateView.totals)
         items.append(item)
     return _render(
         request, "index.html", title="Provisioning", nav=visible, configured=bool(configured), items=items
@@ -219,21 +253,18 @@ def deployment_page(
     """One deployment at a glance."""
     runs = [(dag_id, latest_run(session, dag_id)) for dag_id in d.dag_ids]
     plan, may_read_plan = _plan(user, d, session)
-    totals, failed, error = None, None, None
-    try:
-        with _view(d) as view:
-            totals = view.totals()
-            failed = view.page(status="failed", limit=FAILED_ON_OVERVIEW)
-    except Exception as exc:  # noqa: BLE001 - shown on the page
-        error = _state_error(d, exc)
-    run_map = find_runs(session, d.dag_ids, [r.run_id for r in failed.rows]) if failed else {}
-    return _render(
+    read, error = _read_state(
+        d, lambda view: (view.totals(), view.page(status="failed", limit=FAILED_ON_OVERVIEW))
+    )
+    totals, failed = read or (None, None)
+    return _render_deployment(
         request,
         "deployment.html",
+        d,
+        user,
+        session,
+        configured,
         title=f"Scope {d.scope}",
-        nav=readable(user, configured, session),
-        current=d.scope,
-        d=d,
         runs=runs,
         totals=totals,
         failed=failed,
@@ -241,8 +272,7 @@ def deployment_page(
         plan=plan,
         may_read_plan=may_read_plan,
         look_back=PLAN_LOOK_BACK,
-        run_of=run_map.get,
-        dashboard=_dashboard(d),
+        run_of=_runs_of(session, d, failed),
     )
 
 
@@ -273,21 +303,18 @@ def _customers(
     missing: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    page, error = None, None
-    try:
-        with _view(d) as view:
-            page = view.page(status=status_, after=after, start=start, limit=PAGE_SIZE)
-    except Exception as exc:  # noqa: BLE001 - shown on the page
-        error = _state_error(d, exc)
-    run_map = find_runs(session, d.dag_ids, [r.run_id for r in page.rows]) if page else {}
-    return _render(
+    page, error = _read_state(
+        d, lambda view: view.page(status=status_, after=after, start=start, limit=PAGE_SIZE)
+    )
+    return _render_deployment(
         request,
         "customers.html",
+        d,
+        user,
+        session,
+        configured,
         status_code=status_code,
         title=f"Customers of {d.scope}",
-        nav=readable(user, configured, session),
-        current=d.scope,
-        d=d,
         status=status_,
         after=after,
         start=start,
@@ -295,8 +322,7 @@ def _customers(
         page=page,
         error=error,
         page_size=PAGE_SIZE,
-        run_of=run_map.get,
-        dashboard=_dashboard(d),
+        run_of=_runs_of(session, d, page),
     )
 
 
@@ -311,10 +337,8 @@ def customer_page(
     """One customer (the search): its trunk, numbers, last action and run. Not found: 404 and the
     customers from that key on."""
     key = customer_id.strip() or customer_id
-    try:
-        with _view(d) as view:
-            row = view.customer(key)
-    except Exception as exc:  # noqa: BLE001 - shown on the page
+    row, error = _read_state(d, lambda view: view.customer(key))
+    if error is not None:
         return _render(
             request,
             "error.html",
@@ -322,23 +346,23 @@ def customer_page(
             title="State table unavailable",
             nav=readable(user, configured, session),
             current=d.scope,
-            message=_state_error(d, exc),
+            message=error,
             details=[],
             login_url=None,
         )
     if row is None:
         return _customers(request, d, user, session, configured, start=key, missing=key, status_code=404)
     run = find_runs(session, d.dag_ids, [row.run_id]).get(row.run_id or "")
-    return _render(
+    return _render_deployment(
         request,
         "customer.html",
+        d,
+        user,
+        session,
+        configured,
         title=f"Customer {row.customer_id}",
-        nav=readable(user, configured, session),
-        current=d.scope,
-        d=d,
         row=row,
         run=run,
-        dashboard=_dashboard(d),
     )
 
 
@@ -357,23 +381,22 @@ def deletions_page(
     if plan is not None and plan.budget is not None and plan.budget.enabled:
         churned = set(plan.churned)
         keys = [(k, "churned" if k in churned else "gone from the query") for k in plan.keys]
-        try:
-            with _view(d) as view:
-                states = view.customers(k for k, _ in keys[:MAX_DELETIONS_SHOWN])
-                recorded = view.recorded_trunks()
-        except Exception as exc:  # noqa: BLE001 - shown on the page
-            error = _state_error(d, exc)
+        read, error = _read_state(
+            d, lambda view: (view.customers(k for k, _ in keys[:MAX_DELETIONS_SHOWN]), view.recorded_trunks())
+        )
+        states, recorded = read or ({}, None)
         if recorded is not None:
             next_limit = ProvisionOptions(
                 max_deletes=plan.budget.max_deletes, max_delete_fraction=plan.budget.max_delete_fraction
             ).delete_limit(recorded)
-    return _render(
+    return _render_deployment(
         request,
         "deletions.html",
+        d,
+        user,
+        session,
+        configured,
         title=f"Pending deletions of {d.scope}",
-        nav=readable(user, configured, session),
-        current=d.scope,
-        d=d,
         plan=plan,
         may_read_plan=True,
         look_back=PLAN_LOOK_BACK,
@@ -383,7 +406,6 @@ def deletions_page(
         recorded=recorded,
         next_limit=next_limit,
         error=error,
-        dashboard=_dashboard(d),
     )
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from typing_extensions import Self  # typing.Self: Python 3.11+
 
-from airflow_provider_bolna.provisioning.db import IN_CHUNK
+from airflow_provider_bolna.provisioning.db import in_lists, keyset_after
 from airflow_provider_bolna.provisioning.state import StateStore
 from airflow_provider_bolna.provisioning.state_schema import _as_datetime
 
@@ -247,14 +247,11 @@ class StateView:
         if status is not None:
             where.append(f"status = {self._ph}")
             params.append(status)
-        if after is not None:
-            where.append(f"customer_id > {self._ph}")
-            params.append(after)
-        elif start is not None:
-            where.append(f"customer_id >= {self._ph}")
-            params.append(start)
+        keyset, keys = keyset_after("customer_id", self._ph, after, start)
         rows = self._rows(
-            " AND ".join(where), [*params, limit + 1], f" ORDER BY customer_id LIMIT {self._ph}"
+            " AND ".join([*where, *keyset]),
+            [*params, *keys, limit + 1],
+            f" ORDER BY customer_id LIMIT {self._ph}",
         )
         more = len(rows) > limit
         rows = rows[:limit]
@@ -264,9 +261,7 @@ class StateView:
         """These customers' rows (missing ones absent), ``IN`` lists of at most 500 keys."""
         wanted = list(dict.fromkeys(keys))
         found: dict[str, CustomerState] = {}
-        for start in range(0, len(wanted), IN_CHUNK):
-            chunk = wanted[start : start + IN_CHUNK]
-            marks = ", ".join([self._ph] * len(chunk))
+        for marks, chunk in in_lists(wanted, self._ph):
             for row in self._rows(f"customer_id IN ({marks})", chunk):
                 found[row.customer_id] = row
         return found
