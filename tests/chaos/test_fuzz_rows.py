@@ -575,6 +575,7 @@ SQL_INTERPOLATION_ALLOWED = {
     "col",
     "c",
     "', '.join(_COLUMNS)",
+    "', '.join(COLUMNS)",  # the state table's column names (state_schema.COLUMNS, constants)
     "', '.join(CUSTOMER_COLUMNS)",
     "ts",
     # placeholders and lists of placeholders
