@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -144,22 +145,40 @@ class LeaseSet:
     def acquire(self, names: Iterable[str], wait: float = 0.0, poll: float = 1.0) -> set[str]:
         """Take the leases of ``names``, waiting up to ``wait`` seconds for busy ones.
 
+        While it waits it holds none of them (all or nothing): two batches that each held part
+        of what the other wants would wait on each other, and their unrenewed leases would
+        expire under them. When the wait runs out it keeps what it could take.
+
         :return: the names that could not be taken (another writer holds them).
         """
         wanted = [n for n in dict.fromkeys(names) if n not in self.held]
         deadline = time.monotonic() + max(0.0, wait)
+        missing: list[str] = []
         while wanted:
             got = self._take(wanted)
-            self.held |= got
-            wanted = [n for n in wanted if n not in got]
-            if not wanted or time.monotonic() >= deadline:
+            missing = [n for n in wanted if n not in got]
+            if not missing or time.monotonic() >= deadline:
+                self.held |= got
                 break
-            log.info("%d trunk name(s) are being provisioned by another run; waiting", len(wanted))
-            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+            self._free(got)
+            log.info("%d trunk name(s) are being provisioned by another run; waiting", len(missing))
+            # jitter: two batches that collide must not retry in step
+            time.sleep(min(poll * random.uniform(0.5, 1.5), max(0.0, deadline - time.monotonic())))
         if self.held and self._keeper is None:
             self._keeper = threading.Thread(target=self._keep, name="bolna-lease-keeper", daemon=True)
             self._keeper.start()
-        return set(wanted)
+        return set(missing)
+
+    def _free(self, names: Iterable[str]) -> None:
+        """Give back leases taken by this holder that it does not keep."""
+        names = sorted(names)
+        for start in range(0, len(names), IN_CHUNK):
+            chunk = names[start : start + IN_CHUNK]
+            marks = ", ".join([self._ph] * len(chunk))
+            self._cursor_run(
+                f"DELETE FROM {self.table} WHERE holder = {self._ph} AND name IN ({marks})",
+                [self.holder, *chunk],
+            )
 
     def renew(self) -> None:
         """Extend every held lease by ``ttl``; record (and raise) :class:`LeaseLost` on failure."""

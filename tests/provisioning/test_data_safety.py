@@ -165,6 +165,34 @@ def test_leases_one_holder_expiry_and_dead_holder_takeover(sqlite_db: CustomerDB
         second.release()
 
 
+def test_a_waiting_batch_holds_none_of_the_names_it_waits_for(sqlite_db: CustomerDB) -> None:
+    """Two batches that each took part of what the other wants would wait on each other, and
+    the waiting one's leases (not yet renewed) would expire under it: both then created the same
+    trunks (the chaos storm's 40 duplicates). A wait holds nothing; when the name it waits for
+    is freed it takes them all at once."""
+    store = StateStore(sqlite_db.conn_id, sqlite_db.state_table)
+    store.ensure_table()
+    waiter, holder, third = (LeaseSet(store, new_holder(n), ttl=30.0) for n in ("waiter", "holder", "third"))
+    busy: list[set[str]] = []
+    try:
+        assert holder.acquire(["cust-2"]) == set()
+        thread = threading.Thread(
+            target=lambda: busy.append(waiter.acquire(["cust-1", "cust-2"], wait=10, poll=0.1))
+        )
+        thread.start()
+        time.sleep(0.5)  # the waiter is waiting for cust-2
+        assert third.acquire(["cust-1"]) == set(), "the waiter held cust-1 while it waited"
+        third.release()
+        holder.release()
+        thread.join(15)
+        assert busy == [set()] and waiter.held == {"cust-1", "cust-2"}
+        assert holder.acquire(["cust-1"]) == {"cust-1"}  # and now it does hold them
+    finally:
+        for leases in (waiter, holder, third):
+            leases.release()
+        store.close()
+
+
 def test_leases_are_renewed_by_their_keeper_thread(customer_db: CustomerDB) -> None:
     """A batch that runs longer than a renewal period keeps its leases (SQLite connections are
     bound to their thread: the keeper must use its own)."""
