@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_bolna.get_provider_info import get_provider_info
 from tests.e2e import ui
 from tests.e2e.conftest import DASHBOARD_URL
 from tests.e2e.stack import AirflowREST
@@ -162,13 +163,15 @@ def test_connection_saved_from_the_form_keeps_our_extra_fields(
         stored = rest.get(f"/connections/{conn_id}")
         assert stored["conn_type"] == "bolna" and stored["host"] == e2e_sandbox.url
         assert stored["password"] == "***"  # stored, and masked by the API
-        # the 3.x form writes bare field names: what BolnaHook reads
-        assert json.loads(stored["extra"]) == {
-            "timeout": 12,
-            "max_retries": 2,
-            "requests_per_minute": 600,
-            "dashboard_url": DASHBOARD_URL,
-        }
+        # the 3.x form writes bare field names: what BolnaHook reads; the fields left alone are
+        # stored with their defaults (the form's), which are the hook's own
+        extra = json.loads(stored["extra"])
+        typed = {"timeout": 12, "max_retries": 2, "requests_per_minute": 600, "dashboard_url": DASHBOARD_URL}
+        assert {k: extra.get(k) for k in typed} == typed
+        fields = get_provider_info()["connection-types"][0]["conn-fields"]
+        left_alone = {k: v for k, v in extra.items() if k not in typed}
+        assert left_alone == {k: fields[k]["schema"]["default"] for k in left_alone}, left_alone
+        assert set(extra) <= set(fields)
     finally:
         rest.http.delete(f"/connections/{conn_id}")
 
