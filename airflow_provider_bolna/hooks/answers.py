@@ -25,7 +25,7 @@ from airflow_provider_bolna.hooks.reading import ErrorBytes, error_text, header_
 from airflow_provider_bolna.secrets.redaction import redact
 
 if TYPE_CHECKING:
-    from airflow_provider_bolna.hooks.instructions import Body, SuccessBody, _Call
+    from airflow_provider_bolna.hooks.instructions import Body, _Call
 
 __all__ = ["body_for", "read_answer", "transport_error"]
 
@@ -56,9 +56,7 @@ def body_for(call: _Call, response: httpx.Response, secrets: tuple[str, ...]) ->
     before parsing), a bounded byte buffer for an error."""
     if not response.is_success:
         return ErrorBytes()
-    body: SuccessBody = call.body()
-    body.secrets = secrets
-    return body
+    return call.body(secrets=secrets)
 
 
 def read_answer(

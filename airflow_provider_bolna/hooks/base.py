@@ -43,7 +43,6 @@ from airflow_provider_bolna.hooks.instructions import (
     TIME_LEFT,
     Body,
     Flow,
-    SuccessBody,
     _Call,
     _Find,
     _Sleep,
@@ -66,7 +65,6 @@ __all__ = [
     "BolnaBaseHook",
     "BolnaSettings",
     "Flow",
-    "SuccessBody",
 ]
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["AGENT_BUDGET", "DEFAULT_BUDGET", "TIME_LEFT", "Body", "Flow", "SuccessBody"]
+__all__ = ["AGENT_BUDGET", "DEFAULT_BUDGET", "TIME_LEFT", "Body", "Flow"]
 
 T = TypeVar("T")
 
@@ -24,12 +24,6 @@ class Body(Protocol):
     size: int
 
     def feed(self, chunk: bytes) -> bool: ...  # True: stop reading
-
-
-class SuccessBody(Body, Protocol):
-    """A success body: redacts ``secrets`` from what it decodes before parsing it."""
-
-    secrets: tuple[str, ...]
 
 
 #: Rate budgets (a token bucket each): most calls, and the agent endpoint's own (Bolna: 500/min);
@@ -48,7 +42,7 @@ class _Call:
 
     method: str
     path: str
-    body: Callable[[], Any]
+    body: Callable[..., Body]  # called with secrets=: what to redact before parsing
     json: dict[str, Any] | None = None
     params: dict[str, str] | None = None
     secrets: tuple[str, ...] = ()

@@ -172,24 +172,21 @@ class JsonItems:
 
     :param keep: item → the parsed value to keep, or ``None`` to drop it.
     :param finish: the kept values, in order → the call's result.
+    :param secrets: values redacted from every item before it is kept.
     """
 
-    def __init__(self, keep: Callable[[Any], Any], finish: Callable[[list[Any]], Any] = list) -> None:
+    def __init__(
+        self,
+        keep: Callable[[Any], Any],
+        finish: Callable[[list[Any]], Any] = list,
+        secrets: tuple[str, ...] = (),
+    ) -> None:
         self._keep = keep
         self._finish = finish
         self._kept: list[Any] = []
-        self._reader = JsonArrayReader(self._on_item)
+        self._reader = JsonArrayReader(self._on_item, secrets=secrets)
         self._error: BaseException | None = None
         self.size = 0
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """Values redacted from every item before it is kept."""
-        return self._reader.secrets
-
-    @secrets.setter
-    def secrets(self, value: tuple[str, ...]) -> None:
-        self._reader.secrets = value
 
     def _on_item(self, item: Any) -> None:
         value = self._keep(item)
