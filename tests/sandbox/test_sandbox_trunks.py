@@ -7,26 +7,14 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.unit.helpers import DOCUMENTED_DEFAULTS as CREATE_FIELD_DEFAULTS
+
 from .conftest import ISO, SEED_IP_BASED, SEED_USERPASS, TRUNKS, ULID, BodyFactory, assert_error
 
 pytestmark = pytest.mark.integration
 
-DOCUMENTED_DEFAULTS = {
-    "allow": "ulaw,alaw",
-    "disallow": "all",
-    "transport": "transport-udp",
-    "direct_media": False,
-    "rtp_symmetric": True,
-    "force_rport": True,
-    "media_encryption": "no",
-    "media_encryption_optimistic": False,
-    "qualify_frequency": 60,
-    "inbound_enabled": False,
-    "outbound_leading_plus_enabled": True,
-    "is_active": True,
-    "ip_identifiers": [],
-    "phone_numbers": [],
-}
+#: the documented defaults of the optional create fields, and what a new trunk starts with
+DOCUMENTED_DEFAULTS = {**CREATE_FIELD_DEFAULTS, "is_active": True, "ip_identifiers": [], "phone_numbers": []}
 
 
 @pytest.mark.parametrize("example", [SEED_USERPASS, SEED_IP_BASED], ids=["userpass", "ip-based"])
