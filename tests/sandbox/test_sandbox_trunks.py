@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -243,6 +244,7 @@ def test_ipv6_and_cidr_identifiers(api: httpx.Client, trunk_body: BodyFactory) -
 # ----------------------------------------------------------------------------- PATCH
 def test_patch_changes_only_given_fields(api: httpx.Client, make_trunk: Any) -> None:
     trunk = make_trunk()
+    time.sleep(0.005)  # timestamps have millisecond precision: the PATCH must land in a later one
     response = api.patch(
         f"{TRUNKS}/{trunk['id']}", json={"outbound_leading_plus_enabled": False, "description": None}
     )
